@@ -1,0 +1,252 @@
+//! `agentidp`: the native all-in-one server (all five functions on one port) and the developer CLI.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use agentidp_shared::app::function_app;
+use agentidp_shared::axum::{self, Router};
+use agentidp_shared::config::{Config, ConfigError};
+use agentidp_shared::http::ClientIp;
+use agentidp_shared::keys::{self, Alg};
+use agentidp_shared::kv::MemoryKv;
+use agentidp_shared::migrations;
+use agentidp_shared::platform::native::{Durability, EmbeddedDatabase, SystemClock};
+use agentidp_shared::runtime::{Clock, OsEntropy};
+use agentidp_shared::sql::Database;
+use agentidp_shared::state::AppState;
+use clap::{Parser, Subcommand};
+
+const LISTEN: &str = "AGENTIDP_LISTEN";
+const DATA_DIR: &str = "AGENTIDP_DATA_DIR";
+const DB_SYNCHRONOUS: &str = "AGENTIDP_DB_SYNCHRONOUS";
+
+#[derive(Parser)]
+#[command(
+    name = "agentidp",
+    version,
+    about = "AgentIdP: an OAuth 2.0 identity provider for AI agents"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve every function on one port, on an embedded libSQL database.
+    Serve {
+        /// Address to listen on [env: AGENTIDP_LISTEN] [default: 127.0.0.1:8787]
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+        /// Directory of the database file [env: AGENTIDP_DATA_DIR] [default: ./data]
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+    /// Manage token signing keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Make a new signing key active; previous keys stay in the JWKS until their tokens expire.
+    /// A running server picks the new key up within 30 seconds.
+    Rotate {
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// ES256 (default) or EdDSA
+        #[arg(long, default_value = "ES256")]
+        alg: String,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("AGENTIDP_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("agentidp: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Serve { listen, data_dir } => serve(listen, data_dir).await,
+            Command::Keys {
+                command: KeysCommand::Rotate { data_dir, alg },
+            } => rotate_keys(data_dir, &alg).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("agentidp: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+fn data_dir(flag: Option<PathBuf>) -> PathBuf {
+    flag.or_else(|| env(DATA_DIR).map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from("data"))
+}
+
+fn durability() -> Result<Durability, ConfigError> {
+    match env(DB_SYNCHRONOUS)
+        .as_deref()
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
+        None | Some("full") => Ok(Durability::Full),
+        Some("normal") => Ok(Durability::Normal),
+        Some(other) => Err(ConfigError {
+            variable: DB_SYNCHRONOUS,
+            reason: format!("`{other}` is neither `full` nor `normal`"),
+        }),
+    }
+}
+
+async fn open_database(dir: &Path) -> Result<Arc<EmbeddedDatabase>, String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let db = EmbeddedDatabase::open(
+        &dir.join("agentidp.db"),
+        durability().map_err(|e| e.to_string())?,
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    migrations::apply(&db, &SystemClock)
+        .await
+        .map_err(|e| format!("applying migrations: {e}"))?;
+    Ok(Arc::new(db))
+}
+
+async fn serve(listen: Option<SocketAddr>, data_dir_flag: Option<PathBuf>) -> Result<(), String> {
+    let listen = match listen {
+        Some(addr) => addr,
+        None => match env(LISTEN) {
+            Some(v) => v.parse().map_err(|_| {
+                ConfigError {
+                    variable: LISTEN,
+                    reason: format!("`{v}` is not a socket address such as 127.0.0.1:8787"),
+                }
+                .to_string()
+            })?,
+            None => SocketAddr::from(([127, 0, 0, 1], 8787)),
+        },
+    };
+    let config =
+        Config::load(&env, Some(&format!("http://{listen}"))).map_err(|e| e.to_string())?;
+    let dir = data_dir(data_dir_flag);
+    let db = open_database(&dir).await?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    if let Some(kid) = keys::ensure_active_key(db.as_ref(), clock.as_ref(), Alg::Es256)
+        .await
+        .map_err(|e| e.to_string())?
+    {
+        tracing::info!(kid, "generated the first signing key");
+    }
+    let kv = Arc::new(MemoryKv::new(clock.clone()));
+    let state = AppState::new(
+        config,
+        db as Arc<dyn Database>,
+        kv,
+        clock,
+        Arc::new(OsEntropy),
+    );
+    let issuer = state.config.issuer.clone();
+    let app = all_functions(state);
+
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+    tracing::info!(%listen, %issuer, data_dir = %dir.display(), "agentidp serving");
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await
+    .map_err(|e| format!("server error: {e}"))?;
+    tracing::info!("agentidp stopped");
+    Ok(())
+}
+
+/// The five functions on one router, as the edge serves them on one host.
+fn all_functions(state: AppState) -> Router {
+    let routes = Router::new()
+        .merge(agentidp_token::routes())
+        .merge(agentidp_agents::routes())
+        .merge(agentidp_audit::routes())
+        .merge(agentidp_marketplace::routes())
+        .merge(agentidp_webhooks::routes());
+    function_app(routes)
+        .layer(axum::middleware::map_request(record_client_ip))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            panic_response,
+        ))
+        .with_state(state)
+}
+
+async fn record_client_ip(
+    axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<SocketAddr>,
+    mut request: axum::extract::Request,
+) -> axum::extract::Request {
+    request
+        .extensions_mut()
+        .insert(ClientIp(peer.ip().to_string()));
+    request
+}
+
+/// A panic is a bug; the caller still gets a problem document rather than a dropped connection.
+fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    agentidp_shared::error::ApiError::internal("handler panicked").into_response()
+}
+
+async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = interrupt => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}
+
+async fn rotate_keys(data_dir_flag: Option<PathBuf>, alg: &str) -> Result<(), String> {
+    let alg =
+        Alg::parse(alg).ok_or_else(|| format!("unknown algorithm `{alg}`: use ES256 or EdDSA"))?;
+    let db = open_database(&data_dir(data_dir_flag)).await?;
+    let kid = keys::rotate(db.as_ref(), &SystemClock, alg)
+        .await
+        .map_err(|e| e.to_string())?;
+    println!("{kid}");
+    Ok(())
+}

@@ -1,0 +1,368 @@
+//! Native adapters: the system clock and the embedded libSQL database with one group-committing writer.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::audit::{self, ChainHead};
+use crate::runtime::Clock;
+use crate::sql::{Change, Database, DbError, Row, Statement, Value};
+
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_millis(&self) -> i64 {
+        let since_epoch = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        i64::try_from(since_epoch.as_millis()).unwrap_or(i64::MAX)
+    }
+}
+
+/// How far a commit is pushed to disk before the caller hears it succeeded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Durability {
+    /// `synchronous=FULL`: survives power loss; one fsync per group commit.
+    Full,
+    /// `synchronous=NORMAL`: survives a process crash; the last commits may be lost on power loss.
+    Normal,
+}
+
+/// Most jobs folded into one group commit.
+const MAX_GROUP: usize = 512;
+const READERS: usize = 4;
+
+enum Job {
+    Commit {
+        change: Change,
+        reply: oneshot::Sender<Result<Vec<u64>, DbError>>,
+    },
+    Script {
+        sql: String,
+        reply: oneshot::Sender<Result<(), DbError>>,
+    },
+}
+
+/// libSQL on a local file. Reads go to a small pool of connections; every write goes through one
+/// writer thread that folds all waiting changes into a single transaction, so a burst of requests
+/// costs one fsync, and that thread alone extends the audit chains, so appends never conflict.
+pub struct EmbeddedDatabase {
+    readers: Vec<libsql::Connection>,
+    next_reader: AtomicUsize,
+    writer: mpsc::UnboundedSender<Job>,
+    _database: Arc<libsql::Database>,
+}
+
+impl EmbeddedDatabase {
+    pub async fn open(path: &Path, durability: Durability) -> Result<Self, DbError> {
+        let database = libsql::Builder::new_local(path)
+            .build()
+            .await
+            .map_err(|e| DbError::Unavailable(format!("opening {}: {e}", path.display())))?;
+        let database = Arc::new(database);
+        let connect = |synchronous: &str| {
+            let conn = database.connect().map_err(engine_error)?;
+            let pragmas = format!(
+                "PRAGMA journal_mode=WAL; PRAGMA synchronous={synchronous}; \
+                 PRAGMA foreign_keys=ON; PRAGMA busy_timeout=5000;"
+            );
+            Ok::<_, DbError>((conn, pragmas))
+        };
+        let synchronous = match durability {
+            Durability::Full => "FULL",
+            Durability::Normal => "NORMAL",
+        };
+        let (writer_conn, pragmas) = connect(synchronous)?;
+        writer_conn
+            .execute_batch(&pragmas)
+            .await
+            .map_err(engine_error)?;
+        let mut readers = Vec::with_capacity(READERS);
+        for _ in 0..READERS {
+            let (conn, pragmas) = connect(synchronous)?;
+            conn.execute_batch(&pragmas).await.map_err(engine_error)?;
+            readers.push(conn);
+        }
+        let (writer, jobs) = mpsc::unbounded_channel();
+        std::thread::Builder::new()
+            .name("agentidp-db-writer".into())
+            .spawn(move || run_writer(writer_conn, jobs))
+            .map_err(|e| DbError::Unavailable(format!("starting the writer thread: {e}")))?;
+        Ok(EmbeddedDatabase {
+            readers,
+            next_reader: AtomicUsize::new(0),
+            writer,
+            _database: database,
+        })
+    }
+
+    fn reader(&self) -> &libsql::Connection {
+        let i = self.next_reader.fetch_add(1, Ordering::Relaxed) % self.readers.len();
+        &self.readers[i]
+    }
+}
+
+#[async_trait]
+impl Database for EmbeddedDatabase {
+    async fn query(&self, statement: Statement) -> Result<Vec<Row>, DbError> {
+        query_on(self.reader(), &statement).await
+    }
+
+    async fn transaction(&self, statements: Vec<Statement>) -> Result<Vec<u64>, DbError> {
+        self.commit(Change {
+            statements,
+            events: Vec::new(),
+        })
+        .await
+    }
+
+    async fn execute_script(&self, sql: &str) -> Result<(), DbError> {
+        let (reply, answer) = oneshot::channel();
+        self.writer
+            .send(Job::Script {
+                sql: sql.to_owned(),
+                reply,
+            })
+            .map_err(|_| writer_gone())?;
+        answer.await.map_err(|_| writer_gone())?
+    }
+
+    async fn commit(&self, change: Change) -> Result<Vec<u64>, DbError> {
+        let (reply, answer) = oneshot::channel();
+        self.writer
+            .send(Job::Commit { change, reply })
+            .map_err(|_| writer_gone())?;
+        answer.await.map_err(|_| writer_gone())?
+    }
+}
+
+fn writer_gone() -> DbError {
+    DbError::Unavailable("the database writer has stopped".into())
+}
+
+fn engine_error(e: libsql::Error) -> DbError {
+    match e {
+        // SQLITE_BUSY / SQLITE_LOCKED: another process holds the file longer than busy_timeout.
+        libsql::Error::SqliteFailure(5 | 6, m) => DbError::Unavailable(m),
+        libsql::Error::SqliteFailure(_, m) => DbError::from_engine_message(m, None),
+        other => DbError::from_engine_message(other.to_string(), None),
+    }
+}
+
+fn statement_error(e: libsql::Error, statement: &Statement) -> DbError {
+    match engine_error(e) {
+        DbError::Constraint(m) | DbError::Other(m) => {
+            DbError::from_engine_message(m, Some(statement))
+        }
+        other => other,
+    }
+}
+
+fn to_params(values: &[Value]) -> libsql::params::Params {
+    libsql::params::Params::Positional(
+        values
+            .iter()
+            .map(|v| match v {
+                Value::Null => libsql::Value::Null,
+                Value::Integer(i) => libsql::Value::Integer(*i),
+                Value::Real(r) => libsql::Value::Real(*r),
+                Value::Text(t) => libsql::Value::Text(t.clone()),
+                Value::Blob(b) => libsql::Value::Blob(b.clone()),
+            })
+            .collect(),
+    )
+}
+
+async fn query_on(conn: &libsql::Connection, statement: &Statement) -> Result<Vec<Row>, DbError> {
+    let mut rows = conn
+        .query(&statement.sql, to_params(&statement.params))
+        .await
+        .map_err(|e| statement_error(e, statement))?;
+    let columns: Arc<[String]> = (0..rows.column_count())
+        .map(|i| rows.column_name(i).unwrap_or_default().to_owned())
+        .collect();
+    let mut out = Vec::new();
+    while let Some(row) = rows
+        .next()
+        .await
+        .map_err(|e| statement_error(e, statement))?
+    {
+        let values = (0..columns.len() as i32)
+            .map(|i| {
+                row.get_value(i).map(|v| match v {
+                    libsql::Value::Null => Value::Null,
+                    libsql::Value::Integer(i) => Value::Integer(i),
+                    libsql::Value::Real(r) => Value::Real(r),
+                    libsql::Value::Text(t) => Value::Text(t),
+                    libsql::Value::Blob(b) => Value::Blob(b),
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(engine_error)?;
+        out.push(Row::new(columns.clone(), values));
+    }
+    Ok(out)
+}
+
+fn run_writer(conn: libsql::Connection, mut jobs: mpsc::UnboundedReceiver<Job>) {
+    let runtime = match tokio::runtime::Builder::new_current_thread().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!(error = %e, "database writer could not start");
+            return;
+        }
+    };
+    let mut writer = Writer {
+        conn,
+        heads: HashMap::new(),
+    };
+    while let Some(first) = jobs.blocking_recv() {
+        let mut group = vec![first];
+        while group.len() < MAX_GROUP {
+            match jobs.try_recv() {
+                Ok(job) => group.push(job),
+                Err(_) => break,
+            }
+        }
+        runtime.block_on(writer.run(group));
+    }
+}
+
+struct Writer {
+    conn: libsql::Connection,
+    /// Chain heads as committed; trusted because this thread is the only writer of audit events.
+    heads: HashMap<String, ChainHead>,
+}
+
+type CommitReply = oneshot::Sender<Result<Vec<u64>, DbError>>;
+
+impl Writer {
+    async fn run(&mut self, group: Vec<Job>) {
+        let mut commits: Vec<(Change, CommitReply)> = Vec::new();
+        for job in group {
+            match job {
+                Job::Commit { change, reply } => commits.push((change, reply)),
+                Job::Script { sql, reply } => {
+                    self.commit_group(std::mem::take(&mut commits)).await;
+                    let result = self
+                        .conn
+                        .execute_batch(&sql)
+                        .await
+                        .map(|_| ())
+                        .map_err(engine_error);
+                    // A script may have touched the audit table; re-read heads lazily.
+                    self.heads.clear();
+                    let _ = reply.send(result);
+                }
+            }
+        }
+        self.commit_group(commits).await;
+    }
+
+    async fn exec(&self, sql: &str) -> Result<(), DbError> {
+        self.conn
+            .execute(sql, ())
+            .await
+            .map(|_| ())
+            .map_err(engine_error)
+    }
+
+    async fn commit_group(&mut self, commits: Vec<(Change, CommitReply)>) {
+        if commits.is_empty() {
+            return;
+        }
+        if let Err(e) = self.exec("BEGIN IMMEDIATE").await {
+            let message = e.to_string();
+            for (_, reply) in commits {
+                let _ = reply.send(Err(DbError::Unavailable(message.clone())));
+            }
+            return;
+        }
+        let mut pending_heads: HashMap<String, ChainHead> = HashMap::new();
+        let mut outcomes = Vec::with_capacity(commits.len());
+        for (change, reply) in commits {
+            let mut job_heads = HashMap::new();
+            let outcome = match self.exec("SAVEPOINT job").await {
+                Ok(()) => {
+                    let result = self.apply(&change, &pending_heads, &mut job_heads).await;
+                    let closing = if result.is_ok() {
+                        self.exec("RELEASE job").await
+                    } else {
+                        match self.exec("ROLLBACK TO job").await {
+                            Ok(()) => self.exec("RELEASE job").await,
+                            Err(e) => Err(e),
+                        }
+                    };
+                    match closing {
+                        Ok(()) => result,
+                        Err(e) => Err(e),
+                    }
+                }
+                Err(e) => Err(e),
+            };
+            if outcome.is_ok() {
+                pending_heads.extend(job_heads);
+            }
+            outcomes.push((outcome, reply));
+        }
+        match self.exec("COMMIT").await {
+            Ok(()) => {
+                self.heads.extend(pending_heads);
+                for (outcome, reply) in outcomes {
+                    let _ = reply.send(outcome);
+                }
+            }
+            Err(e) => {
+                let _ = self.exec("ROLLBACK").await;
+                self.heads.clear();
+                let message = e.to_string();
+                for (_, reply) in outcomes {
+                    let _ = reply.send(Err(DbError::Unavailable(message.clone())));
+                }
+            }
+        }
+    }
+
+    async fn apply(
+        &self,
+        change: &Change,
+        pending: &HashMap<String, ChainHead>,
+        job_heads: &mut HashMap<String, ChainHead>,
+    ) -> Result<Vec<u64>, DbError> {
+        let mut changed = Vec::with_capacity(change.statements.len());
+        for statement in &change.statements {
+            let n = self
+                .conn
+                .execute(&statement.sql, to_params(&statement.params))
+                .await
+                .map_err(|e| statement_error(e, statement))?;
+            changed.push(n);
+        }
+        for event in &change.events {
+            let head = match job_heads
+                .get(&event.org_id)
+                .or_else(|| pending.get(&event.org_id))
+                .or_else(|| self.heads.get(&event.org_id))
+            {
+                Some(head) => head.clone(),
+                None => load_head(&self.conn, &event.org_id).await?,
+            };
+            let sealed = audit::seal(event, &head);
+            let insert = audit::insert_statement(&sealed);
+            self.conn
+                .execute(&insert.sql, to_params(&insert.params))
+                .await
+                .map_err(|e| statement_error(e, &insert))?;
+            job_heads.insert(event.org_id.clone(), sealed.head());
+        }
+        Ok(changed)
+    }
+}
+
+async fn load_head(conn: &libsql::Connection, org_id: &str) -> Result<ChainHead, DbError> {
+    audit::chain_head_from(query_on(conn, &audit::chain_head_query(org_id)).await?)
+}

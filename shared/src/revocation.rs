@@ -1,0 +1,50 @@
+//! Token revocation in the key-value store: one entry per revoked `jti`, one per revoked subject
+//! ("every token issued up to now"), each expiring when the tokens it covers would.
+
+use crate::kv::{KeyValue, KvError};
+use crate::tokens::VerifiedToken;
+
+fn jti_key(jti: &str) -> String {
+    format!("revoked:jti:{jti}")
+}
+
+fn subject_key(subject: &str) -> String {
+    format!("revoked:sub:{subject}")
+}
+
+/// Revokes one token until its expiry.
+pub async fn revoke_token(
+    kv: &dyn KeyValue,
+    jti: &str,
+    expires_at: i64,
+    now_seconds: i64,
+) -> Result<(), KvError> {
+    let ttl = (expires_at - now_seconds).max(1) as u64;
+    kv.set(&jti_key(jti), "1", ttl).await
+}
+
+/// Revokes every token of `subject` issued at or before now. Tokens issued later in the same
+/// second are refused too: failing closed beats a one-second hole.
+pub async fn revoke_subject(
+    kv: &dyn KeyValue,
+    subject: &str,
+    now_seconds: i64,
+    token_ttl_seconds: i64,
+) -> Result<(), KvError> {
+    let ttl = (token_ttl_seconds + crate::tokens::CLOCK_SKEW_SECONDS as i64 + 1) as u64;
+    kv.set(&subject_key(subject), &now_seconds.to_string(), ttl)
+        .await
+}
+
+/// One round trip answers both questions.
+pub async fn is_revoked(kv: &dyn KeyValue, token: &VerifiedToken) -> Result<bool, KvError> {
+    let values = kv
+        .get_many(&[jti_key(&token.jti), subject_key(&token.subject)])
+        .await?;
+    let jti_revoked = values.first().is_some_and(Option::is_some);
+    let subject_cutoff = values
+        .get(1)
+        .and_then(Option::as_deref)
+        .and_then(|v| v.parse::<i64>().ok());
+    Ok(jti_revoked || subject_cutoff.is_some_and(|cutoff| token.issued_at <= cutoff))
+}

@@ -1,0 +1,66 @@
+//! Clock and entropy seams: the core never reads the system time or the OS RNG directly.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+
+/// Wall-clock time in Unix milliseconds; platforms provide it, tests may pin it.
+pub trait Clock: Send + Sync + 'static {
+    fn now_millis(&self) -> i64;
+
+    fn now_seconds(&self) -> i64 {
+        self.now_millis().div_euclid(1000)
+    }
+}
+
+/// Cryptographically secure randomness.
+pub trait Entropy: Send + Sync + 'static {
+    fn fill(&self, buf: &mut [u8]);
+}
+
+/// The operating system's (or host's) CSPRNG through `getrandom`, on every target.
+pub struct OsEntropy;
+
+impl Entropy for OsEntropy {
+    fn fill(&self, buf: &mut [u8]) {
+        // Failing closed: an identity provider that cannot get randomness must not mint secrets.
+        getrandom::fill(buf).expect("the platform's secure random number generator failed");
+    }
+}
+
+pub fn random_bytes<const N: usize>(entropy: &dyn Entropy) -> [u8; N] {
+    let mut buf = [0u8; N];
+    entropy.fill(&mut buf);
+    buf
+}
+
+/// A new random (v4) UUID as lowercase hyphenated text.
+pub fn new_uuid(entropy: &dyn Entropy) -> String {
+    uuid::Builder::from_random_bytes(random_bytes::<16>(entropy))
+        .into_uuid()
+        .hyphenated()
+        .to_string()
+}
+
+/// `N` random bytes as unpadded base64url text.
+pub fn random_token<const N: usize>(entropy: &dyn Entropy) -> String {
+    URL_SAFE_NO_PAD.encode(random_bytes::<N>(entropy))
+}
+
+/// RFC 3339 UTC text for a Unix-millisecond timestamp.
+pub fn rfc3339(millis: i64) -> String {
+    let nanos = i128::from(millis) * 1_000_000;
+    time::OffsetDateTime::from_unix_timestamp_nanos(nanos)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| "1970-01-01T00:00:00Z".to_owned())
+}
+
+/// Parses RFC 3339 text to Unix milliseconds.
+pub fn parse_rfc3339(text: &str) -> Option<i64> {
+    let t =
+        time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()?;
+    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).ok()
+}

@@ -1,0 +1,311 @@
+//! Test support: start the real `agentidp` binary on a loopback port with its own data directory,
+//! and talk to it over HTTP the way users do.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Once;
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use reqwest::{Client, Response};
+use serde_json::{json, Value};
+
+pub use reqwest;
+pub use serde_json;
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// The server binary: `AGENTIDP_BIN`, or the workspace's debug build (built once if missing).
+pub fn server_binary() -> PathBuf {
+    if let Ok(path) = std::env::var("AGENTIDP_BIN") {
+        return PathBuf::from(path);
+    }
+    static BUILD: Once = Once::new();
+    BUILD.call_once(|| {
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "-p", "agentidp"])
+            .current_dir(workspace_root())
+            .status()
+            .expect("running cargo build");
+        assert!(status.success(), "building agentidp failed");
+    });
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| workspace_root().join("target"));
+    target.join("debug").join("agentidp")
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("no free loopback port")
+}
+
+/// A running `agentidp serve`; killed and its data directory removed on drop.
+pub struct Server {
+    pub base: String,
+    pub data_dir: PathBuf,
+    pub http: Client,
+    child: Child,
+}
+
+impl Server {
+    pub async fn start() -> Server {
+        Server::start_with(&[]).await
+    }
+
+    pub async fn start_with(env: &[(&str, &str)]) -> Server {
+        let data_dir = std::env::temp_dir().join(format!(
+            "agentidp-test-{}-{}",
+            std::process::id(),
+            free_port()
+        ));
+        Server::start_in(data_dir, env).await
+    }
+
+    /// Starts a server on an existing data directory (restarts, second instances).
+    pub async fn start_in(data_dir: PathBuf, env: &[(&str, &str)]) -> Server {
+        let port = free_port();
+        let base = format!("http://127.0.0.1:{port}");
+        let mut command = Command::new(server_binary());
+        command
+            .args([
+                "serve",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--data-dir",
+            ])
+            .arg(&data_dir)
+            .env_remove("AGENTIDP_ISSUER")
+            .env("AGENTIDP_LOG", "warn")
+            .env("AGENTIDP_DB_SYNCHRONOUS", "normal")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit());
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        let child = command.spawn().expect("starting agentidp");
+        let server = Server {
+            base,
+            data_dir,
+            http: Client::new(),
+            child,
+        };
+        server.wait_ready().await;
+        server
+    }
+
+    async fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(r) = self.http.get(self.url("/health")).send().await {
+                if r.status().is_success() {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("agentidp did not become ready at {}", self.base);
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub fn db_path(&self) -> PathBuf {
+        self.data_dir.join("agentidp.db")
+    }
+
+    /// Stops the server with SIGTERM and waits for it, keeping the data directory.
+    pub fn stop(&mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        self.child.wait().expect("waiting for agentidp")
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> Response {
+        self.http
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> Response {
+        self.http
+            .post(self.url(path))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn patch(&self, path: &str, token: &str, body: Value) -> Response {
+        self.http
+            .patch(self.url(path))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn delete(&self, path: &str, token: &str) -> Response {
+        self.http
+            .delete(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// `client_credentials` with `client_secret_basic`; `extra` adds form parameters.
+    pub async fn token_request(
+        &self,
+        client_id: &str,
+        secret: &str,
+        extra: &[(&str, &str)],
+    ) -> Response {
+        let mut form = vec![("grant_type", "client_credentials")];
+        form.extend_from_slice(extra);
+        self.http
+            .post(self.url("/oauth2/token"))
+            .basic_auth(client_id, Some(secret))
+            .form(&form)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// An access token, asserting the request succeeds.
+    pub async fn token(&self, client_id: &str, secret: &str, extra: &[(&str, &str)]) -> String {
+        let response = self.token_request(client_id, secret, extra).await;
+        let status = response.status();
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(status, 200, "token request failed: {body}");
+        body["access_token"].as_str().unwrap().to_owned()
+    }
+
+    /// Creates an organization and returns it with an admin token.
+    pub async fn bootstrap(&self, name: &str) -> Org {
+        let response = self
+            .http
+            .post(self.url("/v1/orgs"))
+            .json(&json!({ "name": name }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201);
+        let body: Value = response.json().await.unwrap();
+        let client_id = body["admin_credential"]["client_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let client_secret = body["admin_credential"]["client_secret"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let token = self.token(&client_id, &client_secret, &[]).await;
+        Org {
+            id: body["organization"]["id"].as_str().unwrap().to_owned(),
+            client_id,
+            client_secret,
+            token,
+        }
+    }
+
+    /// Registers an agent (with `capabilities`) and a client-secret credential for it.
+    pub async fn agent_with_secret(
+        &self,
+        org: &Org,
+        name: &str,
+        capabilities: &[&str],
+    ) -> AgentClient {
+        let response = self
+            .post(
+                "/v1/agents",
+                &org.token,
+                json!({ "name": name, "agent_type": "assistant", "capabilities": capabilities }),
+            )
+            .await;
+        assert_eq!(response.status(), 201);
+        let agent: Value = response.json().await.unwrap();
+        let id = agent["id"].as_str().unwrap().to_owned();
+        let response = self
+            .post(
+                &format!("/v1/agents/{id}/credentials"),
+                &org.token,
+                json!({}),
+            )
+            .await;
+        assert_eq!(response.status(), 201);
+        let credential: Value = response.json().await.unwrap();
+        AgentClient {
+            id,
+            credential_id: credential["id"].as_str().unwrap().to_owned(),
+            client_id: credential["client_id"].as_str().unwrap().to_owned(),
+            client_secret: credential["client_secret"].as_str().unwrap().to_owned(),
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.data_dir);
+    }
+}
+
+pub struct Org {
+    pub id: String,
+    pub client_id: String,
+    pub client_secret: String,
+    pub token: String,
+}
+
+pub struct AgentClient {
+    pub id: String,
+    pub credential_id: String,
+    pub client_id: String,
+    pub client_secret: String,
+}
+
+/// A response's status and JSON body (problem documents included).
+pub async fn status_json(response: Response) -> (u16, Value) {
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    (status, body)
+}
+
+/// Decodes a JWT's header and payload without verifying it (for assertions on claims).
+pub fn jwt_parts(token: &str) -> (Value, Value) {
+    let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let mut parts = token.split('.');
+    let mut next = || -> Value {
+        serde_json::from_slice(&engine.decode(parts.next().unwrap()).unwrap()).unwrap()
+    };
+    let header = next();
+    let payload = next();
+    (header, payload)
+}
+
+/// Opens the server's database file directly, as an attacker with disk access could.
+pub async fn open_db(path: &Path) -> libsql::Connection {
+    let db = libsql::Builder::new_local(path).build().await.unwrap();
+    let conn = db.connect().unwrap();
+    conn.execute("PRAGMA busy_timeout=5000", ()).await.ok();
+    conn
+}
