@@ -117,12 +117,23 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
     }
 }
 
+/// Parameters that may appear more than once (RFC 8707 §2 and RFC 8693 §2.1).
+const REPEATABLE_PARAMETERS: &[&str] = &["resource", "audience"];
+
 /// An `application/x-www-form-urlencoded` OAuth request; RFC 6749 §3.2 forbids repeated parameters.
 pub struct OAuthForm {
     params: Vec<(String, String)>,
 }
 
 impl OAuthForm {
+    /// Every value of a parameter that RFC 8707 lets repeat (`resource`, `audience`).
+    pub fn get_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.params
+            .iter()
+            .filter(move |(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
     pub fn get(&self, name: &str) -> Option<&str> {
         self.params
             .iter()
@@ -140,7 +151,8 @@ impl OAuthForm {
     pub fn parse(body: &[u8]) -> Result<Self, OAuthError> {
         let mut params: Vec<(String, String)> = Vec::new();
         for (k, v) in form_urlencoded::parse(body) {
-            if params.iter().any(|(seen, _)| *seen == k) {
+            let repeatable = REPEATABLE_PARAMETERS.contains(&k.as_ref());
+            if !repeatable && params.iter().any(|(seen, _)| *seen == k) {
                 return Err(OAuthError::invalid_request(format!(
                     "parameter `{k}` is repeated"
                 )));

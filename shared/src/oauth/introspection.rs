@@ -1,0 +1,61 @@
+//! Token introspection (RFC 7662): an authenticated client of the same organization learns whether a
+//! token is active; anything invalid, expired, revoked or foreign is simply `{"active": false}`.
+
+use serde_json::{json, Value};
+
+use crate::error::OAuthError;
+use crate::oauth::client_auth::AuthenticatedClient;
+use crate::revocation;
+use crate::state::AppState;
+use crate::tokens::{self, VerifiedToken};
+
+pub async fn introspect(
+    state: &AppState,
+    caller: &AuthenticatedClient,
+    token: &str,
+) -> Result<Value, OAuthError> {
+    let Some(verified) = active_token(state, token).await? else {
+        return Ok(inactive());
+    };
+    // Another organization's token is reported inactive, so introspection cannot probe tenants.
+    if verified.claims.org_id != caller.org_id {
+        return Ok(inactive());
+    }
+    Ok(json!({
+        "active": true,
+        "scope": verified.claims.scope,
+        "client_id": verified.claims.client_id,
+        "sub": verified.subject,
+        "aud": verified.audiences,
+        "iss": state.config.issuer,
+        "exp": verified.expires_at,
+        "iat": verified.issued_at,
+        "nbf": verified.issued_at,
+        "jti": verified.jti,
+        "token_type": "Bearer",
+        "org_id": verified.claims.org_id,
+    }))
+}
+
+fn inactive() -> Value {
+    json!({ "active": false })
+}
+
+/// A token this issuer signed that is unexpired and unrevoked, for any audience.
+pub async fn active_token(
+    state: &AppState,
+    token: &str,
+) -> Result<Option<VerifiedToken>, OAuthError> {
+    let Ok(kid) = tokens::key_id(token) else {
+        return Ok(None);
+    };
+    let keys = state.key_set_for(&kid).await?;
+    let now = state.clock.now_seconds();
+    let Ok(verified) = tokens::verify(&keys, token, &state.config.issuer, None, now) else {
+        return Ok(None);
+    };
+    if revocation::is_revoked(state.kv.as_ref(), &verified).await? {
+        return Ok(None);
+    }
+    Ok(Some(verified))
+}
