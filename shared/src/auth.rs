@@ -7,6 +7,7 @@ use axum::http::request::Parts;
 use crate::error::ApiError;
 use crate::revocation;
 use crate::state::AppState;
+use crate::sql::DbError;
 use crate::tokens::{self, TokenError, VerifiedToken};
 
 /// Scopes the management API understands.
@@ -56,23 +57,33 @@ pub fn bearer(parts: &Parts) -> Option<&str> {
         .filter(|t| !t.is_empty())
 }
 
+/// Verifies signature and claims for any audience, through the per-instance memo.
+pub async fn verify_token(state: &AppState, token: &str) -> Result<Result<VerifiedToken, TokenError>, DbError> {
+    let now = state.clock.now_seconds();
+    if let Some(verified) = state.verified_tokens.get(token, now) {
+        return Ok(Ok(verified));
+    }
+    let kid = match tokens::key_id(token) {
+        Ok(kid) => kid,
+        Err(e) => return Ok(Err(e)),
+    };
+    let keys = state.key_set_for(&kid).await?;
+    let verified = tokens::verify(&keys, token, &state.config.issuer, None, now);
+    if let Ok(v) = &verified {
+        state.verified_tokens.insert(token, v, now);
+    }
+    Ok(verified)
+}
+
 /// Verifies a token for use against this API: signature, claims, audience = issuer, not revoked.
 pub async fn authenticate(state: &AppState, token: &str) -> Result<VerifiedToken, ApiError> {
-    let kid = tokens::key_id(token).map_err(|e| ApiError::invalid_token(e.to_string()))?;
-    let keys = state.key_set_for(&kid).await?;
+    let verified = verify_token(state, token)
+        .await?
+        .map_err(|e| ApiError::invalid_token(e.to_string()))?;
     let issuer = &state.config.issuer;
-    let verified = tokens::verify(
-        &keys,
-        token,
-        issuer,
-        Some(issuer),
-        state.clock.now_seconds(),
-    )
-    .map_err(|e| match e {
-        TokenError::Invalid(_) | TokenError::Malformed | TokenError::UnknownKey => {
-            ApiError::invalid_token(e.to_string())
-        }
-    })?;
+    if !verified.audiences.iter().any(|a| a == issuer) {
+        return Err(ApiError::invalid_token("the token is not meant for this API (aud)"));
+    }
     if revocation::is_revoked(state.kv.as_ref(), &verified).await? {
         return Err(ApiError::invalid_token("the token has been revoked"));
     }

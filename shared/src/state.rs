@@ -10,6 +10,7 @@ use crate::keys::{KeyRing, KeySet};
 use crate::kv::KeyValue;
 use crate::runtime::{new_uuid, Clock, Entropy};
 use crate::sql::{Database, DbError};
+use crate::tokens::VerifiedCache;
 
 pub struct Services {
     pub config: Config,
@@ -18,6 +19,7 @@ pub struct Services {
     pub clock: Arc<dyn Clock>,
     pub entropy: Arc<dyn Entropy>,
     pub keys: KeyRing,
+    pub verified_tokens: VerifiedCache,
 }
 
 #[derive(Clone)]
@@ -46,6 +48,7 @@ impl AppState {
             clock,
             entropy,
             keys: KeyRing::new(),
+            verified_tokens: VerifiedCache::default(),
         }))
     }
 

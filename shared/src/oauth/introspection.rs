@@ -7,7 +7,8 @@ use crate::error::OAuthError;
 use crate::oauth::client_auth::AuthenticatedClient;
 use crate::revocation;
 use crate::state::AppState;
-use crate::tokens::{self, VerifiedToken};
+use crate::auth;
+use crate::tokens::VerifiedToken;
 
 pub async fn introspect(
     state: &AppState,
@@ -42,16 +43,8 @@ fn inactive() -> Value {
 }
 
 /// A token this issuer signed that is unexpired and unrevoked, for any audience.
-pub async fn active_token(
-    state: &AppState,
-    token: &str,
-) -> Result<Option<VerifiedToken>, OAuthError> {
-    let Ok(kid) = tokens::key_id(token) else {
-        return Ok(None);
-    };
-    let keys = state.key_set_for(&kid).await?;
-    let now = state.clock.now_seconds();
-    let Ok(verified) = tokens::verify(&keys, token, &state.config.issuer, None, now) else {
+pub async fn active_token(state: &AppState, token: &str) -> Result<Option<VerifiedToken>, OAuthError> {
+    let Ok(verified) = auth::verify_token(state, token).await? else {
         return Ok(None);
     };
     if revocation::is_revoked(state.kv.as_ref(), &verified).await? {
