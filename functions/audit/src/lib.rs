@@ -1,9 +1,94 @@
-//! The audit function: its routes over the shared core; platform entry points live beside it.
+//! The audit function: `/v1/audit/*` routes over the shared audit trail.
 
-use agentidp_shared::axum::Router;
+use agentidp_shared::audit_trail::{
+    self, EventPage, EventsQuery, Export, ExportQuery, Verification,
+};
+use agentidp_shared::auth::{scopes, Principal};
+use agentidp_shared::axum::body::Body;
+use agentidp_shared::axum::extract::State;
+use agentidp_shared::axum::http::{header, HeaderValue, StatusCode};
+use agentidp_shared::axum::response::{IntoResponse, Response};
+use agentidp_shared::axum::routing::get;
+use agentidp_shared::axum::{Json, Router};
+use agentidp_shared::error::ApiError;
+use agentidp_shared::http::ApiQuery;
 use agentidp_shared::state::AppState;
 
 /// This function's routes, without the health and OpenAPI routes every function adds.
 pub fn routes() -> Router<AppState> {
     Router::new()
+        .route("/v1/audit/events", get(events))
+        .route("/v1/audit/verify", get(verify))
+        .route("/v1/audit/export", get(export))
+}
+
+// Queries arrive as `Result`s so that a caller without the scope learns that first, not whether
+// their parameters would have parsed.
+
+async fn events(
+    State(state): State<AppState>,
+    principal: Principal,
+    query: Result<ApiQuery<EventsQuery>, ApiError>,
+) -> Result<Json<EventPage>, ApiError> {
+    principal.require(scopes::AUDIT_READ)?;
+    let ApiQuery(query) = query?;
+    let page = audit_trail::list_events(state.db.as_ref(), &principal.org_id, query).await?;
+    Ok(Json(page))
+}
+
+async fn verify(
+    State(state): State<AppState>,
+    principal: Principal,
+    query: Result<ApiQuery<NoParameters>, ApiError>,
+) -> Result<Json<Verification>, ApiError> {
+    principal.require(scopes::AUDIT_READ)?;
+    query?;
+    let verification = audit_trail::verify_chain(state.db.as_ref(), &principal.org_id).await?;
+    Ok(Json(verification))
+}
+
+/// `verify` takes no parameters; refusing stray ones keeps typos from looking like filters.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NoParameters {}
+
+/// NDJSON, oldest first. The first chunk is read before answering so a failing database still
+/// gets a problem response; later chunks stream.
+async fn export(
+    State(state): State<AppState>,
+    principal: Principal,
+    query: Result<ApiQuery<ExportQuery>, ApiError>,
+) -> Result<Response, ApiError> {
+    principal.require(scopes::AUDIT_READ)?;
+    let ApiQuery(query) = query?;
+    let mut export = Export::new(&principal.org_id, query)?;
+    let first = export.next_chunk(state.db.as_ref()).await?;
+    let rest = futures_util::stream::unfold(
+        (state, export, first.is_some()),
+        |(state, mut export, more)| async move {
+            if !more {
+                return None;
+            }
+            match export.next_chunk(state.db.as_ref()).await {
+                Ok(Some(chunk)) => Some((Ok(chunk), (state, export, true))),
+                Ok(None) => None,
+                Err(e) => {
+                    // Headers are gone by now: end the body abnormally so the client sees an
+                    // incomplete transfer rather than a silently short export.
+                    tracing::error!(error = %e, "audit export interrupted");
+                    Some((Err(e), (state, export, false)))
+                }
+            }
+        },
+    );
+    let first = futures_util::stream::iter(first.map(Ok));
+    let body = Body::from_stream(futures_util::StreamExt::chain(first, rest));
+    let mut response = (StatusCode::OK, body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/x-ndjson"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
 }

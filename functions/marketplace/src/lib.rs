@@ -1,9 +1,49 @@
-//! The marketplace function: its routes over the shared core; platform entry points live beside it.
+//! The marketplace function: the public `/v1/marketplace/*` routes; no authentication.
 
-use agentidp_shared::axum::Router;
+use agentidp_shared::axum::extract::rejection::PathRejection;
+use agentidp_shared::axum::extract::{Path, State};
+use agentidp_shared::axum::http::{header, HeaderValue};
+use agentidp_shared::axum::response::{IntoResponse, Response};
+use agentidp_shared::axum::routing::get;
+use agentidp_shared::axum::{Json, Router};
+use agentidp_shared::error::ApiError;
+use agentidp_shared::http::ApiQuery;
+use agentidp_shared::marketplace::{self, SearchQuery};
 use agentidp_shared::state::AppState;
+
+/// How long shared caches may keep a public answer: short, so unpublishing takes effect quickly.
+const PUBLIC_MAX_AGE: &str = "public, max-age=30";
 
 /// This function's routes, without the health and OpenAPI routes every function adds.
 pub fn routes() -> Router<AppState> {
     Router::new()
+        .route("/v1/marketplace/agents", get(search))
+        .route("/v1/marketplace/agents/{id}", get(agent))
+}
+
+fn cacheable(body: impl IntoResponse) -> Response {
+    let mut response = body.into_response();
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static(PUBLIC_MAX_AGE),
+    );
+    response
+}
+
+async fn search(
+    State(state): State<AppState>,
+    ApiQuery(query): ApiQuery<SearchQuery>,
+) -> Result<Response, ApiError> {
+    let page = marketplace::search(state.db.as_ref(), query).await?;
+    Ok(cacheable(Json(page)))
+}
+
+async fn agent(
+    State(state): State<AppState>,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<Response, ApiError> {
+    // An id that is not even valid UTF-8 names no agent; answer as for any other unknown id.
+    let Path(id) = id.map_err(|_| ApiError::not_found("agent"))?;
+    let agent = marketplace::get(state.db.as_ref(), &id).await?;
+    Ok(cacheable(Json(agent)))
 }
