@@ -1,0 +1,53 @@
+//! The outbound HTTP seam: each platform sends requests its own way (Workers fetch, WASI HTTP,
+//! a native client); protocol clients such as libSQL-over-HTTP and Upstash REST are written once on top.
+
+use async_trait::async_trait;
+
+#[derive(Clone, Debug)]
+pub struct OutboundRequest {
+    pub method: &'static str,
+    pub url: String,
+    pub headers: Vec<(&'static str, String)>,
+    pub body: Vec<u8>,
+}
+
+impl OutboundRequest {
+    /// A JSON POST with an optional bearer token, the shape both HTTP backends use.
+    pub fn post_json(url: String, bearer: Option<&str>, body: Vec<u8>) -> Self {
+        let mut headers = vec![("content-type", "application/json".to_owned())];
+        if let Some(token) = bearer {
+            headers.push(("authorization", format!("Bearer {token}")));
+        }
+        OutboundRequest {
+            method: "POST",
+            url,
+            headers,
+            body,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct OutboundResponse {
+    pub status: u16,
+    pub body: Vec<u8>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum OutboundError {
+    #[error("request to {url} failed: {reason}")]
+    Transport { url: String, reason: String },
+    #[error("request to {url} timed out")]
+    Timeout { url: String },
+}
+
+#[async_trait]
+pub trait Outbound: Send + Sync + 'static {
+    async fn send(&self, request: OutboundRequest) -> Result<OutboundResponse, OutboundError>;
+}
+
+/// A short, log-safe excerpt of a response body for error messages.
+pub fn body_excerpt(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    text.chars().take(200).collect()
+}
