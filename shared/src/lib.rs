@@ -24,5 +24,6 @@ pub mod secrets;
 pub mod sql;
 pub mod state;
 pub mod tokens;
+pub mod upstash;
 
 pub use axum;

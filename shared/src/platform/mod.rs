@@ -2,3 +2,6 @@
 
 #[cfg(not(target_arch = "wasm32"))]
 pub mod native;
+
+#[cfg(not(target_arch = "wasm32"))]
+pub mod redis;

@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::audit::{self, ChainHead};
+use crate::outbound::{Outbound, OutboundError, OutboundRequest, OutboundResponse};
 use crate::runtime::Clock;
 use crate::sql::{Change, Database, DbError, Row, Statement, Value};
 
@@ -365,4 +366,48 @@ impl Writer {
 
 async fn load_head(conn: &libsql::Connection, org_id: &str) -> Result<ChainHead, DbError> {
     audit::chain_head_from(query_on(conn, &audit::chain_head_query(org_id)).await?)
+}
+
+/// Outbound HTTP for the native server (libSQL over HTTP, Upstash REST when configured).
+pub struct NativeOutbound {
+    client: reqwest::Client,
+}
+
+impl NativeOutbound {
+    pub fn new(timeout: std::time::Duration) -> Self {
+        NativeOutbound {
+            client: reqwest::Client::builder()
+                .timeout(timeout)
+                .build()
+                .unwrap_or_default(),
+        }
+    }
+}
+
+#[async_trait]
+impl Outbound for NativeOutbound {
+    async fn send(
+        &self,
+        request: OutboundRequest,
+    ) -> Result<OutboundResponse, OutboundError> {
+        let url = request.url.clone();
+        let method = reqwest::Method::from_bytes(request.method.as_bytes()).unwrap_or(reqwest::Method::POST);
+        let mut builder = self.client.request(method, &request.url).body(request.body);
+        for (name, value) in request.headers {
+            builder = builder.header(name, value);
+        }
+        let response = builder.send().await.map_err(|e| {
+            if e.is_timeout() {
+                OutboundError::Timeout { url: url.clone() }
+            } else {
+                OutboundError::Transport { url: url.clone(), reason: e.to_string() }
+            }
+        })?;
+        let status = response.status().as_u16();
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| OutboundError::Transport { url, reason: e.to_string() })?;
+        Ok(OutboundResponse { status, body: body.to_vec() })
+    }
 }
