@@ -10,17 +10,27 @@ use agentidp_shared::axum::{self, Router};
 use agentidp_shared::config::{Config, ConfigError};
 use agentidp_shared::http::ClientIp;
 use agentidp_shared::keys::{self, Alg};
-use agentidp_shared::kv::MemoryKv;
+use agentidp_shared::hrana::HranaDatabase;
+use agentidp_shared::kv::{KeyValue, MemoryKv};
+use agentidp_shared::platform::redis::RedisKv;
+use agentidp_shared::upstash::UpstashKv;
 use agentidp_shared::migrations;
-use agentidp_shared::platform::native::{Durability, EmbeddedDatabase, SystemClock};
+use agentidp_shared::platform::native::{Durability, EmbeddedDatabase, NativeOutbound, SystemClock};
 use agentidp_shared::runtime::{Clock, OsEntropy};
 use agentidp_shared::sql::Database;
 use agentidp_shared::state::AppState;
 use clap::{Parser, Subcommand};
 
+mod standins;
+
 const LISTEN: &str = "AGENTIDP_LISTEN";
 const DATA_DIR: &str = "AGENTIDP_DATA_DIR";
 const DB_SYNCHRONOUS: &str = "AGENTIDP_DB_SYNCHRONOUS";
+const DATABASE_URL: &str = "AGENTIDP_DATABASE_URL";
+const DATABASE_AUTH_TOKEN: &str = "AGENTIDP_DATABASE_AUTH_TOKEN";
+const REDIS_URL: &str = "REDIS_URL";
+const UPSTASH_URL: &str = "UPSTASH_REDIS_REST_URL";
+const UPSTASH_TOKEN: &str = "UPSTASH_REDIS_REST_TOKEN";
 
 #[derive(Parser)]
 #[command(
@@ -43,6 +53,23 @@ enum Command {
         /// Directory of the database file [env: AGENTIDP_DATA_DIR] [default: ./data]
         #[arg(long)]
         data_dir: Option<PathBuf>,
+    },
+    /// Serve local stand-ins for Turso (libSQL over HTTP) and Upstash (REST over a real Redis), so
+    /// the wasm builds can run in workerd and wasmtime without a cloud account.
+    DevBackends {
+        /// Directory of the stand-in database file
+        #[arg(long, default_value = "data/dev-backends")]
+        data_dir: PathBuf,
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        hrana_listen: SocketAddr,
+        #[arg(long, default_value = "127.0.0.1:8079")]
+        upstash_listen: SocketAddr,
+        /// The Redis the Upstash stand-in talks to
+        #[arg(long, default_value = "redis://127.0.0.1:6379")]
+        redis_url: String,
+        /// Bearer token both stand-ins require (none: open)
+        #[arg(long)]
+        token: Option<String>,
     },
     /// Manage token signing keys.
     Keys {
@@ -86,6 +113,13 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Serve { listen, data_dir } => serve(listen, data_dir).await,
+            Command::DevBackends {
+                data_dir,
+                hrana_listen,
+                upstash_listen,
+                redis_url,
+                token,
+            } => standins::serve(&data_dir, hrana_listen, upstash_listen, &redis_url, token).await,
             Command::Keys {
                 command: KeysCommand::Rotate { data_dir, alg },
             } => rotate_keys(data_dir, &alg).await,
@@ -138,6 +172,37 @@ async fn open_database(dir: &Path) -> Result<Arc<EmbeddedDatabase>, String> {
     Ok(Arc::new(db))
 }
 
+/// The embedded file by default; libSQL over HTTP (Turso, or the local stand-in) when
+/// `AGENTIDP_DATABASE_URL` is set.
+async fn database(dir: &Path) -> Result<Arc<dyn Database>, String> {
+    let Some(url) = env(DATABASE_URL) else {
+        return Ok(open_database(dir).await? as Arc<dyn Database>);
+    };
+    let outbound = Arc::new(NativeOutbound::new(std::time::Duration::from_secs(10)));
+    let db = HranaDatabase::new(outbound, &url, env(DATABASE_AUTH_TOKEN));
+    migrations::apply(&db, &SystemClock)
+        .await
+        .map_err(|e| format!("{DATABASE_URL}: applying migrations at {url}: {e}"))?;
+    Ok(Arc::new(db))
+}
+
+/// In-process by default; a real Redis with `REDIS_URL`, or Upstash REST with its URL and token.
+async fn key_value(clock: Arc<dyn Clock>) -> Result<Arc<dyn KeyValue>, String> {
+    if let Some(url) = env(REDIS_URL) {
+        let kv = RedisKv::connect(&url).await.map_err(|e| format!("{REDIS_URL}: {e}"))?;
+        return Ok(Arc::new(kv));
+    }
+    match (env(UPSTASH_URL), env(UPSTASH_TOKEN)) {
+        (Some(url), Some(token)) => {
+            let outbound = Arc::new(NativeOutbound::new(std::time::Duration::from_secs(2)));
+            Ok(Arc::new(UpstashKv::new(outbound, &url, token)))
+        }
+        (Some(_), None) => Err(format!("{UPSTASH_TOKEN}: is required with {UPSTASH_URL}")),
+        (None, Some(_)) => Err(format!("{UPSTASH_URL}: is required with {UPSTASH_TOKEN}")),
+        (None, None) => Ok(Arc::new(MemoryKv::new(clock))),
+    }
+}
+
 async fn serve(listen: Option<SocketAddr>, data_dir_flag: Option<PathBuf>) -> Result<(), String> {
     let listen = match listen {
         Some(addr) => addr,
@@ -155,22 +220,16 @@ async fn serve(listen: Option<SocketAddr>, data_dir_flag: Option<PathBuf>) -> Re
     let config =
         Config::load(&env, Some(&format!("http://{listen}"))).map_err(|e| e.to_string())?;
     let dir = data_dir(data_dir_flag);
-    let db = open_database(&dir).await?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let db = database(&dir).await?;
     if let Some(kid) = keys::ensure_active_key(db.as_ref(), clock.as_ref(), Alg::Es256)
         .await
         .map_err(|e| e.to_string())?
     {
         tracing::info!(kid, "generated the first signing key");
     }
-    let kv = Arc::new(MemoryKv::new(clock.clone()));
-    let state = AppState::new(
-        config,
-        db as Arc<dyn Database>,
-        kv,
-        clock,
-        Arc::new(OsEntropy),
-    );
+    let kv = key_value(clock.clone()).await?;
+    let state = AppState::new(config, db, kv, clock, Arc::new(OsEntropy));
     let issuer = state.config.issuer.clone();
     let app = all_functions(state);
 
