@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::audit::{ChainHead, Outcome, SealedEvent, EVENT_COLUMNS};
 use crate::error::ApiError;
-use crate::http::{decode_cursor, encode_cursor, page_limit};
+use crate::http::{decode_cursor, encode_cursor, optional_text, page_limit, Page};
 use crate::runtime::{parse_rfc3339, rfc3339};
 use crate::sql::{Database, DbError, Row, Statement, Value};
 
@@ -65,17 +65,6 @@ pub struct EventFilter {
     pub outcome: Option<Outcome>,
     pub from: Option<i64>,
     pub to: Option<i64>,
-}
-
-fn text_filter(field: &str, value: Option<String>) -> Result<Option<String>, ApiError> {
-    match value {
-        Some(v) if v.is_empty() => Err(ApiError::invalid_field(field, "must not be empty")),
-        Some(v) if v.chars().count() > MAX_FILTER_CHARS => Err(ApiError::invalid_field(
-            field,
-            format!("must be at most {MAX_FILTER_CHARS} characters"),
-        )),
-        other => Ok(other),
-    }
 }
 
 fn timestamp(field: &str, value: Option<&str>) -> Result<Option<i64>, ApiError> {
@@ -211,24 +200,17 @@ fn events_from(rows: &[Row]) -> Result<Vec<AuditEvent>, DbError> {
         .collect()
 }
 
-/// One page of events, newest first.
-#[derive(Debug, Serialize)]
-pub struct EventPage {
-    pub data: Vec<AuditEvent>,
-    pub next_cursor: Option<String>,
-}
-
 /// `GET /v1/audit/events`: the organization's events matching `query`, newest first.
 pub async fn list_events(
     db: &dyn Database,
     org_id: &str,
     query: EventsQuery,
-) -> Result<EventPage, ApiError> {
+) -> Result<Page<AuditEvent>, ApiError> {
     let limit = page_limit(query.limit)?;
     let (from, to) = time_range(query.from.as_deref(), query.to.as_deref())?;
     let filter = EventFilter {
-        agent_id: text_filter("agent_id", query.agent_id)?,
-        action: text_filter("action", query.action)?,
+        agent_id: optional_text("agent_id", query.agent_id, MAX_FILTER_CHARS)?,
+        action: optional_text("action", query.action, MAX_FILTER_CHARS)?,
         outcome: query.outcome.map(Outcome::from),
         from,
         to,
@@ -254,7 +236,7 @@ pub async fn list_events(
     } else {
         None
     };
-    Ok(EventPage { data, next_cursor })
+    Ok(Page { data, next_cursor })
 }
 
 /// Why verification stopped at an event.

@@ -190,6 +190,30 @@ pub fn page_limit(limit: Option<u32>) -> Result<i64, ApiError> {
     }
 }
 
+/// One page of a cursor-paginated list: `{"data": [...], "next_cursor": ...}`.
+#[derive(Debug, serde::Serialize)]
+pub struct Page<T> {
+    pub data: Vec<T>,
+    /// The cursor for the next page; `None` on the last one.
+    pub next_cursor: Option<String>,
+}
+
+/// An optional text query parameter: when present, non-empty and at most `max_chars` long.
+pub fn optional_text(
+    field: &str,
+    value: Option<String>,
+    max_chars: usize,
+) -> Result<Option<String>, ApiError> {
+    match value {
+        Some(v) if v.is_empty() => Err(ApiError::invalid_field(field, "must not be empty")),
+        Some(v) if v.chars().count() > max_chars => Err(ApiError::invalid_field(
+            field,
+            format!("must be at most {max_chars} characters"),
+        )),
+        other => Ok(other),
+    }
+}
+
 /// Opaque keyset cursor: the sort key of the last item returned.
 pub fn encode_cursor(position: i64, id: &str) -> String {
     URL_SAFE_NO_PAD.encode(format!("{position}:{id}"))

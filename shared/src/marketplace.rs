@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::ApiError;
-use crate::http::{decode_cursor, encode_cursor, page_limit};
+use crate::http::{decode_cursor, encode_cursor, optional_text, page_limit, Page};
 use crate::runtime::rfc3339;
 use crate::sql::{query_one, Database, DbError, Row, Statement, Value};
 
@@ -69,23 +69,6 @@ impl Listed {
     }
 }
 
-#[derive(Debug, Serialize)]
-pub struct AgentPage {
-    pub data: Vec<PublicAgent>,
-    pub next_cursor: Option<String>,
-}
-
-fn text_filter(field: &str, value: Option<String>) -> Result<Option<String>, ApiError> {
-    match value {
-        Some(v) if v.is_empty() => Err(ApiError::invalid_field(field, "must not be empty")),
-        Some(v) if v.chars().count() > MAX_FILTER_CHARS => Err(ApiError::invalid_field(
-            field,
-            format!("must be at most {MAX_FILTER_CHARS} characters"),
-        )),
-        other => Ok(other),
-    }
-}
-
 /// A `LIKE` pattern matching `text` anywhere, with its wildcards taken literally (`ESCAPE '\'`).
 fn contains_pattern(text: &str) -> String {
     let mut pattern = String::with_capacity(text.len() + 2);
@@ -101,11 +84,11 @@ fn contains_pattern(text: &str) -> String {
 }
 
 /// `GET /v1/marketplace/agents`: listed agents of every organization, newest first.
-pub async fn search(db: &dyn Database, query: SearchQuery) -> Result<AgentPage, ApiError> {
+pub async fn search(db: &dyn Database, query: SearchQuery) -> Result<Page<PublicAgent>, ApiError> {
     let limit = page_limit(query.limit)?;
-    let q = text_filter("q", query.q)?;
-    let agent_type = text_filter("agent_type", query.agent_type)?;
-    let capability = text_filter("capability", query.capability)?;
+    let q = optional_text("q", query.q, MAX_FILTER_CHARS)?;
+    let agent_type = optional_text("agent_type", query.agent_type, MAX_FILTER_CHARS)?;
+    let capability = optional_text("capability", query.capability, MAX_FILTER_CHARS)?;
     let after = query.cursor.as_deref().map(decode_cursor).transpose()?;
 
     let mut sql = format!("SELECT {PUBLIC_COLUMNS} FROM agents WHERE {LISTED}");
@@ -154,7 +137,7 @@ pub async fn search(db: &dyn Database, query: SearchQuery) -> Result<AgentPage, 
     } else {
         None
     };
-    Ok(AgentPage {
+    Ok(Page {
         data: listed.into_iter().map(|l| l.agent).collect(),
         next_cursor,
     })

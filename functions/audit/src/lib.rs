@@ -1,7 +1,7 @@
 //! The audit function: `/v1/audit/*` routes over the shared audit trail.
 
 use agentidp_shared::audit_trail::{
-    self, EventPage, EventsQuery, Export, ExportQuery, Verification,
+    self, AuditEvent, EventsQuery, Export, ExportQuery, Verification,
 };
 use agentidp_shared::auth::{scopes, Principal};
 use agentidp_shared::axum::body::Body;
@@ -11,7 +11,7 @@ use agentidp_shared::axum::response::{IntoResponse, Response};
 use agentidp_shared::axum::routing::get;
 use agentidp_shared::axum::{Json, Router};
 use agentidp_shared::error::ApiError;
-use agentidp_shared::http::ApiQuery;
+use agentidp_shared::http::{ApiQuery, Page};
 use agentidp_shared::state::AppState;
 
 /// This function's routes, without the health and OpenAPI routes every function adds.
@@ -29,7 +29,7 @@ async fn events(
     State(state): State<AppState>,
     principal: Principal,
     query: Result<ApiQuery<EventsQuery>, ApiError>,
-) -> Result<Json<EventPage>, ApiError> {
+) -> Result<Json<Page<AuditEvent>>, ApiError> {
     principal.require(scopes::AUDIT_READ)?;
     let ApiQuery(query) = query?;
     let page = audit_trail::list_events(state.db.as_ref(), &principal.org_id, query).await?;
