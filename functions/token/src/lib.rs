@@ -95,3 +95,5 @@ async fn jwks(State(state): State<AppState>) -> Result<Response, ApiError> {
 async fn server_metadata(State(state): State<AppState>) -> Response {
     cacheable_json(metadata::document(&state.config).to_string(), 3600)
 }
+
+agentidp_shared::edge_entry_points!(routes);

@@ -7,3 +7,5 @@ use agentidp_shared::state::AppState;
 pub fn routes() -> Router<AppState> {
     Router::new()
 }
+
+agentidp_shared::edge_entry_points!(routes);

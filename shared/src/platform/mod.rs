@@ -1,7 +1,54 @@
 //! Per-platform adapters; the only place in the crate where `cfg(target_...)` appears.
 
+pub mod edge;
+
 #[cfg(not(target_arch = "wasm32"))]
 pub mod native;
 
 #[cfg(not(target_arch = "wasm32"))]
 pub mod redis;
+
+#[cfg(all(feature = "workers", target_arch = "wasm32", target_os = "unknown"))]
+pub mod workers;
+
+#[cfg(all(feature = "spin", target_arch = "wasm32", target_os = "wasi"))]
+pub mod spin;
+
+/// The host's wall clock where `std` has one (native and WASI; not Workers).
+#[cfg(not(all(target_arch = "wasm32", target_os = "unknown")))]
+pub struct SystemClock;
+
+#[cfg(not(all(target_arch = "wasm32", target_os = "unknown")))]
+impl crate::runtime::Clock for SystemClock {
+    fn now_millis(&self) -> i64 {
+        let since_epoch = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        i64::try_from(since_epoch.as_millis()).unwrap_or(i64::MAX)
+    }
+}
+
+/// Entry points of a function crate for each edge platform, enabled by its `workers` or `spin`
+/// feature; `$routes` is the crate's `fn routes() -> Router<AppState>`.
+#[macro_export]
+macro_rules! edge_entry_points {
+    ($routes:path) => {
+        #[cfg(all(feature = "workers", target_arch = "wasm32", target_os = "unknown"))]
+        #[worker::event(fetch)]
+        async fn fetch(
+            request: worker::HttpRequest,
+            env: worker::Env,
+            _context: worker::Context,
+        ) -> worker::Result<$crate::axum::http::Response<$crate::axum::body::Body>> {
+            Ok($crate::platform::workers::serve($routes, request, env).await)
+        }
+
+        #[cfg(all(feature = "spin", target_arch = "wasm32", target_os = "wasi"))]
+        #[spin_sdk::http_service]
+        async fn handle(
+            request: spin_sdk::http::Request,
+        ) -> $crate::axum::http::Response<$crate::axum::body::Body> {
+            $crate::platform::spin::serve($routes, request).await
+        }
+    };
+}

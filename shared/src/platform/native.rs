@@ -10,19 +10,9 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::audit::{self, ChainHead};
 use crate::outbound::{Outbound, OutboundError, OutboundRequest, OutboundResponse};
-use crate::runtime::Clock;
 use crate::sql::{Change, Database, DbError, Row, Statement, Value};
 
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now_millis(&self) -> i64 {
-        let since_epoch = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default();
-        i64::try_from(since_epoch.as_millis()).unwrap_or(i64::MAX)
-    }
-}
+pub use crate::platform::SystemClock;
 
 /// How far a commit is pushed to disk before the caller hears it succeeded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

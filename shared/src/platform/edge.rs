@@ -1,0 +1,145 @@
+//! What both edge adapters share: building the state from configuration over the platform's fetch,
+//! caching the application per instance, and bridging request and response bodies.
+
+use std::cell::RefCell;
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::http::{request, Response, StatusCode};
+use axum::response::IntoResponse;
+use axum::Router;
+use tower::ServiceExt;
+
+use crate::app::function_app;
+use crate::config::{Config, ConfigSource};
+use crate::error::ApiError;
+use crate::hrana::HranaDatabase;
+use crate::http::ClientIp;
+use crate::migrations;
+use crate::outbound::Outbound;
+use crate::runtime::{Clock, OsEntropy};
+use crate::state::AppState;
+use crate::upstash::UpstashKv;
+
+pub const DATABASE_URL: &str = "AGENTIDP_DATABASE_URL";
+pub const DATABASE_AUTH_TOKEN: &str = "AGENTIDP_DATABASE_AUTH_TOKEN";
+pub const UPSTASH_URL: &str = "UPSTASH_REDIS_REST_URL";
+pub const UPSTASH_TOKEN: &str = "UPSTASH_REDIS_REST_TOKEN";
+
+/// Largest request body an edge instance buffers; endpoints enforce their own smaller limits.
+const MAX_EDGE_BODY_BYTES: usize = 1024 * 1024;
+
+fn required(source: &dyn ConfigSource, name: &'static str) -> Result<String, ApiError> {
+    source.get(name).filter(|v| !v.is_empty()).ok_or_else(|| misconfigured(name, "is required"))
+}
+
+fn misconfigured(variable: &str, reason: &str) -> ApiError {
+    tracing::error!(variable, reason, "edge configuration error");
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "configuration_error",
+        format!("the deployment is misconfigured: {variable} {reason}"),
+    )
+    .with("variable", variable)
+}
+
+/// The state of an edge instance: libSQL over HTTP and Upstash REST, both required, because an
+/// instance-local store would make revocation and replay checks silently per-instance.
+async fn build_state(
+    source: &dyn ConfigSource,
+    outbound: Arc<dyn Outbound>,
+    clock: Arc<dyn Clock>,
+) -> Result<AppState, ApiError> {
+    let config = Config::load(source, None).map_err(|e| misconfigured(e.variable, &e.reason))?;
+    let db = HranaDatabase::new(
+        outbound.clone(),
+        &required(source, DATABASE_URL)?,
+        source.get(DATABASE_AUTH_TOKEN).filter(|t| !t.is_empty()),
+    );
+    let kv = UpstashKv::new(
+        outbound,
+        &required(source, UPSTASH_URL)?,
+        required(source, UPSTASH_TOKEN)?,
+    );
+    // Idempotent and cheap once applied: one read of schema_migrations per new instance.
+    migrations::apply(&db, clock.as_ref()).await?;
+    Ok(AppState::new(config, Arc::new(db), Arc::new(kv), clock, Arc::new(OsEntropy)))
+}
+
+thread_local! {
+    /// Wasm instances are single-threaded; the app lives as long as the instance.
+    static APP: RefCell<Option<Router>> = const { RefCell::new(None) };
+}
+
+async fn app(
+    routes: fn() -> Router<AppState>,
+    source: &dyn ConfigSource,
+    outbound: Arc<dyn Outbound>,
+    clock: Arc<dyn Clock>,
+) -> Result<Router, ApiError> {
+    if let Some(app) = APP.with(|cell| cell.borrow().clone()) {
+        return Ok(app);
+    }
+    let state = build_state(source, outbound, clock).await?;
+    let app = function_app(routes()).with_state(state);
+    APP.with(|cell| *cell.borrow_mut() = Some(app.clone()));
+    Ok(app)
+}
+
+/// Buffers a platform body, refusing more than the edge limit.
+pub async fn collect_body<B>(body: B) -> Result<Bytes, Response<Body>>
+where
+    B: http_body::Body<Data = Bytes>,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    use http_body_util::BodyExt;
+    match http_body_util::Limited::new(body, MAX_EDGE_BODY_BYTES).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(_) => Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("the request body exceeds {MAX_EDGE_BODY_BYTES} bytes"),
+        )
+        .into_response()),
+    }
+}
+
+/// Runs one request through the function's routes.
+pub async fn respond(
+    routes: fn() -> Router<AppState>,
+    source: &dyn ConfigSource,
+    outbound: Arc<dyn Outbound>,
+    clock: Arc<dyn Clock>,
+    parts: request::Parts,
+    body: Bytes,
+    client_ip: Option<String>,
+) -> Response<Body> {
+    let app = match app(routes, source, outbound, clock).await {
+        Ok(app) => app,
+        Err(problem) => return problem.into_response(),
+    };
+    let mut request = axum::http::Request::from_parts(parts, Body::from(body));
+    if let Some(ip) = client_ip {
+        request.extensions_mut().insert(ClientIp(ip));
+    }
+    match app.oneshot(request).await {
+        Ok(response) => response,
+        Err(never) => match never {},
+    }
+}
+
+/// Lets a platform future that is not `Send` cross into the `Send` world of the handlers.
+/// Sound only because these wasm targets run one thread: nothing can move it across threads.
+pub struct AssertSend<F>(pub F);
+
+// SAFETY: wasm32-unknown-unknown (Workers) and wasm32-wasip2 components are single-threaded.
+unsafe impl<F> Send for AssertSend<F> {}
+
+impl<F: std::future::Future> std::future::Future for AssertSend<F> {
+    type Output = F::Output;
+
+    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<F::Output> {
+        // SAFETY: structural pinning of the only field; it is never moved out.
+        unsafe { self.map_unchecked_mut(|s| &mut s.0) }.poll(cx)
+    }
+}

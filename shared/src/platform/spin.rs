@@ -1,0 +1,76 @@
+//! Spin adapter (WASI Preview 3 HTTP): configuration from the component's environment, outbound over
+//! `wasi:http`, the WASI wall clock. Uses no Spin-only interface, so `wasmtime serve` runs it too.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use axum::body::{Body, Bytes};
+use axum::http::Response;
+use axum::Router;
+
+use crate::outbound::{Outbound, OutboundError, OutboundRequest, OutboundResponse};
+use crate::platform::edge::{self, AssertSend};
+use crate::platform::SystemClock;
+use crate::state::AppState;
+
+pub struct SpinOutbound;
+
+async fn send(request: OutboundRequest) -> Result<OutboundResponse, OutboundError> {
+    let url = request.url.clone();
+    let failed = |reason: String| OutboundError::Transport {
+        url: url.clone(),
+        reason,
+    };
+    let mut builder = axum::http::Request::builder()
+        .method(request.method)
+        .uri(&request.url);
+    for (name, value) in &request.headers {
+        builder = builder.header(*name, value);
+    }
+    let outgoing = builder
+        .body(http_body_util::Full::new(Bytes::from(request.body)))
+        .map_err(|e| failed(e.to_string()))?;
+    let response = spin_sdk::http::send(outgoing)
+        .await
+        .map_err(|e| failed(format!("{e:?}")))?;
+    let status = response.status().as_u16();
+    let body = edge::collect_body(response.into_body())
+        .await
+        .map_err(|_| failed("response body too large".into()))?;
+    Ok(OutboundResponse {
+        status,
+        body: body.to_vec(),
+    })
+}
+
+#[async_trait]
+impl Outbound for SpinOutbound {
+    async fn send(&self, request: OutboundRequest) -> Result<OutboundResponse, OutboundError> {
+        AssertSend(send(request)).await
+    }
+}
+
+/// Serves one request of a Spin (or `wasmtime serve`) component with a function's routes.
+pub async fn serve(routes: fn() -> Router<AppState>, request: spin_sdk::http::Request) -> Response<Body> {
+    let source = |name: &str| std::env::var(name).ok();
+    let (parts, body) = request.into_parts();
+    let body = match edge::collect_body(body).await {
+        Ok(body) => body,
+        Err(response) => return response,
+    };
+    let client_ip = parts
+        .headers
+        .get("spin-client-addr")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.rsplit_once(':').map(|(ip, _)| ip.to_owned()));
+    edge::respond(
+        routes,
+        &source,
+        Arc::new(SpinOutbound),
+        Arc::new(SystemClock),
+        parts,
+        body,
+        client_ip,
+    )
+    .await
+}
