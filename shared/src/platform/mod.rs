@@ -8,10 +8,10 @@ pub mod native;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod redis;
 
-#[cfg(all(feature = "workers", target_arch = "wasm32", target_os = "unknown"))]
+#[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
 pub mod workers;
 
-#[cfg(all(feature = "spin", target_arch = "wasm32", target_os = "wasi"))]
+#[cfg(all(target_arch = "wasm32", target_os = "wasi"))]
 pub mod spin;
 
 /// The host's wall clock where `std` has one (native and WASI; not Workers).
@@ -28,12 +28,12 @@ impl crate::runtime::Clock for SystemClock {
     }
 }
 
-/// Entry points of a function crate for each edge platform, enabled by its `workers` or `spin`
-/// feature; `$routes` is the crate's `fn routes() -> Router<AppState>`.
+/// Entry points of a function crate for each edge platform, selected by the build target;
+/// `$routes` is the crate's `fn routes() -> Router<AppState>`.
 #[macro_export]
 macro_rules! edge_entry_points {
     ($routes:path) => {
-        #[cfg(all(feature = "workers", target_arch = "wasm32", target_os = "unknown"))]
+        #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
         #[worker::event(fetch)]
         async fn fetch(
             request: worker::HttpRequest,
@@ -43,7 +43,7 @@ macro_rules! edge_entry_points {
             Ok($crate::platform::workers::serve($routes, request, env).await)
         }
 
-        #[cfg(all(feature = "spin", target_arch = "wasm32", target_os = "wasi"))]
+        #[cfg(all(target_arch = "wasm32", target_os = "wasi"))]
         #[spin_sdk::http_service]
         async fn handle(
             request: spin_sdk::http::Request,
