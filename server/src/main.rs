@@ -21,6 +21,7 @@ use agentidp_shared::sql::Database;
 use agentidp_shared::state::AppState;
 use clap::{Parser, Subcommand};
 
+mod dev_router;
 mod standins;
 
 const LISTEN: &str = "AGENTIDP_LISTEN";
@@ -71,6 +72,15 @@ enum Command {
         #[arg(long)]
         token: Option<String>,
     },
+    /// Route requests by path prefix to separately running functions (a local stand-in for the
+    /// Workers zone routes and Spin trigger routes).
+    DevRouter {
+        #[arg(long)]
+        listen: SocketAddr,
+        /// PREFIX=URL, repeatable, e.g. --route /oauth2/=http://127.0.0.1:9101
+        #[arg(long = "route", required = true)]
+        routes: Vec<dev_router::Route>,
+    },
     /// Manage token signing keys.
     Keys {
         #[command(subcommand)]
@@ -120,6 +130,7 @@ fn main() -> ExitCode {
                 redis_url,
                 token,
             } => standins::serve(&data_dir, hrana_listen, upstash_listen, &redis_url, token).await,
+            Command::DevRouter { listen, routes } => dev_router::serve(listen, routes).await,
             Command::Keys {
                 command: KeysCommand::Rotate { data_dir, alg },
             } => rotate_keys(data_dir, &alg).await,
