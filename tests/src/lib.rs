@@ -53,10 +53,31 @@ pub struct Server {
     pub base: String,
     pub data_dir: PathBuf,
     pub http: Client,
-    child: Child,
+    /// `None` for a deployment this process did not start (`Server::at`).
+    child: Option<Child>,
 }
 
 impl Server {
+    /// A deployment someone else started (the edge builds in workerd or wasmtime, behind one URL).
+    pub async fn at(base: &str) -> Server {
+        let server = Server {
+            base: base.trim_end_matches('/').to_owned(),
+            data_dir: PathBuf::new(),
+            http: Client::new(),
+            child: None,
+        };
+        server.wait_ready().await;
+        server
+    }
+
+    /// The deployment at `AGENTIDP_BASE_URL` if set, else a fresh native server.
+    pub async fn from_env() -> Server {
+        match std::env::var("AGENTIDP_BASE_URL") {
+            Ok(base) if !base.is_empty() => Server::at(&base).await,
+            _ => Server::start().await,
+        }
+    }
+
     pub async fn start() -> Server {
         Server::start_with(&[]).await
     }
@@ -97,7 +118,7 @@ impl Server {
             base,
             data_dir,
             http: Client::new(),
-            child,
+            child: Some(child),
         };
         server.wait_ready().await;
         server
@@ -127,9 +148,13 @@ impl Server {
     /// Stops the server with SIGTERM and waits for it, keeping the data directory.
     pub fn stop(&mut self) -> std::process::ExitStatus {
         let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
+            .args(["-TERM", &self.child.as_ref().expect("a server this test started").id().to_string()])
             .status();
-        self.child.wait().expect("waiting for agentidp")
+        self.child
+            .as_mut()
+            .expect("a server this test started")
+            .wait()
+            .expect("waiting for agentidp")
     }
 
     pub async fn get(&self, path: &str, token: &str) -> Response {
@@ -262,8 +287,11 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        let Some(child) = self.child.as_mut() else {
+            return;
+        };
+        let _ = child.kill();
+        let _ = child.wait();
         let _ = std::fs::remove_dir_all(&self.data_dir);
     }
 }
