@@ -1,0 +1,67 @@
+//! `/v1/agents` and `/v1/agents/{id}`: register, list, read, update, suspend and decommission.
+
+use agentidp_shared::agents::{self, Agent, AgentPatch, ListQuery, NewAgent};
+use agentidp_shared::auth::{scopes, Principal};
+use agentidp_shared::axum::extract::State;
+use agentidp_shared::axum::http::StatusCode;
+use agentidp_shared::axum::Json;
+use agentidp_shared::error::ApiError;
+use agentidp_shared::http::{ApiJson, ApiQuery, Page};
+use agentidp_shared::state::AppState;
+
+use crate::extract::Ids;
+
+pub async fn create(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiJson(new): ApiJson<NewAgent>,
+) -> Result<(StatusCode, Json<Agent>), ApiError> {
+    principal.require(scopes::AGENTS_WRITE)?;
+    let agent = agents::create(&state, &principal.org_id, &principal.subject, new).await?;
+    Ok((StatusCode::CREATED, Json(agent)))
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiQuery(query): ApiQuery<ListQuery>,
+) -> Result<Json<Page<Agent>>, ApiError> {
+    principal.require(scopes::AGENTS_READ)?;
+    Ok(Json(agents::list(&state, &principal.org_id, query).await?))
+}
+
+pub async fn read(
+    State(state): State<AppState>,
+    principal: Principal,
+    Ids(id): Ids<String>,
+) -> Result<Json<Agent>, ApiError> {
+    principal.require(scopes::AGENTS_READ)?;
+    Ok(Json(agents::get(&state, &principal.org_id, &id).await?))
+}
+
+pub async fn update(
+    State(state): State<AppState>,
+    principal: Principal,
+    Ids(id): Ids<String>,
+    ApiJson(patch): ApiJson<AgentPatch>,
+) -> Result<Json<Agent>, ApiError> {
+    principal.require(scopes::AGENTS_WRITE)?;
+    let updated = agents::update(&state, &principal.org_id, &principal.subject, &id, patch).await?;
+    if updated.suspended {
+        agents::revoke_tokens(&state, &id).await?;
+    }
+    Ok(Json(updated.agent))
+}
+
+/// Idempotent: a second `DELETE` answers 200 with the decommissioned agent, and revokes its
+/// tokens again, so a retry after a failed revocation completes it.
+pub async fn decommission(
+    State(state): State<AppState>,
+    principal: Principal,
+    Ids(id): Ids<String>,
+) -> Result<Json<Agent>, ApiError> {
+    principal.require(scopes::AGENTS_WRITE)?;
+    let agent = agents::decommission(&state, &principal.org_id, &principal.subject, &id).await?;
+    agents::revoke_tokens(&state, &agent.id).await?;
+    Ok(Json(agent))
+}

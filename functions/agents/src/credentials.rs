@@ -1,0 +1,82 @@
+//! `/v1/agents/{id}/credentials/**`: issue, list, rotate and revoke an agent's credentials.
+
+use agentidp_shared::agents;
+use agentidp_shared::auth::{scopes, Principal};
+use agentidp_shared::axum::extract::State;
+use agentidp_shared::axum::http::StatusCode;
+use agentidp_shared::axum::response::Response;
+use agentidp_shared::axum::Json;
+use agentidp_shared::credentials::{self, Credential, ListQuery, NewCredential, Rotation};
+use agentidp_shared::error::ApiError;
+use agentidp_shared::http::{ApiQuery, Page};
+use agentidp_shared::state::AppState;
+
+use crate::extract::{no_store, Ids, OptionalJson};
+
+pub async fn create(
+    State(state): State<AppState>,
+    principal: Principal,
+    Ids(agent_id): Ids<String>,
+    OptionalJson(new): OptionalJson<NewCredential>,
+) -> Result<Response, ApiError> {
+    principal.require(scopes::AGENTS_WRITE)?;
+    let issued = credentials::create(
+        &state,
+        &principal.org_id,
+        &principal.subject,
+        &agent_id,
+        new,
+    )
+    .await?;
+    Ok(no_store((StatusCode::CREATED, Json(issued))))
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    principal: Principal,
+    Ids(agent_id): Ids<String>,
+    ApiQuery(query): ApiQuery<ListQuery>,
+) -> Result<Json<Page<Credential>>, ApiError> {
+    principal.require(scopes::AGENTS_READ)?;
+    let page = credentials::list(&state, &principal.org_id, &agent_id, query).await?;
+    Ok(Json(page))
+}
+
+pub async fn rotate(
+    State(state): State<AppState>,
+    principal: Principal,
+    Ids((agent_id, id)): Ids<(String, String)>,
+    OptionalJson(rotation): OptionalJson<Rotation>,
+) -> Result<Response, ApiError> {
+    principal.require(scopes::AGENTS_WRITE)?;
+    let issued = credentials::rotate(
+        &state,
+        &principal.org_id,
+        &principal.subject,
+        &agent_id,
+        &id,
+        rotation,
+    )
+    .await?;
+    Ok(no_store(Json(issued)))
+}
+
+/// Idempotent, like decommissioning: revoking again answers 200 and revokes the tokens again.
+pub async fn revoke(
+    State(state): State<AppState>,
+    principal: Principal,
+    Ids((agent_id, id)): Ids<(String, String)>,
+) -> Result<Json<Credential>, ApiError> {
+    principal.require(scopes::AGENTS_WRITE)?;
+    let credential = credentials::revoke(
+        &state,
+        &principal.org_id,
+        &principal.subject,
+        &agent_id,
+        &id,
+    )
+    .await?;
+    // Tokens do not record which credential obtained them, so all of the agent's go.
+    agents::revoke_tokens(&state, &credential.agent_id).await?;
+    Ok(Json(credential))
+}
