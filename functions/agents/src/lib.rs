@@ -33,3 +33,5 @@ pub fn routes() -> Router<AppState> {
             post(credentials::rotate),
         )
 }
+
+agentidp_shared::edge_entry_points!(routes);

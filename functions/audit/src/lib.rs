@@ -92,3 +92,5 @@ async fn export(
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(response)
 }
+
+agentidp_shared::edge_entry_points!(routes);

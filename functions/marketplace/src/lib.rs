@@ -47,3 +47,5 @@ async fn agent(
     let agent = marketplace::get(state.db.as_ref(), &id).await?;
     Ok(cacheable(Json(agent)))
 }
+
+agentidp_shared::edge_entry_points!(routes);
