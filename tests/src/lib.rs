@@ -285,6 +285,45 @@ impl Server {
     }
 }
 
+impl Server {
+    /// Registers an agent from a JSON body, asserting it is created.
+    pub async fn create_agent(&self, org: &Org, body: Value) -> Value {
+        let (status, agent) = status_json(self.post("/v1/agents", &org.token, body).await).await;
+        assert_eq!(status, 201, "creating an agent failed: {agent}");
+        agent
+    }
+
+    /// A request with an arbitrary body and content type, for malformed-input tests.
+    pub async fn send_raw(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        content_type: &str,
+        body: impl Into<reqwest::Body>,
+    ) -> Response {
+        self.http
+            .request(method, self.url(path))
+            .bearer_auth(token)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+    }
+}
+
+/// Asserts a problem document (RFC 9457) with this status and `code`, and returns its body.
+pub fn assert_problem(response: (u16, Value), status: u16, code: &str) -> Value {
+    let (actual, body) = response;
+    assert_eq!(
+        (actual, body["code"].as_str()),
+        (status, Some(code)),
+        "{body}"
+    );
+    body
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         let Some(child) = self.child.as_mut() else {
