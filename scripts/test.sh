@@ -1,0 +1,187 @@
+#!/usr/bin/env bash
+# The test command (README, CI): installs what the tests need, then runs every check and test.
+#
+#   bash scripts/test.sh                  # everything, in order, stopping at the first failure
+#   bash scripts/test.sh python           # only some stages (names below), e.g. while iterating
+#   bash scripts/test.sh fmt clippy wasm
+#
+# Stages: setup fmt clippy wasm build rust python. Idempotent and prompt-free on a fresh Debian
+# machine with rustup (CI runs it as `bash .ci/run` with CI=true and no stdin). Everything it
+# installs goes into the rustup toolchain or target/ (ignored by git). Servers it starts listen on
+# free loopback ports, are started as `(cd dir && exec cmd) &` so `$!` is the server itself, and are
+# killed by that PID on exit.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+PYENV=$TARGET_DIR/pyenv
+PY_REQUIREMENTS=tests/python/requirements.txt
+
+# Function crates and the shared crate: each must build for both edge targets.
+WASM_CRATES=(agentidp-shared agentidp-token agentidp-agents agentidp-audit agentidp-marketplace
+  agentidp-webhooks)
+WASM_TARGETS=(wasm32-unknown-unknown wasm32-wasip2)
+ALL_STAGES=(setup fmt clippy wasm build rust python)
+
+export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
+# The tests choose their own deployment; a base URL left in the caller's shell must not leak in.
+unset AGENTIDP_BASE_URL
+
+STARTED=$SECONDS
+section() { printf '\n==== %s  (+%ss)\n' "$*" $((SECONDS - STARTED)); }
+fail() { printf '\nFAILED: %s\n' "$*" >&2; exit 1; }
+
+# --- background processes: only the PIDs this script started, killed on any exit ---------------
+PIDS=()
+TMP_DIRS=()
+cleanup() {
+  local pid
+  for pid in "${PIDS[@]}"; do
+    if kill -0 "$pid" 2>/dev/null; then
+      kill -TERM "$pid" 2>/dev/null || true
+      # Graceful shutdown finishes in-flight requests; give it a few seconds, then insist.
+      for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+      kill -KILL "$pid" 2>/dev/null || true
+    fi
+  done
+  local dir
+  for dir in "${TMP_DIRS[@]}"; do rm -rf "$dir"; done
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# wait_http URL SECONDS PID: polls until URL answers 2xx, failing if PID dies or time runs out.
+wait_http() {
+  local url=$1 seconds=$2 pid=$3 deadline=$((SECONDS + $2))
+  while ((SECONDS < deadline)); do
+    kill -0 "$pid" 2>/dev/null || return 1
+    if python3 -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=1)' \
+      "$url" 2>/dev/null; then
+      return 0
+    fi
+    sleep 0.2
+  done
+  echo "no answer from $url within ${seconds}s" >&2
+  return 1
+}
+
+# start_native_server: sets SERVER_PID, SERVER_BASE, SERVER_LOG for a fresh `agentidp serve`.
+start_native_server() {
+  local dir port
+  dir=$(mktemp -d "${TMPDIR:-/tmp}/agentidp-test.XXXXXX")
+  TMP_DIRS+=("$dir")
+  port=$(free_port)
+  SERVER_BASE=http://127.0.0.1:$port
+  SERVER_LOG=$dir/server.log
+  (cd "$dir" && AGENTIDP_LOG=${AGENTIDP_LOG:-warn} \
+    exec "$TARGET_DIR/debug/agentidp" serve --listen "127.0.0.1:$port" --data-dir "$dir/data") \
+    >"$SERVER_LOG" 2>&1 </dev/null &
+  SERVER_PID=$!
+  PIDS+=("$SERVER_PID")
+  if ! wait_http "$SERVER_BASE/health" 30 "$SERVER_PID"; then
+    tail -n 50 "$SERVER_LOG" >&2 || true
+    fail "agentidp serve did not become ready"
+  fi
+}
+
+# run_python_suite BASE_URL: the third-party client test against any deployment.
+run_python_suite() {
+  AGENTIDP_BASE_URL=$1 timeout -k 10 600 "$PYENV/bin/python" -m pytest -q -p no:cacheprovider \
+    tests/python
+}
+
+# --- stages ----------------------------------------------------------------------------------
+
+stage_setup() {
+  section "setup: Rust toolchain (rustfmt, clippy, wasm targets)"
+  command -v rustup >/dev/null || fail "rustup is required (https://rustup.rs)"
+  local installed
+  installed=$(rustup component list --installed)
+  for component in rustfmt clippy; do
+    grep -q "^$component" <<<"$installed" || rustup component add "$component"
+  done
+  for target in "${WASM_TARGETS[@]}"; do
+    grep -q "^rust-std-$target\$" <<<"$installed" || rustup target add "$target"
+  done
+
+  section "setup: Python virtualenv for the third-party client test ($PYENV)"
+  command -v python3 >/dev/null || fail "python3 is required"
+  # The stamp records what was installed; a changed requirements file or Python reinstalls.
+  local stamp=$PYENV/.requirements.stamp want
+  want="$(python3 --version 2>&1) $(sha256sum "$PY_REQUIREMENTS" | cut -d' ' -f1)"
+  if [[ -x $PYENV/bin/python && -f $stamp && $(cat "$stamp") == "$want" ]]; then
+    echo "up to date"
+  else
+    if ! python3 -m venv --help >/dev/null 2>&1 || ! python3 -c 'import ensurepip' 2>/dev/null; then
+      # Debian's python3 ships venv separately.
+      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv
+    fi
+    rm -rf "$PYENV"
+    python3 -m venv "$PYENV"
+    "$PYENV/bin/pip" install --quiet --disable-pip-version-check --no-input -r "$PY_REQUIREMENTS"
+    echo "$want" >"$stamp"
+  fi
+
+  # --- later issues install their tools here, idempotently ----------------------------------
+  # Edge (issue 3): wasmtime-cli, worker-build, wasm-bindgen-cli, npm wrangler/binaryen/esbuild
+  #   (scripts/build-edge.sh lists what it expects).
+  # Rate limits (issue 4): redis-server from Debian's packages (apt-get install -y redis-server).
+  # ------------------------------------------------------------------------------------------
+}
+
+stage_fmt() {
+  section "cargo fmt --check"
+  cargo fmt --all -- --check || fail "formatting (run: cargo fmt --all)"
+}
+
+stage_clippy() {
+  section "cargo clippy -D warnings"
+  cargo clippy --workspace --all-targets -- -D warnings || fail "clippy"
+}
+
+stage_wasm() {
+  local packages=() crate target
+  for crate in "${WASM_CRATES[@]}"; do packages+=(-p "$crate"); done
+  for target in "${WASM_TARGETS[@]}"; do
+    section "cargo check --target $target (shared + the five functions)"
+    cargo check --target "$target" "${packages[@]}" || fail "cargo check --target $target"
+  done
+}
+
+stage_build() {
+  section "cargo build -p agentidp"
+  cargo build -p agentidp || fail "building agentidp"
+}
+
+stage_rust() {
+  section "cargo test --workspace (end-to-end tests start the real server on loopback)"
+  # The e2e support starts this binary instead of running cargo from inside a test.
+  AGENTIDP_BIN=$TARGET_DIR/debug/agentidp timeout -k 30 2400 cargo test --workspace \
+    || fail "cargo test"
+}
+
+stage_python() {
+  section "third-party client (Authlib + PyJWT) against agentidp serve"
+  [[ -x $TARGET_DIR/debug/agentidp ]] || stage_build
+  [[ -x $PYENV/bin/python ]] || stage_setup
+  start_native_server
+  echo "server $SERVER_BASE (pid $SERVER_PID)"
+  if ! run_python_suite "$SERVER_BASE"; then
+    echo "--- server log (last 50 lines)" >&2
+    tail -n 50 "$SERVER_LOG" >&2 || true
+    fail "third-party client test"
+  fi
+}
+
+stages=("$@")
+((${#stages[@]})) || stages=("${ALL_STAGES[@]}")
+for stage in "${stages[@]}"; do
+  declare -F "stage_$stage" >/dev/null || fail "unknown stage '$stage' (one of: ${ALL_STAGES[*]})"
+done
+for stage in "${stages[@]}"; do "stage_$stage"; done
+section "all stages passed: ${stages[*]}"
