@@ -141,6 +141,25 @@ impl KeySet {
     }
 }
 
+impl KeySet {
+    /// A fresh single-key set that is never stored: for benchmarks and tools.
+    pub fn ephemeral(alg: Alg, now: i64) -> Result<KeySet, DbError> {
+        let (kid, private_key, jwk) = generate(alg);
+        let bad = |e: jwt_simple::Error| DbError::Decode(e.to_string());
+        let signer = match alg {
+            Alg::Es256 => Signer::Es256(ES256KeyPair::from_bytes(&private_key).map_err(bad)?.with_key_id(&kid)),
+            Alg::EdDsa => Signer::EdDsa(Ed25519KeyPair::from_bytes(&private_key).map_err(bad)?.with_key_id(&kid)),
+        };
+        let (verifier, _) = Verifier::from_jwk(&jwk).map_err(DbError::Decode)?;
+        Ok(KeySet {
+            loaded_at: now,
+            signing: SigningKey { kid: kid.clone(), alg, signer },
+            verifiers: vec![(kid, verifier)],
+            jwks: json!({ "keys": [jwk] }).to_string(),
+        })
+    }
+}
+
 /// A generated key pair ready to store: (kid, private key bytes, public JWK).
 fn generate(alg: Alg) -> (String, Vec<u8>, serde_json::Value) {
     match alg {

@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# End-to-end tests of the edge builds in the real runtimes: the five Workers in workerd (through
+# `wrangler dev`) and the five Spin components in `wasmtime serve`, on libSQL-over-HTTP and Upstash
+# REST served locally by `agentidp dev-backends` (the embedded engine and a real redis-server).
+# Each runtime's five functions sit behind `agentidp dev-router`, as they sit behind one host in
+# production, and the same scenario suite as the native server's runs against each.
+#
+# Expects: the ten artifacts (scripts/build-edge.sh), target/debug/agentidp, redis-server, wasmtime,
+# node_modules (wrangler). scripts/test.sh arranges all of that.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+# start NAME CMD...: runs CMD in the background with its own log; $! is the command itself.
+start() {
+  local name=$1; shift
+  (exec "$@" >"$work/$name.log" 2>&1) &
+  pids+=($!)
+}
+
+# wait_ready NAME URL: milliseconds until URL first answers 200, or fail showing NAME's log.
+wait_ready() {
+  local name=$1 url=$2 started now
+  started=$(date +%s%3N)
+  for _ in $(seq 1 300); do
+    if curl -sf -o /dev/null "$url"; then
+      now=$(date +%s%3N); echo $((now - started)); return 0
+    fi
+    sleep 0.1
+  done
+  echo "$name did not become ready at $url; its log:" >&2
+  tail -40 "$work/$name.log" >&2
+  return 1
+}
+
+agentidp=$root/target/debug/agentidp
+token=edge-test-token
+redis_port=19379 hrana_port=19080 upstash_port=19079
+FUNCTIONS=(token agents audit marketplace webhooks)
+
+start redis redis-server --port $redis_port --bind 127.0.0.1 --save "" --appendonly no
+for _ in $(seq 1 50); do redis-cli -p $redis_port ping >/dev/null 2>&1 && break; sleep 0.1; done
+start backends "$agentidp" dev-backends --data-dir "$work/backends" \
+  --hrana-listen 127.0.0.1:$hrana_port --upstash-listen 127.0.0.1:$upstash_port \
+  --redis-url redis://127.0.0.1:$redis_port --token $token
+wait_ready backends "http://127.0.0.1:$hrana_port/v3" >/dev/null
+
+# config ISSUER: the variables every function gets, as NAME=VALUE lines.
+config() {
+  cat <<VARS
+AGENTIDP_ISSUER=$1
+AGENTIDP_DATABASE_URL=http://127.0.0.1:$hrana_port
+AGENTIDP_DATABASE_AUTH_TOKEN=$token
+UPSTASH_REDIS_REST_URL=http://127.0.0.1:$upstash_port
+UPSTASH_REDIS_REST_TOKEN=$token
+VARS
+}
+
+# router NAME PORT BASE_PORT: the production routes of wrangler.toml / spin.toml, locally.
+router() {
+  local p=$3
+  start "$1" "$agentidp" dev-router --listen 127.0.0.1:$2 \
+    --route /oauth2/=http://127.0.0.1:$((p + 1)) --route /.well-known/=http://127.0.0.1:$((p + 1)) \
+    --route /health=http://127.0.0.1:$((p + 1)) --route /openapi.json=http://127.0.0.1:$((p + 1)) \
+    --route /v1/orgs=http://127.0.0.1:$((p + 2)) --route /v1/agents=http://127.0.0.1:$((p + 2)) \
+    --route /v1/oidc/=http://127.0.0.1:$((p + 2)) --route /v1/audit/=http://127.0.0.1:$((p + 3)) \
+    --route /v1/marketplace/=http://127.0.0.1:$((p + 4)) --route /v1/webhooks=http://127.0.0.1:$((p + 5)) \
+    --route /v1/billing/=http://127.0.0.1:$((p + 5))
+  wait_ready "$1" "http://127.0.0.1:$2/health" >/dev/null
+}
+
+echo "== starting the five Workers in workerd (wrangler dev)"
+workers_base=http://127.0.0.1:19100
+i=0
+for function in "${FUNCTIONS[@]}"; do
+  i=$((i + 1))
+  vars=()
+  while IFS='=' read -r name value; do vars+=(--var "$name:$value"); done < <(config $workers_base)
+  start "workerd-$function" env AGENTIDP_SKIP_EDGE_BUILD=1 WRANGLER_SEND_METRICS=false \
+    CLOUDFLARE_CF_FETCH_ENABLED=false "$root/node_modules/.bin/wrangler" dev --env "$function" \
+    --ip 127.0.0.1 --port $((19100 + i)) --inspector-port $((19150 + i)) --log-level warn "${vars[@]}"
+done
+echo "== starting the five Spin components in wasmtime serve"
+spin_base=http://127.0.0.1:19200
+i=0
+for function in "${FUNCTIONS[@]}"; do
+  i=$((i + 1))
+  envs=()
+  while IFS= read -r pair; do envs+=(--env "$pair"); done < <(config $spin_base)
+  start "wasmtime-$function" wasmtime serve -S cli --addr 127.0.0.1:$((19200 + i)) "${envs[@]}" \
+    "$root/build/spin/$function.wasm"
+done
+
+echo "== cold start: process start to first 200 on /health (ms)"
+i=0
+for function in "${FUNCTIONS[@]}"; do
+  i=$((i + 1))
+  printf '%-12s workerd %6s   wasmtime %6s\n' "$function" \
+    "$(wait_ready "workerd-$function" http://127.0.0.1:$((19100 + i))/health)" \
+    "$(wait_ready "wasmtime-$function" http://127.0.0.1:$((19200 + i))/health)"
+done
+router router-workers 19100 19100
+router router-spin 19200 19200
+
+for runtime in workers:$workers_base spin:$spin_base; do
+  echo "== scenario against the ${runtime%%:*} builds (${runtime#*:})"
+  AGENTIDP_BASE_URL=${runtime#*:} cargo test -q -p agentidp-tests --test scenario
+done
