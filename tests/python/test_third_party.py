@@ -237,7 +237,8 @@ def key_credential(admin_token, agent):
         serialization.NoEncryption(),
     )
     key = ECKey.import_key(pem)
-    public_jwk = {k: v for k, v in key.as_dict(private=False).items() if k in ("kty", "crv", "x", "y")}
+    public = key.as_dict(private=False)
+    public_jwk = {member: public[member] for member in ("kty", "crv", "x", "y")}
     response = api(
         "POST",
         f"/v1/agents/{agent['id']}/credentials",
@@ -261,7 +262,9 @@ def private_key_session(metadata, credential):
         revocation_endpoint_auth_method="private_key_jwt",
     )
     session.register_client_auth_method(
-        PrivateKeyJWT(metadata["token_endpoint"], alg="ES256", claims={"exp": int(time.time()) + 120})
+        PrivateKeyJWT(
+            metadata["token_endpoint"], alg="ES256", claims={"exp": int(time.time()) + 120}
+        )
     )
     return session
 
