@@ -656,17 +656,26 @@ pub async fn list(
     ));
     statement.sql = sql.into();
     let rows = state.db.query(statement).await?;
-    let mut data = rows
+    let data = rows
         .iter()
         .map(Agent::from_row)
         .collect::<Result<Vec<_>, _>>()?;
+    Ok(page(data, limit, |a| (a.created_at, &a.id)))
+}
+
+/// Turns the `limit + 1` rows of a keyset query into a page: the extra row only tells that there
+/// is a next one, whose cursor is the key of the last row shown.
+pub(crate) fn page<T>(mut data: Vec<T>, limit: i64, key: impl Fn(&T) -> (i64, &str)) -> Page<T> {
     let next_cursor = if data.len() as i64 > limit {
         data.truncate(limit as usize);
-        data.last().map(|a| encode_cursor(a.created_at, &a.id))
+        data.last().map(|last| {
+            let (position, id) = key(last);
+            encode_cursor(position, id)
+        })
     } else {
         None
     };
-    Ok(Page { data, next_cursor })
+    Page { data, next_cursor }
 }
 
 /// What an update did, so the caller can revoke tokens once it is durable.

@@ -7,7 +7,7 @@ use serde_json::{json, Map, Value};
 use crate::agents::{self, optional_timestamp, timestamp, AgentError, AgentStatus};
 use crate::audit::Outcome;
 use crate::error::ApiError;
-use crate::http::{decode_cursor, encode_cursor, page_limit, Page};
+use crate::http::{decode_cursor, page_limit, Page};
 use crate::keys::Verifier;
 use crate::secrets;
 use crate::sql::{query_one, Change, DbError, Row, Statement};
@@ -350,17 +350,11 @@ pub async fn list(
             .bind(limit + 1),
         )
         .await?;
-    let mut data = rows
+    let data = rows
         .iter()
         .map(Credential::from_row)
         .collect::<Result<Vec<_>, _>>()?;
-    let next_cursor = if data.len() as i64 > limit {
-        data.truncate(limit as usize);
-        data.last().map(|c| encode_cursor(c.created_at, &c.id))
-    } else {
-        None
-    };
-    Ok(Page { data, next_cursor })
+    Ok(agents::page(data, limit, |c| (c.created_at, &c.id)))
 }
 
 /// Replaces a client secret. With a grace period the previous secret keeps working until it ends;
@@ -478,4 +472,45 @@ pub async fn revoke(
     credential.revoked_at = Some(now);
     credential.previous_secret_expires_at = None;
     Ok(credential)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn jwk(extra: Value) -> Map<String, Value> {
+        let mut jwk = json!({
+            "kty": "OKP", "crv": "Ed25519",
+            "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo",
+        });
+        for (k, v) in extra.as_object().unwrap() {
+            jwk[k] = v.clone();
+        }
+        jwk.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn only_the_public_members_of_a_usable_key_are_kept() {
+        let kept = valid_public_jwk(jwk(json!({ "kid": "k", "note": "dropped" }))).unwrap();
+        assert_eq!(kept["kid"], "k");
+        assert!(kept.get("note").is_none());
+        assert!(valid_public_jwk(jwk(json!({ "alg": "EdDSA" }))).is_ok());
+    }
+
+    #[test]
+    fn private_keys_mismatched_algs_and_odd_members_are_refused() {
+        for extra in [
+            json!({ "d": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo" }),
+            json!({ "alg": "ES256" }),
+            json!({ "kid": 7 }),
+        ] {
+            assert!(valid_public_jwk(jwk(extra.clone())).is_err(), "{extra}");
+        }
+    }
+
+    #[test]
+    fn secrets_never_show_in_debug_output() {
+        let secret = ClientSecret("aidp_sk_topsecret".into());
+        assert!(!format!("{secret:?}").contains("topsecret"));
+    }
 }

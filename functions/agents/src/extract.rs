@@ -36,7 +36,8 @@ impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for OptionalJ
             .is_some_and(|v| v.as_bytes() == b"0");
         let untyped = !headers.contains_key(header::CONTENT_TYPE);
         let chunked = headers.contains_key(header::TRANSFER_ENCODING);
-        if untyped && (declared_empty || !chunked && !headers.contains_key(header::CONTENT_LENGTH))
+        if untyped
+            && (declared_empty || (!chunked && !headers.contains_key(header::CONTENT_LENGTH)))
         {
             return Ok(OptionalJson(T::default()));
         }
