@@ -19,26 +19,32 @@ pub enum BodyError {
     Unreadable(String),
 }
 
-/// Reads the whole body, refusing more than `MAX_BODY_BYTES` before buffering it.
+/// Most of an oversized body read and discarded so the connection stays usable for the client's
+/// next request; anything larger ends the connection.
+const MAX_DRAIN_BYTES: usize = 1024 * 1024;
+
+/// Reads the whole body, refusing more than `MAX_BODY_BYTES`.
 pub async fn read_body(headers: &HeaderMap, body: Body) -> Result<Bytes, BodyError> {
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+    if declared.is_some_and(|n| n > MAX_DRAIN_BYTES as u64) {
         return Err(BodyError::TooLarge);
     }
-    axum::body::to_bytes(body, MAX_BODY_BYTES)
-        .await
-        .map_err(|e| {
+    match axum::body::to_bytes(body, MAX_DRAIN_BYTES).await {
+        Ok(bytes) if bytes.len() > MAX_BODY_BYTES => Err(BodyError::TooLarge),
+        Ok(bytes) => Ok(bytes),
+        Err(e) => {
             let too_large = std::error::Error::source(&e)
                 .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
             if too_large {
-                BodyError::TooLarge
+                Err(BodyError::TooLarge)
             } else {
-                BodyError::Unreadable(e.to_string())
+                Err(BodyError::Unreadable(e.to_string()))
             }
-        })
+        }
+    }
 }
 
 fn media_type(headers: &HeaderMap) -> String {
