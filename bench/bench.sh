@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# Benchmark (not a test): client_credentials token issuance and token introspection throughput and
+# latency of the release `agentidp serve` on loopback, driven by wrk.
+#
+#   bash bench/bench.sh
+#   BENCH_DURATION=30s BENCH_CONNECTIONS=64 bash bench/bench.sh
+#   AGENTIDP_DB_SYNCHRONOUS=normal bash bench/bench.sh      # durability trade-off, see README
+#
+# Knobs (environment): BENCH_THREADS (wrk threads, default 2), BENCH_CONNECTIONS (default 32),
+# BENCH_DURATION (default 15s), BENCH_WARMUP (default 3s), AGENTIDP_DB_SYNCHRONOUS (default full).
+# wrk and the server share this machine's cores, so the figures are a floor, not a ceiling.
+# Rate limits are off (RATE_LIMIT_PER_MINUTE=0) so that the limiter does not cap the figures.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+THREADS=${BENCH_THREADS:-2}
+CONNECTIONS=${BENCH_CONNECTIONS:-32}
+DURATION=${BENCH_DURATION:-15s}
+WARMUP=${BENCH_WARMUP:-3s}
+export AGENTIDP_DB_SYNCHRONOUS=${AGENTIDP_DB_SYNCHRONOUS:-full}
+export RATE_LIMIT_PER_MINUTE=0
+export AGENTIDP_LOG=${AGENTIDP_LOG:-warn}
+unset AGENTIDP_ISSUER
+
+say() { printf '\n==== %s\n' "$*"; }
+
+SERVER_PID=
+WORK_DIR=$(mktemp -d "${TMPDIR:-/tmp}/agentidp-bench.XXXXXX")
+cleanup() {
+  if [[ -n $SERVER_PID ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
+    kill -TERM "$SERVER_PID" 2>/dev/null || true
+    for _ in $(seq 50); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$SERVER_PID" 2>/dev/null || true
+  fi
+  rm -rf "$WORK_DIR"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+say "tools"
+missing=()
+command -v wrk >/dev/null || missing+=(wrk)
+command -v curl >/dev/null || missing+=(curl)
+if ((${#missing[@]})); then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+fi
+command -v python3 >/dev/null || { echo "python3 is required" >&2; exit 1; }
+wrk --version 2>&1 | head -n 1 || true
+
+say "cargo build --release -p agentidp"
+cargo build --release -p agentidp
+
+say "start agentidp serve (AGENTIDP_DB_SYNCHRONOUS=$AGENTIDP_DB_SYNCHRONOUS)"
+PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+BASE=http://127.0.0.1:$PORT
+(cd "$WORK_DIR" && exec "$TARGET_DIR/release/agentidp" serve --listen "127.0.0.1:$PORT" \
+  --data-dir "$WORK_DIR/data") >"$WORK_DIR/server.log" 2>&1 </dev/null &
+SERVER_PID=$!
+for _ in $(seq 150); do
+  curl -fsS -o /dev/null "$BASE/health" 2>/dev/null && break
+  kill -0 "$SERVER_PID" 2>/dev/null || { cat "$WORK_DIR/server.log" >&2; exit 1; }
+  sleep 0.2
+done
+curl -fsS -o /dev/null "$BASE/health" || { echo "server not ready" >&2; exit 1; }
+echo "$BASE (pid $SERVER_PID)"
+
+say "bootstrap: organization, agent, client secret, one access token"
+json() { python3 -c 'import json, sys; print(json.load(sys.stdin)'"$1"')'; }
+org=$(curl -fsS -H 'content-type: application/json' -d '{"name":"bench"}' "$BASE/v1/orgs")
+admin_id=$(json '["admin_credential"]["client_id"]' <<<"$org")
+admin_secret=$(json '["admin_credential"]["client_secret"]' <<<"$org")
+admin_token=$(curl -fsS -u "$admin_id:$admin_secret" -d grant_type=client_credentials \
+  "$BASE/oauth2/token" | json '["access_token"]')
+agent_id=$(curl -fsS -H "authorization: Bearer $admin_token" -H 'content-type: application/json' \
+  -d '{"name":"bench-agent","agent_type":"assistant","capabilities":["read:docs","write:docs"]}' \
+  "$BASE/v1/agents" | json '["id"]')
+credential=$(curl -fsS -H "authorization: Bearer $admin_token" -H 'content-type: application/json' \
+  -d '{}' "$BASE/v1/agents/$agent_id/credentials")
+client_id=$(json '["client_id"]' <<<"$credential")
+client_secret=$(json '["client_secret"]' <<<"$credential")
+access_token=$(curl -fsS -u "$client_id:$client_secret" -d grant_type=client_credentials \
+  -d scope=read:docs "$BASE/oauth2/token" | json '["access_token"]')
+AUTH=$(printf '%s:%s' "$client_id" "$client_secret" | base64 -w0)
+echo "agent $agent_id, client $client_id"
+
+# run NAME PATH BODY: a warm-up, then the measured wrk run; keeps wrk's RESULT line.
+RESULTS=()
+run() {
+  local name=$1 path=$2 body=$3 out
+  export BENCH_NAME=$name BENCH_PATH=$path BENCH_BODY=$body BENCH_AUTH=$AUTH
+  say "$name: POST $path  (wrk -t$THREADS -c$CONNECTIONS -d$DURATION, after a $WARMUP warm-up)"
+  wrk -t"$THREADS" -c"$CONNECTIONS" -d"$WARMUP" -s bench/post.lua "$BASE" >/dev/null
+  out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s bench/post.lua "$BASE")
+  echo "$out"
+  RESULTS+=("$(grep '^RESULT ' <<<"$out")")
+  # A sanity check after the load: the endpoint still answers correctly.
+  curl -fsS -o /dev/null -u "$client_id:$client_secret" -d "$body" "$BASE$path"
+}
+
+run token /oauth2/token "grant_type=client_credentials&scope=read:docs"
+run introspect /oauth2/introspect "token=$access_token"
+
+say "summary ($(nproc) cores shared by wrk and the server; AGENTIDP_DB_SYNCHRONOUS=$AGENTIDP_DB_SYNCHRONOUS; $(git rev-parse --short HEAD 2>/dev/null || echo '?'))"
+printf '%-12s %10s %9s %9s %9s %9s %8s\n' endpoint 'req/s' 'p50 ms' 'p90 ms' 'p99 ms' 'max ms' errors
+for line in "${RESULTS[@]}"; do
+  # RESULT name requests=.. rps=.. p50_ms=.. p90_ms=.. p99_ms=.. max_ms=.. non2xx=.. socket_errors=..
+  read -r _ name _ rps p50 p90 p99 max non2xx socket <<<"$line"
+  printf '%-12s %10s %9s %9s %9s %9s %8s\n' "$name" "${rps#*=}" "${p50#*=}" "${p90#*=}" \
+    "${p99#*=}" "${max#*=}" $((${non2xx#*=} + ${socket#*=}))
+done
