@@ -24,7 +24,9 @@ impl std::str::FromStr for Route {
         let (prefix, upstream) = text
             .split_once('=')
             .filter(|(p, u)| p.starts_with('/') && u.starts_with("http"))
-            .ok_or_else(|| format!("`{text}` is not PREFIX=URL, e.g. /oauth2/=http://127.0.0.1:9101"))?;
+            .ok_or_else(|| {
+                format!("`{text}` is not PREFIX=URL, e.g. /oauth2/=http://127.0.0.1:9101")
+            })?;
         Ok(Route {
             prefix: prefix.to_owned(),
             upstream: upstream.trim_end_matches('/').to_owned(),
@@ -58,16 +60,27 @@ async fn forward(State(routes): State<Arc<Routes>>, request: Request) -> Respons
         .path_and_query()
         .map(|p| p.as_str().to_owned())
         .unwrap_or_else(|| "/".into());
-    let Some(route) = routes.routes.iter().find(|r| path_and_query.starts_with(&r.prefix)) else {
+    let Some(route) = routes
+        .routes
+        .iter()
+        .find(|r| path_and_query.starts_with(&r.prefix))
+    else {
         return (StatusCode::BAD_GATEWAY, "no function routed for this path").into_response();
     };
     let (parts, body) = request.into_parts();
     let Ok(body) = axum::body::to_bytes(body, 4 * 1024 * 1024).await else {
-        return (StatusCode::PAYLOAD_TOO_LARGE, "request body too large for the dev router").into_response();
+        return (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "request body too large for the dev router",
+        )
+            .into_response();
     };
     let mut outgoing = routes
         .client
-        .request(parts.method, format!("{}{}", route.upstream, path_and_query))
+        .request(
+            parts.method,
+            format!("{}{}", route.upstream, path_and_query),
+        )
         .body(body);
     for (name, value) in &parts.headers {
         if name != "host" {
@@ -88,6 +101,10 @@ async fn forward(State(routes): State<Arc<Routes>>, request: Request) -> Respons
             }
             response
         }
-        Err(e) => (StatusCode::BAD_GATEWAY, format!("upstream {}: {e}", route.upstream)).into_response(),
+        Err(e) => (
+            StatusCode::BAD_GATEWAY,
+            format!("upstream {}: {e}", route.upstream),
+        )
+            .into_response(),
     }
 }

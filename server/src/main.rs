@@ -8,17 +8,19 @@ use std::sync::Arc;
 use agentidp_shared::app::function_app;
 use agentidp_shared::axum::{self, Router};
 use agentidp_shared::config::{Config, ConfigError};
+use agentidp_shared::hrana::HranaDatabase;
 use agentidp_shared::http::ClientIp;
 use agentidp_shared::keys::{self, Alg};
-use agentidp_shared::hrana::HranaDatabase;
 use agentidp_shared::kv::{KeyValue, MemoryKv};
-use agentidp_shared::platform::redis::RedisKv;
-use agentidp_shared::upstash::UpstashKv;
 use agentidp_shared::migrations;
-use agentidp_shared::platform::native::{Durability, EmbeddedDatabase, NativeOutbound, SystemClock};
+use agentidp_shared::platform::native::{
+    Durability, EmbeddedDatabase, NativeOutbound, SystemClock,
+};
+use agentidp_shared::platform::redis::RedisKv;
 use agentidp_shared::runtime::{Clock, OsEntropy};
 use agentidp_shared::sql::Database;
 use agentidp_shared::state::AppState;
+use agentidp_shared::upstash::UpstashKv;
 use clap::{Parser, Subcommand};
 
 mod dev_router;
@@ -200,7 +202,9 @@ async fn database(dir: &Path) -> Result<Arc<dyn Database>, String> {
 /// In-process by default; a real Redis with `REDIS_URL`, or Upstash REST with its URL and token.
 async fn key_value(clock: Arc<dyn Clock>) -> Result<Arc<dyn KeyValue>, String> {
     if let Some(url) = env(REDIS_URL) {
-        let kv = RedisKv::connect(&url).await.map_err(|e| format!("{REDIS_URL}: {e}"))?;
+        let kv = RedisKv::connect(&url)
+            .await
+            .map_err(|e| format!("{REDIS_URL}: {e}"))?;
         return Ok(Arc::new(kv));
     }
     match (env(UPSTASH_URL), env(UPSTASH_TOKEN)) {

@@ -13,8 +13,8 @@ use agentidp_shared::axum::response::{IntoResponse, Response};
 use agentidp_shared::axum::routing::{get, post};
 use agentidp_shared::axum::{self, Json, Router};
 use agentidp_shared::hrana::{
-    Batch, BatchCond, BatchResult, Col, HranaError, HranaValue, PipelineRequest,
-    PipelineResponse, Stmt, StmtResult, StreamRequest, StreamResponse, StreamResult,
+    Batch, BatchCond, BatchResult, Col, HranaError, HranaValue, PipelineRequest, PipelineResponse,
+    Stmt, StmtResult, StreamRequest, StreamResponse, StreamResult,
 };
 use serde_json::{json, Value as Json_};
 use tokio::sync::Mutex;
@@ -27,15 +27,18 @@ pub async fn serve(
     redis_url: &str,
     token: Option<String>,
 ) -> Result<(), String> {
-    std::fs::create_dir_all(data_dir).map_err(|e| format!("cannot create {}: {e}", data_dir.display()))?;
+    std::fs::create_dir_all(data_dir)
+        .map_err(|e| format!("cannot create {}: {e}", data_dir.display()))?;
     let database = libsql::Builder::new_local(data_dir.join("turso-standin.db"))
         .build()
         .await
         .map_err(|e| format!("opening the stand-in database: {e}"))?;
     let conn = database.connect().map_err(|e| e.to_string())?;
-    conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;")
-        .await
-        .map_err(|e| e.to_string())?;
+    conn.execute_batch(
+        "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;",
+    )
+    .await
+    .map_err(|e| e.to_string())?;
     let hrana = Arc::new(HranaStandIn {
         conn: Mutex::new(conn),
         token: token.clone(),
@@ -79,7 +82,8 @@ fn authorized(headers: &HeaderMap, token: &Option<String>) -> bool {
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
-    presented.is_some_and(|p| subtle::ConstantTimeEq::ct_eq(p.as_bytes(), expected.as_bytes()).into())
+    presented
+        .is_some_and(|p| subtle::ConstantTimeEq::ct_eq(p.as_bytes(), expected.as_bytes()).into())
 }
 
 struct HranaStandIn {
@@ -89,13 +93,27 @@ struct HranaStandIn {
     _database: libsql::Database,
 }
 
-async fn pipeline(State(standin): State<Arc<HranaStandIn>>, headers: HeaderMap, body: Bytes) -> Response {
+async fn pipeline(
+    State(standin): State<Arc<HranaStandIn>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     if !authorized(&headers, &standin.token) {
-        return (StatusCode::UNAUTHORIZED, Json(json!({ "message": "unauthorized" }))).into_response();
+        return (
+            StatusCode::UNAUTHORIZED,
+            Json(json!({ "message": "unauthorized" })),
+        )
+            .into_response();
     }
     let request: PipelineRequest = match serde_json::from_slice(&body) {
         Ok(r) => r,
-        Err(e) => return (StatusCode::BAD_REQUEST, Json(json!({ "message": e.to_string() }))).into_response(),
+        Err(e) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                Json(json!({ "message": e.to_string() })),
+            )
+                .into_response()
+        }
     };
     if request.baton.is_some() {
         let message = "this stand-in serves only stateless pipelines (baton null)";
@@ -132,7 +150,10 @@ fn hrana_error(e: libsql::Error) -> HranaError {
     }
 }
 
-async fn run(conn: &libsql::Connection, request: StreamRequest) -> Result<StreamResponse, HranaError> {
+async fn run(
+    conn: &libsql::Connection,
+    request: StreamRequest,
+) -> Result<StreamResponse, HranaError> {
     match request {
         StreamRequest::Execute { stmt } => Ok(StreamResponse::Execute {
             result: execute(conn, &stmt).await?,
@@ -163,7 +184,10 @@ async fn execute(conn: &libsql::Connection, stmt: &Stmt) -> Result<StmtResult, H
             })
         })
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|m| HranaError { message: m, code: None })?;
+        .map_err(|m| HranaError {
+            message: m,
+            code: None,
+        })?;
     let mut rows = conn
         .query(&stmt.sql, libsql::params::Params::Positional(params))
         .await
@@ -184,7 +208,9 @@ async fn execute(conn: &libsql::Connection, stmt: &Stmt) -> Result<StmtResult, H
             let value = row.get_value(i).map_err(hrana_error)?;
             values.push(match value {
                 libsql::Value::Null => HranaValue::Null,
-                libsql::Value::Integer(i) => HranaValue::Integer { value: i.to_string() },
+                libsql::Value::Integer(i) => HranaValue::Integer {
+                    value: i.to_string(),
+                },
                 libsql::Value::Real(r) => HranaValue::Float { value: r },
                 libsql::Value::Text(t) => HranaValue::Text { value: t },
                 libsql::Value::Blob(b) => HranaValue::from(&agentidp_shared::sql::Value::Blob(b)),
@@ -201,8 +227,18 @@ async fn execute(conn: &libsql::Connection, stmt: &Stmt) -> Result<StmtResult, H
 }
 
 fn holds(cond: &BatchCond, result: &BatchResult, conn: &libsql::Connection) -> bool {
-    let executed_ok = |step: u32| result.step_results.get(step as usize).is_some_and(Option::is_some);
-    let failed = |step: u32| result.step_errors.get(step as usize).is_some_and(Option::is_some);
+    let executed_ok = |step: u32| {
+        result
+            .step_results
+            .get(step as usize)
+            .is_some_and(Option::is_some)
+    };
+    let failed = |step: u32| {
+        result
+            .step_errors
+            .get(step as usize)
+            .is_some_and(Option::is_some)
+    };
     match cond {
         BatchCond::Ok { step } => executed_ok(*step),
         BatchCond::Error { step } => failed(*step),
@@ -219,7 +255,10 @@ async fn run_batch(conn: &libsql::Connection, batch: Batch) -> BatchResult {
         step_errors: Vec::with_capacity(batch.steps.len()),
     };
     for step in batch.steps {
-        let run_it = step.condition.as_ref().is_none_or(|c| holds(c, &result, conn));
+        let run_it = step
+            .condition
+            .as_ref()
+            .is_none_or(|c| holds(c, &result, conn));
         if !run_it {
             result.step_results.push(None);
             result.step_errors.push(None);
@@ -245,7 +284,10 @@ struct UpstashStandIn {
 }
 
 fn to_redis_args(command: &Json_) -> Result<redis::Cmd, String> {
-    let parts = command.as_array().filter(|a| !a.is_empty()).ok_or("a command is a non-empty JSON array")?;
+    let parts = command
+        .as_array()
+        .filter(|a| !a.is_empty())
+        .ok_or("a command is a non-empty JSON array")?;
     let text = |v: &Json_| match v {
         Json_::String(s) => Ok(s.clone()),
         Json_::Number(n) => Ok(n.to_string()),
@@ -266,7 +308,9 @@ fn to_json(value: redis::Value) -> Json_ {
         redis::Value::BulkString(b) => Json_::String(String::from_utf8_lossy(&b).into_owned()),
         redis::Value::SimpleString(s) => Json_::String(s),
         redis::Value::Okay => Json_::String("OK".into()),
-        redis::Value::Array(items) | redis::Value::Set(items) => Json_::Array(items.into_iter().map(to_json).collect()),
+        redis::Value::Array(items) | redis::Value::Set(items) => {
+            Json_::Array(items.into_iter().map(to_json).collect())
+        }
         redis::Value::Double(d) => json!(d),
         redis::Value::Boolean(b) => json!(if b { 1 } else { 0 }),
         other => Json_::String(format!("{other:?}")),
@@ -281,30 +325,55 @@ async fn run_command(standin: &UpstashStandIn, command: &Json_) -> (StatusCode, 
     let mut redis = standin.redis.clone();
     match cmd.query_async::<redis::Value>(&mut redis).await {
         Ok(value) => (StatusCode::OK, json!({ "result": to_json(value) })),
-        Err(e) if e.is_io_error() || e.is_connection_dropped() => {
-            (StatusCode::SERVICE_UNAVAILABLE, json!({ "error": e.to_string() }))
-        }
+        Err(e) if e.is_io_error() || e.is_connection_dropped() => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            json!({ "error": e.to_string() }),
+        ),
         Err(e) => (StatusCode::BAD_REQUEST, json!({ "error": e.to_string() })),
     }
 }
 
-async fn upstash_command(State(standin): State<Arc<UpstashStandIn>>, headers: HeaderMap, body: Bytes) -> Response {
+async fn upstash_command(
+    State(standin): State<Arc<UpstashStandIn>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     if !authorized(&headers, &standin.token) {
-        return (StatusCode::UNAUTHORIZED, Json(json!({ "error": "Unauthorized" }))).into_response();
+        return (
+            StatusCode::UNAUTHORIZED,
+            Json(json!({ "error": "Unauthorized" })),
+        )
+            .into_response();
     }
     let Ok(command) = serde_json::from_slice::<Json_>(&body) else {
-        return (StatusCode::BAD_REQUEST, Json(json!({ "error": "body is not JSON" }))).into_response();
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({ "error": "body is not JSON" })),
+        )
+            .into_response();
     };
     let (status, body) = run_command(&standin, &command).await;
     (status, Json(body)).into_response()
 }
 
-async fn upstash_pipeline(State(standin): State<Arc<UpstashStandIn>>, headers: HeaderMap, body: Bytes) -> Response {
+async fn upstash_pipeline(
+    State(standin): State<Arc<UpstashStandIn>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     if !authorized(&headers, &standin.token) {
-        return (StatusCode::UNAUTHORIZED, Json(json!({ "error": "Unauthorized" }))).into_response();
+        return (
+            StatusCode::UNAUTHORIZED,
+            Json(json!({ "error": "Unauthorized" })),
+        )
+            .into_response();
     }
     let Ok(Json_::Array(commands)) = serde_json::from_slice::<Json_>(&body) else {
-        return (StatusCode::BAD_REQUEST, Json(json!({ "error": "body is not a JSON array of commands" }))).into_response();
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({ "error": "body is not a JSON array of commands" })),
+        )
+            .into_response();
     };
     let mut results = Vec::with_capacity(commands.len());
     for command in &commands {

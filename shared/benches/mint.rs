@@ -37,6 +37,9 @@ fn main() {
             tokens::verify(&set, &token, "https://id.example.com", None, now).expect("verifying");
         }
         let verify_us = started.elapsed().as_secs_f64() * 1e6 / f64::from(n);
-        println!("{:>6}: mint {mint_us:7.1} µs/token   verify {verify_us:7.1} µs/token", alg.as_str());
+        println!(
+            "{:>6}: mint {mint_us:7.1} µs/token   verify {verify_us:7.1} µs/token",
+            alg.as_str()
+        );
     }
 }

@@ -6,8 +6,8 @@ use axum::http::request::Parts;
 
 use crate::error::ApiError;
 use crate::revocation;
-use crate::state::AppState;
 use crate::sql::DbError;
+use crate::state::AppState;
 use crate::tokens::{self, TokenError, VerifiedToken};
 
 /// Scopes the management API understands.
@@ -58,7 +58,10 @@ pub fn bearer(parts: &Parts) -> Option<&str> {
 }
 
 /// Verifies signature and claims for any audience, through the per-instance memo.
-pub async fn verify_token(state: &AppState, token: &str) -> Result<Result<VerifiedToken, TokenError>, DbError> {
+pub async fn verify_token(
+    state: &AppState,
+    token: &str,
+) -> Result<Result<VerifiedToken, TokenError>, DbError> {
     let now = state.clock.now_seconds();
     if let Some(verified) = state.verified_tokens.get(token, now) {
         return Ok(Ok(verified));
@@ -82,7 +85,9 @@ pub async fn authenticate(state: &AppState, token: &str) -> Result<VerifiedToken
         .map_err(|e| ApiError::invalid_token(e.to_string()))?;
     let issuer = &state.config.issuer;
     if !verified.audiences.iter().any(|a| a == issuer) {
-        return Err(ApiError::invalid_token("the token is not meant for this API (aud)"));
+        return Err(ApiError::invalid_token(
+            "the token is not meant for this API (aud)",
+        ));
     }
     if revocation::is_revoked(state.kv.as_ref(), &verified).await? {
         return Err(ApiError::invalid_token("the token has been revoked"));

@@ -19,17 +19,27 @@ use crate::sql::{Database, DbError, Row, Statement, Value};
 pub enum HranaValue {
     Null,
     /// 64-bit integers travel as strings so JSON doubles cannot round them.
-    Integer { value: String },
-    Float { value: f64 },
-    Text { value: String },
-    Blob { base64: String },
+    Integer {
+        value: String,
+    },
+    Float {
+        value: f64,
+    },
+    Text {
+        value: String,
+    },
+    Blob {
+        base64: String,
+    },
 }
 
 impl From<&Value> for HranaValue {
     fn from(value: &Value) -> Self {
         match value {
             Value::Null => HranaValue::Null,
-            Value::Integer(i) => HranaValue::Integer { value: i.to_string() },
+            Value::Integer(i) => HranaValue::Integer {
+                value: i.to_string(),
+            },
             Value::Real(r) => HranaValue::Float { value: *r },
             Value::Text(t) => HranaValue::Text { value: t.clone() },
             Value::Blob(b) => HranaValue::Blob {
@@ -50,9 +60,11 @@ impl TryFrom<HranaValue> for Value {
             }
             HranaValue::Float { value } => Value::Real(value),
             HranaValue::Text { value } => Value::Text(value),
-            HranaValue::Blob { base64 } => {
-                Value::Blob(STANDARD.decode(&base64).map_err(|_| "blob base64".to_owned())?)
-            }
+            HranaValue::Blob { base64 } => Value::Blob(
+                STANDARD
+                    .decode(&base64)
+                    .map_err(|_| "blob base64".to_owned())?,
+            ),
         })
     }
 }
@@ -218,7 +230,8 @@ impl HranaDatabase {
             requests,
         })
         .map_err(|e| DbError::Other(e.to_string()))?;
-        let request = OutboundRequest::post_json(self.pipeline_url.clone(), self.auth_token.as_deref(), body);
+        let request =
+            OutboundRequest::post_json(self.pipeline_url.clone(), self.auth_token.as_deref(), body);
         let response = self
             .http
             .send(request)
@@ -237,10 +250,15 @@ impl HranaDatabase {
     }
 
     async fn single(&self, request: StreamRequest) -> Result<StreamResponse, DbError> {
-        let mut results = self.pipeline(vec![request, StreamRequest::Close]).await?.into_iter();
+        let mut results = self
+            .pipeline(vec![request, StreamRequest::Close])
+            .await?
+            .into_iter();
         match results.next() {
             Some(StreamResult::Ok { response }) => Ok(response),
-            Some(StreamResult::Error { error }) => Err(DbError::from_engine_message(error.message, None)),
+            Some(StreamResult::Error { error }) => {
+                Err(DbError::from_engine_message(error.message, None))
+            }
             None => Err(DbError::Decode("libSQL pipeline returned no result".into())),
         }
     }
@@ -276,7 +294,12 @@ pub fn transaction_batch(statements: &[Statement]) -> Batch {
 #[async_trait]
 impl Database for HranaDatabase {
     async fn query(&self, statement: Statement) -> Result<Vec<Row>, DbError> {
-        match self.single(StreamRequest::Execute { stmt: stmt(&statement, true) }).await {
+        match self
+            .single(StreamRequest::Execute {
+                stmt: stmt(&statement, true),
+            })
+            .await
+        {
             Ok(StreamResponse::Execute { result }) => rows_of(result),
             Ok(_) => Err(DbError::Decode("unexpected libSQL response type".into())),
             Err(DbError::Constraint(m)) | Err(DbError::Other(m)) => {
@@ -295,19 +318,30 @@ impl Database for HranaDatabase {
         // The first failing statement explains the rollback.
         for (i, statement) in statements.iter().enumerate() {
             if let Some(Some(error)) = result.step_errors.get(i + 1) {
-                return Err(DbError::from_engine_message(error.message.clone(), Some(statement)));
+                return Err(DbError::from_engine_message(
+                    error.message.clone(),
+                    Some(statement),
+                ));
             }
         }
         let commit = statements.len() + 1;
         if let Some(Some(error)) = result.step_errors.get(commit) {
-            return Err(DbError::Unavailable(format!("commit failed: {}", error.message)));
+            return Err(DbError::Unavailable(format!(
+                "commit failed: {}",
+                error.message
+            )));
         }
         if let Some(Some(error)) = result.step_errors.first() {
-            return Err(DbError::Unavailable(format!("begin failed: {}", error.message)));
+            return Err(DbError::Unavailable(format!(
+                "begin failed: {}",
+                error.message
+            )));
         }
         let committed = result.step_results.get(commit).is_some_and(Option::is_some);
         if !committed {
-            return Err(DbError::Unavailable("the transaction did not commit".into()));
+            return Err(DbError::Unavailable(
+                "the transaction did not commit".into(),
+            ));
         }
         Ok((1..=statements.len())
             .map(|i| {
@@ -321,7 +355,11 @@ impl Database for HranaDatabase {
     }
 
     async fn execute_script(&self, sql: &str) -> Result<(), DbError> {
-        self.single(StreamRequest::Sequence { sql: sql.to_owned() }).await.map(|_| ())
+        self.single(StreamRequest::Sequence {
+            sql: sql.to_owned(),
+        })
+        .await
+        .map(|_| ())
     }
 }
 
@@ -353,7 +391,10 @@ mod tests {
         let batch = transaction_batch(&[Statement::new("INSERT 1"), Statement::new("INSERT 2")]);
         let json = serde_json::to_value(&batch).unwrap();
         assert_eq!(json["steps"][0]["stmt"]["sql"], "BEGIN IMMEDIATE");
-        assert_eq!(json["steps"][2]["condition"], serde_json::json!({"type": "ok", "step": 1}));
+        assert_eq!(
+            json["steps"][2]["condition"],
+            serde_json::json!({"type": "ok", "step": 1})
+        );
         assert_eq!(json["steps"][3]["stmt"]["sql"], "COMMIT");
         assert_eq!(
             json["steps"][4]["condition"],

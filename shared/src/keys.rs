@@ -147,13 +147,25 @@ impl KeySet {
         let (kid, private_key, jwk) = generate(alg);
         let bad = |e: jwt_simple::Error| DbError::Decode(e.to_string());
         let signer = match alg {
-            Alg::Es256 => Signer::Es256(ES256KeyPair::from_bytes(&private_key).map_err(bad)?.with_key_id(&kid)),
-            Alg::EdDsa => Signer::EdDsa(Ed25519KeyPair::from_bytes(&private_key).map_err(bad)?.with_key_id(&kid)),
+            Alg::Es256 => Signer::Es256(
+                ES256KeyPair::from_bytes(&private_key)
+                    .map_err(bad)?
+                    .with_key_id(&kid),
+            ),
+            Alg::EdDsa => Signer::EdDsa(
+                Ed25519KeyPair::from_bytes(&private_key)
+                    .map_err(bad)?
+                    .with_key_id(&kid),
+            ),
         };
         let (verifier, _) = Verifier::from_jwk(&jwk).map_err(DbError::Decode)?;
         Ok(KeySet {
             loaded_at: now,
-            signing: SigningKey { kid: kid.clone(), alg, signer },
+            signing: SigningKey {
+                kid: kid.clone(),
+                alg,
+                signer,
+            },
             verifiers: vec![(kid, verifier)],
             jwks: json!({ "keys": [jwk] }).to_string(),
         })

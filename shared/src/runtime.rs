@@ -70,7 +70,13 @@ mod tests {
     #[test]
     fn timestamps_have_fixed_width() {
         assert_eq!(super::rfc3339(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(super::rfc3339(1_700_000_000_120), "2023-11-14T22:13:20.120Z");
-        assert_eq!(super::parse_rfc3339("2023-11-14T22:13:20.120Z"), Some(1_700_000_000_120));
+        assert_eq!(
+            super::rfc3339(1_700_000_000_120),
+            "2023-11-14T22:13:20.120Z"
+        );
+        assert_eq!(
+            super::parse_rfc3339("2023-11-14T22:13:20.120Z"),
+            Some(1_700_000_000_120)
+        );
     }
 }

@@ -148,7 +148,15 @@ impl Server {
     /// Stops the server with SIGTERM and waits for it, keeping the data directory.
     pub fn stop(&mut self) -> std::process::ExitStatus {
         let _ = Command::new("kill")
-            .args(["-TERM", &self.child.as_ref().expect("a server this test started").id().to_string()])
+            .args([
+                "-TERM",
+                &self
+                    .child
+                    .as_ref()
+                    .expect("a server this test started")
+                    .id()
+                    .to_string(),
+            ])
             .status();
         self.child
             .as_mut()

@@ -18,60 +18,155 @@ async fn bootstrap_to_revocation() {
     let server = Server::from_env().await;
 
     // Discovery and keys.
-    let metadata: Value = server.http.get(server.url("/.well-known/oauth-authorization-server")).send().await.unwrap().json().await.unwrap();
-    assert!(metadata["token_endpoint"].as_str().unwrap().ends_with("/oauth2/token"));
-    let jwks: Value = server.http.get(server.url("/.well-known/jwks.json")).send().await.unwrap().json().await.unwrap();
+    let metadata: Value = server
+        .http
+        .get(server.url("/.well-known/oauth-authorization-server"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(metadata["token_endpoint"]
+        .as_str()
+        .unwrap()
+        .ends_with("/oauth2/token"));
+    let jwks: Value = server
+        .http
+        .get(server.url("/.well-known/jwks.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert!(!jwks["keys"].as_array().unwrap().is_empty());
 
     // Organization, agent, credential, token.
     let org = server.bootstrap(&unique("scenario")).await;
-    let agent = server.agent_with_secret(&org, &unique("crawler"), &["read:docs", "agents:read"]).await;
-    let token = server.token(&agent.client_id, &agent.client_secret, &[("scope", "read:docs agents:read")]).await;
+    let agent = server
+        .agent_with_secret(&org, &unique("crawler"), &["read:docs", "agents:read"])
+        .await;
+    let token = server
+        .token(
+            &agent.client_id,
+            &agent.client_secret,
+            &[("scope", "read:docs agents:read")],
+        )
+        .await;
     let (header, claims) = jwt_parts(&token);
     assert_eq!(header["typ"], "at+jwt");
     assert_eq!(claims["sub"], agent.id);
     assert_eq!(claims["org_id"], org.id);
-    assert!(jwks["keys"].as_array().unwrap().iter().any(|k| k["kid"] == header["kid"]));
+    assert!(jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|k| k["kid"] == header["kid"]));
 
     // Introspection sees it; the management API accepts it.
     let introspect = |token: String| {
         let server = &server;
         let (id, secret) = (agent.client_id.clone(), agent.client_secret.clone());
         async move {
-            let response = server.http.post(server.url("/oauth2/introspect")).basic_auth(id, Some(secret)).form(&[("token", token)]).send().await.unwrap();
+            let response = server
+                .http
+                .post(server.url("/oauth2/introspect"))
+                .basic_auth(id, Some(secret))
+                .form(&[("token", token)])
+                .send()
+                .await
+                .unwrap();
             status_json(response).await
         }
     };
     let (status, body) = introspect(token.clone()).await;
-    assert_eq!((status, body["active"].clone()), (200, json!(true)), "{body}");
-    let (status, body) = status_json(server.get(&format!("/v1/agents/{}", agent.id), &token).await).await;
+    assert_eq!(
+        (status, body["active"].clone()),
+        (200, json!(true)),
+        "{body}"
+    );
+    let (status, body) = status_json(
+        server
+            .get(&format!("/v1/agents/{}", agent.id), &token)
+            .await,
+    )
+    .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["id"], agent.id);
 
     // Revocation takes effect everywhere.
-    let response = server.http.post(server.url("/oauth2/revoke")).basic_auth(&agent.client_id, Some(&agent.client_secret)).form(&[("token", token.as_str())]).send().await.unwrap();
+    let response = server
+        .http
+        .post(server.url("/oauth2/revoke"))
+        .basic_auth(&agent.client_id, Some(&agent.client_secret))
+        .form(&[("token", token.as_str())])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 200);
-    assert_eq!(introspect(token.clone()).await.1, json!({ "active": false }));
+    assert_eq!(
+        introspect(token.clone()).await.1,
+        json!({ "active": false })
+    );
     let (status, body) = status_json(server.get("/v1/agents", &token).await).await;
-    assert_eq!((status, body["code"].as_str()), (401, Some("invalid_token")));
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (401, Some("invalid_token"))
+    );
 
     // The audit trail recorded it all and its chain verifies.
-    let (status, events) = status_json(server.get("/v1/audit/events?limit=200", &org.token).await).await;
+    let (status, events) =
+        status_json(server.get("/v1/audit/events?limit=200", &org.token).await).await;
     assert_eq!(status, 200, "{events}");
-    let actions: Vec<&str> = events["data"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
-    for action in ["org.created", "agent.created", "credential.created", "token.issued", "token.revoked"] {
-        assert!(actions.contains(&action), "{action} missing from {actions:?}");
+    let actions: Vec<&str> = events["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    for action in [
+        "org.created",
+        "agent.created",
+        "credential.created",
+        "token.issued",
+        "token.revoked",
+    ] {
+        assert!(
+            actions.contains(&action),
+            "{action} missing from {actions:?}"
+        );
     }
     let (status, verdict) = status_json(server.get("/v1/audit/verify", &org.token).await).await;
-    assert_eq!((status, verdict["valid"].clone()), (200, json!(true)), "{verdict}");
+    assert_eq!(
+        (status, verdict["valid"].clone()),
+        (200, json!(true)),
+        "{verdict}"
+    );
 
     // The public marketplace answers without credentials.
-    let (status, listing) = status_json(server.http.get(server.url("/v1/marketplace/agents")).send().await.unwrap()).await;
+    let (status, listing) = status_json(
+        server
+            .http
+            .get(server.url("/v1/marketplace/agents"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(status, 200, "{listing}");
     assert!(listing["data"].is_array());
 
     // The webhooks function is routed and answers in the API's error dialect.
-    let response = server.http.get(server.url("/v1/webhooks")).send().await.unwrap();
+    let response = server
+        .http
+        .get(server.url("/v1/webhooks"))
+        .send()
+        .await
+        .unwrap();
     assert_ne!(response.status(), 502, "no function answered /v1/webhooks");
-    assert_eq!(response.headers()["content-type"], "application/problem+json");
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
 }

@@ -13,9 +13,15 @@ fn start_fails_naming(variable: &str, value: &str) {
         .env(variable, value)
         .output()
         .unwrap();
-    assert!(!output.status.success(), "{variable}={value} should be refused");
+    assert!(
+        !output.status.success(),
+        "{variable}={value} should be refused"
+    );
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains(variable), "the error should name {variable}: {stderr}");
+    assert!(
+        stderr.contains(variable),
+        "the error should name {variable}: {stderr}"
+    );
 }
 
 #[test]
@@ -30,17 +36,44 @@ fn malformed_configuration_fails_at_start_naming_the_variable() {
 #[tokio::test]
 async fn unknown_routes_and_methods_get_problems() {
     let server = Server::start().await;
-    let response = server.http.get(server.url("/v2/nothing")).send().await.unwrap();
-    assert_eq!(response.headers()["content-type"], "application/problem+json");
+    let response = server
+        .http
+        .get(server.url("/v2/nothing"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
     let (status, body) = status_json(response).await;
-    assert_eq!((status, body["code"].as_str()), (404, Some("route_not_found")));
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (404, Some("route_not_found"))
+    );
     assert_eq!(body["status"], 404);
 
-    let response = server.http.delete(server.url("/oauth2/token")).send().await.unwrap();
+    let response = server
+        .http
+        .delete(server.url("/oauth2/token"))
+        .send()
+        .await
+        .unwrap();
     let (status, body) = status_json(response).await;
-    assert_eq!((status, body["code"].as_str()), (405, Some("method_not_allowed")));
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (405, Some("method_not_allowed"))
+    );
 
-    let (status, body) = status_json(server.http.get(server.url("/health/detailed")).send().await.unwrap()).await;
+    let (status, body) = status_json(
+        server
+            .http
+            .get(server.url("/health/detailed"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(status, 200);
     assert_eq!(body["checks"]["database"]["status"], "ok");
     assert_eq!(body["checks"]["key_value"]["status"], "ok");
@@ -48,17 +81,36 @@ async fn unknown_routes_and_methods_get_problems() {
 
 #[tokio::test]
 async fn everything_acknowledged_survives_a_restart() {
-    let mut server = Server::start_with(&[("AGENTIDP_ISSUER", "http://agentidp.test"), ("AGENTIDP_DB_SYNCHRONOUS", "full")]).await;
+    let mut server = Server::start_with(&[
+        ("AGENTIDP_ISSUER", "http://agentidp.test"),
+        ("AGENTIDP_DB_SYNCHRONOUS", "full"),
+    ])
+    .await;
     let org = server.bootstrap("durable").await;
-    let agent = server.agent_with_secret(&org, "keeper", &["agents:read"]).await;
-    let token = server.token(&agent.client_id, &agent.client_secret, &[]).await;
+    let agent = server
+        .agent_with_secret(&org, "keeper", &["agents:read"])
+        .await;
+    let token = server
+        .token(&agent.client_id, &agent.client_secret, &[])
+        .await;
     let data_dir = server.data_dir.clone();
-    assert!(server.stop().success(), "SIGTERM should end the server cleanly");
+    assert!(
+        server.stop().success(),
+        "SIGTERM should end the server cleanly"
+    );
 
     let server = Server::start_in(data_dir, &[("AGENTIDP_ISSUER", "http://agentidp.test")]).await;
     // The agent, its credential, the signing key and the audit trail are all still there.
-    assert_eq!(server.get(&format!("/v1/agents/{}", agent.id), &token).await.status(), 200);
-    let again = server.token(&agent.client_id, &agent.client_secret, &[]).await;
+    assert_eq!(
+        server
+            .get(&format!("/v1/agents/{}", agent.id), &token)
+            .await
+            .status(),
+        200
+    );
+    let again = server
+        .token(&agent.client_id, &agent.client_secret, &[])
+        .await;
     assert_eq!(server.get("/v1/agents", &again).await.status(), 200);
     let admin = server.token(&org.client_id, &org.client_secret, &[]).await;
     let (status, body) = status_json(server.get("/v1/audit/verify", &admin).await).await;

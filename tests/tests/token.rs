@@ -13,19 +13,33 @@ const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-be
 
 async fn org_and_agent(server: &Server, capabilities: &[&str]) -> (Org, AgentClient) {
     let org = server.bootstrap("acme").await;
-    let agent = server.agent_with_secret(&org, "indexer", capabilities).await;
+    let agent = server
+        .agent_with_secret(&org, "indexer", capabilities)
+        .await;
     (org, agent)
 }
 
 async fn post_form(server: &Server, path: &str, form: &[(&str, &str)]) -> (u16, Value) {
-    status_json(server.http.post(server.url(path)).form(form).send().await.unwrap()).await
+    status_json(
+        server
+            .http
+            .post(server.url(path))
+            .form(form)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await
 }
 
 /// The server's active signing key, read from its database as an attacker with disk access could.
 async fn server_signing_key(server: &Server) -> ES256KeyPair {
     let conn = open_db(&server.db_path()).await;
     let mut rows = conn
-        .query("SELECT kid, private_key FROM signing_keys WHERE retired_at IS NULL AND alg = 'ES256'", ())
+        .query(
+            "SELECT kid, private_key FROM signing_keys WHERE retired_at IS NULL AND alg = 'ES256'",
+            (),
+        )
         .await
         .unwrap();
     let row = rows.next().await.unwrap().unwrap();
@@ -67,7 +81,9 @@ async fn client_credentials_issues_an_rfc9068_token() {
     let server = Server::start().await;
     let (org, agent) = org_and_agent(&server, &["read:docs", "write:docs"]).await;
 
-    let response = server.token_request(&agent.client_id, &agent.client_secret, &[]).await;
+    let response = server
+        .token_request(&agent.client_id, &agent.client_secret, &[])
+        .await;
     assert_eq!(response.headers()["cache-control"], "no-store");
     let (status, body) = status_json(response).await;
     assert_eq!(status, 200, "{body}");
@@ -91,15 +107,29 @@ async fn client_credentials_issues_an_rfc9068_token() {
     assert_eq!(claims["exp"].as_i64().unwrap(), iat + 3600);
 
     // The token verifies against the published JWKS with an independent JOSE implementation.
-    let jwks: Value = server.http.get(server.url("/.well-known/jwks.json")).send().await.unwrap().json().await.unwrap();
-    let jwk = jwks["keys"].as_array().unwrap().iter().find(|k| k["kid"] == header["kid"]).unwrap();
+    let jwks: Value = server
+        .http
+        .get(server.url("/.well-known/jwks.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let jwk = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["kid"] == header["kid"])
+        .unwrap();
     let key = ES256PublicKey::from_jwk(&jwk.to_string()).unwrap();
     let options = VerificationOptions {
         allowed_issuers: Some(HashSet::from([server.base.clone()])),
         required_signature_type: Some("at+jwt".into()),
         ..Default::default()
     };
-    key.verify_token::<Custom>(body["access_token"].as_str().unwrap(), Some(options)).unwrap();
+    key.verify_token::<Custom>(body["access_token"].as_str().unwrap(), Some(options))
+        .unwrap();
 }
 
 #[tokio::test]
@@ -107,33 +137,76 @@ async fn scope_and_audience_are_negotiated() {
     let server = Server::start().await;
     let (_org, agent) = org_and_agent(&server, &["read:docs", "write:docs"]).await;
 
-    let response = server.token_request(&agent.client_id, &agent.client_secret, &[("scope", "read:docs")]).await;
+    let response = server
+        .token_request(
+            &agent.client_id,
+            &agent.client_secret,
+            &[("scope", "read:docs")],
+        )
+        .await;
     let (status, body) = status_json(response).await;
     assert_eq!((status, body["scope"].as_str()), (200, Some("read:docs")));
 
-    let response = server.token_request(&agent.client_id, &agent.client_secret, &[("scope", "read:docs admin")]).await;
+    let response = server
+        .token_request(
+            &agent.client_id,
+            &agent.client_secret,
+            &[("scope", "read:docs admin")],
+        )
+        .await;
     let (status, body) = status_json(response).await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_scope")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_scope"))
+    );
 
-    let extra = [("resource", "https://api.example.com/"), ("resource", "https://files.example.com/")];
-    let response = server.token_request(&agent.client_id, &agent.client_secret, &extra).await;
+    let extra = [
+        ("resource", "https://api.example.com/"),
+        ("resource", "https://files.example.com/"),
+    ];
+    let response = server
+        .token_request(&agent.client_id, &agent.client_secret, &extra)
+        .await;
     let (status, body) = status_json(response).await;
     assert_eq!(status, 200, "{body}");
     let (_, claims) = jwt_parts(body["access_token"].as_str().unwrap());
-    assert_eq!(claims["aud"], json!(["https://api.example.com/", "https://files.example.com/"]));
+    assert_eq!(
+        claims["aud"],
+        json!(["https://api.example.com/", "https://files.example.com/"])
+    );
 
     // A token minted for another resource is not accepted by this API.
-    let response = server.get("/v1/agents", body["access_token"].as_str().unwrap()).await;
+    let response = server
+        .get("/v1/agents", body["access_token"].as_str().unwrap())
+        .await;
     assert_eq!(response.status(), 401);
 
-    let response = server.token_request(&agent.client_id, &agent.client_secret, &[("resource", "not-a-uri")]).await;
+    let response = server
+        .token_request(
+            &agent.client_id,
+            &agent.client_secret,
+            &[("resource", "not-a-uri")],
+        )
+        .await;
     let (status, body) = status_json(response).await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_target")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_target"))
+    );
 
-    let response = server.token_request(&agent.client_id, &agent.client_secret, &[("audience", "billing-service")]).await;
+    let response = server
+        .token_request(
+            &agent.client_id,
+            &agent.client_secret,
+            &[("audience", "billing-service")],
+        )
+        .await;
     let (status, body) = status_json(response).await;
     assert_eq!(status, 200);
-    assert_eq!(jwt_parts(body["access_token"].as_str().unwrap()).1["aud"], "billing-service");
+    assert_eq!(
+        jwt_parts(body["access_token"].as_str().unwrap()).1["aud"],
+        "billing-service"
+    );
 }
 
 #[tokio::test]
@@ -157,7 +230,10 @@ async fn client_secret_post_works_and_methods_cannot_be_mixed() {
         .await
         .unwrap();
     let (status, body) = status_json(response).await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_request")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_request"))
+    );
 }
 
 #[tokio::test]
@@ -166,23 +242,46 @@ async fn token_endpoint_errors_follow_rfc6749() {
     let (_org, agent) = org_and_agent(&server, &["read:docs"]).await;
 
     // Wrong secret and unknown client: 401 invalid_client with a challenge, and no detail.
-    for (id, secret) in [(agent.client_id.as_str(), "aidp_sk_wrong"), ("aidp_unknown", "x")] {
+    for (id, secret) in [
+        (agent.client_id.as_str(), "aidp_sk_wrong"),
+        ("aidp_unknown", "x"),
+    ] {
         let response = server.token_request(id, secret, &[]).await;
-        assert_eq!(response.headers()["www-authenticate"], "Basic realm=\"agentidp\"");
+        assert_eq!(
+            response.headers()["www-authenticate"],
+            "Basic realm=\"agentidp\""
+        );
         assert_eq!(response.headers()["cache-control"], "no-store");
         let (status, body) = status_json(response).await;
-        assert_eq!((status, body["error"].as_str()), (401, Some("invalid_client")));
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (401, Some("invalid_client"))
+        );
         assert!(body["error_description"].is_string());
     }
 
     let (status, body) = post_form(&server, "/oauth2/token", &[("client_id", "x")]).await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_request")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_request"))
+    );
 
     let (status, body) = post_form(&server, "/oauth2/token", &[("grant_type", "password")]).await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("unsupported_grant_type")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("unsupported_grant_type"))
+    );
 
-    let (status, body) = post_form(&server, "/oauth2/token", &[("grant_type", "client_credentials")]).await;
-    assert_eq!((status, body["error"].as_str()), (401, Some("invalid_client")));
+    let (status, body) = post_form(
+        &server,
+        "/oauth2/token",
+        &[("grant_type", "client_credentials")],
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("invalid_client"))
+    );
 
     let response = server
         .http
@@ -194,7 +293,10 @@ async fn token_endpoint_errors_follow_rfc6749() {
         .await
         .unwrap();
     let (status, body) = status_json(response).await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_request")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_request"))
+    );
 
     let response = server
         .http
@@ -204,9 +306,15 @@ async fn token_endpoint_errors_follow_rfc6749() {
         .await
         .unwrap();
     let (status, body) = status_json(response).await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_request")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_request"))
+    );
 
-    let huge = format!("grant_type=client_credentials&pad={}", "a".repeat(70 * 1024));
+    let huge = format!(
+        "grant_type=client_credentials&pad={}",
+        "a".repeat(70 * 1024)
+    );
     let response = server
         .http
         .post(server.url("/oauth2/token"))
@@ -216,7 +324,10 @@ async fn token_endpoint_errors_follow_rfc6749() {
         .await
         .unwrap();
     let (status, body) = status_json(response).await;
-    assert_eq!((status, body["error"].as_str()), (413, Some("invalid_request")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (413, Some("invalid_request"))
+    );
 
     // A malformed Basic header is a client authentication failure, not a crash.
     let response = server
@@ -255,7 +366,13 @@ async fn register_jwk(server: &Server, org: &Org, agent_id: &str, jwk: &Value) -
     body["client_id"].as_str().unwrap().to_owned()
 }
 
-fn assertion(key: &ES256KeyPair, client_id: &str, aud: &str, jti: &str, valid_for: Duration) -> String {
+fn assertion(
+    key: &ES256KeyPair,
+    client_id: &str,
+    aud: &str,
+    jti: &str,
+    valid_for: Duration,
+) -> String {
     let claims = Claims::create(valid_for)
         .with_issuer(client_id)
         .with_subject(client_id)
@@ -283,19 +400,47 @@ async fn private_key_jwt_assertions_are_checked_per_rfc7523() {
     let token_endpoint = server.url("/oauth2/token");
 
     // Valid, with the token endpoint or the issuer as audience.
-    let valid = assertion(&key, &client_id, &token_endpoint, "jti-1", Duration::from_secs(60));
+    let valid = assertion(
+        &key,
+        &client_id,
+        &token_endpoint,
+        "jti-1",
+        Duration::from_secs(60),
+    );
     let (status, body) = token_with_assertion(&server, &valid).await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(jwt_parts(body["access_token"].as_str().unwrap()).1["sub"], agent.id);
-    let (status, _) = token_with_assertion(&server, &assertion(&key, &client_id, &server.base, "jti-2", Duration::from_secs(60))).await;
+    assert_eq!(
+        jwt_parts(body["access_token"].as_str().unwrap()).1["sub"],
+        agent.id
+    );
+    let (status, _) = token_with_assertion(
+        &server,
+        &assertion(
+            &key,
+            &client_id,
+            &server.base,
+            "jti-2",
+            Duration::from_secs(60),
+        ),
+    )
+    .await;
     assert_eq!(status, 200);
 
     // Replayed jti.
     let (status, body) = token_with_assertion(&server, &valid).await;
-    assert_eq!((status, body["error"].as_str()), (401, Some("invalid_client")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("invalid_client"))
+    );
 
     // Wrong audience.
-    let wrong_aud = assertion(&key, &client_id, "https://elsewhere.example/token", "jti-3", Duration::from_secs(60));
+    let wrong_aud = assertion(
+        &key,
+        &client_id,
+        "https://elsewhere.example/token",
+        "jti-3",
+        Duration::from_secs(60),
+    );
     assert_eq!(token_with_assertion(&server, &wrong_aud).await.0, 401);
 
     // Expired (beyond the clock-skew tolerance).
@@ -308,20 +453,45 @@ async fn private_key_jwt_assertions_are_checked_per_rfc7523() {
     claims.issued_at = Some(past);
     claims.invalid_before = Some(past);
     claims.expires_at = Some(past + Duration::from_secs(60));
-    assert_eq!(token_with_assertion(&server, &key.sign(claims).unwrap()).await.0, 401);
+    assert_eq!(
+        token_with_assertion(&server, &key.sign(claims).unwrap())
+            .await
+            .0,
+        401
+    );
 
     // Too long-lived to be a client assertion.
-    let long = assertion(&key, &client_id, &token_endpoint, "jti-5", Duration::from_hours(2));
+    let long = assertion(
+        &key,
+        &client_id,
+        &token_endpoint,
+        "jti-5",
+        Duration::from_hours(2),
+    );
     assert_eq!(token_with_assertion(&server, &long).await.0, 401);
 
     // Signed by a key that is not registered.
     let (other_key, _) = assertion_key();
-    let unknown = assertion(&other_key, &client_id, &token_endpoint, "jti-6", Duration::from_secs(60));
+    let unknown = assertion(
+        &other_key,
+        &client_id,
+        &token_endpoint,
+        "jti-6",
+        Duration::from_secs(60),
+    );
     assert_eq!(token_with_assertion(&server, &unknown).await.0, 401);
 
     // Missing jti.
-    let no_jti = Claims::create(Duration::from_secs(60)).with_issuer(&client_id).with_subject(&client_id).with_audience(&token_endpoint);
-    assert_eq!(token_with_assertion(&server, &key.sign(no_jti).unwrap()).await.0, 401);
+    let no_jti = Claims::create(Duration::from_secs(60))
+        .with_issuer(&client_id)
+        .with_subject(&client_id)
+        .with_audience(&token_endpoint);
+    assert_eq!(
+        token_with_assertion(&server, &key.sign(no_jti).unwrap())
+            .await
+            .0,
+        401
+    );
 
     // Wrong assertion type.
     let form = [
@@ -330,10 +500,19 @@ async fn private_key_jwt_assertions_are_checked_per_rfc7523() {
         ("client_assertion", valid.as_str()),
     ];
     let (status, body) = post_form(&server, "/oauth2/token", &form).await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_request")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_request"))
+    );
 
     // A client secret cannot authenticate a private_key_jwt credential, and a garbage assertion fails cleanly.
-    assert_eq!(server.token_request(&client_id, "aidp_sk_guess", &[]).await.status(), 401);
+    assert_eq!(
+        server
+            .token_request(&client_id, "aidp_sk_guess", &[])
+            .await
+            .status(),
+        401
+    );
     assert_eq!(token_with_assertion(&server, "not.a.jwt").await.0, 401);
 }
 
@@ -365,7 +544,10 @@ async fn access_tokens_are_verified_strictly() {
         let server = &server;
         async move {
             let response = server.get("/v1/agents", &token).await;
-            let challenge = response.headers().get("www-authenticate").map(|v| v.to_str().unwrap().to_owned());
+            let challenge = response
+                .headers()
+                .get("www-authenticate")
+                .map(|v| v.to_str().unwrap().to_owned());
             let (status, body) = status_json(response).await;
             assert_eq!(status, 401, "{label}: {body}");
             assert_eq!(body["code"], "invalid_token", "{label}");
@@ -377,23 +559,49 @@ async fn access_tokens_are_verified_strictly() {
     let parts: Vec<&str> = org.token.split('.').collect();
     let mut widened = genuine.clone();
     widened["org_id"] = json!("another-org");
-    let tampered = format!("{}.{}.{}", parts[0], URL_SAFE_NO_PAD.encode(widened.to_string()), parts[2]);
+    let tampered = format!(
+        "{}.{}.{}",
+        parts[0],
+        URL_SAFE_NO_PAD.encode(widened.to_string()),
+        parts[2]
+    );
     expect_rejected("tampered payload", tampered).await;
 
     // alg: none.
     let none_header = json!({ "alg": "none", "typ": "at+jwt", "kid": header["kid"] });
-    let unsigned = format!("{}.{}.", URL_SAFE_NO_PAD.encode(none_header.to_string()), parts[1]);
+    let unsigned = format!(
+        "{}.{}.",
+        URL_SAFE_NO_PAD.encode(none_header.to_string()),
+        parts[1]
+    );
     expect_rejected("alg none", unsigned).await;
 
     // HS256 keyed with the public key (algorithm confusion).
-    let jwks: Value = server.http.get(server.url("/.well-known/jwks.json")).send().await.unwrap().json().await.unwrap();
-    let hmac = HS256Key::from_bytes(jwks["keys"][0].to_string().as_bytes()).with_key_id(header["kid"].as_str().unwrap());
-    let confused = hmac.authenticate_with_options(claims_like(&server, &genuine), &at_jwt()).unwrap();
+    let jwks: Value = server
+        .http
+        .get(server.url("/.well-known/jwks.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let hmac = HS256Key::from_bytes(jwks["keys"][0].to_string().as_bytes())
+        .with_key_id(header["kid"].as_str().unwrap());
+    let confused = hmac
+        .authenticate_with_options(claims_like(&server, &genuine), &at_jwt())
+        .unwrap();
     expect_rejected("HS256 with public key", confused).await;
 
     // Unknown kid.
     let stranger = ES256KeyPair::generate().with_key_id("not-a-key-of-this-issuer");
-    expect_rejected("unknown kid", stranger.sign_with_options(claims_like(&server, &genuine), &at_jwt()).unwrap()).await;
+    expect_rejected(
+        "unknown kid",
+        stranger
+            .sign_with_options(claims_like(&server, &genuine), &at_jwt())
+            .unwrap(),
+    )
+    .await;
 
     // Signed with the real key but expired, not yet valid, wrong issuer, wrong audience, wrong typ.
     let mut expired = claims_like(&server, &genuine);
@@ -401,27 +609,54 @@ async fn access_tokens_are_verified_strictly() {
     expired.issued_at = Some(past);
     expired.invalid_before = Some(past);
     expired.expires_at = Some(past + Duration::from_mins(5));
-    expect_rejected("expired", real_key.sign_with_options(expired, &at_jwt()).unwrap()).await;
+    expect_rejected(
+        "expired",
+        real_key.sign_with_options(expired, &at_jwt()).unwrap(),
+    )
+    .await;
 
     let mut future = claims_like(&server, &genuine);
     future.invalid_before = Some(Clock::now_since_epoch() + Duration::from_mins(5));
-    expect_rejected("nbf in the future", real_key.sign_with_options(future, &at_jwt()).unwrap()).await;
+    expect_rejected(
+        "nbf in the future",
+        real_key.sign_with_options(future, &at_jwt()).unwrap(),
+    )
+    .await;
 
     let wrong_iss = claims_like(&server, &genuine).with_issuer("https://evil.example");
-    expect_rejected("wrong iss", real_key.sign_with_options(wrong_iss, &at_jwt()).unwrap()).await;
+    expect_rejected(
+        "wrong iss",
+        real_key.sign_with_options(wrong_iss, &at_jwt()).unwrap(),
+    )
+    .await;
 
     let wrong_aud = claims_like(&server, &genuine).with_audience("https://other.example");
-    expect_rejected("wrong aud", real_key.sign_with_options(wrong_aud, &at_jwt()).unwrap()).await;
+    expect_rejected(
+        "wrong aud",
+        real_key.sign_with_options(wrong_aud, &at_jwt()).unwrap(),
+    )
+    .await;
 
-    expect_rejected("typ JWT", real_key.sign(claims_like(&server, &genuine)).unwrap()).await;
+    expect_rejected(
+        "typ JWT",
+        real_key.sign(claims_like(&server, &genuine)).unwrap(),
+    )
+    .await;
 
     // The control: the same forging path with correct claims is accepted, so the checks above are meaningful.
-    let control = real_key.sign_with_options(claims_like(&server, &genuine), &at_jwt()).unwrap();
+    let control = real_key
+        .sign_with_options(claims_like(&server, &genuine), &at_jwt())
+        .unwrap();
     assert_eq!(server.get("/v1/agents", &control).await.status(), 200);
 
     // Garbage and missing tokens.
     expect_rejected("garbage", "a.b.c".into()).await;
-    let response = server.http.get(server.url("/v1/agents")).send().await.unwrap();
+    let response = server
+        .http
+        .get(server.url("/v1/agents"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 401);
 }
 
@@ -454,7 +689,9 @@ async fn introspection_reports_only_live_tokens_of_the_callers_org() {
     let server = Server::start().await;
     let (org, agent) = org_and_agent(&server, &["read:docs"]).await;
     let me = (agent.client_id.as_str(), agent.client_secret.as_str());
-    let token = server.token(&agent.client_id, &agent.client_secret, &[]).await;
+    let token = server
+        .token(&agent.client_id, &agent.client_secret, &[])
+        .await;
 
     let (status, body) = introspect(&server, me, &token).await;
     assert_eq!(status, 200);
@@ -478,9 +715,16 @@ async fn introspection_reports_only_live_tokens_of_the_callers_org() {
     for junk in ["", "garbage", "a.b.c"] {
         let (status, body) = introspect(&server, me, junk).await;
         if junk.is_empty() {
-            assert_eq!((status, body["error"].as_str()), (400, Some("invalid_request")));
+            assert_eq!(
+                (status, body["error"].as_str()),
+                (400, Some("invalid_request"))
+            );
         } else {
-            assert_eq!((status, body.clone()), (200, json!({ "active": false })), "{junk}");
+            assert_eq!(
+                (status, body.clone()),
+                (200, json!({ "active": false })),
+                "{junk}"
+            );
         }
     }
 
@@ -490,79 +734,178 @@ async fn introspection_reports_only_live_tokens_of_the_callers_org() {
     let past = Clock::now_since_epoch() - Duration::from_mins(30);
     expired.issued_at = Some(past);
     expired.expires_at = Some(past + Duration::from_mins(5));
-    let expired = server_signing_key(&server).await.sign_with_options(expired, &at_jwt()).unwrap();
-    assert_eq!(introspect(&server, me, &expired).await.1, json!({ "active": false }));
+    let expired = server_signing_key(&server)
+        .await
+        .sign_with_options(expired, &at_jwt())
+        .unwrap();
+    assert_eq!(
+        introspect(&server, me, &expired).await.1,
+        json!({ "active": false })
+    );
 
     // Introspection needs client authentication.
-    let response = server.http.post(server.url("/oauth2/introspect")).form(&[("token", token.as_str())]).send().await.unwrap();
+    let response = server
+        .http
+        .post(server.url("/oauth2/introspect"))
+        .form(&[("token", token.as_str())])
+        .send()
+        .await
+        .unwrap();
     let (status, body) = status_json(response).await;
-    assert_eq!((status, body["error"].as_str()), (401, Some("invalid_client")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("invalid_client"))
+    );
 }
 
 #[tokio::test]
 async fn revocation_follows_rfc7009() {
     let server = Server::start().await;
     let (org, reader) = org_and_agent(&server, &["agents:read"]).await;
-    let other_agent = server.agent_with_secret(&org, "other", &["agents:read"]).await;
+    let other_agent = server
+        .agent_with_secret(&org, "other", &["agents:read"])
+        .await;
     let me = (reader.client_id.as_str(), reader.client_secret.as_str());
 
-    let token = server.token(&reader.client_id, &reader.client_secret, &[]).await;
+    let token = server
+        .token(&reader.client_id, &reader.client_secret, &[])
+        .await;
     assert_eq!(server.get("/v1/agents", &token).await.status(), 200);
 
     // Another agent of the same org may not revoke it.
-    let (status, body) = revoke(&server, (&other_agent.client_id, &other_agent.client_secret), &token).await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("unauthorized_client")));
+    let (status, body) = revoke(
+        &server,
+        (&other_agent.client_id, &other_agent.client_secret),
+        &token,
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("unauthorized_client"))
+    );
     // Another org's admin gets 200 and changes nothing.
     let globex = server.bootstrap("globex").await;
-    assert_eq!(revoke(&server, (&globex.client_id, &globex.client_secret), &token).await.0, 200);
+    assert_eq!(
+        revoke(&server, (&globex.client_id, &globex.client_secret), &token)
+            .await
+            .0,
+        200
+    );
     assert_eq!(server.get("/v1/agents", &token).await.status(), 200);
 
     // The owner revokes it: every later use fails.
     assert_eq!(revoke(&server, me, &token).await.0, 200);
-    assert_eq!(introspect(&server, me, &token).await.1, json!({ "active": false }));
+    assert_eq!(
+        introspect(&server, me, &token).await.1,
+        json!({ "active": false })
+    );
     let (status, body) = status_json(server.get("/v1/agents", &token).await).await;
-    assert_eq!((status, body["code"].as_str()), (401, Some("invalid_token")));
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (401, Some("invalid_token"))
+    );
     // Revoking again, or revoking junk, is still 200.
     assert_eq!(revoke(&server, me, &token).await.0, 200);
     assert_eq!(revoke(&server, me, "junk").await.0, 200);
 
     // The org admin may revoke any of its agents' tokens; a new token keeps working.
-    let second = server.token(&reader.client_id, &reader.client_secret, &[]).await;
-    assert_eq!(revoke(&server, (&org.client_id, &org.client_secret), &second).await.0, 200);
+    let second = server
+        .token(&reader.client_id, &reader.client_secret, &[])
+        .await;
+    assert_eq!(
+        revoke(&server, (&org.client_id, &org.client_secret), &second)
+            .await
+            .0,
+        200
+    );
     assert_eq!(server.get("/v1/agents", &second).await.status(), 401);
-    let third = server.token(&reader.client_id, &reader.client_secret, &[]).await;
+    let third = server
+        .token(&reader.client_id, &reader.client_secret, &[])
+        .await;
     assert_eq!(server.get("/v1/agents", &third).await.status(), 200);
 
     // Revocation needs client authentication.
-    let response = server.http.post(server.url("/oauth2/revoke")).form(&[("token", third.as_str())]).send().await.unwrap();
+    let response = server
+        .http
+        .post(server.url("/oauth2/revoke"))
+        .form(&[("token", third.as_str())])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 401);
 }
 
 #[tokio::test]
 async fn metadata_and_jwks_are_published() {
     let server = Server::start().await;
-    let response = server.http.get(server.url("/.well-known/oauth-authorization-server")).send().await.unwrap();
+    let response = server
+        .http
+        .get(server.url("/.well-known/oauth-authorization-server"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 200);
     let metadata: Value = response.json().await.unwrap();
     assert_eq!(metadata["issuer"], server.base);
     assert_eq!(metadata["token_endpoint"], server.url("/oauth2/token"));
     assert_eq!(metadata["jwks_uri"], server.url("/.well-known/jwks.json"));
-    assert_eq!(metadata["introspection_endpoint"], server.url("/oauth2/introspect"));
-    assert_eq!(metadata["revocation_endpoint"], server.url("/oauth2/revoke"));
-    assert_eq!(metadata["grant_types_supported"], json!(["client_credentials"]));
-    let methods = metadata["token_endpoint_auth_methods_supported"].as_array().unwrap();
-    for m in ["client_secret_basic", "client_secret_post", "private_key_jwt"] {
+    assert_eq!(
+        metadata["introspection_endpoint"],
+        server.url("/oauth2/introspect")
+    );
+    assert_eq!(
+        metadata["revocation_endpoint"],
+        server.url("/oauth2/revoke")
+    );
+    assert_eq!(
+        metadata["grant_types_supported"],
+        json!(["client_credentials"])
+    );
+    let methods = metadata["token_endpoint_auth_methods_supported"]
+        .as_array()
+        .unwrap();
+    for m in [
+        "client_secret_basic",
+        "client_secret_post",
+        "private_key_jwt",
+    ] {
         assert!(methods.contains(&json!(m)), "{m}");
     }
-    let oidc: Value = server.http.get(server.url("/.well-known/openid-configuration")).send().await.unwrap().json().await.unwrap();
+    let oidc: Value = server
+        .http
+        .get(server.url("/.well-known/openid-configuration"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(oidc, metadata);
 
-    let response = server.http.get(server.url("/.well-known/jwks.json")).send().await.unwrap();
-    assert!(response.headers()["cache-control"].to_str().unwrap().contains("max-age="));
+    let response = server
+        .http
+        .get(server.url("/.well-known/jwks.json"))
+        .send()
+        .await
+        .unwrap();
+    assert!(response.headers()["cache-control"]
+        .to_str()
+        .unwrap()
+        .contains("max-age="));
     let jwks: Value = response.json().await.unwrap();
     let key = &jwks["keys"][0];
-    assert_eq!((key["kty"].as_str(), key["crv"].as_str(), key["alg"].as_str()), (Some("EC"), Some("P-256"), Some("ES256")));
-    assert!(key.get("d").is_none(), "the JWKS must never carry private key material");
+    assert_eq!(
+        (
+            key["kty"].as_str(),
+            key["crv"].as_str(),
+            key["alg"].as_str()
+        ),
+        (Some("EC"), Some("P-256"), Some("ES256"))
+    );
+    assert!(
+        key.get("d").is_none(),
+        "the JWKS must never carry private key material"
+    );
 }
 
 #[tokio::test]
@@ -571,7 +914,9 @@ async fn key_rotation_keeps_old_tokens_verifiable() {
     let issuer = [("AGENTIDP_ISSUER", "http://agentidp.test")];
     let mut server = Server::start_with(&issuer).await;
     let (_org, agent) = org_and_agent(&server, &["agents:read"]).await;
-    let old_token = server.token(&agent.client_id, &agent.client_secret, &[]).await;
+    let old_token = server
+        .token(&agent.client_id, &agent.client_secret, &[])
+        .await;
     let old_kid = jwt_parts(&old_token).0["kid"].as_str().unwrap().to_owned();
 
     let data_dir = server.data_dir.clone();
@@ -581,16 +926,38 @@ async fn key_rotation_keeps_old_tokens_verifiable() {
         .arg(&data_dir)
         .output()
         .unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let new_kid = String::from_utf8(output.stdout).unwrap().trim().to_owned();
     assert_ne!(new_kid, old_kid);
 
     let server = Server::start_in(data_dir, &issuer).await;
-    let jwks: Value = server.http.get(server.url("/.well-known/jwks.json")).send().await.unwrap().json().await.unwrap();
-    let kids: Vec<&str> = jwks["keys"].as_array().unwrap().iter().map(|k| k["kid"].as_str().unwrap()).collect();
-    assert!(kids.contains(&old_kid.as_str()) && kids.contains(&new_kid.as_str()), "{kids:?}");
+    let jwks: Value = server
+        .http
+        .get(server.url("/.well-known/jwks.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let kids: Vec<&str> = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap())
+        .collect();
+    assert!(
+        kids.contains(&old_kid.as_str()) && kids.contains(&new_kid.as_str()),
+        "{kids:?}"
+    );
 
-    let new_token = server.token(&agent.client_id, &agent.client_secret, &[]).await;
+    let new_token = server
+        .token(&agent.client_id, &agent.client_secret, &[])
+        .await;
     assert_eq!(jwt_parts(&new_token).0["kid"], new_kid);
     // Tokens signed by the previous key keep working until they expire.
     assert_eq!(server.get("/v1/agents", &old_token).await.status(), 200);

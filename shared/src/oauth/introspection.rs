@@ -3,11 +3,11 @@
 
 use serde_json::{json, Value};
 
+use crate::auth;
 use crate::error::OAuthError;
 use crate::oauth::client_auth::AuthenticatedClient;
 use crate::revocation;
 use crate::state::AppState;
-use crate::auth;
 use crate::tokens::VerifiedToken;
 
 pub async fn introspect(
@@ -43,7 +43,10 @@ fn inactive() -> Value {
 }
 
 /// A token this issuer signed that is unexpired and unrevoked, for any audience.
-pub async fn active_token(state: &AppState, token: &str) -> Result<Option<VerifiedToken>, OAuthError> {
+pub async fn active_token(
+    state: &AppState,
+    token: &str,
+) -> Result<Option<VerifiedToken>, OAuthError> {
     let Ok(verified) = auth::verify_token(state, token).await? else {
         return Ok(None);
     };

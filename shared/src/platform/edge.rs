@@ -30,7 +30,10 @@ pub const UPSTASH_TOKEN: &str = "UPSTASH_REDIS_REST_TOKEN";
 const MAX_EDGE_BODY_BYTES: usize = 1024 * 1024;
 
 fn required(source: &dyn ConfigSource, name: &'static str) -> Result<String, ApiError> {
-    source.get(name).filter(|v| !v.is_empty()).ok_or_else(|| misconfigured(name, "is required"))
+    source
+        .get(name)
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| misconfigured(name, "is required"))
 }
 
 fn misconfigured(variable: &str, reason: &str) -> ApiError {
@@ -63,7 +66,13 @@ async fn build_state(
     );
     // Idempotent and cheap once applied: one read of schema_migrations per new instance.
     migrations::apply(&db, clock.as_ref()).await?;
-    Ok(AppState::new(config, Arc::new(db), Arc::new(kv), clock, Arc::new(OsEntropy)))
+    Ok(AppState::new(
+        config,
+        Arc::new(db),
+        Arc::new(kv),
+        clock,
+        Arc::new(OsEntropy),
+    ))
 }
 
 thread_local! {
@@ -93,7 +102,10 @@ where
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     use http_body_util::BodyExt;
-    match http_body_util::Limited::new(body, MAX_EDGE_BODY_BYTES).collect().await {
+    match http_body_util::Limited::new(body, MAX_EDGE_BODY_BYTES)
+        .collect()
+        .await
+    {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(_) => Err(ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -138,7 +150,10 @@ unsafe impl<F> Send for AssertSend<F> {}
 impl<F: std::future::Future> std::future::Future for AssertSend<F> {
     type Output = F::Output;
 
-    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<F::Output> {
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<F::Output> {
         // SAFETY: structural pinning of the only field; it is never moved out.
         unsafe { self.map_unchecked_mut(|s| &mut s.0) }.poll(cx)
     }

@@ -376,12 +376,10 @@ impl NativeOutbound {
 
 #[async_trait]
 impl Outbound for NativeOutbound {
-    async fn send(
-        &self,
-        request: OutboundRequest,
-    ) -> Result<OutboundResponse, OutboundError> {
+    async fn send(&self, request: OutboundRequest) -> Result<OutboundResponse, OutboundError> {
         let url = request.url.clone();
-        let method = reqwest::Method::from_bytes(request.method.as_bytes()).unwrap_or(reqwest::Method::POST);
+        let method =
+            reqwest::Method::from_bytes(request.method.as_bytes()).unwrap_or(reqwest::Method::POST);
         let mut builder = self.client.request(method, &request.url).body(request.body);
         for (name, value) in request.headers {
             builder = builder.header(name, value);
@@ -390,14 +388,23 @@ impl Outbound for NativeOutbound {
             if e.is_timeout() {
                 OutboundError::Timeout { url: url.clone() }
             } else {
-                OutboundError::Transport { url: url.clone(), reason: e.to_string() }
+                OutboundError::Transport {
+                    url: url.clone(),
+                    reason: e.to_string(),
+                }
             }
         })?;
         let status = response.status().as_u16();
         let body = response
             .bytes()
             .await
-            .map_err(|e| OutboundError::Transport { url, reason: e.to_string() })?;
-        Ok(OutboundResponse { status, body: body.to_vec() })
+            .map_err(|e| OutboundError::Transport {
+                url,
+                reason: e.to_string(),
+            })?;
+        Ok(OutboundResponse {
+            status,
+            body: body.to_vec(),
+        })
     }
 }

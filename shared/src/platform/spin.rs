@@ -51,7 +51,10 @@ impl Outbound for SpinOutbound {
 }
 
 /// Serves one request of a Spin (or `wasmtime serve`) component with a function's routes.
-pub async fn serve(routes: fn() -> Router<AppState>, request: spin_sdk::http::Request) -> Response<Body> {
+pub async fn serve(
+    routes: fn() -> Router<AppState>,
+    request: spin_sdk::http::Request,
+) -> Response<Body> {
     let source = |name: &str| std::env::var(name).ok();
     let (parts, body) = request.into_parts();
     let body = match edge::collect_body(body).await {
