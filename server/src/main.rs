@@ -13,6 +13,7 @@ use agentidp_shared::http::ClientIp;
 use agentidp_shared::keys::{self, Alg};
 use agentidp_shared::kv::{KeyValue, MemoryKv};
 use agentidp_shared::migrations;
+use agentidp_shared::platform::kv_timeout::TimeoutKv;
 use agentidp_shared::platform::native::{
     Durability, EmbeddedDatabase, NativeOutbound, SystemClock,
 };
@@ -200,17 +201,21 @@ async fn database(dir: &Path) -> Result<Arc<dyn Database>, String> {
 }
 
 /// In-process by default; a real Redis with `REDIS_URL`, or Upstash REST with its URL and token.
-async fn key_value(clock: Arc<dyn Clock>) -> Result<Arc<dyn KeyValue>, String> {
+/// Remote stores answer within `AGENTIDP_KV_TIMEOUT_MS` or count as failed.
+async fn key_value(clock: Arc<dyn Clock>, timeout_ms: i64) -> Result<Arc<dyn KeyValue>, String> {
+    let timeout = std::time::Duration::from_millis(timeout_ms.unsigned_abs());
+    let bounded =
+        |kv: Arc<dyn KeyValue>| -> Arc<dyn KeyValue> { Arc::new(TimeoutKv::new(kv, timeout)) };
     if let Some(url) = env(REDIS_URL) {
         let kv = RedisKv::connect(&url)
             .await
             .map_err(|e| format!("{REDIS_URL}: {e}"))?;
-        return Ok(Arc::new(kv));
+        return Ok(bounded(Arc::new(kv)));
     }
     match (env(UPSTASH_URL), env(UPSTASH_TOKEN)) {
         (Some(url), Some(token)) => {
             let outbound = Arc::new(NativeOutbound::new(std::time::Duration::from_secs(2)));
-            Ok(Arc::new(UpstashKv::new(outbound, &url, token)))
+            Ok(bounded(Arc::new(UpstashKv::new(outbound, &url, token))))
         }
         (Some(_), None) => Err(format!("{UPSTASH_TOKEN}: is required with {UPSTASH_URL}")),
         (None, Some(_)) => Err(format!("{UPSTASH_URL}: is required with {UPSTASH_TOKEN}")),
@@ -243,7 +248,7 @@ async fn serve(listen: Option<SocketAddr>, data_dir_flag: Option<PathBuf>) -> Re
     {
         tracing::info!(kid, "generated the first signing key");
     }
-    let kv = key_value(clock.clone()).await?;
+    let kv = key_value(clock.clone(), config.kv_timeout_ms).await?;
     let state = AppState::new(config, db, kv, clock, Arc::new(OsEntropy));
     let issuer = state.config.issuer.clone();
     let app = all_functions(state);

@@ -9,6 +9,7 @@ use axum::{Json, Router};
 use serde_json::json;
 
 use crate::http::{method_not_allowed, route_not_found};
+use crate::rate_limit;
 use crate::sql::Statement;
 use crate::state::AppState;
 
@@ -23,6 +24,7 @@ pub fn function_app(routes: Router<AppState>) -> Router<AppState> {
         .route("/openapi.json", get(openapi))
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn(rate_limit::headers_layer))
 }
 
 async fn health() -> Json<serde_json::Value> {
@@ -38,7 +40,8 @@ async fn openapi() -> Response {
     response
 }
 
-/// Reports each dependency's reachability and round-trip latency; 503 when one is down.
+/// Reports each dependency's reachability and round-trip latency (503 when one is down), and how
+/// often this instance let requests through unchecked because the rate-limit store failed.
 async fn health_detailed(axum::extract::State(state): axum::extract::State<AppState>) -> Response {
     let clock = state.clock.clone();
     let started = clock.now_millis();
@@ -57,9 +60,17 @@ async fn health_detailed(axum::extract::State(state): axum::extract::State<AppSt
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
+    let (fail_open_total, last_fail_open) = state.limiter.fail_open_stats();
+    let rate_limits = json!({
+        "on_kv_failure": state.config.rate_limits.on_kv_failure.as_str(),
+        "fail_open_total": fail_open_total,
+        "last_fail_open_at": last_fail_open.map(crate::runtime::rfc3339),
+        "revocation_on_kv_failure": state.config.revocation_on_kv_failure.as_str(),
+    });
     let body = json!({
         "status": if healthy { "ok" } else { "degraded" },
         "checks": { "database": database, "key_value": kv },
+        "rate_limits": rate_limits,
     });
     (status, Json(body)).into_response()
 }

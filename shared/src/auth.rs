@@ -3,8 +3,11 @@
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
+use axum::http::StatusCode;
 
 use crate::error::ApiError;
+use crate::kv::KvError;
+use crate::rate_limit::{self, DecisionSlot, Meter, Subject};
 use crate::revocation;
 use crate::sql::DbError;
 use crate::state::AppState;
@@ -78,8 +81,9 @@ pub async fn verify_token(
     Ok(verified)
 }
 
-/// Verifies a token for use against this API: signature, claims, audience = issuer, not revoked.
-pub async fn authenticate(state: &AppState, token: &str) -> Result<VerifiedToken, ApiError> {
+/// Verifies signature and claims for use against this API (audience = issuer); revocation is
+/// checked by the caller, folded into the request's rate-limit admission.
+pub async fn verify_for_api(state: &AppState, token: &str) -> Result<VerifiedToken, ApiError> {
     let verified = verify_token(state, token)
         .await?
         .map_err(|e| ApiError::invalid_token(e.to_string()))?;
@@ -89,20 +93,47 @@ pub async fn authenticate(state: &AppState, token: &str) -> Result<VerifiedToken
             "the token is not meant for this API (aud)",
         ));
     }
-    if revocation::is_revoked(state.kv.as_ref(), &verified).await? {
-        return Err(ApiError::invalid_token("the token has been revoked"));
-    }
     Ok(verified)
+}
+
+/// 503 rather than a guess: a token whose revocation cannot be checked is never accepted.
+fn revocation_unavailable(e: KvError) -> ApiError {
+    tracing::warn!(error = %e, "revocation store unavailable; refusing the token (fail closed)");
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "revocation_check_unavailable",
+        "the token's revocation status cannot be checked right now; retry shortly",
+    )
 }
 
 impl FromRequestParts<AppState> for Principal {
     type Rejection = ApiError;
 
+    /// Verifies the token, then one key-value round trip counts the call against the
+    /// organization's limit, meters it, and reads the token's revocation entries.
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let token = bearer(parts).ok_or_else(|| {
             ApiError::invalid_token("send an access token as `Authorization: Bearer <token>`")
         })?;
-        let token = authenticate(state, token).await?;
+        let token = verify_for_api(state, token).await?;
+        let org_id = token.claims.org_id.as_str();
+        let admitted = rate_limit::admit(
+            state,
+            &DecisionSlot::of(parts),
+            Subject::Organization(org_id),
+            Meter::ApiCall { org_id },
+            revocation::keys(&token),
+        )
+        .await?;
+        let revoked = revocation::judge(
+            state.config.revocation_on_kv_failure,
+            &token,
+            admitted.reads,
+        )
+        .map_err(revocation_unavailable)?;
+        if revoked {
+            return Err(ApiError::invalid_token("the token has been revoked"));
+        }
         Ok(Principal {
             org_id: token.claims.org_id.clone(),
             subject: token.subject.clone(),

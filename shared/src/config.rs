@@ -1,5 +1,7 @@
 //! Configuration, read once at start from whatever the platform offers (environment, Worker vars).
 
+use crate::rate_limit::RateLimits;
+
 /// Where configuration values come from: a lookup by variable name.
 pub trait ConfigSource {
     fn get(&self, name: &str) -> Option<String>;
@@ -22,6 +24,43 @@ pub const ISSUER: &str = "AGENTIDP_ISSUER";
 pub const TOKEN_TTL_SECONDS: &str = "AGENTIDP_TOKEN_TTL_SECONDS";
 pub const MAX_AGENTS_PER_ORG: &str = "AGENTIDP_MAX_AGENTS_PER_ORG";
 pub const SIGNUP_TOKEN: &str = "AGENTIDP_SIGNUP_TOKEN";
+pub const REVOCATION_ON_KV_FAILURE: &str = "AGENTIDP_REVOCATION_ON_KV_FAILURE";
+pub const KV_TIMEOUT_MS: &str = "AGENTIDP_KV_TIMEOUT_MS";
+
+/// What a check does when the key-value store cannot answer in time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FailurePolicy {
+    /// Let the request through unchecked (logged and counted).
+    Open,
+    /// Refuse the request with 503.
+    Closed,
+}
+
+impl FailurePolicy {
+    pub fn load(
+        source: &dyn ConfigSource,
+        variable: &'static str,
+        default: FailurePolicy,
+    ) -> Result<Self, ConfigError> {
+        match source.get(variable).map(|v| v.trim().to_ascii_lowercase()) {
+            None => Ok(default),
+            Some(v) if v.is_empty() => Ok(default),
+            Some(v) if v == "open" => Ok(FailurePolicy::Open),
+            Some(v) if v == "closed" => Ok(FailurePolicy::Closed),
+            Some(v) => Err(ConfigError {
+                variable,
+                reason: format!("`{v}` is neither `open` nor `closed`"),
+            }),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailurePolicy::Open => "open",
+            FailurePolicy::Closed => "closed",
+        }
+    }
+}
 
 /// Everything the core needs to know about its deployment.
 #[derive(Clone, Debug)]
@@ -34,6 +73,11 @@ pub struct Config {
     pub max_agents_per_org: i64,
     /// When set, `POST /v1/orgs` requires `Authorization: Bearer <this>`.
     pub signup_token: Option<String>,
+    pub rate_limits: RateLimits,
+    /// Closed by default: a token whose revocation cannot be checked is refused.
+    pub revocation_on_kv_failure: FailurePolicy,
+    /// How long a key-value call may take before it counts as failed (applied by the platform).
+    pub kv_timeout_ms: i64,
 }
 
 impl Config {
@@ -59,6 +103,13 @@ impl Config {
             token_ttl_seconds: int_in(source, TOKEN_TTL_SECONDS, 3600, 60..=86_400)?,
             max_agents_per_org: int_in(source, MAX_AGENTS_PER_ORG, 100, 1..=1_000_000)?,
             signup_token: source.get(SIGNUP_TOKEN).filter(|t| !t.is_empty()),
+            rate_limits: RateLimits::load(source)?,
+            revocation_on_kv_failure: FailurePolicy::load(
+                source,
+                REVOCATION_ON_KV_FAILURE,
+                FailurePolicy::Closed,
+            )?,
+            kv_timeout_ms: int_in(source, KV_TIMEOUT_MS, 50, 1..=60_000)?,
         })
     }
 

@@ -202,6 +202,10 @@ impl OAuthError {
             "the server could not complete the request",
         )
     }
+    /// 429: the client exceeds its rate limit (registered token-endpoint error, RFC 8628 §3.5).
+    pub fn slow_down(description: impl Into<String>) -> Self {
+        Self::new(StatusCode::TOO_MANY_REQUESTS, "slow_down", description)
+    }
     pub fn temporarily_unavailable(detail: impl std::fmt::Display) -> Self {
         tracing::warn!(error = %detail, "token endpoint dependency unavailable");
         Self::new(

@@ -18,6 +18,7 @@ pub mod oauth;
 pub mod orgs;
 pub mod outbound;
 pub mod platform;
+pub mod rate_limit;
 pub mod revocation;
 pub mod runtime;
 pub mod secrets;
@@ -25,5 +26,6 @@ pub mod sql;
 pub mod state;
 pub mod tokens;
 pub mod upstash;
+pub mod usage;
 
 pub use axum;

@@ -1,6 +1,7 @@
 //! Token revocation in the key-value store: one entry per revoked `jti`, one per revoked subject
 //! ("every token issued up to now"), each expiring when the tokens it covers would.
 
+use crate::config::FailurePolicy;
 use crate::kv::{KeyValue, KvError};
 use crate::tokens::VerifiedToken;
 
@@ -36,15 +37,44 @@ pub async fn revoke_subject(
         .await
 }
 
-/// One round trip answers both questions.
-pub async fn is_revoked(kv: &dyn KeyValue, token: &VerifiedToken) -> Result<bool, KvError> {
-    let values = kv
-        .get_many(&[jti_key(&token.jti), subject_key(&token.subject)])
-        .await?;
+/// The two entries that decide whether `token` is revoked, read together in one round trip
+/// (alone, or folded into a rate-limit admission).
+pub fn keys(token: &VerifiedToken) -> Vec<String> {
+    vec![jti_key(&token.jti), subject_key(&token.subject)]
+}
+
+/// Judges the values of [`keys`], in order.
+pub fn revoked_by(token: &VerifiedToken, values: &[Option<String>]) -> bool {
     let jti_revoked = values.first().is_some_and(Option::is_some);
     let subject_cutoff = values
         .get(1)
         .and_then(Option::as_deref)
         .and_then(|v| v.parse::<i64>().ok());
-    Ok(jti_revoked || subject_cutoff.is_some_and(|cutoff| token.issued_at <= cutoff))
+    jti_revoked || subject_cutoff.is_some_and(|cutoff| token.issued_at <= cutoff)
+}
+
+/// Applies the failure policy when the entries could not be read: closed (the default) refuses
+/// the token with the store's error; open accepts it, loudly.
+pub fn judge(
+    policy: FailurePolicy,
+    token: &VerifiedToken,
+    values: Result<Vec<Option<String>>, KvError>,
+) -> Result<bool, KvError> {
+    match values {
+        Ok(values) => Ok(revoked_by(token, &values)),
+        Err(e) if policy == FailurePolicy::Closed => Err(e),
+        Err(e) => {
+            tracing::warn!(error = %e, "revocation store failed; accepting the token unchecked (fail open)");
+            Ok(false)
+        }
+    }
+}
+
+/// One round trip answers both questions.
+pub async fn is_revoked(
+    kv: &dyn KeyValue,
+    policy: FailurePolicy,
+    token: &VerifiedToken,
+) -> Result<bool, KvError> {
+    judge(policy, token, kv.get_many(&keys(token)).await)
 }

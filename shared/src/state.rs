@@ -8,6 +8,7 @@ use crate::config::Config;
 use crate::error::ApiError;
 use crate::keys::{KeyRing, KeySet};
 use crate::kv::KeyValue;
+use crate::rate_limit::Limiter;
 use crate::runtime::{new_uuid, Clock, Entropy};
 use crate::sql::{Database, DbError};
 use crate::tokens::VerifiedCache;
@@ -20,6 +21,7 @@ pub struct Services {
     pub entropy: Arc<dyn Entropy>,
     pub keys: KeyRing,
     pub verified_tokens: VerifiedCache,
+    pub limiter: Limiter,
 }
 
 #[derive(Clone)]
@@ -49,6 +51,7 @@ impl AppState {
             entropy,
             keys: KeyRing::new(),
             verified_tokens: VerifiedCache::default(),
+            limiter: Limiter::default(),
         }))
     }
 

@@ -4,6 +4,7 @@ mod agents;
 mod credentials;
 mod extract;
 mod orgs;
+mod usage;
 
 use agentidp_shared::axum::routing::{delete, get, post};
 use agentidp_shared::axum::Router;
@@ -32,6 +33,7 @@ pub fn routes() -> Router<AppState> {
             "/v1/agents/{id}/credentials/{cid}/rotate",
             post(credentials::rotate),
         )
+        .route("/v1/usage", get(usage::read))
 }
 
 agentidp_shared::edge_entry_points!(routes);

@@ -9,6 +9,7 @@ use agentidp_shared::axum::Json;
 use agentidp_shared::error::ApiError;
 use agentidp_shared::http::ApiJson;
 use agentidp_shared::orgs::{self, NewOrganization};
+use agentidp_shared::rate_limit::IpLimited;
 use agentidp_shared::state::AppState;
 
 use crate::extract::no_store;
@@ -38,8 +39,10 @@ impl FromRequestParts<AppState> for SignupAllowed {
     }
 }
 
+/// Rate limited per client IP before the signup token is even compared.
 pub async fn create(
     State(state): State<AppState>,
+    _: IpLimited,
     _: SignupAllowed,
     ApiJson(new): ApiJson<NewOrganization>,
 ) -> Result<Response, ApiError> {

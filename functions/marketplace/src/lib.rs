@@ -1,4 +1,4 @@
-//! The marketplace function: the public `/v1/marketplace/*` routes; no authentication.
+//! The marketplace function: the public `/v1/marketplace/*` routes; no authentication, limited per IP.
 
 use agentidp_shared::axum::extract::rejection::PathRejection;
 use agentidp_shared::axum::extract::{Path, State};
@@ -9,6 +9,7 @@ use agentidp_shared::axum::{Json, Router};
 use agentidp_shared::error::ApiError;
 use agentidp_shared::http::ApiQuery;
 use agentidp_shared::marketplace::{self, SearchQuery};
+use agentidp_shared::rate_limit::IpLimited;
 use agentidp_shared::state::AppState;
 
 /// How long shared caches may keep a public answer: short, so unpublishing takes effect quickly.
@@ -32,6 +33,7 @@ fn cacheable(body: impl IntoResponse) -> Response {
 
 async fn search(
     State(state): State<AppState>,
+    _: IpLimited,
     ApiQuery(query): ApiQuery<SearchQuery>,
 ) -> Result<Response, ApiError> {
     let page = marketplace::search(state.db.as_ref(), query).await?;
@@ -40,6 +42,7 @@ async fn search(
 
 async fn agent(
     State(state): State<AppState>,
+    _: IpLimited,
     id: Result<Path<String>, PathRejection>,
 ) -> Result<Response, ApiError> {
     // An id that is not even valid UTF-8 names no agent; answer as for any other unknown id.

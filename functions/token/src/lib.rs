@@ -7,8 +7,9 @@ use agentidp_shared::axum::response::{IntoResponse, Response};
 use agentidp_shared::axum::routing::{get, post};
 use agentidp_shared::axum::{Json, Router};
 use agentidp_shared::error::{no_store, ApiError, OAuthError};
-use agentidp_shared::http::OAuthForm;
-use agentidp_shared::oauth::{self, client_auth, introspection, metadata, token_revocation};
+use agentidp_shared::http::{ClientIp, OAuthForm};
+use agentidp_shared::oauth::{self, introspection, metadata, token_revocation};
+use agentidp_shared::rate_limit::DecisionSlot;
 use agentidp_shared::state::AppState;
 
 /// This function's routes, without the health and OpenAPI routes every function adds.
@@ -37,8 +38,14 @@ fn uncached(mut response: Response) -> Response {
     response
 }
 
-async fn token(State(state): State<AppState>, headers: HeaderMap, form: OAuthForm) -> Response {
-    match oauth::token(&state, authorization(&headers), &form).await {
+async fn token(
+    State(state): State<AppState>,
+    slot: DecisionSlot,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    form: OAuthForm,
+) -> Response {
+    match oauth::token(&state, &slot, &ip, authorization(&headers), &form).await {
         Ok(issued) => uncached(Json(issued).into_response()),
         Err(e) => e.into_response(),
     }
@@ -46,13 +53,16 @@ async fn token(State(state): State<AppState>, headers: HeaderMap, form: OAuthFor
 
 async fn introspect(
     State(state): State<AppState>,
+    slot: DecisionSlot,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
     form: OAuthForm,
 ) -> Response {
     let result = async {
-        let caller = client_auth::authenticate(&state, authorization(&headers), &form).await?;
+        let caller =
+            oauth::authenticate_client(&state, &slot, &ip, authorization(&headers), &form).await?;
         let token = form.require("token")?;
-        introspection::introspect(&state, &caller, token).await
+        introspection::introspect(&state, &slot, &caller, token).await
     }
     .await;
     match result {
@@ -61,11 +71,18 @@ async fn introspect(
     }
 }
 
-async fn revoke(State(state): State<AppState>, headers: HeaderMap, form: OAuthForm) -> Response {
+async fn revoke(
+    State(state): State<AppState>,
+    slot: DecisionSlot,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    form: OAuthForm,
+) -> Response {
     let result: Result<(), OAuthError> = async {
-        let caller = client_auth::authenticate(&state, authorization(&headers), &form).await?;
+        let caller =
+            oauth::authenticate_client(&state, &slot, &ip, authorization(&headers), &form).await?;
         let token = form.require("token")?;
-        token_revocation::revoke(&state, &caller, token).await
+        token_revocation::revoke(&state, &slot, &caller, token).await
     }
     .await;
     match result {

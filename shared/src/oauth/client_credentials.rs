@@ -8,17 +8,25 @@ use crate::error::OAuthError;
 use crate::http::OAuthForm;
 use crate::oauth::client_auth::AuthenticatedClient;
 use crate::oauth::TokenResponse;
+use crate::rate_limit::{self, DecisionSlot, Meter, Subject};
 use crate::sql::{Change, Statement};
 use crate::state::AppState;
 use crate::tokens::{self, TokenRequest};
 
 pub async fn grant(
     state: &AppState,
+    slot: &DecisionSlot,
     client: &AuthenticatedClient,
     form: &OAuthForm,
 ) -> Result<TokenResponse, OAuthError> {
     let scope = granted_scope(form.get("scope"), &client.allowed_scopes)?;
     let audiences = audiences(form, &state.config.issuer)?;
+    // Counted once the request is known to be valid, so the meter counts tokens actually issued.
+    let meter = Meter::TokenIssued {
+        org_id: &client.org_id,
+    };
+    let subject = Subject::Client(&client.client_id);
+    rate_limit::admit(state, slot, subject, meter, Vec::new()).await?;
     let now_millis = state.now_millis();
     let now = now_millis.div_euclid(1000);
     let ttl = state.config.token_ttl_seconds;

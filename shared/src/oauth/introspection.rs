@@ -6,18 +6,31 @@ use serde_json::{json, Value};
 use crate::auth;
 use crate::error::OAuthError;
 use crate::oauth::client_auth::AuthenticatedClient;
+use crate::rate_limit::DecisionSlot;
 use crate::revocation;
 use crate::state::AppState;
 use crate::tokens::VerifiedToken;
 
+/// The caller's rate-limit admission and the token's revocation entries share one round trip.
 pub async fn introspect(
     state: &AppState,
+    slot: &DecisionSlot,
     caller: &AuthenticatedClient,
     token: &str,
 ) -> Result<Value, OAuthError> {
-    let Some(verified) = active_token(state, token).await? else {
+    let verified = auth::verify_token(state, token).await?.ok();
+    let reads = verified.as_ref().map(revocation::keys).unwrap_or_default();
+    let admitted = super::admit_client(state, slot, caller, reads).await?;
+    let Some(verified) = verified else {
         return Ok(inactive());
     };
+    if revocation::judge(
+        state.config.revocation_on_kv_failure,
+        &verified,
+        admitted.reads,
+    )? {
+        return Ok(inactive());
+    }
     // Another organization's token is reported inactive, so introspection cannot probe tenants.
     if verified.claims.org_id != caller.org_id {
         return Ok(inactive());
@@ -50,7 +63,8 @@ pub async fn active_token(
     let Ok(verified) = auth::verify_token(state, token).await? else {
         return Ok(None);
     };
-    if revocation::is_revoked(state.kv.as_ref(), &verified).await? {
+    let policy = state.config.revocation_on_kv_failure;
+    if revocation::is_revoked(state.kv.as_ref(), policy, &verified).await? {
         return Ok(None);
     }
     Ok(Some(verified))

@@ -7,15 +7,18 @@ use crate::audit::Outcome;
 use crate::error::OAuthError;
 use crate::oauth::client_auth::AuthenticatedClient;
 use crate::oauth::introspection::active_token;
+use crate::rate_limit::DecisionSlot;
 use crate::revocation;
 use crate::sql::Change;
 use crate::state::AppState;
 
 pub async fn revoke(
     state: &AppState,
+    slot: &DecisionSlot,
     caller: &AuthenticatedClient,
     token: &str,
 ) -> Result<(), OAuthError> {
+    super::admit_client(state, slot, caller, Vec::new()).await?;
     let Some(verified) = active_token(state, token).await? else {
         return Ok(());
     };

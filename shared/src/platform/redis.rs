@@ -3,10 +3,12 @@
 use async_trait::async_trait;
 use redis::aio::ConnectionManager;
 
-use crate::kv::{KeyValue, KvError};
+use crate::kv::{Admission, AdmissionOutcome, KeyValue, KvError, ScriptValue, ADMISSION_SCRIPT};
 
 pub struct RedisKv {
     connection: ConnectionManager,
+    /// Sent as `EVALSHA`, falling back to `EVAL` (which also loads it) after a `SCRIPT FLUSH`.
+    admission: redis::Script,
 }
 
 impl RedisKv {
@@ -15,12 +17,28 @@ impl RedisKv {
         let connection = ConnectionManager::new(client)
             .await
             .map_err(|e| KvError::Unavailable(format!("connecting to Redis: {e}")))?;
-        Ok(RedisKv { connection })
+        Ok(RedisKv {
+            connection,
+            admission: redis::Script::new(ADMISSION_SCRIPT),
+        })
     }
 }
 
 fn unavailable(e: redis::RedisError) -> KvError {
     KvError::Unavailable(format!("Redis: {e}"))
+}
+
+fn script_value(value: redis::Value) -> ScriptValue {
+    match value {
+        redis::Value::Int(i) => ScriptValue::Int(i),
+        redis::Value::BulkString(b) => ScriptValue::Text(String::from_utf8_lossy(&b).into_owned()),
+        redis::Value::SimpleString(s) => ScriptValue::Text(s),
+        redis::Value::Okay => ScriptValue::Text("OK".into()),
+        redis::Value::Array(items) => {
+            ScriptValue::List(items.into_iter().map(script_value).collect())
+        }
+        _ => ScriptValue::Nil,
+    }
 }
 
 #[async_trait]
@@ -46,7 +64,12 @@ impl KeyValue for RedisKv {
             .map_err(unavailable)
     }
 
-    async fn set_if_absent(&self, key: &str, value: &str, ttl_seconds: u64) -> Result<bool, KvError> {
+    async fn set_if_absent(
+        &self,
+        key: &str,
+        value: &str,
+        ttl_seconds: u64,
+    ) -> Result<bool, KvError> {
         let mut connection = self.connection.clone();
         let reply: Option<String> = redis::cmd("SET")
             .arg(key)
@@ -58,5 +81,17 @@ impl KeyValue for RedisKv {
             .await
             .map_err(unavailable)?;
         Ok(reply.is_some())
+    }
+
+    async fn admit(&self, admission: &Admission) -> Result<AdmissionOutcome, KvError> {
+        let mut connection = self.connection.clone();
+        let (keys, args) = admission.script_arguments();
+        let mut invocation = self.admission.prepare_invoke();
+        invocation.key(keys).arg(args);
+        let reply: redis::Value = invocation
+            .invoke_async(&mut connection)
+            .await
+            .map_err(unavailable)?;
+        AdmissionOutcome::from_script(script_value(reply), admission.reads.len())
     }
 }

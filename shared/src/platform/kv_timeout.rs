@@ -1,0 +1,60 @@
+//! Native deadline for key-value calls: a store that does not answer in time has failed, and the
+//! callers' failure policies (limits open, revocation closed) take over instead of the request hanging.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::kv::{Admission, AdmissionOutcome, KeyValue, KvError};
+
+pub struct TimeoutKv {
+    inner: Arc<dyn KeyValue>,
+    timeout: Duration,
+}
+
+impl TimeoutKv {
+    pub fn new(inner: Arc<dyn KeyValue>, timeout: Duration) -> Self {
+        TimeoutKv { inner, timeout }
+    }
+
+    async fn bounded<T>(
+        &self,
+        call: impl Future<Output = Result<T, KvError>>,
+    ) -> Result<T, KvError> {
+        tokio::time::timeout(self.timeout, call)
+            .await
+            .unwrap_or_else(|_| {
+                Err(KvError::Unavailable(format!(
+                    "no answer within {} ms",
+                    self.timeout.as_millis()
+                )))
+            })
+    }
+}
+
+#[async_trait]
+impl KeyValue for TimeoutKv {
+    async fn get_many(&self, keys: &[String]) -> Result<Vec<Option<String>>, KvError> {
+        self.bounded(self.inner.get_many(keys)).await
+    }
+
+    async fn set(&self, key: &str, value: &str, ttl_seconds: u64) -> Result<(), KvError> {
+        self.bounded(self.inner.set(key, value, ttl_seconds)).await
+    }
+
+    async fn set_if_absent(
+        &self,
+        key: &str,
+        value: &str,
+        ttl_seconds: u64,
+    ) -> Result<bool, KvError> {
+        self.bounded(self.inner.set_if_absent(key, value, ttl_seconds))
+            .await
+    }
+
+    async fn admit(&self, admission: &Admission) -> Result<AdmissionOutcome, KvError> {
+        self.bounded(self.inner.admit(admission)).await
+    }
+}
