@@ -107,6 +107,10 @@ impl Server {
             .env_remove("AGENTIDP_ISSUER")
             .env("AGENTIDP_LOG", "warn")
             .env("AGENTIDP_DB_SYNCHRONOUS", "normal")
+            // Tests make many requests quickly; rate-limit tests set low limits explicitly.
+            .env("RATE_LIMIT_PER_MINUTE", "100000")
+            .env("AGENTIDP_RATE_LIMIT_CLIENT_PER_MINUTE", "100000")
+            .env("AGENTIDP_RATE_LIMIT_IP_PER_MINUTE", "100000")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit());
@@ -383,4 +387,113 @@ pub async fn open_db(path: &Path) -> libsql::Connection {
     let conn = db.connect().unwrap();
     conn.execute("PRAGMA busy_timeout=5000", ()).await.ok();
     conn
+}
+
+/// A throwaway `redis-server` on a free loopback port, without persistence; killed on drop.
+pub struct RedisServer {
+    pub port: u16,
+    pub url: String,
+    child: Option<Child>,
+}
+
+impl RedisServer {
+    pub fn start() -> RedisServer {
+        let port = free_port();
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("starting redis-server (apt-get install redis-server)");
+        wait_for_port(port, "redis-server");
+        RedisServer {
+            port,
+            url: format!("redis://127.0.0.1:{port}"),
+            child: Some(child),
+        }
+    }
+
+    /// Kills the server now, as an outage would.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Runs `redis-cli` against this server and returns its trimmed output.
+    pub fn cli(&self, args: &[&str]) -> String {
+        let output = Command::new("redis-cli")
+            .args(["-p", &self.port.to_string()])
+            .args(args)
+            .output()
+            .expect("running redis-cli");
+        String::from_utf8_lossy(&output.stdout).trim().to_owned()
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// `agentidp dev-backends`: the Upstash REST stand-in over a Redis; killed on drop.
+pub struct UpstashStandIn {
+    pub url: String,
+    pub token: String,
+    data_dir: PathBuf,
+    child: Child,
+}
+
+impl UpstashStandIn {
+    pub fn start(redis_url: &str) -> UpstashStandIn {
+        let (upstash, hrana) = (free_port(), free_port());
+        let data_dir = std::env::temp_dir().join(format!(
+            "agentidp-standin-{}-{upstash}",
+            std::process::id()
+        ));
+        let token = "standin-token".to_owned();
+        let child = Command::new(server_binary())
+            .arg("dev-backends")
+            .arg("--data-dir")
+            .arg(&data_dir)
+            .args(["--hrana-listen", &format!("127.0.0.1:{hrana}")])
+            .args(["--upstash-listen", &format!("127.0.0.1:{upstash}")])
+            .args(["--redis-url", redis_url, "--token", &token])
+            .env("AGENTIDP_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("starting agentidp dev-backends");
+        wait_for_port(upstash, "the Upstash stand-in");
+        UpstashStandIn {
+            url: format!("http://127.0.0.1:{upstash}"),
+            token,
+            data_dir,
+            child,
+        }
+    }
+}
+
+impl Drop for UpstashStandIn {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.data_dir);
+    }
+}
+
+fn wait_for_port(port: u16, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("{what} did not start listening on port {port}");
 }
