@@ -32,6 +32,7 @@ const EXPECTED_PATHS: &[&str] = &[
     "/v1/marketplace/agents",
     "/v1/marketplace/agents/{id}",
     "/v1/orgs",
+    "/v1/usage",
 ];
 
 const METHODS: &[&str] = &[
