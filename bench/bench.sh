@@ -9,7 +9,7 @@
 # Knobs (environment): BENCH_THREADS (wrk threads, default 2), BENCH_CONNECTIONS (default 32),
 # BENCH_DURATION (default 15s), BENCH_WARMUP (default 3s), AGENTIDP_DB_SYNCHRONOUS (default full).
 # wrk and the server share this machine's cores, so the figures are a floor, not a ceiling.
-# Rate limits are off (RATE_LIMIT_PER_MINUTE=0) so that the limiter does not cap the figures.
+# Rate limits are off (organization, client and IP limits all 0) so that they do not cap the figures.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -19,7 +19,8 @@ CONNECTIONS=${BENCH_CONNECTIONS:-32}
 DURATION=${BENCH_DURATION:-15s}
 WARMUP=${BENCH_WARMUP:-3s}
 export AGENTIDP_DB_SYNCHRONOUS=${AGENTIDP_DB_SYNCHRONOUS:-full}
-export RATE_LIMIT_PER_MINUTE=0
+export RATE_LIMIT_PER_MINUTE=0 AGENTIDP_RATE_LIMIT_CLIENT_PER_MINUTE=0 AGENTIDP_RATE_LIMIT_IP_PER_MINUTE=0
+unset AGENTIDP_RATE_LIMIT_TIERS
 export AGENTIDP_LOG=${AGENTIDP_LOG:-warn}
 unset AGENTIDP_ISSUER
 
@@ -105,9 +106,16 @@ run introspect /oauth2/introspect "token=$access_token"
 
 say "summary ($(nproc) cores shared by wrk and the server; AGENTIDP_DB_SYNCHRONOUS=$AGENTIDP_DB_SYNCHRONOUS; $(git rev-parse --short HEAD 2>/dev/null || echo '?'))"
 printf '%-12s %10s %9s %9s %9s %9s %8s\n' endpoint 'req/s' 'p50 ms' 'p90 ms' 'p99 ms' 'max ms' errors
+failed=0
 for line in "${RESULTS[@]}"; do
   # RESULT name requests=.. rps=.. p50_ms=.. p90_ms=.. p99_ms=.. max_ms=.. non2xx=.. socket_errors=..
   read -r _ name _ rps p50 p90 p99 max non2xx socket <<<"$line"
+  errors=$((${non2xx#*=} + ${socket#*=}))
   printf '%-12s %10s %9s %9s %9s %9s %8s\n' "$name" "${rps#*=}" "${p50#*=}" "${p90#*=}" \
-    "${p99#*=}" "${max#*=}" $((${non2xx#*=} + ${socket#*=}))
+    "${p99#*=}" "${max#*=}" "$errors"
+  ((errors == 0)) || failed=1
 done
+if ((failed)); then
+  echo "some requests failed (HTTP >= 400 or socket errors): the figures above are not valid" >&2
+  exit 1
+fi

@@ -5,11 +5,12 @@
 #   bash scripts/test.sh python           # only some stages (names below), e.g. while iterating
 #   bash scripts/test.sh fmt clippy wasm
 #
-# Stages: setup fmt clippy wasm build rust python. Idempotent and prompt-free on a fresh Debian
-# machine with rustup (CI runs it as `bash .ci/run` with CI=true and no stdin). Everything it
-# installs goes into the rustup toolchain or target/ (ignored by git). Servers it starts listen on
-# free loopback ports, are started as `(cd dir && exec cmd) &` so `$!` is the server itself, and are
-# killed by that PID on exit.
+# Stages: setup fmt clippy wasm build rust python (the default run), and edge (opt-in: the wasm
+# builds end to end in workerd and wasmtime, scripts/test-edge.sh). Idempotent and prompt-free on a
+# fresh Debian machine with rustup (CI runs it as `bash .ci/run` with CI=true and no stdin). It
+# installs into the rustup toolchain, target/ (ignored by git) and, through apt-get, redis-server
+# when missing. Servers it starts listen on free loopback ports, are started as
+# `(cd dir && exec cmd) &` so `$!` is the server itself, and are killed by that PID on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -127,10 +128,16 @@ stage_setup() {
     echo "$want" >"$stamp"
   fi
 
-  # --- later issues install their tools here, idempotently ----------------------------------
-  # Edge (issue 3): wasmtime-cli, worker-build, wasm-bindgen-cli, npm wrangler/binaryen/esbuild
-  #   (scripts/build-edge.sh lists what it expects).
-  # Rate limits (issue 4): redis-server from Debian's packages (apt-get install -y redis-server).
+  # --- tools of later issues, installed here idempotently -------------------------------------
+  section "setup: redis-server (the Redis key-value backend's tests start their own)"
+  if command -v redis-server >/dev/null; then
+    redis-server --version
+  else
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends redis-server
+  fi
+  # The edge runtimes' tools (wasmtime-cli, worker-build, wasm-bindgen-cli, wrangler) are
+  # installed by scripts/install-edge-tools.sh from the `edge` stage.
   # ------------------------------------------------------------------------------------------
 }
 
@@ -178,10 +185,23 @@ stage_python() {
   fi
 }
 
+# Not in the default run yet: the edge builds in their real runtimes (workerd, wasmtime). The first
+# run installs wasmtime-cli and worker-build from source (tens of minutes on 2 cores).
+stage_edge() {
+  section "edge: install tools (scripts/install-edge-tools.sh)"
+  bash scripts/install-edge-tools.sh || fail "installing the edge tools"
+  section "edge: build the ten artifacts (scripts/build-edge.sh)"
+  bash scripts/build-edge.sh || fail "building the edge artifacts"
+  [[ -x $TARGET_DIR/debug/agentidp ]] || stage_build
+  section "edge: end-to-end in workerd and wasmtime (scripts/test-edge.sh)"
+  bash scripts/test-edge.sh || fail "edge end-to-end tests"
+}
+
 stages=("$@")
 ((${#stages[@]})) || stages=("${ALL_STAGES[@]}")
 for stage in "${stages[@]}"; do
-  declare -F "stage_$stage" >/dev/null || fail "unknown stage '$stage' (one of: ${ALL_STAGES[*]})"
+  declare -F "stage_$stage" >/dev/null \
+    || fail "unknown stage '$stage' (one of: ${ALL_STAGES[*]} edge)"
 done
 for stage in "${stages[@]}"; do "stage_$stage"; done
 section "all stages passed: ${stages[*]}"
