@@ -111,6 +111,9 @@ impl Server {
             .env("RATE_LIMIT_PER_MINUTE", "100000")
             .env("AGENTIDP_RATE_LIMIT_CLIENT_PER_MINUTE", "100000")
             .env("AGENTIDP_RATE_LIMIT_IP_PER_MINUTE", "100000")
+            // Debug builds on a busy machine: a 50 ms KV deadline would fail revocation checks
+            // closed (503) under bursts; outage tests set a short one explicitly.
+            .env("AGENTIDP_KV_TIMEOUT_MS", "2000")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit());
