@@ -454,10 +454,8 @@ pub struct UpstashStandIn {
 impl UpstashStandIn {
     pub fn start(redis_url: &str) -> UpstashStandIn {
         let (upstash, hrana) = (free_port(), free_port());
-        let data_dir = std::env::temp_dir().join(format!(
-            "agentidp-standin-{}-{upstash}",
-            std::process::id()
-        ));
+        let data_dir =
+            std::env::temp_dir().join(format!("agentidp-standin-{}-{upstash}", std::process::id()));
         let token = "standin-token".to_owned();
         let child = Command::new(server_binary())
             .arg("dev-backends")
