@@ -240,7 +240,9 @@ pub trait Database: Send + Sync + 'static {
     /// `(org_id, seq)` primary key as the optimistic lock, retrying when another instance won.
     /// The native embedded database overrides it with a single group-committing writer.
     async fn commit(&self, change: Change) -> Result<Vec<u64>, DbError> {
-        const ATTEMPTS: usize = 8;
+        // Each round has exactly one winner per organization, so the bound must cover the
+        // concurrent writers one organization can have; losers pay two round trips per round.
+        const ATTEMPTS: usize = 64;
         let mut last_error = None;
         for _ in 0..ATTEMPTS {
             let mut statements = change.statements.clone();
