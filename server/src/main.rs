@@ -15,7 +15,7 @@ use agentidp_shared::kv::{KeyValue, MemoryKv};
 use agentidp_shared::migrations;
 use agentidp_shared::platform::kv_timeout::TimeoutKv;
 use agentidp_shared::platform::native::{
-    Durability, EmbeddedDatabase, NativeOutbound, SystemClock,
+    Durability, EmbeddedDatabase, NativeOutbound, SystemClock, TokioTimer,
 };
 use agentidp_shared::platform::redis::RedisKv;
 use agentidp_shared::runtime::{Clock, OsEntropy};
@@ -204,8 +204,9 @@ async fn database(dir: &Path) -> Result<Arc<dyn Database>, String> {
 /// Remote stores answer within `AGENTIDP_KV_TIMEOUT_MS` or count as failed.
 async fn key_value(clock: Arc<dyn Clock>, timeout_ms: i64) -> Result<Arc<dyn KeyValue>, String> {
     let timeout = std::time::Duration::from_millis(timeout_ms.unsigned_abs());
-    let bounded =
-        |kv: Arc<dyn KeyValue>| -> Arc<dyn KeyValue> { Arc::new(TimeoutKv::new(kv, timeout)) };
+    let bounded = |kv: Arc<dyn KeyValue>| -> Arc<dyn KeyValue> {
+        Arc::new(TimeoutKv::new(kv, timeout, Arc::new(TokioTimer)))
+    };
     if let Some(url) = env(REDIS_URL) {
         let kv = RedisKv::connect(&url)
             .await

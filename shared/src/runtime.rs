@@ -12,6 +12,14 @@ pub trait Clock: Send + Sync + 'static {
     }
 }
 
+/// Timers, for deadlines on calls to remote stores; each platform has its own.
+pub trait Timer: Send + Sync + 'static {
+    fn sleep(
+        &self,
+        duration: std::time::Duration,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+}
+
 /// Cryptographically secure randomness.
 pub trait Entropy: Send + Sync + 'static {
     fn fill(&self, buf: &mut [u8]);

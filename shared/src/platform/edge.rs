@@ -17,7 +17,8 @@ use crate::hrana::HranaDatabase;
 use crate::http::ClientIp;
 use crate::migrations;
 use crate::outbound::Outbound;
-use crate::runtime::{Clock, OsEntropy};
+use crate::platform::kv_timeout::TimeoutKv;
+use crate::runtime::{Clock, OsEntropy, Timer};
 use crate::state::AppState;
 use crate::upstash::UpstashKv;
 
@@ -46,13 +47,24 @@ fn misconfigured(variable: &str, reason: &str) -> ApiError {
     .with("variable", variable)
 }
 
+/// What an edge platform provides to the shared core.
+pub struct EdgePlatform {
+    pub outbound: Arc<dyn Outbound>,
+    pub clock: Arc<dyn Clock>,
+    pub timer: Arc<dyn Timer>,
+}
+
 /// The state of an edge instance: libSQL over HTTP and Upstash REST, both required, because an
 /// instance-local store would make revocation and replay checks silently per-instance.
 async fn build_state(
     source: &dyn ConfigSource,
-    outbound: Arc<dyn Outbound>,
-    clock: Arc<dyn Clock>,
+    platform: EdgePlatform,
 ) -> Result<AppState, ApiError> {
+    let EdgePlatform {
+        outbound,
+        clock,
+        timer,
+    } = platform;
     let config = Config::load(source, None).map_err(|e| misconfigured(e.variable, &e.reason))?;
     let db = HranaDatabase::new(
         outbound.clone(),
@@ -64,6 +76,9 @@ async fn build_state(
         &required(source, UPSTASH_URL)?,
         required(source, UPSTASH_TOKEN)?,
     );
+    // A store that does not answer in time has failed; the failure policies take over.
+    let timeout = std::time::Duration::from_millis(config.kv_timeout_ms.unsigned_abs());
+    let kv = TimeoutKv::new(Arc::new(kv), timeout, timer);
     // Idempotent and cheap once applied: one read of schema_migrations per new instance.
     migrations::apply(&db, clock.as_ref()).await?;
     Ok(AppState::new(
@@ -83,13 +98,12 @@ thread_local! {
 async fn app(
     routes: fn() -> Router<AppState>,
     source: &dyn ConfigSource,
-    outbound: Arc<dyn Outbound>,
-    clock: Arc<dyn Clock>,
+    platform: EdgePlatform,
 ) -> Result<Router, ApiError> {
     if let Some(app) = APP.with(|cell| cell.borrow().clone()) {
         return Ok(app);
     }
-    let state = build_state(source, outbound, clock).await?;
+    let state = build_state(source, platform).await?;
     let app = function_app(routes()).with_state(state);
     APP.with(|cell| *cell.borrow_mut() = Some(app.clone()));
     Ok(app)
@@ -120,13 +134,12 @@ where
 pub async fn respond(
     routes: fn() -> Router<AppState>,
     source: &dyn ConfigSource,
-    outbound: Arc<dyn Outbound>,
-    clock: Arc<dyn Clock>,
+    platform: EdgePlatform,
     parts: request::Parts,
     body: Bytes,
     client_ip: Option<String>,
 ) -> Response<Body> {
-    let app = match app(routes, source, outbound, clock).await {
+    let app = match app(routes, source, platform).await {
         Ok(app) => app,
         Err(problem) => return problem.into_response(),
     };

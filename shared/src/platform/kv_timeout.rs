@@ -1,4 +1,4 @@
-//! Native deadline for key-value calls: a store that does not answer in time has failed, and the
+//! Deadline for key-value calls on every platform: a store that does not answer in time has failed, and the
 //! callers' failure policies (limits open, revocation closed) take over instead of the request hanging.
 
 use std::future::Future;
@@ -8,29 +8,35 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::kv::{Admission, AdmissionOutcome, KeyValue, KvError};
+use crate::runtime::Timer;
 
 pub struct TimeoutKv {
     inner: Arc<dyn KeyValue>,
     timeout: Duration,
+    timer: Arc<dyn Timer>,
 }
 
 impl TimeoutKv {
-    pub fn new(inner: Arc<dyn KeyValue>, timeout: Duration) -> Self {
-        TimeoutKv { inner, timeout }
+    pub fn new(inner: Arc<dyn KeyValue>, timeout: Duration, timer: Arc<dyn Timer>) -> Self {
+        TimeoutKv {
+            inner,
+            timeout,
+            timer,
+        }
     }
 
     async fn bounded<T>(
         &self,
         call: impl Future<Output = Result<T, KvError>>,
     ) -> Result<T, KvError> {
-        tokio::time::timeout(self.timeout, call)
-            .await
-            .unwrap_or_else(|_| {
-                Err(KvError::Unavailable(format!(
-                    "no answer within {} ms",
-                    self.timeout.as_millis()
-                )))
-            })
+        let call = std::pin::pin!(call);
+        match futures_util::future::select(call, self.timer.sleep(self.timeout)).await {
+            futures_util::future::Either::Left((result, _)) => result,
+            futures_util::future::Either::Right(((), _)) => Err(KvError::Unavailable(format!(
+                "no answer within {} ms",
+                self.timeout.as_millis()
+            ))),
+        }
     }
 }
 

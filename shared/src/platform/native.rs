@@ -408,3 +408,15 @@ impl Outbound for NativeOutbound {
         })
     }
 }
+
+/// Tokio's timer, for deadlines on remote stores.
+pub struct TokioTimer;
+
+impl crate::runtime::Timer for TokioTimer {
+    fn sleep(
+        &self,
+        duration: std::time::Duration,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
+        Box::pin(tokio::time::sleep(duration))
+    }
+}

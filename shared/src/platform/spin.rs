@@ -9,9 +9,24 @@ use axum::http::Response;
 use axum::Router;
 
 use crate::outbound::{Outbound, OutboundError, OutboundRequest, OutboundResponse};
-use crate::platform::edge::{self, AssertSend};
+use crate::platform::edge::{self, AssertSend, EdgePlatform};
 use crate::platform::SystemClock;
 use crate::state::AppState;
+
+/// The WASI monotonic clock, for deadlines on remote stores.
+pub struct SpinTimer;
+
+impl crate::runtime::Timer for SpinTimer {
+    fn sleep(
+        &self,
+        duration: std::time::Duration,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
+        let nanos = u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX);
+        Box::pin(AssertSend(
+            spin_sdk::wasip3::clocks::monotonic_clock::wait_for(nanos),
+        ))
+    }
+}
 
 pub struct SpinOutbound;
 
@@ -69,8 +84,11 @@ pub async fn serve(
     edge::respond(
         routes,
         &source,
-        Arc::new(SpinOutbound),
-        Arc::new(SystemClock),
+        EdgePlatform {
+            outbound: Arc::new(SpinOutbound),
+            clock: Arc::new(SystemClock),
+            timer: Arc::new(SpinTimer),
+        },
         parts,
         body,
         client_ip,

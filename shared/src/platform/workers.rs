@@ -9,7 +9,7 @@ use axum::http::Response;
 use axum::Router;
 
 use crate::outbound::{Outbound, OutboundError, OutboundRequest, OutboundResponse};
-use crate::platform::edge::{self, AssertSend};
+use crate::platform::edge::{self, AssertSend, EdgePlatform};
 use crate::runtime::Clock;
 use crate::state::AppState;
 
@@ -18,6 +18,18 @@ pub struct WorkersClock;
 impl Clock for WorkersClock {
     fn now_millis(&self) -> i64 {
         worker::Date::now().as_millis() as i64
+    }
+}
+
+/// `setTimeout`, for deadlines on remote stores.
+pub struct WorkersTimer;
+
+impl crate::runtime::Timer for WorkersTimer {
+    fn sleep(
+        &self,
+        duration: std::time::Duration,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
+        Box::pin(AssertSend(worker::Delay::from(duration)))
     }
 }
 
@@ -81,8 +93,11 @@ pub async fn serve(
     edge::respond(
         routes,
         &source,
-        Arc::new(WorkersOutbound),
-        Arc::new(WorkersClock),
+        EdgePlatform {
+            outbound: Arc::new(WorkersOutbound),
+            clock: Arc::new(WorkersClock),
+            timer: Arc::new(WorkersTimer),
+        },
         parts,
         body,
         client_ip,
