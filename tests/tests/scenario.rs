@@ -95,6 +95,23 @@ async fn bootstrap_to_revocation() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["id"], agent.id);
 
+    // The organization's rate limit counts every call through the shared store, one at a time.
+    let remaining = |response: &agentidp_tests::reqwest::Response| -> i64 {
+        let header = |name: &str| {
+            response.headers()[name]
+                .to_str()
+                .unwrap()
+                .parse::<i64>()
+                .unwrap()
+        };
+        assert!(header("ratelimit-limit") > 0);
+        assert!(header("ratelimit-reset") >= 0);
+        header("ratelimit-remaining")
+    };
+    let first = remaining(&server.get("/v1/agents", &org.token).await);
+    let second = remaining(&server.get("/v1/agents", &org.token).await);
+    assert_eq!(second, first - 1);
+
     // Revocation takes effect everywhere.
     let response = server
         .http
