@@ -68,8 +68,10 @@ impl EmbeddedDatabase {
             Durability::Normal => "NORMAL",
         };
         let (writer_conn, pragmas) = connect(synchronous)?;
+        // Checkpoints run on their own thread (below), not inside the writer's commits, where they
+        // would stall every request waiting on that group commit.
         writer_conn
-            .execute_batch(&pragmas)
+            .execute_batch(&format!("{pragmas} PRAGMA wal_autocheckpoint=0;"))
             .await
             .map_err(engine_error)?;
         let mut readers = Vec::with_capacity(READERS);
@@ -83,6 +85,15 @@ impl EmbeddedDatabase {
             .name("agentidp-db-writer".into())
             .spawn(move || run_writer(writer_conn, jobs))
             .map_err(|e| DbError::Unavailable(format!("starting the writer thread: {e}")))?;
+        let (checkpoint_conn, pragmas) = connect(synchronous)?;
+        checkpoint_conn
+            .execute_batch(&pragmas)
+            .await
+            .map_err(engine_error)?;
+        std::thread::Builder::new()
+            .name("agentidp-db-checkpoint".into())
+            .spawn(move || run_checkpoints(checkpoint_conn))
+            .map_err(|e| DbError::Unavailable(format!("starting the checkpoint thread: {e}")))?;
         Ok(EmbeddedDatabase {
             readers,
             next_reader: AtomicUsize::new(0),
@@ -199,6 +210,24 @@ async fn query_on(conn: &libsql::Connection, statement: &Statement) -> Result<Ve
     Ok(out)
 }
 
+/// How often the WAL is copied back into the database file. PASSIVE never blocks the writer or
+/// readers; it copies what it can and leaves the rest for the next round.
+const CHECKPOINT_INTERVAL: std::time::Duration = std::time::Duration::from_millis(500);
+
+fn run_checkpoints(conn: libsql::Connection) {
+    let Ok(runtime) = tokio::runtime::Builder::new_current_thread().build() else {
+        tracing::error!("database checkpoint thread could not start");
+        return;
+    };
+    loop {
+        std::thread::sleep(CHECKPOINT_INTERVAL);
+        // The database closing (process exit) is the only way out; errors are retried next round.
+        if let Err(e) = runtime.block_on(conn.query("PRAGMA wal_checkpoint(PASSIVE)", ())) {
+            tracing::warn!(error = %e, "WAL checkpoint failed; retrying");
+        }
+    }
+}
+
 fn run_writer(conn: libsql::Connection, mut jobs: mpsc::UnboundedReceiver<Job>) {
     let runtime = match tokio::runtime::Builder::new_current_thread().build() {
         Ok(rt) => rt,
@@ -210,6 +239,7 @@ fn run_writer(conn: libsql::Connection, mut jobs: mpsc::UnboundedReceiver<Job>) 
     let mut writer = Writer {
         conn,
         heads: HashMap::new(),
+        prepared: HashMap::new(),
     };
     while let Some(first) = jobs.blocking_recv() {
         let mut group = vec![first];
@@ -227,7 +257,12 @@ struct Writer {
     conn: libsql::Connection,
     /// Chain heads as committed; trusted because this thread is the only writer of audit events.
     heads: HashMap<String, ChainHead>,
+    /// Statements prepared once and reused: parsing SQL was a large share of every write.
+    prepared: HashMap<String, libsql::Statement>,
 }
+
+/// The writer's statements come from code, so this only guards against an unforeseen variety.
+const MAX_PREPARED: usize = 256;
 
 type CommitReply = oneshot::Sender<Result<Vec<u64>, DbError>>;
 
@@ -245,8 +280,9 @@ impl Writer {
                         .await
                         .map(|_| ())
                         .map_err(engine_error);
-                    // A script may have touched the audit table; re-read heads lazily.
+                    // A script may have changed the schema or the audit table: start afresh.
                     self.heads.clear();
+                    self.prepared.clear();
                     let _ = reply.send(result);
                 }
             }
@@ -254,12 +290,31 @@ impl Writer {
         self.commit_group(commits).await;
     }
 
-    async fn exec(&self, sql: &str) -> Result<(), DbError> {
-        self.conn
-            .execute(sql, ())
+    async fn exec(&mut self, sql: &str) -> Result<(), DbError> {
+        self.execute(sql, libsql::params::Params::None)
             .await
             .map(|_| ())
             .map_err(engine_error)
+    }
+
+    /// Runs a statement through the prepared-statement cache.
+    async fn execute(
+        &mut self,
+        sql: &str,
+        params: libsql::params::Params,
+    ) -> Result<u64, libsql::Error> {
+        if !self.prepared.contains_key(sql) {
+            if self.prepared.len() >= MAX_PREPARED {
+                self.prepared.clear();
+            }
+            let statement = self.conn.prepare(sql).await?;
+            self.prepared.insert(sql.to_owned(), statement);
+        }
+        let statement = &self.prepared[sql];
+        statement.reset();
+        let result = statement.execute(params).await;
+        statement.reset();
+        result.map(|n| n as u64)
     }
 
     async fn commit_group(&mut self, commits: Vec<(Change, CommitReply)>) {
@@ -319,7 +374,7 @@ impl Writer {
     }
 
     async fn apply(
-        &self,
+        &mut self,
         change: &Change,
         pending: &HashMap<String, ChainHead>,
         job_heads: &mut HashMap<String, ChainHead>,
@@ -327,7 +382,6 @@ impl Writer {
         let mut changed = Vec::with_capacity(change.statements.len());
         for statement in &change.statements {
             let n = self
-                .conn
                 .execute(&statement.sql, to_params(&statement.params))
                 .await
                 .map_err(|e| statement_error(e, statement))?;
@@ -344,8 +398,7 @@ impl Writer {
             };
             let sealed = audit::seal(event, &head);
             let insert = audit::insert_statement(&sealed);
-            self.conn
-                .execute(&insert.sql, to_params(&insert.params))
+            self.execute(&insert.sql, to_params(&insert.params))
                 .await
                 .map_err(|e| statement_error(e, &insert))?;
             job_heads.insert(event.org_id.clone(), sealed.head());
