@@ -145,19 +145,7 @@ impl KeySet {
     /// A fresh single-key set that is never stored: for benchmarks and tools.
     pub fn ephemeral(alg: Alg, now: i64) -> Result<KeySet, DbError> {
         let (kid, private_key, jwk) = generate(alg);
-        let bad = |e: jwt_simple::Error| DbError::Decode(e.to_string());
-        let signer = match alg {
-            Alg::Es256 => Signer::Es256(
-                ES256KeyPair::from_bytes(&private_key)
-                    .map_err(bad)?
-                    .with_key_id(&kid),
-            ),
-            Alg::EdDsa => Signer::EdDsa(
-                Ed25519KeyPair::from_bytes(&private_key)
-                    .map_err(bad)?
-                    .with_key_id(&kid),
-            ),
-        };
+        let signer = signer(alg, &kid, &private_key)?;
         let (verifier, _) = Verifier::from_jwk(&jwk).map_err(DbError::Decode)?;
         Ok(KeySet {
             loaded_at: now,
@@ -170,6 +158,23 @@ impl KeySet {
             jwks: json!({ "keys": [jwk] }).to_string(),
         })
     }
+}
+
+/// The signing half of a stored or generated key.
+fn signer(alg: Alg, kid: &str, private_key: &[u8]) -> Result<Signer, DbError> {
+    let bad = |e: jwt_simple::Error| DbError::Decode(format!("key {kid}: {e}"));
+    Ok(match alg {
+        Alg::Es256 => Signer::Es256(
+            ES256KeyPair::from_bytes(private_key)
+                .map_err(bad)?
+                .with_key_id(kid),
+        ),
+        Alg::EdDsa => Signer::EdDsa(
+            Ed25519KeyPair::from_bytes(private_key)
+                .map_err(bad)?
+                .with_key_id(kid),
+        ),
+    })
 }
 
 /// A generated key pair ready to store: (kid, private key bytes, public JWK).
@@ -299,19 +304,7 @@ fn decode_row(row: &Row) -> Result<(String, Alg, serde_json::Value, Signer), DbE
     let private_key: Vec<u8> = row.get("private_key")?;
     let jwk: serde_json::Value = serde_json::from_str(&row.get::<String>("public_jwk")?)
         .map_err(|e| DbError::Decode(format!("key {kid}: {e}")))?;
-    let bad = |e: jwt_simple::Error| DbError::Decode(format!("key {kid}: {e}"));
-    let signer = match alg {
-        Alg::Es256 => Signer::Es256(
-            ES256KeyPair::from_bytes(&private_key)
-                .map_err(bad)?
-                .with_key_id(&kid),
-        ),
-        Alg::EdDsa => Signer::EdDsa(
-            Ed25519KeyPair::from_bytes(&private_key)
-                .map_err(bad)?
-                .with_key_id(&kid),
-        ),
-    };
+    let signer = signer(alg, &kid, &private_key)?;
     Ok((kid, alg, jwk, signer))
 }
 

@@ -443,16 +443,18 @@ impl Drop for RedisServer {
     }
 }
 
-/// `agentidp dev-backends`: the Upstash REST stand-in over a Redis; killed on drop.
-pub struct UpstashStandIn {
-    pub url: String,
+/// `agentidp dev-backends`: the Upstash REST stand-in over a Redis and the libSQL-over-HTTP (Hrana)
+/// stand-in over the embedded engine; killed on drop.
+pub struct DevBackends {
+    pub upstash_url: String,
+    pub hrana_url: String,
     pub token: String,
     data_dir: PathBuf,
     child: Child,
 }
 
-impl UpstashStandIn {
-    pub fn start(redis_url: &str) -> UpstashStandIn {
+impl DevBackends {
+    pub fn start(redis_url: &str) -> DevBackends {
         let (upstash, hrana) = (free_port(), free_port());
         let data_dir =
             std::env::temp_dir().join(format!("agentidp-standin-{}-{upstash}", std::process::id()));
@@ -471,8 +473,10 @@ impl UpstashStandIn {
             .spawn()
             .expect("starting agentidp dev-backends");
         wait_for_port(upstash, "the Upstash stand-in");
-        UpstashStandIn {
-            url: format!("http://127.0.0.1:{upstash}"),
+        wait_for_port(hrana, "the Hrana stand-in");
+        DevBackends {
+            upstash_url: format!("http://127.0.0.1:{upstash}"),
+            hrana_url: format!("http://127.0.0.1:{hrana}"),
             token,
             data_dir,
             child,
@@ -480,7 +484,7 @@ impl UpstashStandIn {
     }
 }
 
-impl Drop for UpstashStandIn {
+impl Drop for DevBackends {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();

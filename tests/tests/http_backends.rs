@@ -2,107 +2,35 @@
 //! served by `agentidp dev-backends` over the embedded engine and a real redis-server. This is the
 //! code the Workers and Spin builds run (optimistic audit-chain commits, guarded atomic batches).
 
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
-
-use agentidp_tests::{server_binary, status_json, Server};
+use agentidp_tests::{status_json, DevBackends, RedisServer, Server};
 use serde_json::{json, Value};
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// redis-server and the stand-ins, killed on drop.
+/// A real redis-server behind the stand-ins, and native servers on top of them.
 struct Backends {
-    children: Vec<Child>,
-    dir: std::path::PathBuf,
-    hrana: String,
-    upstash: String,
+    standins: DevBackends,
+    _redis: RedisServer,
 }
 
 impl Backends {
     async fn start() -> Backends {
-        let dir = std::env::temp_dir().join(format!(
-            "agentidp-backends-{}-{}",
-            std::process::id(),
-            free_port()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        let redis_port = free_port();
-        let redis = Command::new("redis-server")
-            .args([
-                "--port",
-                &redis_port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("redis-server is installed by scripts/test.sh");
-        let (hrana_port, upstash_port) = (free_port(), free_port());
-        std::thread::sleep(Duration::from_millis(200));
-        let standins = Command::new(server_binary())
-            .args(["dev-backends", "--token", "t", "--data-dir"])
-            .arg(dir.join("db"))
-            .args(["--hrana-listen", &format!("127.0.0.1:{hrana_port}")])
-            .args(["--upstash-listen", &format!("127.0.0.1:{upstash_port}")])
-            .args(["--redis-url", &format!("redis://127.0.0.1:{redis_port}")])
-            .env("AGENTIDP_LOG", "warn")
-            .spawn()
-            .unwrap();
-        let backends = Backends {
-            children: vec![redis, standins],
-            dir,
-            hrana: format!("http://127.0.0.1:{hrana_port}"),
-            upstash: format!("http://127.0.0.1:{upstash_port}"),
-        };
-        let client = reqwest::Client::new();
-        for _ in 0..200 {
-            if client
-                .get(format!("{}/v3", backends.hrana))
-                .send()
-                .await
-                .is_ok()
-            {
-                return backends;
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
+        let redis = RedisServer::start();
+        Backends {
+            standins: DevBackends::start(&redis.url),
+            _redis: redis,
         }
-        panic!("dev-backends did not start");
     }
 
     async fn server(&self, extra: &[(&str, &str)]) -> Server {
         let mut env = vec![
-            ("AGENTIDP_DATABASE_URL", self.hrana.as_str()),
-            ("AGENTIDP_DATABASE_AUTH_TOKEN", "t"),
-            ("UPSTASH_REDIS_REST_URL", self.upstash.as_str()),
-            ("UPSTASH_REDIS_REST_TOKEN", "t"),
+            ("AGENTIDP_DATABASE_URL", self.standins.hrana_url.as_str()),
+            ("AGENTIDP_DATABASE_AUTH_TOKEN", self.standins.token.as_str()),
+            ("UPSTASH_REDIS_REST_URL", self.standins.upstash_url.as_str()),
+            ("UPSTASH_REDIS_REST_TOKEN", self.standins.token.as_str()),
         ];
         env.extend_from_slice(extra);
         Server::start_with(&env).await
     }
 }
-
-impl Drop for Backends {
-    fn drop(&mut self) {
-        for child in &mut self.children {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-use agentidp_tests::reqwest;
 
 #[tokio::test]
 async fn concurrent_writes_keep_one_valid_audit_chain_over_http() {

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use agentidp_tests::reqwest::Response;
 use agentidp_tests::{
-    assert_problem, jwt_parts, server_binary, status_json, RedisServer, Server, UpstashStandIn,
+    assert_problem, jwt_parts, server_binary, status_json, DevBackends, RedisServer, Server,
 };
 use serde_json::json;
 
@@ -21,7 +21,7 @@ enum Backend {
 struct Deployment {
     server: Server,
     redis: Option<RedisServer>,
-    _standin: Option<UpstashStandIn>,
+    _standin: Option<DevBackends>,
 }
 
 async fn deploy(backend: Backend, env: &[(&str, &str)]) -> Deployment {
@@ -38,8 +38,8 @@ async fn deploy(backend: Backend, env: &[(&str, &str)]) -> Deployment {
         }
         Backend::Upstash => {
             let redis = RedisServer::start();
-            let standin = UpstashStandIn::start(&redis.url);
-            vars.push(("UPSTASH_REDIS_REST_URL".into(), standin.url.clone()));
+            let standin = DevBackends::start(&redis.url);
+            vars.push(("UPSTASH_REDIS_REST_URL".into(), standin.upstash_url.clone()));
             vars.push(("UPSTASH_REDIS_REST_TOKEN".into(), standin.token.clone()));
             (Some(redis), Some(standin))
         }

@@ -5,7 +5,7 @@ use std::cell::RefCell;
 use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
-use axum::http::{request, Response, StatusCode};
+use axum::http::{Response, StatusCode};
 use axum::response::IntoResponse;
 use axum::Router;
 use tower::ServiceExt;
@@ -110,7 +110,7 @@ async fn app(
 }
 
 /// Buffers a platform body, refusing more than the edge limit.
-pub async fn collect_body<B>(body: B) -> Result<Bytes, Response<Body>>
+pub(crate) async fn collect_body<B>(body: B) -> Result<Bytes, Response<Body>>
 where
     B: http_body::Body<Data = Bytes>,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -130,21 +130,31 @@ where
     }
 }
 
-/// Runs one request through the function's routes.
-pub async fn respond(
+/// Runs one platform request through the function's routes. `client_ip` reads the caller's address
+/// from the headers the platform sets.
+pub async fn respond<B>(
     routes: fn() -> Router<AppState>,
     source: &dyn ConfigSource,
     platform: EdgePlatform,
-    parts: request::Parts,
-    body: Bytes,
-    client_ip: Option<String>,
-) -> Response<Body> {
+    request: axum::http::Request<B>,
+    client_ip: fn(&axum::http::HeaderMap) -> Option<String>,
+) -> Response<Body>
+where
+    B: http_body::Body<Data = Bytes>,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let (parts, body) = request.into_parts();
+    let body = match collect_body(body).await {
+        Ok(body) => body,
+        Err(response) => return response,
+    };
     let app = match app(routes, source, platform).await {
         Ok(app) => app,
         Err(problem) => return problem.into_response(),
     };
+    let ip = client_ip(&parts.headers);
     let mut request = axum::http::Request::from_parts(parts, Body::from(body));
-    if let Some(ip) = client_ip {
+    if let Some(ip) = ip {
         request.extensions_mut().insert(ClientIp(ip));
     }
     match app.oneshot(request).await {

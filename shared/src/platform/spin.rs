@@ -71,16 +71,6 @@ pub async fn serve(
     request: spin_sdk::http::Request,
 ) -> Response<Body> {
     let source = |name: &str| std::env::var(name).ok();
-    let (parts, body) = request.into_parts();
-    let body = match edge::collect_body(body).await {
-        Ok(body) => body,
-        Err(response) => return response,
-    };
-    let client_ip = parts
-        .headers
-        .get("spin-client-addr")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.rsplit_once(':').map(|(ip, _)| ip.to_owned()));
     edge::respond(
         routes,
         &source,
@@ -89,9 +79,11 @@ pub async fn serve(
             clock: Arc::new(SystemClock),
             timer: Arc::new(SpinTimer),
         },
-        parts,
-        body,
-        client_ip,
+        request,
+        |headers| {
+            let address = headers.get("spin-client-addr")?.to_str().ok()?;
+            address.rsplit_once(':').map(|(ip, _)| ip.to_owned())
+        },
     )
     .await
 }

@@ -80,16 +80,6 @@ pub async fn serve(
             .or_else(|_| env.secret(name).map(|s| s.to_string()))
             .ok()
     };
-    let (parts, body) = request.into_parts();
-    let body = match edge::collect_body(body).await {
-        Ok(body) => body,
-        Err(response) => return response,
-    };
-    let client_ip = parts
-        .headers
-        .get("cf-connecting-ip")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
     edge::respond(
         routes,
         &source,
@@ -98,9 +88,11 @@ pub async fn serve(
             clock: Arc::new(WorkersClock),
             timer: Arc::new(WorkersTimer),
         },
-        parts,
-        body,
-        client_ip,
+        request,
+        |headers| {
+            let ip = headers.get("cf-connecting-ip")?.to_str().ok()?;
+            Some(ip.to_owned())
+        },
     )
     .await
 }
