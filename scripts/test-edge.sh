@@ -53,7 +53,8 @@ start backends "$agentidp" dev-backends --data-dir "$work/backends" \
   --redis-url redis://127.0.0.1:$redis_port --token $token
 wait_ready backends "http://127.0.0.1:$hrana_port/v3" >/dev/null
 
-# config ISSUER: the variables every function gets, as NAME=VALUE lines.
+# config ISSUER: the variables every function gets, as NAME=VALUE lines. The organization limit is
+# low enough for the scenario to reach it, proving the limiter exact through Upstash from inside wasm.
 config() {
   cat <<VARS
 AGENTIDP_ISSUER=$1
@@ -61,6 +62,7 @@ AGENTIDP_DATABASE_URL=http://127.0.0.1:$hrana_port
 AGENTIDP_DATABASE_AUTH_TOKEN=$token
 UPSTASH_REDIS_REST_URL=http://127.0.0.1:$upstash_port
 UPSTASH_REDIS_REST_TOKEN=$token
+RATE_LIMIT_PER_MINUTE=60
 VARS
 }
 

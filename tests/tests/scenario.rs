@@ -186,4 +186,27 @@ async fn bootstrap_to_revocation() {
         response.headers()["content-type"],
         "application/problem+json"
     );
+
+    // Last, because it uses up the organization's allowance: where the limit is small enough to
+    // exhaust (the edge runs set one), the call after the N-th is refused, with the headers.
+    let response = server.get("/v1/agents", &org.token).await;
+    let remaining = remaining(&response);
+    if remaining <= 200 {
+        for _ in 0..remaining {
+            assert_eq!(server.get("/v1/agents", &org.token).await.status(), 200);
+        }
+        let refused = server.get("/v1/agents", &org.token).await;
+        assert_eq!(refused.status(), 429);
+        assert_eq!(refused.headers()["ratelimit-remaining"], "0");
+        assert!(
+            refused.headers()["retry-after"]
+                .to_str()
+                .unwrap()
+                .parse::<u64>()
+                .unwrap()
+                > 0
+        );
+        let (_, problem) = status_json(refused).await;
+        assert_eq!(problem["code"], "rate_limited");
+    }
 }
