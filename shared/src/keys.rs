@@ -37,6 +37,8 @@ impl Alg {
 
 pub enum Signer {
     Es256(ES256KeyPair),
+    /// ES256 through the platform's faster P-256 implementation, where it has one.
+    Es256Accelerated(Box<dyn crate::platform::RawEs256Signer>),
     EdDsa(Ed25519KeyPair),
 }
 
@@ -120,7 +122,28 @@ impl SigningKey {
         match &self.signer {
             Signer::Es256(k) => k.sign_with_options(claims, &options),
             Signer::EdDsa(k) => k.sign_with_options(claims, &options),
+            Signer::Es256Accelerated(raw) => self.sign_compact(raw.as_ref(), &claims, typ),
         }
+    }
+
+    /// JWS compact serialization (RFC 7515 §7.1) with the header jwt-simple would write.
+    fn sign_compact<C: Serialize>(
+        &self,
+        raw: &dyn crate::platform::RawEs256Signer,
+        claims: &JWTClaims<C>,
+        typ: &str,
+    ) -> Result<String, jwt_simple::Error> {
+        let header = json!({ "alg": "ES256", "typ": typ, "kid": self.kid });
+        let payload = serde_json::to_vec(claims)?;
+        let mut token = URL_SAFE_NO_PAD.encode(header.to_string());
+        token.push('.');
+        token.push_str(&URL_SAFE_NO_PAD.encode(payload));
+        let signature = raw
+            .sign(token.as_bytes())
+            .ok_or_else(|| jwt_simple::Error::msg("the platform's ES256 signer failed"))?;
+        token.push('.');
+        token.push_str(&URL_SAFE_NO_PAD.encode(signature));
+        Ok(token)
     }
 }
 
@@ -164,11 +187,16 @@ impl KeySet {
 fn signer(alg: Alg, kid: &str, private_key: &[u8]) -> Result<Signer, DbError> {
     let bad = |e: jwt_simple::Error| DbError::Decode(format!("key {kid}: {e}"));
     Ok(match alg {
-        Alg::Es256 => Signer::Es256(
-            ES256KeyPair::from_bytes(private_key)
+        Alg::Es256 => {
+            let pair = ES256KeyPair::from_bytes(private_key)
                 .map_err(bad)?
-                .with_key_id(kid),
-        ),
+                .with_key_id(kid);
+            let public_point = pair.public_key().public_key().to_bytes_uncompressed();
+            match crate::platform::accelerated_es256(private_key, &public_point) {
+                Some(raw) => Signer::Es256Accelerated(raw),
+                None => Signer::Es256(pair),
+            }
+        }
         Alg::EdDsa => Signer::EdDsa(
             Ed25519KeyPair::from_bytes(private_key)
                 .map_err(bad)?
@@ -379,5 +407,25 @@ impl KeyRing {
             return Ok(set);
         }
         self.reload(db, clock, token_ttl_seconds).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn natively_es256_uses_the_accelerated_signer_and_verifies() {
+        let set = KeySet::ephemeral(Alg::Es256, 0).unwrap();
+        assert!(
+            matches!(set.signing.signer, Signer::Es256Accelerated(_)),
+            "the native build should sign with the platform's P-256"
+        );
+        let claims = Claims::create(Duration::from_secs(60)).with_issuer("i");
+        let token = set.signing.sign(claims, "at+jwt").unwrap();
+        let (_, verifier) = &set.verifiers[0];
+        verifier
+            .verify::<NoCustomClaims>(&token, VerificationOptions::default())
+            .unwrap();
     }
 }

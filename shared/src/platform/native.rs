@@ -473,3 +473,30 @@ impl crate::runtime::Timer for TokioTimer {
         Box::pin(tokio::time::sleep(duration))
     }
 }
+
+/// ES256 with `ring` (assembly P-256, hedged nonces: RFC 6979-style derivation mixed with the OS RNG).
+pub struct RingEs256 {
+    key_pair: ring::signature::EcdsaKeyPair,
+    rng: ring::rand::SystemRandom,
+}
+
+impl RingEs256 {
+    pub fn new(private_scalar: &[u8], public_point: &[u8]) -> Option<Self> {
+        let rng = ring::rand::SystemRandom::new();
+        let key_pair = ring::signature::EcdsaKeyPair::from_private_key_and_public_key(
+            &ring::signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+            private_scalar,
+            public_point,
+            &rng,
+        )
+        .ok()?;
+        Some(RingEs256 { key_pair, rng })
+    }
+}
+
+impl crate::platform::RawEs256Signer for RingEs256 {
+    fn sign(&self, message: &[u8]) -> Option<Vec<u8>> {
+        let signature = self.key_pair.sign(&self.rng, message).ok()?;
+        Some(signature.as_ref().to_vec())
+    }
+}
