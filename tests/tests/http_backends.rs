@@ -1,8 +1,9 @@
 //! The edge's storage path, natively: the server on libSQL over HTTP (Hrana) and Upstash REST, both
 //! served by `agentidp dev-backends` over the embedded engine and a real redis-server. This is the
 //! code the Workers and Spin builds run (optimistic audit-chain commits, guarded atomic batches).
+//! The guarded race also runs on the embedded writer, whose group commits it must not break.
 
-use agentidp_tests::{status_json, DevBackends, RedisServer, Server};
+use agentidp_tests::{status_json, DevBackends, Org, RedisServer, Server};
 use serde_json::{json, Value};
 
 /// A real redis-server behind the stand-ins, and native servers on top of them.
@@ -72,6 +73,25 @@ async fn guarded_batches_are_atomic_over_http() {
     let server = backends
         .server(&[("AGENTIDP_MAX_AGENTS_PER_ORG", "3")])
         .await;
+    guarded_writes_fail_alone(&server).await;
+}
+
+/// The same race on the embedded database, where concurrent requests share group commits: a
+/// refused job is redone alone and takes no other job of its group down with it.
+#[tokio::test]
+async fn guarded_writes_fail_alone_in_a_group_commit() {
+    let server = Server::start_with(&[("AGENTIDP_MAX_AGENTS_PER_ORG", "3")]).await;
+    let org = guarded_writes_fail_alone(&server).await;
+    let (status, verdict) = status_json(server.get("/v1/audit/verify", &org.token).await).await;
+    assert_eq!(
+        (status, verdict["valid"].clone()),
+        (200, json!(true)),
+        "{verdict}"
+    );
+}
+
+/// Eight concurrent creations against a cap of three: exactly three agents and three audit events.
+async fn guarded_writes_fail_alone(server: &Server) -> Org {
     let org = server.bootstrap("edge-guard").await;
     let mut writes = Vec::new();
     for i in 0..8 {
@@ -116,6 +136,7 @@ async fn guarded_batches_are_atomic_over_http() {
     )
     .await;
     assert_eq!(events["data"].as_array().unwrap().len(), 3, "{events}");
+    org
 }
 
 #[tokio::test]

@@ -321,6 +321,63 @@ impl Writer {
         if commits.is_empty() {
             return;
         }
+        match self.commit_without_savepoints(&commits).await {
+            Ok(Some(outcomes)) => {
+                for ((_, reply), outcome) in commits.into_iter().zip(outcomes) {
+                    let _ = reply.send(Ok(outcome));
+                }
+                return;
+            }
+            // A job failed and everything was rolled back: redo the group job by job, below.
+            Ok(None) => {}
+            Err(e) => {
+                let message = e.to_string();
+                for (_, reply) in commits {
+                    let _ = reply.send(Err(DbError::Unavailable(message.clone())));
+                }
+                return;
+            }
+        }
+        self.commit_job_by_job(commits).await;
+    }
+
+    /// The common case, where no job in the group fails: one transaction with no per-job
+    /// savepoints. `Ok(None)` means a job failed and the whole group was rolled back.
+    async fn commit_without_savepoints(
+        &mut self,
+        commits: &[(Change, CommitReply)],
+    ) -> Result<Option<Vec<Vec<u64>>>, DbError> {
+        self.exec("BEGIN IMMEDIATE").await?;
+        let mut pending_heads: HashMap<String, ChainHead> = HashMap::new();
+        let mut outcomes = Vec::with_capacity(commits.len());
+        for (change, _) in commits {
+            let mut job_heads = HashMap::new();
+            match self.apply(change, &pending_heads, &mut job_heads).await {
+                Ok(changed) => {
+                    pending_heads.extend(job_heads);
+                    outcomes.push(changed);
+                }
+                Err(_) => {
+                    self.exec("ROLLBACK").await?;
+                    return Ok(None);
+                }
+            }
+        }
+        match self.exec("COMMIT").await {
+            Ok(()) => {
+                self.heads.extend(pending_heads);
+                Ok(Some(outcomes))
+            }
+            Err(e) => {
+                let _ = self.exec("ROLLBACK").await;
+                self.heads.clear();
+                Err(e)
+            }
+        }
+    }
+
+    /// Each job in its own savepoint, so one failing job does not take the others with it.
+    async fn commit_job_by_job(&mut self, commits: Vec<(Change, CommitReply)>) {
         if let Err(e) = self.exec("BEGIN IMMEDIATE").await {
             let message = e.to_string();
             for (_, reply) in commits {
