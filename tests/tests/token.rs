@@ -19,17 +19,31 @@ async fn org_and_agent(server: &Server, capabilities: &[&str]) -> (Org, AgentCli
     (org, agent)
 }
 
+/// POSTs a form, authenticating as `client` with `client_secret_basic` when given.
+async fn post_form_as(
+    server: &Server,
+    path: &str,
+    client: Option<(&str, &str)>,
+    form: &[(&str, &str)],
+) -> (u16, Value) {
+    let mut request = server.http.post(server.url(path)).form(form);
+    if let Some((id, secret)) = client {
+        request = request.basic_auth(id, Some(secret));
+    }
+    status_json(request.send().await.unwrap()).await
+}
+
 async fn post_form(server: &Server, path: &str, form: &[(&str, &str)]) -> (u16, Value) {
-    status_json(
-        server
-            .http
-            .post(server.url(path))
-            .form(form)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await
+    post_form_as(server, path, None, form).await
+}
+
+/// An RFC 6749 §5.2 error with this status and `error` code.
+fn assert_oauth_error((status, body): (u16, Value), expected_status: u16, error: &str) {
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (expected_status, Some(error)),
+        "{body}"
+    );
 }
 
 /// The server's active signing key, read from its database as an attacker with disk access could.
@@ -228,18 +242,11 @@ async fn client_secret_post_works_and_methods_cannot_be_mixed() {
     let (status, body) = post_form(&server, "/oauth2/token", &form).await;
     assert_eq!(status, 200, "{body}");
 
-    let response = server
-        .http
-        .post(server.url("/oauth2/token"))
-        .basic_auth(&agent.client_id, Some(&agent.client_secret))
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
-    let (status, body) = status_json(response).await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (400, Some("invalid_request"))
+    let me = (agent.client_id.as_str(), agent.client_secret.as_str());
+    assert_oauth_error(
+        post_form_as(&server, "/oauth2/token", Some(me), &form).await,
+        400,
+        "invalid_request",
     );
 }
 
@@ -273,21 +280,21 @@ async fn token_endpoint_errors_follow_rfc6749() {
         (400, Some("invalid_request"))
     );
 
-    let (status, body) = post_form(&server, "/oauth2/token", &[("grant_type", "password")]).await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (400, Some("unsupported_grant_type"))
+    assert_oauth_error(
+        post_form(&server, "/oauth2/token", &[("grant_type", "password")]).await,
+        400,
+        "unsupported_grant_type",
     );
 
-    let (status, body) = post_form(
-        &server,
-        "/oauth2/token",
-        &[("grant_type", "client_credentials")],
-    )
-    .await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (401, Some("invalid_client"))
+    assert_oauth_error(
+        post_form(
+            &server,
+            "/oauth2/token",
+            &[("grant_type", "client_credentials")],
+        )
+        .await,
+        401,
+        "invalid_client",
     );
 
     let response = server
@@ -299,11 +306,7 @@ async fn token_endpoint_errors_follow_rfc6749() {
         .send()
         .await
         .unwrap();
-    let (status, body) = status_json(response).await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (400, Some("invalid_request"))
-    );
+    assert_oauth_error(status_json(response).await, 400, "invalid_request");
 
     let response = server
         .http
@@ -312,11 +315,7 @@ async fn token_endpoint_errors_follow_rfc6749() {
         .send()
         .await
         .unwrap();
-    let (status, body) = status_json(response).await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (400, Some("invalid_request"))
-    );
+    assert_oauth_error(status_json(response).await, 400, "invalid_request");
 
     let huge = format!(
         "grant_type=client_credentials&pad={}",
@@ -330,11 +329,7 @@ async fn token_endpoint_errors_follow_rfc6749() {
         .send()
         .await
         .unwrap();
-    let (status, body) = status_json(response).await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (413, Some("invalid_request"))
-    );
+    assert_oauth_error(status_json(response).await, 413, "invalid_request");
 
     // A malformed Basic header is a client authentication failure, not a crash.
     let response = server
@@ -506,10 +501,10 @@ async fn private_key_jwt_assertions_are_checked_per_rfc7523() {
         ("client_assertion_type", "urn:example:other"),
         ("client_assertion", valid.as_str()),
     ];
-    let (status, body) = post_form(&server, "/oauth2/token", &form).await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (400, Some("invalid_request"))
+    assert_oauth_error(
+        post_form(&server, "/oauth2/token", &form).await,
+        400,
+        "invalid_request",
     );
 
     // A client secret cannot authenticate a private_key_jwt credential, and a garbage assertion fails cleanly.
@@ -668,27 +663,18 @@ async fn access_tokens_are_verified_strictly() {
 }
 
 async fn introspect(server: &Server, client: (&str, &str), token: &str) -> (u16, Value) {
-    let response = server
-        .http
-        .post(server.url("/oauth2/introspect"))
-        .basic_auth(client.0, Some(client.1))
-        .form(&[("token", token)])
-        .send()
-        .await
-        .unwrap();
-    status_json(response).await
+    post_form_as(
+        server,
+        "/oauth2/introspect",
+        Some(client),
+        &[("token", token)],
+    )
+    .await
 }
 
 async fn revoke(server: &Server, client: (&str, &str), token: &str) -> (u16, Value) {
-    let response = server
-        .http
-        .post(server.url("/oauth2/revoke"))
-        .basic_auth(client.0, Some(client.1))
-        .form(&[("token", token), ("token_type_hint", "access_token")])
-        .send()
-        .await
-        .unwrap();
-    status_json(response).await
+    let form = [("token", token), ("token_type_hint", "access_token")];
+    post_form_as(server, "/oauth2/revoke", Some(client), &form).await
 }
 
 #[tokio::test]
@@ -780,15 +766,15 @@ async fn revocation_follows_rfc7009() {
     assert_eq!(server.get("/v1/agents", &token).await.status(), 200);
 
     // Another agent of the same org may not revoke it.
-    let (status, body) = revoke(
-        &server,
-        (&other_agent.client_id, &other_agent.client_secret),
-        &token,
-    )
-    .await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (400, Some("unauthorized_client"))
+    assert_oauth_error(
+        revoke(
+            &server,
+            (&other_agent.client_id, &other_agent.client_secret),
+            &token,
+        )
+        .await,
+        400,
+        "unauthorized_client",
     );
     // Another org's admin gets 200 and changes nothing.
     let globex = server.bootstrap("globex").await;
