@@ -69,12 +69,3 @@ pub fn judge(
         }
     }
 }
-
-/// One round trip answers both questions.
-pub async fn is_revoked(
-    kv: &dyn KeyValue,
-    policy: FailurePolicy,
-    token: &VerifiedToken,
-) -> Result<bool, KvError> {
-    judge(policy, token, kv.get_many(&keys(token)).await)
-}

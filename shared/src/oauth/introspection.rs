@@ -11,26 +11,15 @@ use crate::revocation;
 use crate::state::AppState;
 use crate::tokens::VerifiedToken;
 
-/// The caller's rate-limit admission and the token's revocation entries share one round trip.
 pub async fn introspect(
     state: &AppState,
     slot: &DecisionSlot,
     caller: &AuthenticatedClient,
     token: &str,
 ) -> Result<Value, OAuthError> {
-    let verified = auth::verify_token(state, token).await?.ok();
-    let reads = verified.as_ref().map(revocation::keys).unwrap_or_default();
-    let admitted = super::admit_client(state, slot, caller, reads).await?;
-    let Some(verified) = verified else {
+    let Some(verified) = admit_with_live_token(state, slot, caller, token).await? else {
         return Ok(inactive());
     };
-    if revocation::judge(
-        state.config.revocation_on_kv_failure,
-        &verified,
-        admitted.reads,
-    )? {
-        return Ok(inactive());
-    }
     // Another organization's token is reported inactive, so introspection cannot probe tenants.
     if verified.claims.org_id != caller.org_id {
         return Ok(inactive());
@@ -55,16 +44,22 @@ fn inactive() -> Value {
     json!({ "active": false })
 }
 
-/// A token this issuer signed that is unexpired and unrevoked, for any audience.
-pub async fn active_token(
+/// Admits the calling client and returns `token` if this issuer signed it and it is unexpired and
+/// unrevoked (any audience). The admission and the token's revocation entries share one round trip.
+pub async fn admit_with_live_token(
     state: &AppState,
+    slot: &DecisionSlot,
+    caller: &AuthenticatedClient,
     token: &str,
 ) -> Result<Option<VerifiedToken>, OAuthError> {
-    let Ok(verified) = auth::verify_token(state, token).await? else {
+    let verified = auth::verify_token(state, token).await?.ok();
+    let reads = verified.as_ref().map(revocation::keys).unwrap_or_default();
+    let admitted = super::admit_client(state, slot, caller, reads).await?;
+    let Some(verified) = verified else {
         return Ok(None);
     };
     let policy = state.config.revocation_on_kv_failure;
-    if revocation::is_revoked(state.kv.as_ref(), policy, &verified).await? {
+    if revocation::judge(policy, &verified, admitted.reads)? {
         return Ok(None);
     }
     Ok(Some(verified))

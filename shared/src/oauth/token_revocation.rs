@@ -6,7 +6,7 @@ use serde_json::json;
 use crate::audit::Outcome;
 use crate::error::OAuthError;
 use crate::oauth::client_auth::AuthenticatedClient;
-use crate::oauth::introspection::active_token;
+use crate::oauth::introspection::admit_with_live_token;
 use crate::rate_limit::DecisionSlot;
 use crate::revocation;
 use crate::sql::Change;
@@ -18,8 +18,7 @@ pub async fn revoke(
     caller: &AuthenticatedClient,
     token: &str,
 ) -> Result<(), OAuthError> {
-    super::admit_client(state, slot, caller, Vec::new()).await?;
-    let Some(verified) = active_token(state, token).await? else {
+    let Some(verified) = admit_with_live_token(state, slot, caller, token).await? else {
         return Ok(());
     };
     if verified.claims.org_id != caller.org_id {
