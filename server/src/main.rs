@@ -5,36 +5,31 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use agentidp_shared::app::function_app;
 use agentidp_shared::axum::{self, Router};
-use agentidp_shared::config::{Config, ConfigError};
-use agentidp_shared::hrana::HranaDatabase;
-use agentidp_shared::http::ClientIp;
-use agentidp_shared::keys::{self, Alg};
-use agentidp_shared::kv::{KeyValue, MemoryKv};
-use agentidp_shared::migrations;
+use agentidp_shared::config::{self, Config, ConfigError};
+use agentidp_shared::http::app::function_app;
+use agentidp_shared::http::error::ApiError;
+use agentidp_shared::http::extract::ClientIp;
+use agentidp_shared::jose::jwk::Alg;
+use agentidp_shared::jose::keys;
+use agentidp_shared::platform::hrana::HranaDatabase;
 use agentidp_shared::platform::kv_timeout::TimeoutKv;
+use agentidp_shared::platform::memory_kv::MemoryKv;
 use agentidp_shared::platform::native::{
     Durability, EmbeddedDatabase, NativeOutbound, SystemClock, TokioTimer,
 };
 use agentidp_shared::platform::redis::RedisKv;
-use agentidp_shared::runtime::{Clock, OsEntropy};
-use agentidp_shared::sql::Database;
-use agentidp_shared::state::AppState;
-use agentidp_shared::upstash::UpstashKv;
+use agentidp_shared::platform::upstash::UpstashKv;
+use agentidp_shared::platform::{es256_accelerator, OsEntropy};
+use agentidp_shared::ports::kv::KeyValue;
+use agentidp_shared::ports::runtime::Clock;
+use agentidp_shared::ports::sql::Database;
+use agentidp_shared::state::{AppState, Platform};
+use agentidp_shared::store::migrations;
 use clap::{Parser, Subcommand};
 
 mod dev_router;
 mod standins;
-
-const LISTEN: &str = "AGENTIDP_LISTEN";
-const DATA_DIR: &str = "AGENTIDP_DATA_DIR";
-const DB_SYNCHRONOUS: &str = "AGENTIDP_DB_SYNCHRONOUS";
-const DATABASE_URL: &str = "AGENTIDP_DATABASE_URL";
-const DATABASE_AUTH_TOKEN: &str = "AGENTIDP_DATABASE_AUTH_TOKEN";
-const REDIS_URL: &str = "REDIS_URL";
-const UPSTASH_URL: &str = "UPSTASH_REDIS_REST_URL";
-const UPSTASH_TOKEN: &str = "UPSTASH_REDIS_REST_TOKEN";
 
 #[derive(Parser)]
 #[command(
@@ -107,7 +102,7 @@ enum KeysCommand {
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("AGENTIDP_LOG")
+            tracing_subscriber::EnvFilter::try_from_env(config::LOG.name)
                 .unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
@@ -153,23 +148,15 @@ fn env(name: &str) -> Option<String> {
 }
 
 fn data_dir(flag: Option<PathBuf>) -> PathBuf {
-    flag.or_else(|| env(DATA_DIR).map(PathBuf::from))
+    flag.or_else(|| config::DATA_DIR.text(&env).map(PathBuf::from))
         .unwrap_or_else(|| PathBuf::from("data"))
 }
 
 fn durability() -> Result<Durability, ConfigError> {
-    match env(DB_SYNCHRONOUS)
-        .as_deref()
-        .map(str::to_ascii_lowercase)
-        .as_deref()
-    {
-        None | Some("full") => Ok(Durability::Full),
-        Some("normal") => Ok(Durability::Normal),
-        Some(other) => Err(ConfigError {
-            variable: DB_SYNCHRONOUS,
-            reason: format!("`{other}` is neither `full` nor `normal`"),
-        }),
-    }
+    Ok(match config::DB_SYNCHRONOUS.choice(&env)? {
+        "normal" => Durability::Normal,
+        _ => Durability::Full,
+    })
 }
 
 async fn open_database(dir: &Path) -> Result<Arc<EmbeddedDatabase>, String> {
@@ -189,14 +176,17 @@ async fn open_database(dir: &Path) -> Result<Arc<EmbeddedDatabase>, String> {
 /// The embedded file by default; libSQL over HTTP (Turso, or the local stand-in) when
 /// `AGENTIDP_DATABASE_URL` is set.
 async fn database(dir: &Path) -> Result<Arc<dyn Database>, String> {
-    let Some(url) = env(DATABASE_URL) else {
+    let Some(url) = config::DATABASE_URL.text(&env) else {
         return Ok(open_database(dir).await? as Arc<dyn Database>);
     };
     let outbound = Arc::new(NativeOutbound::new(std::time::Duration::from_secs(10)));
-    let db = HranaDatabase::new(outbound, &url, env(DATABASE_AUTH_TOKEN));
-    migrations::apply(&db, &SystemClock)
-        .await
-        .map_err(|e| format!("{DATABASE_URL}: applying migrations at {url}: {e}"))?;
+    let db = HranaDatabase::new(outbound, &url, config::DATABASE_AUTH_TOKEN.text(&env));
+    migrations::apply(&db, &SystemClock).await.map_err(|e| {
+        format!(
+            "{}: applying migrations at {url}: {e}",
+            config::DATABASE_URL.name
+        )
+    })?;
     Ok(Arc::new(db))
 }
 
@@ -207,19 +197,23 @@ async fn key_value(clock: Arc<dyn Clock>, timeout_ms: i64) -> Result<Arc<dyn Key
     let bounded = |kv: Arc<dyn KeyValue>| -> Arc<dyn KeyValue> {
         Arc::new(TimeoutKv::new(kv, timeout, Arc::new(TokioTimer)))
     };
-    if let Some(url) = env(REDIS_URL) {
+    if let Some(url) = config::REDIS_URL.text(&env) {
         let kv = RedisKv::connect(&url)
             .await
-            .map_err(|e| format!("{REDIS_URL}: {e}"))?;
+            .map_err(|e| format!("{}: {e}", config::REDIS_URL.name))?;
         return Ok(bounded(Arc::new(kv)));
     }
-    match (env(UPSTASH_URL), env(UPSTASH_TOKEN)) {
+    let (upstash_url, upstash_token) = (config::UPSTASH_URL.name, config::UPSTASH_TOKEN.name);
+    match (
+        config::UPSTASH_URL.text(&env),
+        config::UPSTASH_TOKEN.text(&env),
+    ) {
         (Some(url), Some(token)) => {
             let outbound = Arc::new(NativeOutbound::new(std::time::Duration::from_secs(2)));
             Ok(bounded(Arc::new(UpstashKv::new(outbound, &url, token))))
         }
-        (Some(_), None) => Err(format!("{UPSTASH_TOKEN}: is required with {UPSTASH_URL}")),
-        (None, Some(_)) => Err(format!("{UPSTASH_URL}: is required with {UPSTASH_TOKEN}")),
+        (Some(_), None) => Err(format!("{upstash_token}: is required with {upstash_url}")),
+        (None, Some(_)) => Err(format!("{upstash_url}: is required with {upstash_token}")),
         (None, None) => Ok(Arc::new(MemoryKv::new(clock))),
     }
 }
@@ -227,10 +221,10 @@ async fn key_value(clock: Arc<dyn Clock>, timeout_ms: i64) -> Result<Arc<dyn Key
 async fn serve(listen: Option<SocketAddr>, data_dir_flag: Option<PathBuf>) -> Result<(), String> {
     let listen = match listen {
         Some(addr) => addr,
-        None => match env(LISTEN) {
+        None => match config::LISTEN.text(&env) {
             Some(v) => v.parse().map_err(|_| {
                 ConfigError {
-                    variable: LISTEN,
+                    variable: config::LISTEN.name,
                     reason: format!("`{v}` is not a socket address such as 127.0.0.1:8787"),
                 }
                 .to_string()
@@ -243,14 +237,21 @@ async fn serve(listen: Option<SocketAddr>, data_dir_flag: Option<PathBuf>) -> Re
     let dir = data_dir(data_dir_flag);
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let db = database(&dir).await?;
-    if let Some(kid) = keys::ensure_active_key(db.as_ref(), clock.as_ref(), Alg::Es256)
+    if let Some(kid) = keys::ensure_active_key(db.as_ref(), clock.as_ref(), &OsEntropy, Alg::Es256)
         .await
         .map_err(|e| e.to_string())?
     {
         tracing::info!(kid, "generated the first signing key");
     }
     let kv = key_value(clock.clone(), config.kv_timeout_ms).await?;
-    let state = AppState::new(config, db, kv, clock, Arc::new(OsEntropy));
+    let platform = Platform {
+        db,
+        kv,
+        clock,
+        entropy: Arc::new(OsEntropy),
+        es256_accelerator: es256_accelerator(),
+    };
+    let state = AppState::new(config, platform);
     let issuer = state.config.issuer.clone();
     let app = all_functions(state);
 
@@ -298,7 +299,7 @@ async fn record_client_ip(
 /// A panic is a bug; the caller still gets a problem document rather than a dropped connection.
 fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response {
     use axum::response::IntoResponse;
-    agentidp_shared::error::ApiError::internal("handler panicked").into_response()
+    ApiError::internal("handler panicked").into_response()
 }
 
 async fn shutdown_signal() {
@@ -324,7 +325,7 @@ async fn rotate_keys(data_dir_flag: Option<PathBuf>, alg: &str) -> Result<(), St
     let alg =
         Alg::parse(alg).ok_or_else(|| format!("unknown algorithm `{alg}`: use ES256 or EdDSA"))?;
     let db = open_database(&data_dir(data_dir_flag)).await?;
-    let kid = keys::rotate(db.as_ref(), &SystemClock, alg)
+    let kid = keys::rotate(db.as_ref(), &SystemClock, &OsEntropy, alg)
         .await
         .map_err(|e| e.to_string())?;
     println!("{kid}");

@@ -12,7 +12,7 @@ use agentidp_shared::axum::http::{HeaderMap, StatusCode};
 use agentidp_shared::axum::response::{IntoResponse, Response};
 use agentidp_shared::axum::routing::{get, post};
 use agentidp_shared::axum::{self, Json, Router};
-use agentidp_shared::hrana::{
+use agentidp_shared::platform::hrana::{
     Batch, BatchCond, BatchResult, Col, HranaError, HranaValue, PipelineRequest, PipelineResponse,
     Stmt, StmtResult, StreamRequest, StreamResponse, StreamResult,
 };
@@ -175,12 +175,12 @@ async fn execute(conn: &libsql::Connection, stmt: &Stmt) -> Result<StmtResult, H
         .iter()
         .cloned()
         .map(|v| {
-            agentidp_shared::sql::Value::try_from(v).map(|v| match v {
-                agentidp_shared::sql::Value::Null => libsql::Value::Null,
-                agentidp_shared::sql::Value::Integer(i) => libsql::Value::Integer(i),
-                agentidp_shared::sql::Value::Real(r) => libsql::Value::Real(r),
-                agentidp_shared::sql::Value::Text(t) => libsql::Value::Text(t),
-                agentidp_shared::sql::Value::Blob(b) => libsql::Value::Blob(b),
+            agentidp_shared::ports::sql::Value::try_from(v).map(|v| match v {
+                agentidp_shared::ports::sql::Value::Null => libsql::Value::Null,
+                agentidp_shared::ports::sql::Value::Integer(i) => libsql::Value::Integer(i),
+                agentidp_shared::ports::sql::Value::Real(r) => libsql::Value::Real(r),
+                agentidp_shared::ports::sql::Value::Text(t) => libsql::Value::Text(t),
+                agentidp_shared::ports::sql::Value::Blob(b) => libsql::Value::Blob(b),
             })
         })
         .collect::<Result<Vec<_>, _>>()
@@ -213,7 +213,9 @@ async fn execute(conn: &libsql::Connection, stmt: &Stmt) -> Result<StmtResult, H
                 },
                 libsql::Value::Real(r) => HranaValue::Float { value: r },
                 libsql::Value::Text(t) => HranaValue::Text { value: t },
-                libsql::Value::Blob(b) => HranaValue::from(&agentidp_shared::sql::Value::Blob(b)),
+                libsql::Value::Blob(b) => {
+                    HranaValue::from(&agentidp_shared::ports::sql::Value::Blob(b))
+                }
             });
         }
         out.push(values);

@@ -4,17 +4,20 @@
 
 use std::time::Instant;
 
-use agentidp_shared::keys::{Alg, KeySet};
-use agentidp_shared::platform::SystemClock;
-use agentidp_shared::runtime::Clock;
-use agentidp_shared::tokens::{self, TokenRequest};
+use agentidp_shared::jose::access_token::{self, ClaimExtensions, MintRequest};
+use agentidp_shared::jose::jwk::Alg;
+use agentidp_shared::jose::keys::KeySet;
+use agentidp_shared::platform::{es256_accelerator, OsEntropy, SystemClock};
+use agentidp_shared::ports::runtime::Clock;
 
 fn main() {
     let now = SystemClock.now_seconds();
     let audiences = vec!["https://id.example.com".to_owned()];
     for alg in [Alg::Es256, Alg::EdDsa] {
-        let set = KeySet::ephemeral(alg, now * 1000).expect("generating a key");
-        let request = TokenRequest {
+        let set = KeySet::ephemeral(alg, now * 1000, &OsEntropy, es256_accelerator())
+            .expect("generating a key");
+        let extensions = ClaimExtensions::default();
+        let request = MintRequest {
             issuer: "https://id.example.com",
             subject: "9b1deb4d-3b7d-4bad-9bdd-2b0d7b3dcb6d",
             audiences: &audiences,
@@ -24,17 +27,19 @@ fn main() {
             jti: "b0c3a1e2-5f7d-4c1e-9a7b-3d2f1e0c9b8a",
             now_seconds: now,
             ttl_seconds: 3600,
+            extensions: &extensions,
         };
         let n = 2_000;
         let started = Instant::now();
         let mut token = String::new();
         for _ in 0..n {
-            token = tokens::mint(&set, &request).expect("minting");
+            token = access_token::mint(&set, &request).expect("minting");
         }
         let mint_us = started.elapsed().as_secs_f64() * 1e6 / f64::from(n);
         let started = Instant::now();
         for _ in 0..n {
-            tokens::verify(&set, &token, "https://id.example.com", None, now).expect("verifying");
+            access_token::verify(&set, &token, "https://id.example.com", None, now)
+                .expect("verifying");
         }
         let verify_us = started.elapsed().as_secs_f64() * 1e6 / f64::from(n);
         println!(

@@ -1,6 +1,5 @@
-//! Configuration, read once at start from whatever the platform offers (environment, Worker vars).
-
-use crate::rate_limit::RateLimits;
+//! Configuration: every variable declared once (name, default, range, one line of doc), read once at
+//! start from whatever the platform offers (environment, Worker vars, the component's environment).
 
 /// Where configuration values come from: a lookup by variable name.
 pub trait ConfigSource {
@@ -20,12 +19,340 @@ pub struct ConfigError {
     pub reason: String,
 }
 
-pub const ISSUER: &str = "AGENTIDP_ISSUER";
-pub const TOKEN_TTL_SECONDS: &str = "AGENTIDP_TOKEN_TTL_SECONDS";
-pub const MAX_AGENTS_PER_ORG: &str = "AGENTIDP_MAX_AGENTS_PER_ORG";
-pub const SIGNUP_TOKEN: &str = "AGENTIDP_SIGNUP_TOKEN";
-pub const REVOCATION_ON_KV_FAILURE: &str = "AGENTIDP_REVOCATION_ON_KV_FAILURE";
-pub const KV_TIMEOUT_MS: &str = "AGENTIDP_KV_TIMEOUT_MS";
+/// What values a variable takes, with its default.
+#[derive(Clone, Copy, Debug)]
+pub enum Kind {
+    Integer {
+        default: i64,
+        min: i64,
+        max: i64,
+    },
+    Choice {
+        default: &'static str,
+        choices: &'static [&'static str],
+    },
+    /// Free text; `default` is how the README shows its absence.
+    Text {
+        default: &'static str,
+    },
+}
+
+/// Which deployments read a variable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    Everywhere,
+    /// The native server (`agentidp serve`) only.
+    Native,
+}
+
+/// One configuration variable.
+#[derive(Clone, Copy, Debug)]
+pub struct Variable {
+    pub name: &'static str,
+    pub kind: Kind,
+    pub scope: Scope,
+    pub doc: &'static str,
+}
+
+impl Variable {
+    fn raw(&self, source: &dyn ConfigSource) -> Option<String> {
+        source.get(self.name).filter(|v| !v.trim().is_empty())
+    }
+
+    fn error(&self, reason: String) -> ConfigError {
+        ConfigError {
+            variable: self.name,
+            reason,
+        }
+    }
+
+    /// An integer variable within its declared range, or its default.
+    pub fn integer(&self, source: &dyn ConfigSource) -> Result<i64, ConfigError> {
+        let Kind::Integer { default, min, max } = self.kind else {
+            panic!("{} is not declared as an integer", self.name);
+        };
+        let Some(raw) = self.raw(source) else {
+            return Ok(default);
+        };
+        match raw.trim().parse::<i64>() {
+            Ok(v) if (min..=max).contains(&v) => Ok(v),
+            _ => Err(self.error(format!("`{raw}` is not an integer from {min} to {max}"))),
+        }
+    }
+
+    /// A choice variable, lowercased, or its default.
+    pub fn choice(&self, source: &dyn ConfigSource) -> Result<&'static str, ConfigError> {
+        let Kind::Choice { default, choices } = self.kind else {
+            panic!("{} is not declared as a choice", self.name);
+        };
+        let Some(raw) = self.raw(source) else {
+            return Ok(default);
+        };
+        let value = raw.trim().to_ascii_lowercase();
+        choices
+            .iter()
+            .find(|c| **c == value)
+            .copied()
+            .ok_or_else(|| {
+                self.error(format!(
+                    "`{raw}` is not one of {}",
+                    choices
+                        .iter()
+                        .map(|c| format!("`{c}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
+            })
+    }
+
+    /// A text variable, if set and not blank.
+    pub fn text(&self, source: &dyn ConfigSource) -> Option<String> {
+        self.raw(source)
+    }
+
+    /// A text variable that must be set.
+    pub fn required(&self, source: &dyn ConfigSource) -> Result<String, ConfigError> {
+        self.raw(source)
+            .ok_or_else(|| self.error("is required".into()))
+    }
+
+    fn default_cell(&self) -> String {
+        match self.kind {
+            Kind::Integer { default, .. } => format!("`{default}`"),
+            Kind::Choice { default, .. } => format!("`{default}`"),
+            Kind::Text { default } => default.to_owned(),
+        }
+    }
+
+    fn meaning_cell(&self) -> String {
+        let range = match self.kind {
+            Kind::Integer { min, max, .. } => format!(" ({min} to {max})"),
+            Kind::Choice { choices, .. } => format!(
+                " ({})",
+                choices
+                    .iter()
+                    .map(|c| format!("`{c}`"))
+                    .collect::<Vec<_>>()
+                    .join(" or ")
+            ),
+            Kind::Text { .. } => String::new(),
+        };
+        let scope = match self.scope {
+            Scope::Everywhere => "",
+            Scope::Native => " [native server]",
+        };
+        format!("{}{range}{scope}", self.doc)
+    }
+}
+
+const fn integer(
+    name: &'static str,
+    default: i64,
+    min: i64,
+    max: i64,
+    doc: &'static str,
+) -> Variable {
+    Variable {
+        name,
+        kind: Kind::Integer { default, min, max },
+        scope: Scope::Everywhere,
+        doc,
+    }
+}
+
+const fn policy(name: &'static str, default: &'static str, doc: &'static str) -> Variable {
+    Variable {
+        name,
+        kind: Kind::Choice {
+            default,
+            choices: &["open", "closed"],
+        },
+        scope: Scope::Everywhere,
+        doc,
+    }
+}
+
+const fn text(name: &'static str, default: &'static str, doc: &'static str) -> Variable {
+    Variable {
+        name,
+        kind: Kind::Text { default },
+        scope: Scope::Everywhere,
+        doc,
+    }
+}
+
+const fn native(variable: Variable) -> Variable {
+    Variable {
+        scope: Scope::Native,
+        ..variable
+    }
+}
+
+/// Largest configurable rate limit; `0` means unlimited.
+const MAX_LIMIT: i64 = 100_000_000;
+
+pub const ISSUER: Variable = text(
+    "AGENTIDP_ISSUER",
+    "`http://<listen address>` natively; required at the edge",
+    "public base URL: the `iss` of every token and the base of every advertised endpoint",
+);
+pub const LISTEN: Variable = native(text(
+    "AGENTIDP_LISTEN",
+    "`127.0.0.1:8787`",
+    "address to listen on (`--listen` wins)",
+));
+pub const DATA_DIR: Variable = native(text(
+    "AGENTIDP_DATA_DIR",
+    "`./data`",
+    "directory of the database file `agentidp.db` (`--data-dir` wins)",
+));
+pub const DB_SYNCHRONOUS: Variable = native(Variable {
+    name: "AGENTIDP_DB_SYNCHRONOUS",
+    kind: Kind::Choice {
+        default: "full",
+        choices: &["full", "normal"],
+    },
+    scope: Scope::Native,
+    doc: "durability of the embedded database (see Durability below)",
+});
+pub const LOG: Variable = native(text(
+    "AGENTIDP_LOG",
+    "`info`",
+    "log filter (`tracing` syntax, e.g. `warn`, `agentidp_shared=debug`); logs go to stderr",
+));
+pub const TOKEN_TTL_SECONDS: Variable = integer(
+    "AGENTIDP_TOKEN_TTL_SECONDS",
+    3600,
+    60,
+    86_400,
+    "access-token lifetime in seconds",
+);
+pub const MAX_AGENTS_PER_ORG: Variable = integer(
+    "AGENTIDP_MAX_AGENTS_PER_ORG",
+    100,
+    1,
+    1_000_000,
+    "free-tier cap on agents (not decommissioned) per organization",
+);
+pub const SIGNUP_TOKEN: Variable = text(
+    "AGENTIDP_SIGNUP_TOKEN",
+    "unset (open)",
+    "when set, `POST /v1/orgs` requires `Authorization: Bearer <this>`",
+);
+pub const DATABASE_URL: Variable = text(
+    "AGENTIDP_DATABASE_URL",
+    "unset natively (embedded file); required at the edge",
+    "libSQL over HTTP (Turso, or the local stand-in) instead of the embedded file",
+);
+pub const DATABASE_AUTH_TOKEN: Variable = text(
+    "AGENTIDP_DATABASE_AUTH_TOKEN",
+    "unset",
+    "bearer token for `AGENTIDP_DATABASE_URL`",
+);
+pub const REDIS_URL: Variable = native(text(
+    "REDIS_URL",
+    "unset",
+    "keep revocations, replay guards and rate limits in a real Redis instead of in process",
+));
+pub const UPSTASH_URL: Variable = text(
+    "UPSTASH_REDIS_REST_URL",
+    "unset natively; required at the edge",
+    "the same in Upstash Redis over its REST API",
+);
+pub const UPSTASH_TOKEN: Variable = text(
+    "UPSTASH_REDIS_REST_TOKEN",
+    "unset natively; required at the edge",
+    "bearer token for `UPSTASH_REDIS_REST_URL`",
+);
+pub const KV_TIMEOUT_MS: Variable = integer(
+    "AGENTIDP_KV_TIMEOUT_MS",
+    50,
+    1,
+    60_000,
+    "a remote key-value store that has not answered by then (milliseconds) counts as failed",
+);
+pub const RATE_LIMIT_PER_MINUTE: Variable = integer(
+    "RATE_LIMIT_PER_MINUTE",
+    100,
+    0,
+    MAX_LIMIT,
+    "requests per window per organization on authenticated `/v1/*` (`0` = unlimited)",
+);
+pub const RATE_LIMIT_TIERS: Variable = text(
+    "AGENTIDP_RATE_LIMIT_TIERS",
+    "unset",
+    "per-tier organization limits, e.g. `free=100,pro=1000,enterprise=0`",
+);
+pub const RATE_LIMIT_CLIENT_PER_MINUTE: Variable = integer(
+    "AGENTIDP_RATE_LIMIT_CLIENT_PER_MINUTE",
+    600,
+    0,
+    MAX_LIMIT,
+    "per client on `/oauth2/token`, `/oauth2/introspect`, `/oauth2/revoke` (`0` = unlimited)",
+);
+pub const RATE_LIMIT_IP_PER_MINUTE: Variable = integer(
+    "AGENTIDP_RATE_LIMIT_IP_PER_MINUTE",
+    60,
+    0,
+    MAX_LIMIT,
+    "per IP on unauthenticated endpoints and failed client authentications (`0` = unlimited)",
+);
+pub const RATE_LIMIT_WINDOW_SECONDS: Variable = integer(
+    "AGENTIDP_RATE_LIMIT_WINDOW_SECONDS",
+    60,
+    1,
+    3600,
+    "length of the sliding window the limits count over",
+);
+pub const RATE_LIMIT_ON_KV_FAILURE: Variable = policy(
+    "AGENTIDP_RATE_LIMIT_ON_KV_FAILURE",
+    "open",
+    "key-value store unreachable: `open` lets requests through unlimited (logged, counted), `closed` answers 503",
+);
+pub const REVOCATION_ON_KV_FAILURE: Variable = policy(
+    "AGENTIDP_REVOCATION_ON_KV_FAILURE",
+    "closed",
+    "key-value store unreachable: `closed` answers 503 rather than accept a possibly revoked token; `open` skips the check",
+);
+
+/// Every variable, in the order the README lists them.
+pub const VARIABLES: &[Variable] = &[
+    ISSUER,
+    LISTEN,
+    DATA_DIR,
+    DB_SYNCHRONOUS,
+    LOG,
+    TOKEN_TTL_SECONDS,
+    MAX_AGENTS_PER_ORG,
+    SIGNUP_TOKEN,
+    DATABASE_URL,
+    DATABASE_AUTH_TOKEN,
+    REDIS_URL,
+    UPSTASH_URL,
+    UPSTASH_TOKEN,
+    KV_TIMEOUT_MS,
+    RATE_LIMIT_PER_MINUTE,
+    RATE_LIMIT_TIERS,
+    RATE_LIMIT_CLIENT_PER_MINUTE,
+    RATE_LIMIT_IP_PER_MINUTE,
+    RATE_LIMIT_WINDOW_SECONDS,
+    RATE_LIMIT_ON_KV_FAILURE,
+    REVOCATION_ON_KV_FAILURE,
+];
+
+/// The README's configuration table, generated from [`VARIABLES`] (a test keeps the two equal).
+pub fn markdown_table() -> String {
+    let mut table = String::from("| variable | default | meaning |\n| --- | --- | --- |\n");
+    for variable in VARIABLES {
+        table.push_str(&format!(
+            "| `{}` | {} | {} |\n",
+            variable.name,
+            variable.default_cell(),
+            variable.meaning_cell()
+        ));
+    }
+    table
+}
 
 /// What a check does when the key-value store cannot answer in time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -37,21 +364,11 @@ pub enum FailurePolicy {
 }
 
 impl FailurePolicy {
-    pub fn load(
-        source: &dyn ConfigSource,
-        variable: &'static str,
-        default: FailurePolicy,
-    ) -> Result<Self, ConfigError> {
-        match source.get(variable).map(|v| v.trim().to_ascii_lowercase()) {
-            None => Ok(default),
-            Some(v) if v.is_empty() => Ok(default),
-            Some(v) if v == "open" => Ok(FailurePolicy::Open),
-            Some(v) if v == "closed" => Ok(FailurePolicy::Closed),
-            Some(v) => Err(ConfigError {
-                variable,
-                reason: format!("`{v}` is neither `open` nor `closed`"),
-            }),
-        }
+    fn load(source: &dyn ConfigSource, variable: &Variable) -> Result<Self, ConfigError> {
+        Ok(match variable.choice(source)? {
+            "open" => FailurePolicy::Open,
+            _ => FailurePolicy::Closed,
+        })
     }
 
     pub fn as_str(self) -> &'static str {
@@ -60,6 +377,81 @@ impl FailurePolicy {
             FailurePolicy::Closed => "closed",
         }
     }
+}
+
+/// The configured limits. Each count is per window (one minute unless configured otherwise).
+#[derive(Clone, Debug)]
+pub struct RateLimits {
+    pub window_seconds: i64,
+    /// Per organization on authenticated `/v1/*`, for tiers not listed in `tiers`; 0 = unlimited.
+    pub organization: u64,
+    /// Per-organization limit by `orgs.tier`.
+    pub tiers: Vec<(String, u64)>,
+    /// Per client on `/oauth2/token`, `/oauth2/introspect` and `/oauth2/revoke`.
+    pub client: u64,
+    /// Per client IP on unauthenticated endpoints and failed client authentications.
+    pub ip: u64,
+    pub on_kv_failure: FailurePolicy,
+}
+
+impl RateLimits {
+    pub fn load(source: &dyn ConfigSource) -> Result<Self, ConfigError> {
+        let limit = |variable: &Variable| variable.integer(source).map(i64::unsigned_abs);
+        Ok(RateLimits {
+            window_seconds: RATE_LIMIT_WINDOW_SECONDS.integer(source)?,
+            organization: limit(&RATE_LIMIT_PER_MINUTE)?,
+            tiers: parse_tiers(&RATE_LIMIT_TIERS.text(source).unwrap_or_default())?,
+            client: limit(&RATE_LIMIT_CLIENT_PER_MINUTE)?,
+            ip: limit(&RATE_LIMIT_IP_PER_MINUTE)?,
+            on_kv_failure: FailurePolicy::load(source, &RATE_LIMIT_ON_KV_FAILURE)?,
+        })
+    }
+
+    pub fn window_millis(&self) -> i64 {
+        self.window_seconds * 1000
+    }
+
+    /// The per-window limit of an organization of `tier`: its tier's when listed, else the default.
+    pub fn organization_limit(&self, tier: &str) -> u64 {
+        self.tiers
+            .iter()
+            .find(|(name, _)| name == tier)
+            .map_or(self.organization, |(_, limit)| *limit)
+    }
+}
+
+/// `free=100,pro=1000,enterprise=0`: tier names as stored in `orgs.tier`, limits per window.
+fn parse_tiers(raw: &str) -> Result<Vec<(String, u64)>, ConfigError> {
+    let invalid = |reason: String| RATE_LIMIT_TIERS.error(reason);
+    let mut tiers: Vec<(String, u64)> = Vec::new();
+    for entry in raw.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let (name, limit) = entry
+            .split_once('=')
+            .ok_or_else(|| invalid(format!("`{entry}` is not TIER=LIMIT")))?;
+        let name = name.trim();
+        let valid_name = !name.is_empty()
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        if !valid_name {
+            return Err(invalid(format!("`{name}` is not a tier name")));
+        }
+        let limit = limit
+            .trim()
+            .parse::<u64>()
+            .ok()
+            .filter(|l| *l <= MAX_LIMIT.unsigned_abs())
+            .ok_or_else(|| {
+                invalid(format!(
+                    "the limit of tier `{name}` is not an integer from 0 to {MAX_LIMIT}"
+                ))
+            })?;
+        if tiers.iter().any(|(n, _)| n == name) {
+            return Err(invalid(format!("tier `{name}` is listed twice")));
+        }
+        tiers.push((name.to_owned(), limit));
+    }
+    Ok(tiers)
 }
 
 /// Everything the core needs to know about its deployment.
@@ -86,30 +478,25 @@ impl Config {
         source: &dyn ConfigSource,
         default_issuer: Option<&str>,
     ) -> Result<Self, ConfigError> {
-        let issuer = match source
-            .get(ISSUER)
+        let issuer = match ISSUER
+            .text(source)
             .or_else(|| default_issuer.map(str::to_owned))
         {
             Some(v) => parse_issuer(&v)?,
             None => {
-                return Err(ConfigError {
-                    variable: ISSUER,
-                    reason: "is required (the public base URL, e.g. https://id.example.com)".into(),
-                })
+                return Err(ISSUER.error(
+                    "is required (the public base URL, e.g. https://id.example.com)".into(),
+                ))
             }
         };
         Ok(Config {
             issuer,
-            token_ttl_seconds: int_in(source, TOKEN_TTL_SECONDS, 3600, 60..=86_400)?,
-            max_agents_per_org: int_in(source, MAX_AGENTS_PER_ORG, 100, 1..=1_000_000)?,
-            signup_token: source.get(SIGNUP_TOKEN).filter(|t| !t.is_empty()),
+            token_ttl_seconds: TOKEN_TTL_SECONDS.integer(source)?,
+            max_agents_per_org: MAX_AGENTS_PER_ORG.integer(source)?,
+            signup_token: SIGNUP_TOKEN.text(source),
             rate_limits: RateLimits::load(source)?,
-            revocation_on_kv_failure: FailurePolicy::load(
-                source,
-                REVOCATION_ON_KV_FAILURE,
-                FailurePolicy::Closed,
-            )?,
-            kv_timeout_ms: int_in(source, KV_TIMEOUT_MS, 50, 1..=60_000)?,
+            revocation_on_kv_failure: FailurePolicy::load(source, &REVOCATION_ON_KV_FAILURE)?,
+            kv_timeout_ms: KV_TIMEOUT_MS.integer(source)?,
         })
     }
 
@@ -127,35 +514,11 @@ fn parse_issuer(value: &str) -> Result<String, ConfigError> {
         .map(|(_, rest)| rest)
         .unwrap_or("");
     if !scheme_ok || host.is_empty() || trimmed.contains(['?', '#', ' ']) {
-        return Err(ConfigError {
-            variable: ISSUER,
-            reason: format!("`{value}` is not an http(s) URL without query or fragment"),
-        });
+        return Err(ISSUER.error(format!(
+            "`{value}` is not an http(s) URL without query or fragment"
+        )));
     }
     Ok(trimmed.to_owned())
-}
-
-/// Reads an optional integer variable within a range.
-pub fn int_in(
-    source: &dyn ConfigSource,
-    variable: &'static str,
-    default: i64,
-    range: std::ops::RangeInclusive<i64>,
-) -> Result<i64, ConfigError> {
-    let Some(raw) = source.get(variable) else {
-        return Ok(default);
-    };
-    match raw.trim().parse::<i64>() {
-        Ok(v) if range.contains(&v) => Ok(v),
-        _ => Err(ConfigError {
-            variable,
-            reason: format!(
-                "`{raw}` is not an integer from {} to {}",
-                range.start(),
-                range.end()
-            ),
-        }),
-    }
 }
 
 #[cfg(test)]
@@ -173,22 +536,74 @@ mod tests {
 
     #[test]
     fn malformed_values_name_the_variable() {
-        let err =
-            Config::load(&source(&[(TOKEN_TTL_SECONDS, "soon")]), Some("http://x")).unwrap_err();
-        assert_eq!(err.variable, TOKEN_TTL_SECONDS);
-        let err = Config::load(&source(&[(ISSUER, "ftp://x")]), None).unwrap_err();
-        assert_eq!(err.variable, ISSUER);
+        let err = Config::load(
+            &source(&[("AGENTIDP_TOKEN_TTL_SECONDS", "soon")]),
+            Some("http://x"),
+        )
+        .unwrap_err();
+        assert_eq!(err.variable, TOKEN_TTL_SECONDS.name);
+        let err = Config::load(&source(&[("AGENTIDP_ISSUER", "ftp://x")]), None).unwrap_err();
+        assert_eq!(err.variable, ISSUER.name);
         let err = Config::load(&source(&[]), None).unwrap_err();
-        assert_eq!(err.variable, ISSUER);
+        assert_eq!(err.variable, ISSUER.name);
+        let err = Config::load(
+            &source(&[("AGENTIDP_REVOCATION_ON_KV_FAILURE", "ajar")]),
+            Some("http://x"),
+        )
+        .unwrap_err();
+        assert_eq!(err.variable, REVOCATION_ON_KV_FAILURE.name);
     }
 
     #[test]
     fn issuer_loses_its_trailing_slash() {
-        let config = Config::load(&source(&[(ISSUER, "https://id.example.com/")]), None).unwrap();
+        let config = Config::load(
+            &source(&[("AGENTIDP_ISSUER", "https://id.example.com/")]),
+            None,
+        )
+        .unwrap();
         assert_eq!(config.issuer, "https://id.example.com");
         assert_eq!(
             config.token_endpoint(),
             "https://id.example.com/oauth2/token"
         );
+    }
+
+    #[test]
+    fn tiers_parse_and_errors_name_the_variable() {
+        assert_eq!(
+            parse_tiers(" free=100, pro=1000 ,enterprise=0").unwrap(),
+            vec![
+                ("free".to_owned(), 100),
+                ("pro".to_owned(), 1000),
+                ("enterprise".to_owned(), 0)
+            ]
+        );
+        assert!(parse_tiers("").unwrap().is_empty());
+        for bad in ["free", "free=lots", "=5", "free=1,free=2", "free=-1"] {
+            assert_eq!(
+                parse_tiers(bad).unwrap_err().variable,
+                RATE_LIMIT_TIERS.name,
+                "{bad}"
+            );
+        }
+        let many = source(&[("RATE_LIMIT_PER_MINUTE", "many")]);
+        assert_eq!(
+            RateLimits::load(&many).unwrap_err().variable,
+            RATE_LIMIT_PER_MINUTE.name
+        );
+        let ajar = source(&[("AGENTIDP_RATE_LIMIT_ON_KV_FAILURE", "ajar")]);
+        assert_eq!(
+            RateLimits::load(&ajar).unwrap_err().variable,
+            RATE_LIMIT_ON_KV_FAILURE.name
+        );
+    }
+
+    #[test]
+    fn every_variable_is_declared_once() {
+        for (i, a) in VARIABLES.iter().enumerate() {
+            for b in &VARIABLES[i + 1..] {
+                assert_ne!(a.name, b.name);
+            }
+        }
     }
 }

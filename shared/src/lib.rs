@@ -1,31 +1,17 @@
 //! AgentIdP core: everything the five functions share, independent of the platform they run on.
+//! Layers, lowest first: `config`, `domain`, `ports`, `store`, `jose` and `limits`, `state`,
+//! `services`, `oauth`, `http`, and `platform` (the adapters) on top.
 
-pub mod agents;
-pub mod app;
-pub mod audit;
-pub mod audit_trail;
-pub mod auth;
 pub mod config;
-pub mod credentials;
-pub mod error;
-pub mod hrana;
+pub mod domain;
 pub mod http;
-pub mod keys;
-pub mod kv;
-pub mod marketplace;
-pub mod migrations;
+pub mod jose;
+pub mod limits;
 pub mod oauth;
-pub mod orgs;
-pub mod outbound;
 pub mod platform;
-pub mod rate_limit;
-pub mod revocation;
-pub mod runtime;
-pub mod secrets;
-pub mod sql;
+pub mod ports;
+pub mod services;
 pub mod state;
-pub mod tokens;
-pub mod upstash;
-pub mod usage;
+pub mod store;
 
 pub use axum;

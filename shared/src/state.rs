@@ -1,17 +1,29 @@
-//! The state every handler receives: configuration plus the platform's services.
+//! The state every handler receives: configuration, the platform's services, and the per-instance
+//! caches built on them (signing keys, verified tokens, rate limiter).
 
 use std::ops::Deref;
 use std::sync::Arc;
 
-use crate::audit::{AuditDraft, Outcome};
 use crate::config::Config;
-use crate::error::ApiError;
-use crate::keys::{KeyRing, KeySet};
-use crate::kv::KeyValue;
-use crate::rate_limit::Limiter;
-use crate::runtime::{new_uuid, Clock, Entropy};
-use crate::sql::{Database, DbError};
-use crate::tokens::VerifiedCache;
+use crate::domain::audit::{AuditDraft, Outcome};
+use crate::jose::access_token::{self, TokenError, VerifiedToken};
+use crate::jose::keys::{KeyRing, KeySet, KeySource};
+use crate::jose::verified_cache::VerifiedCache;
+use crate::limits::Limiter;
+use crate::ports::crypto::Es256Accelerator;
+use crate::ports::kv::KeyValue;
+use crate::ports::runtime::{new_uuid, random_bytes, Clock, Entropy};
+use crate::ports::sql::{Database, DbError};
+
+/// What a platform hands the core: its implementations of the seams.
+pub struct Platform {
+    pub db: Arc<dyn Database>,
+    pub kv: Arc<dyn KeyValue>,
+    pub clock: Arc<dyn Clock>,
+    pub entropy: Arc<dyn Entropy>,
+    /// A faster ES256 signer, where the platform has one.
+    pub es256_accelerator: Option<Es256Accelerator>,
+}
 
 pub struct Services {
     pub config: Config,
@@ -19,6 +31,7 @@ pub struct Services {
     pub kv: Arc<dyn KeyValue>,
     pub clock: Arc<dyn Clock>,
     pub entropy: Arc<dyn Entropy>,
+    pub es256_accelerator: Option<Es256Accelerator>,
     pub keys: KeyRing,
     pub verified_tokens: VerifiedCache,
     pub limiter: Limiter,
@@ -36,22 +49,24 @@ impl Deref for AppState {
 }
 
 impl AppState {
-    pub fn new(
-        config: Config,
-        db: Arc<dyn Database>,
-        kv: Arc<dyn KeyValue>,
-        clock: Arc<dyn Clock>,
-        entropy: Arc<dyn Entropy>,
-    ) -> Self {
+    pub fn new(config: Config, platform: Platform) -> Self {
+        let limiter = Limiter::new(
+            config.rate_limits.clone(),
+            platform.kv.clone(),
+            platform.db.clone(),
+            platform.clock.clone(),
+            platform.entropy.clone(),
+        );
         AppState(Arc::new(Services {
             config,
-            db,
-            kv,
-            clock,
-            entropy,
+            db: platform.db,
+            kv: platform.kv,
+            clock: platform.clock,
+            entropy: platform.entropy,
+            es256_accelerator: platform.es256_accelerator,
             keys: KeyRing::new(),
             verified_tokens: VerifiedCache::default(),
-            limiter: Limiter::default(),
+            limiter,
         }))
     }
 
@@ -61,6 +76,10 @@ impl AppState {
 
     pub fn new_id(&self) -> String {
         new_uuid(self.entropy.as_ref())
+    }
+
+    pub fn random<const N: usize>(&self) -> [u8; N] {
+        random_bytes::<N>(self.entropy.as_ref())
     }
 
     /// An audit event stamped now, for `Change::event`.
@@ -84,46 +103,39 @@ impl AppState {
         }
     }
 
+    fn key_source(&self) -> KeySource<'_> {
+        KeySource {
+            db: self.db.as_ref(),
+            clock: self.clock.as_ref(),
+            entropy: self.entropy.as_ref(),
+            token_ttl_seconds: self.config.token_ttl_seconds,
+            accelerate: self.es256_accelerator,
+        }
+    }
+
     pub async fn key_set(&self) -> Result<Arc<KeySet>, DbError> {
-        self.keys
-            .current(
-                self.db.as_ref(),
-                self.clock.as_ref(),
-                self.config.token_ttl_seconds,
-            )
-            .await
+        self.keys.current(self.key_source()).await
     }
 
-    pub async fn key_set_for(&self, kid: &str) -> Result<Arc<KeySet>, DbError> {
-        self.keys
-            .verifier_set(
-                kid,
-                self.db.as_ref(),
-                self.clock.as_ref(),
-                self.config.token_ttl_seconds,
-            )
-            .await
+    /// Verifies an access token's signature and claims for any audience, through the
+    /// per-instance memo. Revocation is the caller's to check, on every use.
+    pub async fn verify_access_token(
+        &self,
+        token: &str,
+    ) -> Result<Result<VerifiedToken, TokenError>, DbError> {
+        let now = self.clock.now_seconds();
+        if let Some(verified) = self.verified_tokens.get(token, now) {
+            return Ok(Ok(verified));
+        }
+        let kid = match access_token::key_id(token) {
+            Ok(kid) => kid,
+            Err(e) => return Ok(Err(e)),
+        };
+        let keys = self.keys.verifier_set(&kid, self.key_source()).await?;
+        let verified = access_token::verify(&keys, token, &self.config.issuer, None, now);
+        if let Ok(v) = &verified {
+            self.verified_tokens.insert(token, v, now);
+        }
+        Ok(verified)
     }
-}
-
-impl AuditDraft {
-    pub fn agent(mut self, agent_id: &str) -> Self {
-        self.agent_id = Some(agent_id.to_owned());
-        self
-    }
-
-    pub fn target(mut self, target: impl Into<String>) -> Self {
-        self.target = Some(target.into());
-        self
-    }
-
-    pub fn details(mut self, details: serde_json::Value) -> Self {
-        self.details = details;
-        self
-    }
-}
-
-/// Shorthand for handlers: a database failure becomes the right problem.
-pub fn db<T>(result: Result<T, DbError>) -> Result<T, ApiError> {
-    result.map_err(ApiError::from)
 }

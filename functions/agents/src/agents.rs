@@ -1,12 +1,15 @@
 //! `/v1/agents` and `/v1/agents/{id}`: register, list, read, update, suspend and decommission.
 
-use agentidp_shared::agents::{self, Agent, AgentPatch, ListQuery, NewAgent};
-use agentidp_shared::auth::{scopes, Principal};
 use agentidp_shared::axum::extract::State;
 use agentidp_shared::axum::http::StatusCode;
 use agentidp_shared::axum::Json;
-use agentidp_shared::error::ApiError;
-use agentidp_shared::http::{ApiJson, ApiQuery, Page};
+use agentidp_shared::domain::agents::{Agent, AgentPatch, ListQuery, NewAgent};
+use agentidp_shared::domain::page::Page;
+use agentidp_shared::domain::scopes;
+use agentidp_shared::http::auth::Principal;
+use agentidp_shared::http::error::ApiError;
+use agentidp_shared::http::extract::{ApiJson, ApiQuery};
+use agentidp_shared::services::agents;
 use agentidp_shared::state::AppState;
 
 use crate::extract::Ids;

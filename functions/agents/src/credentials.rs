@@ -1,17 +1,20 @@
 //! `/v1/agents/{id}/credentials/**`: issue, list, rotate and revoke an agent's credentials.
 
-use agentidp_shared::agents;
-use agentidp_shared::auth::{scopes, Principal};
 use agentidp_shared::axum::extract::State;
 use agentidp_shared::axum::http::StatusCode;
 use agentidp_shared::axum::response::Response;
 use agentidp_shared::axum::Json;
-use agentidp_shared::credentials::{self, Credential, ListQuery, NewCredential, Rotation};
-use agentidp_shared::error::ApiError;
-use agentidp_shared::http::{ApiQuery, Page};
+use agentidp_shared::domain::credentials::{Credential, ListQuery, NewCredential, Rotation};
+use agentidp_shared::domain::page::Page;
+use agentidp_shared::domain::scopes;
+use agentidp_shared::http::app::uncached;
+use agentidp_shared::http::auth::Principal;
+use agentidp_shared::http::error::ApiError;
+use agentidp_shared::http::extract::ApiQuery;
+use agentidp_shared::services::{agents, credentials};
 use agentidp_shared::state::AppState;
 
-use crate::extract::{no_store, Ids, OptionalJson};
+use crate::extract::{Ids, OptionalJson};
 
 pub async fn create(
     State(state): State<AppState>,
@@ -28,7 +31,7 @@ pub async fn create(
         new,
     )
     .await?;
-    Ok(no_store((StatusCode::CREATED, Json(issued))))
+    Ok(uncached((StatusCode::CREATED, Json(issued))))
 }
 
 pub async fn list(
@@ -58,7 +61,7 @@ pub async fn rotate(
         rotation,
     )
     .await?;
-    Ok(no_store(Json(issued)))
+    Ok(uncached(Json(issued)))
 }
 
 /// Idempotent, like decommissioning: revoking again answers 200 and revokes the tokens again.

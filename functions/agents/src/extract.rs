@@ -1,11 +1,10 @@
 //! Extractors this function needs beyond the shared ones: path ids and optional JSON bodies.
 
 use agentidp_shared::axum::extract::{FromRequest, FromRequestParts, Path, Request};
+use agentidp_shared::axum::http::header;
 use agentidp_shared::axum::http::request::Parts;
-use agentidp_shared::axum::http::{header, HeaderValue};
-use agentidp_shared::axum::response::{IntoResponse, Response};
-use agentidp_shared::error::ApiError;
-use agentidp_shared::http::ApiJson;
+use agentidp_shared::http::error::ApiError;
+use agentidp_shared::http::extract::ApiJson;
 use serde::de::DeserializeOwned;
 
 /// Path parameters. A value that cannot even be decoded answers like a missing object, so probing
@@ -45,13 +44,4 @@ impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for OptionalJ
             .await
             .map(|ApiJson(value)| OptionalJson(value))
     }
-}
-
-/// Responses that carry a secret must not be stored by any cache along the way.
-pub fn no_store(response: impl IntoResponse) -> Response {
-    let mut response = response.into_response();
-    let headers = response.headers_mut();
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-    response
 }

@@ -6,34 +6,25 @@ mod extract;
 mod orgs;
 mod usage;
 
-use agentidp_shared::axum::routing::{delete, get, post};
 use agentidp_shared::axum::Router;
+use agentidp_shared::http::routes::{Function, Mount};
 use agentidp_shared::state::AppState;
 
-/// This function's routes, without the health and OpenAPI routes every function adds.
+/// This function's routes, mounted from the route table.
 pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/v1/orgs", post(orgs::create))
-        .route("/v1/agents", post(agents::create).get(agents::list))
-        .route(
-            "/v1/agents/{id}",
-            get(agents::read)
-                .patch(agents::update)
-                .delete(agents::decommission),
-        )
-        .route(
-            "/v1/agents/{id}/credentials",
-            post(credentials::create).get(credentials::list),
-        )
-        .route(
-            "/v1/agents/{id}/credentials/{cid}",
-            delete(credentials::revoke),
-        )
-        .route(
-            "/v1/agents/{id}/credentials/{cid}/rotate",
-            post(credentials::rotate),
-        )
-        .route("/v1/usage", get(usage::read))
+    Mount::new(Function::Agents)
+        .handle("createOrganization", orgs::create)
+        .handle("createAgent", agents::create)
+        .handle("listAgents", agents::list)
+        .handle("getAgent", agents::read)
+        .handle("updateAgent", agents::update)
+        .handle("decommissionAgent", agents::decommission)
+        .handle("createCredential", credentials::create)
+        .handle("listCredentials", credentials::list)
+        .handle("revokeCredential", credentials::revoke)
+        .handle("rotateCredential", credentials::rotate)
+        .handle("getUsage", usage::read)
+        .finish()
 }
 
 agentidp_shared::edge_entry_points!(routes);

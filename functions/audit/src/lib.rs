@@ -1,25 +1,27 @@
 //! The audit function: `/v1/audit/*` routes over the shared audit trail.
 
-use agentidp_shared::audit_trail::{
-    self, AuditEvent, EventsQuery, Export, ExportQuery, Verification,
-};
-use agentidp_shared::auth::{scopes, Principal};
 use agentidp_shared::axum::body::Body;
 use agentidp_shared::axum::extract::State;
 use agentidp_shared::axum::http::{header, HeaderValue, StatusCode};
 use agentidp_shared::axum::response::{IntoResponse, Response};
-use agentidp_shared::axum::routing::get;
 use agentidp_shared::axum::{Json, Router};
-use agentidp_shared::error::ApiError;
-use agentidp_shared::http::{ApiQuery, Page};
+use agentidp_shared::domain::audit::{AuditEvent, EventsQuery, ExportQuery, Verification};
+use agentidp_shared::domain::page::Page;
+use agentidp_shared::domain::scopes;
+use agentidp_shared::http::auth::Principal;
+use agentidp_shared::http::error::ApiError;
+use agentidp_shared::http::extract::ApiQuery;
+use agentidp_shared::http::routes::{Function, Mount};
+use agentidp_shared::services::audit_trail::{self, Export};
 use agentidp_shared::state::AppState;
 
-/// This function's routes, without the health and OpenAPI routes every function adds.
+/// This function's routes, mounted from the route table.
 pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/v1/audit/events", get(events))
-        .route("/v1/audit/verify", get(verify))
-        .route("/v1/audit/export", get(export))
+    Mount::new(Function::Audit)
+        .handle("listAuditEvents", events)
+        .handle("verifyAuditChain", verify)
+        .handle("exportAuditEvents", export)
+        .finish()
 }
 
 // Queries arrive as `Result`s so that a caller without the scope learns that first, not whether

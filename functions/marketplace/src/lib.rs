@@ -4,22 +4,24 @@ use agentidp_shared::axum::extract::rejection::PathRejection;
 use agentidp_shared::axum::extract::{Path, State};
 use agentidp_shared::axum::http::{header, HeaderValue};
 use agentidp_shared::axum::response::{IntoResponse, Response};
-use agentidp_shared::axum::routing::get;
 use agentidp_shared::axum::{Json, Router};
-use agentidp_shared::error::ApiError;
-use agentidp_shared::http::ApiQuery;
-use agentidp_shared::marketplace::{self, SearchQuery};
-use agentidp_shared::rate_limit::IpLimited;
+use agentidp_shared::domain::marketplace::SearchQuery;
+use agentidp_shared::http::error::ApiError;
+use agentidp_shared::http::extract::ApiQuery;
+use agentidp_shared::http::limits::IpLimited;
+use agentidp_shared::http::routes::{Function, Mount};
+use agentidp_shared::services::marketplace;
 use agentidp_shared::state::AppState;
 
 /// How long shared caches may keep a public answer: short, so unpublishing takes effect quickly.
 const PUBLIC_MAX_AGE: &str = "public, max-age=30";
 
-/// This function's routes, without the health and OpenAPI routes every function adds.
+/// This function's routes, mounted from the route table.
 pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/v1/marketplace/agents", get(search))
-        .route("/v1/marketplace/agents/{id}", get(agent))
+    Mount::new(Function::Marketplace)
+        .handle("searchMarketplace", search)
+        .handle("getMarketplaceAgent", agent)
+        .finish()
 }
 
 fn cacheable(body: impl IntoResponse) -> Response {

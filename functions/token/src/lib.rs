@@ -1,29 +1,29 @@
 //! The token function: `/oauth2/*` and `/.well-known/*` over the shared OAuth core.
 
-use agentidp_shared::app::JWKS_MAX_AGE;
 use agentidp_shared::axum::extract::State;
-use agentidp_shared::axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use agentidp_shared::axum::http::{header, HeaderMap, StatusCode};
 use agentidp_shared::axum::response::{IntoResponse, Response};
-use agentidp_shared::axum::routing::{get, post};
 use agentidp_shared::axum::{Json, Router};
-use agentidp_shared::error::{no_store, ApiError, OAuthError};
-use agentidp_shared::http::{ClientIp, OAuthForm};
-use agentidp_shared::oauth::{self, introspection, metadata, token_revocation};
-use agentidp_shared::rate_limit::DecisionSlot;
+use agentidp_shared::http::app::{cacheable_json, uncached, JWKS_MAX_AGE};
+use agentidp_shared::http::error::ApiError;
+use agentidp_shared::http::extract::ClientIp;
+use agentidp_shared::http::routes::{Function, Mount};
+use agentidp_shared::limits::DecisionSlot;
+use agentidp_shared::oauth::error::OAuthError;
+use agentidp_shared::oauth::form::OAuthForm;
+use agentidp_shared::oauth::{self, introspection, metadata, revocation};
 use agentidp_shared::state::AppState;
 
-/// This function's routes, without the health and OpenAPI routes every function adds.
+/// This function's routes, mounted from the route table.
 pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/oauth2/token", post(token))
-        .route("/oauth2/introspect", post(introspect))
-        .route("/oauth2/revoke", post(revoke))
-        .route("/.well-known/jwks.json", get(jwks))
-        .route(
-            "/.well-known/oauth-authorization-server",
-            get(server_metadata),
-        )
-        .route("/.well-known/openid-configuration", get(server_metadata))
+    Mount::new(Function::Token)
+        .handle("issueToken", token)
+        .handle("introspectToken", introspect)
+        .handle("revokeToken", revoke)
+        .handle("getJwks", jwks)
+        .handle("getAuthorizationServerMetadata", server_metadata)
+        .handle("getOpenidConfiguration", server_metadata)
+        .finish()
 }
 
 fn authorization(headers: &HeaderMap) -> Option<&str> {
@@ -33,9 +33,11 @@ fn authorization(headers: &HeaderMap) -> Option<&str> {
 }
 
 /// Every `/oauth2/*` answer, success or error, is uncacheable (RFC 6749 §5.1).
-fn uncached(mut response: Response) -> Response {
-    no_store(&mut response);
-    response
+fn answer<T: IntoResponse>(result: Result<T, OAuthError>) -> Response {
+    match result {
+        Ok(body) => uncached(body),
+        Err(e) => e.into_response(),
+    }
 }
 
 async fn token(
@@ -45,10 +47,8 @@ async fn token(
     headers: HeaderMap,
     form: OAuthForm,
 ) -> Response {
-    match oauth::token(&state, &slot, &ip, authorization(&headers), &form).await {
-        Ok(issued) => uncached(Json(issued).into_response()),
-        Err(e) => e.into_response(),
-    }
+    let issued = oauth::token(&state, &slot, &ip, authorization(&headers), &form).await;
+    answer(issued.map(Json))
 }
 
 async fn introspect(
@@ -65,10 +65,7 @@ async fn introspect(
         introspection::introspect(&state, &slot, &caller, token).await
     }
     .await;
-    match result {
-        Ok(body) => uncached(Json(body).into_response()),
-        Err(e) => e.into_response(),
-    }
+    answer(result.map(Json))
 }
 
 async fn revoke(
@@ -78,30 +75,14 @@ async fn revoke(
     headers: HeaderMap,
     form: OAuthForm,
 ) -> Response {
-    let result: Result<(), OAuthError> = async {
+    let result = async {
         let caller =
             oauth::authenticate_client(&state, &slot, &ip, authorization(&headers), &form).await?;
         let token = form.require("token")?;
-        token_revocation::revoke(&state, &slot, &caller, token).await
+        revocation::revoke(&state, &slot, &caller, token).await
     }
     .await;
-    match result {
-        Ok(()) => uncached(StatusCode::OK.into_response()),
-        Err(e) => e.into_response(),
-    }
-}
-
-fn cacheable_json(body: String, max_age_seconds: u64) -> Response {
-    let mut response = (StatusCode::OK, body).into_response();
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    if let Ok(value) = HeaderValue::from_str(&format!("public, max-age={max_age_seconds}")) {
-        headers.insert(header::CACHE_CONTROL, value);
-    }
-    response
+    answer(result.map(|()| StatusCode::OK))
 }
 
 async fn jwks(State(state): State<AppState>) -> Result<Response, ApiError> {

@@ -8,14 +8,17 @@ use base64::Engine;
 use jwt_simple::prelude::{Duration, NoCustomClaims, UnixTimeStamp, VerificationOptions};
 use serde_json::json;
 
-use crate::audit::Outcome;
-use crate::error::OAuthError;
-use crate::http::OAuthForm;
-use crate::keys::Verifier;
-use crate::secrets::{hash_secret, secret_matches};
-use crate::sql::{query_one, Change, Row, Statement};
+use crate::domain::audit::Outcome;
+use crate::domain::scopes;
+use crate::domain::secrets::{hash_secret, secret_matches};
+use crate::jose::access_token::CLOCK_SKEW_SECONDS;
+use crate::jose::jwk::Verifier;
+use crate::oauth::error::OAuthError;
+use crate::oauth::form::OAuthForm;
+use crate::ports::sql::Change;
 use crate::state::AppState;
-use crate::tokens::CLOCK_SKEW_SECONDS;
+use crate::store::credentials::{self as store, StoredClient};
+use crate::store::kv_keys;
 
 pub const JWT_BEARER_ASSERTION: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
@@ -30,6 +33,13 @@ pub enum Method {
 }
 
 impl Method {
+    /// Every method, as the metadata document advertises them.
+    pub const ALL: [Method; 3] = [
+        Method::ClientSecretBasic,
+        Method::ClientSecretPost,
+        Method::PrivateKeyJwt,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Method::ClientSecretBasic => "client_secret_basic",
@@ -84,7 +94,7 @@ pub async fn authenticate(
             client_id.clone()
         }
     };
-    let Some(record) = load_client(state, &client_id).await? else {
+    let Some(record) = store::find_client(state.db.as_ref(), &client_id).await? else {
         // Spend the same hashing work as for a known client, so timing does not reveal which ids exist.
         if let Presented::Secret { secret, .. } = &presented {
             let _ = secret_matches(secret, &hash_secret(""));
@@ -96,19 +106,23 @@ pub async fn authenticate(
         Presented::Assertion { .. } => Method::PrivateKeyJwt,
     };
     let verdict = match &presented {
-        Presented::Secret { secret, .. } => record.check_secret(secret, state.now_millis()),
+        Presented::Secret { secret, .. } => check_secret(&record, secret, state.now_millis()),
         Presented::Assertion { assertion, .. } => {
             check_assertion(state, &record, assertion).await?
         }
     }
-    .and_then(|()| record.check_usable());
+    .and_then(|()| check_usable(&record));
     match verdict {
         Ok(()) => Ok(AuthenticatedClient {
+            allowed_scopes: if record.is_admin {
+                scopes::ADMIN.iter().map(|s| (*s).to_owned()).collect()
+            } else {
+                record.capabilities
+            },
             credential_id: record.credential_id,
             org_id: record.org_id,
             client_id: record.client_id,
             agent_id: record.agent_id,
-            allowed_scopes: record.allowed_scopes,
             method,
         }),
         Err(reason) => {
@@ -204,105 +218,38 @@ fn unverified_issuer(jwt: &str) -> Option<String> {
     claims.get("iss")?.as_str().map(str::to_owned)
 }
 
-/// A credential with what authentication needs of its agent, from one query.
-struct ClientRecord {
-    credential_id: String,
-    org_id: String,
-    client_id: String,
-    agent_id: Option<String>,
-    kind: String,
-    status: String,
-    agent_status: Option<String>,
-    secret_hash: Option<Vec<u8>>,
-    previous_secret_hash: Option<Vec<u8>>,
-    previous_secret_expires_at: Option<i64>,
-    public_jwk: Option<String>,
-    allowed_scopes: Vec<String>,
-}
-
-async fn load_client(
-    state: &AppState,
-    client_id: &str,
-) -> Result<Option<ClientRecord>, OAuthError> {
-    let row = query_one(
-        state.db.as_ref(),
-        Statement::new(
-            "SELECT c.id, c.org_id, c.client_id, c.agent_id, c.role, c.kind, c.status, c.secret_hash, \
-             c.previous_secret_hash, c.previous_secret_expires_at, c.public_jwk, \
-             a.status AS agent_status, a.capabilities \
-             FROM credentials c LEFT JOIN agents a ON a.id = c.agent_id AND a.org_id = c.org_id \
-             WHERE c.client_id = ?1",
-        )
-        .bind(client_id),
-    )
-    .await?;
-    row.map(|row| ClientRecord::from_row(&row))
-        .transpose()
-        .map_err(OAuthError::from)
-}
-
-impl ClientRecord {
-    fn from_row(row: &Row) -> Result<Self, crate::sql::DbError> {
-        let role: String = row.get("role")?;
-        let allowed_scopes = if role == "admin" {
-            crate::auth::scopes::ADMIN
-                .iter()
-                .map(|s| (*s).to_owned())
-                .collect()
-        } else {
-            let capabilities: Option<String> = row.get("capabilities")?;
-            serde_json::from_str(capabilities.as_deref().unwrap_or("[]"))
-                .map_err(|e| crate::sql::DbError::Decode(format!("agent capabilities: {e}")))?
-        };
-        Ok(ClientRecord {
-            credential_id: row.get("id")?,
-            org_id: row.get("org_id")?,
-            client_id: row.get("client_id")?,
-            agent_id: row.get("agent_id")?,
-            kind: row.get("kind")?,
-            status: row.get("status")?,
-            agent_status: row.get("agent_status")?,
-            secret_hash: row.get("secret_hash")?,
-            previous_secret_hash: row.get("previous_secret_hash")?,
-            previous_secret_expires_at: row.get("previous_secret_expires_at")?,
-            public_jwk: row.get("public_jwk")?,
-            allowed_scopes,
-        })
+fn check_secret(record: &StoredClient, secret: &str, now_millis: i64) -> Result<(), &'static str> {
+    if record.kind != "client_secret" {
+        return Err("credential does not use a client secret");
     }
-
-    fn check_secret(&self, secret: &str, now_millis: i64) -> Result<(), &'static str> {
-        if self.kind != "client_secret" {
-            return Err("credential does not use a client secret");
-        }
-        let current = self
-            .secret_hash
+    let current = record
+        .secret_hash
+        .as_deref()
+        .is_some_and(|h| secret_matches(secret, h));
+    let in_grace = record
+        .previous_secret_expires_at
+        .is_some_and(|t| t > now_millis);
+    let previous = in_grace
+        && record
+            .previous_secret_hash
             .as_deref()
             .is_some_and(|h| secret_matches(secret, h));
-        let in_grace = self
-            .previous_secret_expires_at
-            .is_some_and(|t| t > now_millis);
-        let previous = in_grace
-            && self
-                .previous_secret_hash
-                .as_deref()
-                .is_some_and(|h| secret_matches(secret, h));
-        if current || previous {
-            Ok(())
-        } else {
-            Err("wrong client secret")
-        }
+    if current || previous {
+        Ok(())
+    } else {
+        Err("wrong client secret")
     }
+}
 
-    /// Revoked credentials and agents that are not active never get through.
-    fn check_usable(&self) -> Result<(), &'static str> {
-        if self.status != "active" {
-            return Err("credential revoked");
-        }
-        match (&self.agent_id, self.agent_status.as_deref()) {
-            (None, _) | (Some(_), Some("active")) => Ok(()),
-            (Some(_), Some("suspended")) => Err("agent suspended"),
-            (Some(_), _) => Err("agent decommissioned"),
-        }
+/// Revoked credentials and agents that are not active never get through.
+fn check_usable(record: &StoredClient) -> Result<(), &'static str> {
+    if record.status != "active" {
+        return Err("credential revoked");
+    }
+    match (&record.agent_id, record.agent_status.as_deref()) {
+        (None, _) | (Some(_), Some("active")) => Ok(()),
+        (Some(_), Some("suspended")) => Err("agent suspended"),
+        (Some(_), _) => Err("agent decommissioned"),
     }
 }
 
@@ -310,7 +257,7 @@ impl ClientRecord {
 /// issuer, short-lived, and its `jti` used once.
 async fn check_assertion(
     state: &AppState,
-    record: &ClientRecord,
+    record: &StoredClient,
     assertion: &str,
 ) -> Result<Result<(), &'static str>, OAuthError> {
     let Some(jwk) = record
@@ -348,7 +295,7 @@ async fn check_assertion(
     if exp - now > MAX_ASSERTION_LIFETIME_SECONDS {
         return Ok(Err("client assertion lives too long"));
     }
-    let replay_key = format!("assertion:{}:{jti}", record.client_id);
+    let replay_key = kv_keys::used_assertion(&record.client_id, &jti);
     let ttl = (exp - now + CLOCK_SKEW_SECONDS as i64).max(1) as u64;
     if !state.kv.set_if_absent(&replay_key, "1", ttl).await? {
         return Ok(Err("client assertion replayed"));
@@ -359,7 +306,7 @@ async fn check_assertion(
 /// An authentication failure of a known client lands in its organization's audit trail.
 async fn record_failure(
     state: &AppState,
-    record: &ClientRecord,
+    record: &StoredClient,
     method: Method,
     reason: &str,
 ) -> Result<(), OAuthError> {

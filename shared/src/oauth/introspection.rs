@@ -3,13 +3,12 @@
 
 use serde_json::{json, Value};
 
-use crate::auth;
-use crate::error::OAuthError;
+use crate::jose::access_token::VerifiedToken;
+use crate::limits::DecisionSlot;
 use crate::oauth::client_auth::AuthenticatedClient;
-use crate::rate_limit::DecisionSlot;
-use crate::revocation;
+use crate::oauth::error::OAuthError;
+use crate::services::revocation;
 use crate::state::AppState;
-use crate::tokens::VerifiedToken;
 
 pub async fn introspect(
     state: &AppState,
@@ -24,7 +23,7 @@ pub async fn introspect(
     if verified.claims.org_id != caller.org_id {
         return Ok(inactive());
     }
-    Ok(json!({
+    let mut body = json!({
         "active": true,
         "scope": verified.claims.scope,
         "client_id": verified.claims.client_id,
@@ -37,7 +36,15 @@ pub async fn introspect(
         "jti": verified.jti,
         "token_type": "Bearer",
         "org_id": verified.claims.org_id,
-    }))
+    });
+    let extensions = &verified.claims.extensions;
+    if let Some(act) = &extensions.act {
+        body["act"] = act.clone();
+    }
+    if let Some(cnf) = &extensions.cnf {
+        body["cnf"] = cnf.clone();
+    }
+    Ok(body)
 }
 
 fn inactive() -> Value {
@@ -52,14 +59,14 @@ pub async fn admit_with_live_token(
     caller: &AuthenticatedClient,
     token: &str,
 ) -> Result<Option<VerifiedToken>, OAuthError> {
-    let verified = auth::verify_token(state, token).await?.ok();
+    let verified = state.verify_access_token(token).await?.ok();
     let reads = verified.as_ref().map(revocation::keys).unwrap_or_default();
     let admitted = super::admit_client(state, slot, caller, reads).await?;
     let Some(verified) = verified else {
         return Ok(None);
     };
     let policy = state.config.revocation_on_kv_failure;
-    if revocation::judge(policy, &verified, admitted.reads)? {
+    if revocation::is_revoked(policy, &verified, admitted.reads)? {
         return Ok(None);
     }
     Ok(Some(verified))

@@ -1,31 +1,30 @@
-//! The OAuth 2.0 endpoints' logic, one flow per file (client authentication, each grant,
-//! introspection, revocation, metadata); the token function only maps HTTP onto these.
+//! The OAuth 2.0 endpoints' logic: the grant contract and one file per grant, client
+//! authentication, introspection, revocation and metadata. The token function only maps HTTP onto
+//! these.
 
 pub mod client_auth;
 pub mod client_credentials;
+pub mod error;
+pub mod form;
+pub mod grant;
 pub mod introspection;
 pub mod metadata;
-pub mod token_revocation;
+pub mod revocation;
 
-use serde::Serialize;
-
-use crate::error::OAuthError;
-use crate::http::OAuthForm;
-use crate::rate_limit::{self, Admitted, DecisionSlot, Meter, Subject};
+use crate::limits::{Admitted, DecisionSlot, Meter, Subject};
 use crate::state::AppState;
 
 use client_auth::AuthenticatedClient;
+use error::OAuthError;
+use form::OAuthForm;
+use grant::{CallerAuthentication, Grant, GrantRequest, TokenResponse};
 
-/// A successful token response (RFC 6749 §5.1).
-#[derive(Debug, Serialize)]
-pub struct TokenResponse {
-    pub access_token: String,
-    pub token_type: &'static str,
-    pub expires_in: i64,
-    pub scope: String,
-}
+/// Every grant this server supports, in the order the metadata lists them. A new grant is a new
+/// file and one line here.
+pub static GRANTS: &[&dyn Grant] = &[&client_credentials::ClientCredentials];
 
-/// `POST /oauth2/token`: picks the grant, authenticates the client, runs the grant.
+/// `POST /oauth2/token`: picks the grant by `grant_type`, authenticates the caller the way that
+/// grant says, lets it decide, and issues through the one issuance path.
 pub async fn token(
     state: &AppState,
     slot: &DecisionSlot,
@@ -34,13 +33,26 @@ pub async fn token(
     form: &OAuthForm,
 ) -> Result<TokenResponse, OAuthError> {
     let grant_type = form.require("grant_type")?;
-    if grant_type != "client_credentials" {
-        return Err(OAuthError::unsupported_grant_type(format!(
-            "grant_type `{grant_type}` is not supported"
-        )));
-    }
-    let client = authenticate_client(state, slot, client_ip, authorization, form).await?;
-    client_credentials::grant(state, slot, &client, form).await
+    let grant = GRANTS
+        .iter()
+        .find(|g| g.grant_type() == grant_type)
+        .ok_or_else(|| {
+            OAuthError::unsupported_grant_type(format!(
+                "grant_type `{grant_type}` is not supported"
+            ))
+        })?;
+    let client = match grant.authentication() {
+        CallerAuthentication::Client => {
+            Some(authenticate_client(state, slot, client_ip, authorization, form).await?)
+        }
+        CallerAuthentication::GrantParameters => None,
+    };
+    let request = GrantRequest {
+        form,
+        client: client.as_ref(),
+    };
+    let issuance = grant.authorize(state, request).await?;
+    grant::issue(state, slot, grant.grant_type(), issuance).await
 }
 
 /// Client authentication for every `/oauth2/*` endpoint. A failure counts against the caller's IP:
@@ -54,9 +66,12 @@ pub async fn authenticate_client(
     form: &OAuthForm,
 ) -> Result<AuthenticatedClient, OAuthError> {
     match client_auth::authenticate(state, authorization, form).await {
-        Err(e) if e.error == "invalid_client" => {
+        Err(e) if e.error() == "invalid_client" => {
             let subject = Subject::Ip(client_ip);
-            rate_limit::admit(state, slot, subject, Meter::Nothing, Vec::new()).await?;
+            state
+                .limiter
+                .admit(slot, subject, Meter::Nothing, Vec::new())
+                .await?;
             Err(e)
         }
         other => other,
@@ -74,12 +89,8 @@ pub async fn admit_client(
     let meter = Meter::ApiCall {
         org_id: &client.org_id,
     };
-    Ok(rate_limit::admit(
-        state,
-        slot,
-        Subject::Client(&client.client_id),
-        meter,
-        reads,
-    )
-    .await?)
+    Ok(state
+        .limiter
+        .admit(slot, Subject::Client(&client.client_id), meter, reads)
+        .await?)
 }

@@ -10,35 +10,24 @@ use axum::response::IntoResponse;
 use axum::Router;
 use tower::ServiceExt;
 
-use crate::app::function_app;
-use crate::config::{Config, ConfigSource};
-use crate::error::ApiError;
-use crate::hrana::HranaDatabase;
-use crate::http::ClientIp;
-use crate::migrations;
-use crate::outbound::Outbound;
+use crate::config::{self, Config, ConfigError, ConfigSource};
+use crate::http::app::function_app;
+use crate::http::error::ApiError;
+use crate::http::extract::ClientIp;
+use crate::platform::hrana::HranaDatabase;
 use crate::platform::kv_timeout::TimeoutKv;
-use crate::runtime::{Clock, OsEntropy, Timer};
-use crate::state::AppState;
-use crate::upstash::UpstashKv;
-
-pub const DATABASE_URL: &str = "AGENTIDP_DATABASE_URL";
-pub const DATABASE_AUTH_TOKEN: &str = "AGENTIDP_DATABASE_AUTH_TOKEN";
-pub const UPSTASH_URL: &str = "UPSTASH_REDIS_REST_URL";
-pub const UPSTASH_TOKEN: &str = "UPSTASH_REDIS_REST_TOKEN";
+use crate::platform::upstash::UpstashKv;
+use crate::platform::OsEntropy;
+use crate::ports::outbound::Outbound;
+use crate::ports::runtime::{Clock, Timer};
+use crate::state::{AppState, Platform};
+use crate::store::migrations;
 
 /// Largest request body an edge instance buffers; endpoints enforce their own smaller limits.
 const MAX_EDGE_BODY_BYTES: usize = 1024 * 1024;
 
-fn required(source: &dyn ConfigSource, name: &'static str) -> Result<String, ApiError> {
-    source
-        .get(name)
-        .filter(|v| !v.is_empty())
-        .ok_or_else(|| misconfigured(name, "is required"))
-}
-
-fn misconfigured(variable: &str, reason: &str) -> ApiError {
-    tracing::error!(variable, reason, "edge configuration error");
+fn misconfigured(ConfigError { variable, reason }: ConfigError) -> ApiError {
+    tracing::error!(variable, reason = %reason, "edge configuration error");
     ApiError::new(
         StatusCode::INTERNAL_SERVER_ERROR,
         "configuration_error",
@@ -65,29 +54,36 @@ async fn build_state(
         clock,
         timer,
     } = platform;
-    let config = Config::load(source, None).map_err(|e| misconfigured(e.variable, &e.reason))?;
+    let config = Config::load(source, None).map_err(misconfigured)?;
     let db = HranaDatabase::new(
         outbound.clone(),
-        &required(source, DATABASE_URL)?,
-        source.get(DATABASE_AUTH_TOKEN).filter(|t| !t.is_empty()),
+        &config::DATABASE_URL
+            .required(source)
+            .map_err(misconfigured)?,
+        config::DATABASE_AUTH_TOKEN.text(source),
     );
     let kv = UpstashKv::new(
         outbound,
-        &required(source, UPSTASH_URL)?,
-        required(source, UPSTASH_TOKEN)?,
+        &config::UPSTASH_URL
+            .required(source)
+            .map_err(misconfigured)?,
+        config::UPSTASH_TOKEN
+            .required(source)
+            .map_err(misconfigured)?,
     );
     // A store that does not answer in time has failed; the failure policies take over.
     let timeout = std::time::Duration::from_millis(config.kv_timeout_ms.unsigned_abs());
     let kv = TimeoutKv::new(Arc::new(kv), timeout, timer);
     // Idempotent and cheap once applied: one read of schema_migrations per new instance.
     migrations::apply(&db, clock.as_ref()).await?;
-    Ok(AppState::new(
-        config,
-        Arc::new(db),
-        Arc::new(kv),
+    let platform = Platform {
+        db: Arc::new(db),
+        kv: Arc::new(kv),
         clock,
-        Arc::new(OsEntropy),
-    ))
+        entropy: Arc::new(OsEntropy),
+        es256_accelerator: crate::platform::es256_accelerator(),
+    };
+    Ok(AppState::new(config, platform))
 }
 
 thread_local! {

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::kv::{Admission, AdmissionOutcome, KeyValue, KvError};
-use crate::runtime::Timer;
+use crate::ports::kv::{Admission, AdmissionOutcome, KeyValue, KvError};
+use crate::ports::runtime::Timer;
 
 pub struct TimeoutKv {
     inner: Arc<dyn KeyValue>,

@@ -1,6 +1,13 @@
-//! Per-platform adapters; the only place in the crate where `cfg(target_...)` appears.
+//! The adapters: every implementation of the seams in `ports/` (embedded libSQL, libSQL over HTTP,
+//! Redis, Upstash REST, the in-process store, clocks, timers, entropy, outbound HTTP) and the edge
+//! entry points. The only place in the crate where `cfg(target_...)` appears.
 
 pub mod edge;
+pub mod hrana;
+pub mod memory_kv;
+pub mod upstash;
+
+use crate::ports::crypto::{Es256Accelerator, RawEs256Signer};
 
 #[cfg(not(target_arch = "wasm32"))]
 pub mod native;
@@ -16,15 +23,18 @@ pub mod workers;
 #[cfg(all(target_arch = "wasm32", target_os = "wasi"))]
 pub mod spin;
 
-/// ES256 signing over raw bytes: the message in, the 64-byte `r || s` signature (RFC 7518 §3.4) out.
-pub trait RawEs256Signer: Send + Sync {
-    fn sign(&self, message: &[u8]) -> Option<Vec<u8>>;
-}
-
 /// The platform's faster ES256 signer, if it has one: natively `ring`'s assembly P-256 (several
 /// times faster than the portable implementation the wasm builds use through jwt-simple).
+/// The platform's faster ES256 signer, if it has one.
+pub fn es256_accelerator() -> Option<Es256Accelerator> {
+    #[cfg(not(target_arch = "wasm32"))]
+    return Some(accelerated_es256);
+    #[cfg(target_arch = "wasm32")]
+    None
+}
+
 #[cfg(not(target_arch = "wasm32"))]
-pub fn accelerated_es256(
+fn accelerated_es256(
     private_scalar: &[u8],
     public_point: &[u8],
 ) -> Option<Box<dyn RawEs256Signer>> {
@@ -32,12 +42,14 @@ pub fn accelerated_es256(
         .map(|s| Box::new(s) as Box<dyn RawEs256Signer>)
 }
 
-#[cfg(target_arch = "wasm32")]
-pub fn accelerated_es256(
-    _private_scalar: &[u8],
-    _public_point: &[u8],
-) -> Option<Box<dyn RawEs256Signer>> {
-    None
+/// The operating system's (or host's) CSPRNG through `getrandom`, on every target.
+pub struct OsEntropy;
+
+impl crate::ports::runtime::Entropy for OsEntropy {
+    fn fill(&self, buf: &mut [u8]) {
+        // Failing closed: an identity provider that cannot get randomness must not mint secrets.
+        getrandom::fill(buf).expect("the platform's secure random number generator failed");
+    }
 }
 
 /// The host's wall clock where `std` has one (native and WASI; not Workers).
@@ -45,7 +57,7 @@ pub fn accelerated_es256(
 pub struct SystemClock;
 
 #[cfg(not(all(target_arch = "wasm32", target_os = "unknown")))]
-impl crate::runtime::Clock for SystemClock {
+impl crate::ports::runtime::Clock for SystemClock {
     fn now_millis(&self) -> i64 {
         let since_epoch = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)

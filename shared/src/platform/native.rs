@@ -8,9 +8,10 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::audit::{self, ChainHead};
-use crate::outbound::{Outbound, OutboundError, OutboundRequest, OutboundResponse};
-use crate::sql::{Change, Database, DbError, Row, Statement, Value};
+use crate::domain::audit::{seal, ChainHead};
+use crate::ports::outbound::{Outbound, OutboundError, OutboundRequest, OutboundResponse};
+use crate::ports::sql::{Change, Database, DbError, Row, Statement, Value};
+use crate::store::chain;
 
 pub use crate::platform::SystemClock;
 
@@ -453,8 +454,8 @@ impl Writer {
                 Some(head) => head.clone(),
                 None => load_head(&self.conn, &event.org_id).await?,
             };
-            let sealed = audit::seal(event, &head);
-            let insert = audit::insert_statement(&sealed);
+            let sealed = seal(event, &head);
+            let insert = chain::insert_statement(&sealed);
             self.execute(&insert.sql, to_params(&insert.params))
                 .await
                 .map_err(|e| statement_error(e, &insert))?;
@@ -465,7 +466,7 @@ impl Writer {
 }
 
 async fn load_head(conn: &libsql::Connection, org_id: &str) -> Result<ChainHead, DbError> {
-    audit::chain_head_from(query_on(conn, &audit::chain_head_query(org_id)).await?)
+    chain::chain_head_from(query_on(conn, &chain::chain_head_query(org_id)).await?)
 }
 
 /// Outbound HTTP for the native server (libSQL over HTTP, Upstash REST when configured).
@@ -522,7 +523,7 @@ impl Outbound for NativeOutbound {
 /// Tokio's timer, for deadlines on remote stores.
 pub struct TokioTimer;
 
-impl crate::runtime::Timer for TokioTimer {
+impl crate::ports::runtime::Timer for TokioTimer {
     fn sleep(
         &self,
         duration: std::time::Duration,
@@ -551,7 +552,7 @@ impl RingEs256 {
     }
 }
 
-impl crate::platform::RawEs256Signer for RingEs256 {
+impl crate::ports::crypto::RawEs256Signer for RingEs256 {
     fn sign(&self, message: &[u8]) -> Option<Vec<u8>> {
         let signature = self.key_pair.sign(&self.rng, message).ok()?;
         Some(signature.as_ref().to_vec())

@@ -3,7 +3,10 @@
 use async_trait::async_trait;
 use redis::aio::ConnectionManager;
 
-use crate::kv::{Admission, AdmissionOutcome, KeyValue, KvError, ScriptValue, ADMISSION_SCRIPT};
+use crate::ports::kv::{Admission, AdmissionOutcome, KeyValue, KvError};
+use crate::store::admission_script::{
+    decode_reply, script_arguments, ScriptValue, ADMISSION_SCRIPT,
+};
 
 pub struct RedisKv {
     connection: ConnectionManager,
@@ -85,13 +88,13 @@ impl KeyValue for RedisKv {
 
     async fn admit(&self, admission: &Admission) -> Result<AdmissionOutcome, KvError> {
         let mut connection = self.connection.clone();
-        let (keys, args) = admission.script_arguments();
+        let (keys, args) = script_arguments(admission);
         let mut invocation = self.admission.prepare_invoke();
         invocation.key(keys).arg(args);
         let reply: redis::Value = invocation
             .invoke_async(&mut connection)
             .await
             .map_err(unavailable)?;
-        AdmissionOutcome::from_script(script_value(reply), admission.reads.len())
+        decode_reply(script_value(reply), admission.reads.len())
     }
 }

@@ -8,15 +8,15 @@ use axum::body::{Body, Bytes};
 use axum::http::Response;
 use axum::Router;
 
-use crate::outbound::{Outbound, OutboundError, OutboundRequest, OutboundResponse};
 use crate::platform::edge::{self, AssertSend, EdgePlatform};
 use crate::platform::SystemClock;
+use crate::ports::outbound::{Outbound, OutboundError, OutboundRequest, OutboundResponse};
 use crate::state::AppState;
 
 /// The WASI monotonic clock, for deadlines on remote stores.
 pub struct SpinTimer;
 
-impl crate::runtime::Timer for SpinTimer {
+impl crate::ports::runtime::Timer for SpinTimer {
     fn sleep(
         &self,
         duration: std::time::Duration,

@@ -8,9 +8,9 @@ use axum::body::Body;
 use axum::http::Response;
 use axum::Router;
 
-use crate::outbound::{Outbound, OutboundError, OutboundRequest, OutboundResponse};
 use crate::platform::edge::{self, AssertSend, EdgePlatform};
-use crate::runtime::Clock;
+use crate::ports::outbound::{Outbound, OutboundError, OutboundRequest, OutboundResponse};
+use crate::ports::runtime::Clock;
 use crate::state::AppState;
 
 pub struct WorkersClock;
@@ -24,7 +24,7 @@ impl Clock for WorkersClock {
 /// `setTimeout`, for deadlines on remote stores.
 pub struct WorkersTimer;
 
-impl crate::runtime::Timer for WorkersTimer {
+impl crate::ports::runtime::Timer for WorkersTimer {
     fn sleep(
         &self,
         duration: std::time::Duration,

@@ -1,0 +1,15 @@
+//! The model: what organizations, agents, credentials, audit events and usage are, and the rules
+//! they obey. Pure: no I/O, no SQL, no HTTP, no clock or randomness of its own.
+
+pub mod agents;
+pub mod audit;
+pub mod credentials;
+pub mod marketplace;
+pub mod orgs;
+pub mod page;
+pub mod revocation;
+pub mod scopes;
+pub mod secrets;
+pub mod time;
+pub mod usage;
+pub mod validate;

@@ -1,0 +1,130 @@
+//! What every function serves besides its own routes (health, the OpenAPI document, fallbacks),
+//! and the response helpers for caching.
+
+use std::time::Duration;
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, MethodRouter};
+use axum::{Json, Router};
+use serde_json::json;
+
+use crate::domain::time::rfc3339;
+use crate::http::error::ApiError;
+use crate::http::limits::headers_layer;
+use crate::http::routes::ROUTES;
+use crate::state::AppState;
+use crate::store::{self, kv_keys};
+
+/// The OpenAPI 3.1 description of the whole API, kept in the repository root.
+pub const OPENAPI_JSON: &str = include_str!("../../../openapi.json");
+
+/// How long clients may cache the JWKS: short enough to pick up rotations well before the previous
+/// key stops being published.
+pub const JWKS_MAX_AGE: Duration = Duration::from_secs(300);
+
+/// Wraps one or more functions' routes into a servable application.
+pub fn function_app(routes: Router<AppState>) -> Router<AppState> {
+    let mut app = routes;
+    for route in ROUTES.iter().filter(|r| r.every_function) {
+        app = app.route(route.path, every_function_handler(route.operation));
+    }
+    app.fallback(route_not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn(headers_layer))
+}
+
+fn every_function_handler(operation: &str) -> MethodRouter<AppState> {
+    match operation {
+        "health" => get(health),
+        "healthDetailed" => get(health_detailed),
+        "getOpenApi" => get(openapi),
+        other => panic!("no handler every function serves for `{other}`"),
+    }
+}
+
+/// Answer for paths no function serves.
+async fn route_not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "route_not_found", "no such endpoint")
+}
+
+/// Answer for a known path with the wrong method.
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this endpoint does not accept that method",
+    )
+}
+
+async fn health() -> Json<serde_json::Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+async fn openapi() -> Response {
+    let mut response = (StatusCode::OK, OPENAPI_JSON).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+/// Reports each dependency's reachability and round-trip latency (503 when one is down), and how
+/// often this instance let requests through unchecked because the rate-limit store failed.
+async fn health_detailed(axum::extract::State(state): axum::extract::State<AppState>) -> Response {
+    let clock = state.clock.clone();
+    let started = clock.now_millis();
+    let database = match state.db.query(store::probe()).await {
+        Ok(_) => json!({ "status": "ok", "latency_ms": clock.now_millis() - started }),
+        Err(e) => json!({ "status": "unavailable", "error": e.to_string() }),
+    };
+    let started = clock.now_millis();
+    let kv = match state.kv.get_many(&[kv_keys::HEALTH_PROBE.to_owned()]).await {
+        Ok(_) => json!({ "status": "ok", "latency_ms": clock.now_millis() - started }),
+        Err(e) => json!({ "status": "unavailable", "error": e.to_string() }),
+    };
+    let healthy = database["status"] == "ok" && kv["status"] == "ok";
+    let status = if healthy {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let (fail_open_total, last_fail_open) = state.limiter.fail_open_stats();
+    let rate_limits = json!({
+        "on_kv_failure": state.config.rate_limits.on_kv_failure.as_str(),
+        "fail_open_total": fail_open_total,
+        "last_fail_open_at": last_fail_open.map(rfc3339),
+        "revocation_on_kv_failure": state.config.revocation_on_kv_failure.as_str(),
+    });
+    let body = json!({
+        "status": if healthy { "ok" } else { "degraded" },
+        "checks": { "database": database, "key_value": kv },
+        "rate_limits": rate_limits,
+    });
+    (status, Json(body)).into_response()
+}
+
+/// A JSON document shared caches may keep for `max_age_seconds`.
+pub fn cacheable_json(body: String, max_age_seconds: u64) -> Response {
+    let mut response = (StatusCode::OK, body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    if let Ok(value) = HeaderValue::from_str(&format!("public, max-age={max_age_seconds}")) {
+        headers.insert(header::CACHE_CONTROL, value);
+    }
+    response
+}
+
+/// A response no cache may store: everything on `/oauth2/*` (RFC 6749 §5.1), and anything that
+/// carries a secret.
+pub fn uncached(response: impl IntoResponse) -> Response {
+    let mut response = response.into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    response
+}

@@ -1,0 +1,108 @@
+//! Bearer authentication of `/v1/*` calls: the verified token is the only source of the tenant.
+
+use axum::extract::FromRequestParts;
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+
+use crate::http::error::ApiError;
+use crate::http::limits::slot_of;
+use crate::jose::access_token::VerifiedToken;
+use crate::limits::{Meter, Subject};
+use crate::ports::kv::KvError;
+use crate::services::revocation;
+use crate::state::AppState;
+
+/// The authenticated caller of a `/v1/*` endpoint.
+#[derive(Clone, Debug)]
+pub struct Principal {
+    pub org_id: String,
+    /// Agent id for agents, client id for an organization's admin.
+    pub subject: String,
+    pub client_id: String,
+    pub token: VerifiedToken,
+}
+
+impl Principal {
+    pub fn require(&self, scope: &str) -> Result<(), ApiError> {
+        if self.token.scopes().any(|s| s == scope) {
+            Ok(())
+        } else {
+            Err(ApiError::insufficient_scope(scope))
+        }
+    }
+}
+
+/// Extracts `Authorization: Bearer <token>` (RFC 6750 §2.1; the scheme is case-insensitive).
+pub fn bearer(parts: &Parts) -> Option<&str> {
+    let value = parts.headers.get(AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
+}
+
+/// Verifies signature and claims for use against this API (audience = issuer); revocation is
+/// checked by the caller, folded into the request's rate-limit admission.
+pub async fn verify_for_api(state: &AppState, token: &str) -> Result<VerifiedToken, ApiError> {
+    let verified = state
+        .verify_access_token(token)
+        .await?
+        .map_err(|e| ApiError::invalid_token(e.to_string()))?;
+    let issuer = &state.config.issuer;
+    if !verified.audiences.iter().any(|a| a == issuer) {
+        return Err(ApiError::invalid_token(
+            "the token is not meant for this API (aud)",
+        ));
+    }
+    Ok(verified)
+}
+
+/// 503 rather than a guess: a token whose revocation cannot be checked is never accepted.
+fn revocation_unavailable(e: KvError) -> ApiError {
+    tracing::warn!(error = %e, "revocation store unavailable; refusing the token (fail closed)");
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "revocation_check_unavailable",
+        "the token's revocation status cannot be checked right now; retry shortly",
+    )
+}
+
+impl FromRequestParts<AppState> for Principal {
+    type Rejection = ApiError;
+
+    /// Verifies the token, then one key-value round trip counts the call against the
+    /// organization's limit, meters it, and reads the token's revocation entries.
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let token = bearer(parts).ok_or_else(|| {
+            ApiError::invalid_token("send an access token as `Authorization: Bearer <token>`")
+        })?;
+        let token = verify_for_api(state, token).await?;
+        let org_id = token.claims.org_id.as_str();
+        let admitted = state
+            .limiter
+            .admit(
+                &slot_of(parts),
+                Subject::Organization(org_id),
+                Meter::ApiCall { org_id },
+                revocation::keys(&token),
+            )
+            .await?;
+        let revoked = revocation::is_revoked(
+            state.config.revocation_on_kv_failure,
+            &token,
+            admitted.reads,
+        )
+        .map_err(revocation_unavailable)?;
+        if revoked {
+            return Err(ApiError::invalid_token("the token has been revoked"));
+        }
+        Ok(Principal {
+            org_id: token.claims.org_id.clone(),
+            subject: token.subject.clone(),
+            client_id: token.claims.client_id.clone(),
+            token,
+        })
+    }
+}

@@ -1,0 +1,222 @@
+//! The one mapping of every layer's errors to HTTP: RFC 9457 problems outside `/oauth2/*`, RFC 6749
+//! §5.2 errors on it.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::{json, Map, Value};
+
+use crate::domain::validate::Invalid;
+use crate::http::app::uncached;
+use crate::limits::Refusal;
+use crate::oauth::error::{ErrorCode, OAuthError};
+use crate::ports::kv::KvError;
+use crate::ports::sql::DbError;
+use crate::services::ServiceError;
+
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// An RFC 9457 problem with a stable machine-readable `code`.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub detail: String,
+    pub extra: Map<String, Value>,
+    pub www_authenticate: Option<String>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            detail: detail.into(),
+            extra: Map::new(),
+            www_authenticate: None,
+        }
+    }
+
+    pub fn with(mut self, key: &str, value: impl Into<Value>) -> Self {
+        self.extra.insert(key.to_owned(), value.into());
+        self
+    }
+
+    /// A request field is missing, of the wrong type or out of range; `field` names it.
+    pub fn invalid_field(field: impl Into<String>, detail: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::BAD_REQUEST, "invalid_field", detail).with("field", field.into())
+    }
+
+    /// Missing, or belonging to another organization: the two are indistinguishable by design.
+    pub fn not_found(what: &str) -> Self {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("{what} not found"),
+        )
+    }
+
+    pub fn conflict(code: &'static str, detail: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::CONFLICT, code, detail)
+    }
+
+    /// RFC 6750 §3: the bearer token is missing, malformed, expired or revoked.
+    pub fn invalid_token(detail: impl Into<String>) -> Self {
+        let mut e = ApiError::new(StatusCode::UNAUTHORIZED, "invalid_token", detail);
+        e.www_authenticate = Some(r#"Bearer realm="agentidp", error="invalid_token""#.into());
+        e
+    }
+
+    pub fn insufficient_scope(scope: &str) -> Self {
+        let mut e = ApiError::new(
+            StatusCode::FORBIDDEN,
+            "insufficient_scope",
+            format!("this call needs the `{scope}` scope"),
+        );
+        e.www_authenticate = Some(format!(
+            r#"Bearer realm="agentidp", error="insufficient_scope", scope="{scope}""#
+        ));
+        e.with("required_scope", scope)
+    }
+
+    pub fn internal(detail: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %detail, "internal error");
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            "the server could not complete the request; it has been logged",
+        )
+    }
+
+    pub fn unavailable(detail: impl std::fmt::Display) -> Self {
+        tracing::warn!(error = %detail, "dependency unavailable");
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "service_unavailable",
+            "a backing service is unavailable; retry shortly",
+        )
+    }
+
+    fn title(&self) -> &'static str {
+        self.status.canonical_reason().unwrap_or("Error")
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut body = json!({
+            "type": format!("urn:agentidp:problem:{}", self.code),
+            "title": self.title(),
+            "status": self.status.as_u16(),
+            "detail": self.detail,
+            "code": self.code,
+        });
+        if let Value::Object(map) = &mut body {
+            map.extend(self.extra);
+        }
+        let mut response = (self.status, body.to_string()).into_response();
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        if let Some(challenge) = self
+            .www_authenticate
+            .and_then(|c| HeaderValue::from_str(&c).ok())
+        {
+            headers.insert(header::WWW_AUTHENTICATE, challenge);
+        }
+        response
+    }
+}
+
+impl From<DbError> for ApiError {
+    fn from(e: DbError) -> Self {
+        match e {
+            DbError::Unavailable(_) => ApiError::unavailable(e),
+            _ => ApiError::internal(e),
+        }
+    }
+}
+
+impl From<KvError> for ApiError {
+    fn from(e: KvError) -> Self {
+        ApiError::unavailable(e)
+    }
+}
+
+fn oauth_status(code: ErrorCode) -> StatusCode {
+    match code {
+        ErrorCode::InvalidClient => StatusCode::UNAUTHORIZED,
+        ErrorCode::RequestTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        ErrorCode::SlowDown => StatusCode::TOO_MANY_REQUESTS,
+        ErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
+        ErrorCode::InvalidRequest
+        | ErrorCode::InvalidGrant
+        | ErrorCode::UnauthorizedClient
+        | ErrorCode::UnsupportedGrantType
+        | ErrorCode::InvalidScope
+        | ErrorCode::InvalidTarget
+        | ErrorCode::UnsupportedTokenType => StatusCode::BAD_REQUEST,
+    }
+}
+
+impl IntoResponse for OAuthError {
+    fn into_response(self) -> Response {
+        let status = oauth_status(self.code);
+        let body = json!({ "error": self.error(), "error_description": self.description });
+        let mut response = uncached((status, axum::Json(body)));
+        if status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(r#"Basic realm="agentidp""#),
+            );
+        }
+        response
+    }
+}
+
+impl From<Invalid> for ApiError {
+    fn from(e: Invalid) -> Self {
+        ApiError::invalid_field(e.field.clone(), e.to_string())
+    }
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(e: ServiceError) -> Self {
+        match e {
+            ServiceError::Invalid(invalid) => invalid.into(),
+            ServiceError::NotFound(what) => ApiError::not_found(what),
+            ServiceError::Decommissioned => {
+                ApiError::conflict("agent_decommissioned", e.to_string())
+            }
+            ServiceError::EmailTaken => ApiError::conflict("email_taken", e.to_string()),
+            ServiceError::FreeTierLimit { limit } => ApiError::new(
+                StatusCode::FORBIDDEN,
+                "free_tier_limit_exceeded",
+                e.to_string(),
+            )
+            .with("limit", limit),
+            ServiceError::NotRotatable => ApiError::conflict("not_rotatable", e.to_string()),
+            ServiceError::CredentialRevoked => {
+                ApiError::conflict("credential_revoked", e.to_string())
+            }
+            ServiceError::Contention => ApiError::conflict("conflict", e.to_string()),
+            ServiceError::Db(db) => db.into(),
+            ServiceError::Kv(kv) => kv.into(),
+        }
+    }
+}
+
+impl From<Refusal> for ApiError {
+    fn from(refusal: Refusal) -> Self {
+        match refusal {
+            Refusal::Limited(decision) => ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                format!(
+                    "too many requests: at most {} per window; retry in {} s",
+                    decision.limit, decision.reset_seconds
+                ),
+            ),
+            Refusal::Unavailable(e) => ApiError::unavailable(e),
+        }
+    }
+}

@@ -1,0 +1,10 @@
+//! HTTP: the route table, extractors, the one mapping of errors to responses, bearer
+//! authentication, rate-limit headers, and what every function serves. The only layer (with
+//! `platform/`) that knows axum.
+
+pub mod app;
+pub mod auth;
+pub mod error;
+pub mod extract;
+pub mod limits;
+pub mod routes;

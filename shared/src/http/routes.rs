@@ -1,0 +1,344 @@
+//! The route table: every route of the API declared once (method, path, the function that serves it,
+//! who may call it, its OpenAPI operation). Function routers are mounted from it, and the edge
+//! descriptors, the dev router, the edge harness and the OpenAPI test are checked against it.
+
+use axum::handler::Handler;
+use axum::routing::{on, MethodFilter};
+use axum::Router;
+
+use crate::state::AppState;
+
+/// The five functions, each its own edge build.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Function {
+    Token,
+    Agents,
+    Audit,
+    Marketplace,
+    Webhooks,
+}
+
+impl Function {
+    pub const ALL: [Function; 5] = [
+        Function::Token,
+        Function::Agents,
+        Function::Audit,
+        Function::Marketplace,
+        Function::Webhooks,
+    ];
+
+    /// The name used by the crates, `wrangler.toml` environments and `spin.toml` components.
+    pub fn name(self) -> &'static str {
+        match self {
+            Function::Token => "token",
+            Function::Agents => "agents",
+            Function::Audit => "audit",
+            Function::Marketplace => "marketplace",
+            Function::Webhooks => "webhooks",
+        }
+    }
+}
+
+/// Who may call a route.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone; limited per client IP where it does work.
+    Public,
+    /// Anyone while sign-up is open; the configured signup token otherwise.
+    Signup,
+    /// OAuth client authentication (or, for some grants, the grant's own credential).
+    Client,
+    /// An access token for this API (`Authorization: Bearer`).
+    Bearer,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Method {
+    Get,
+    Post,
+    Patch,
+    Delete,
+}
+
+impl Method {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Post => "POST",
+            Method::Patch => "PATCH",
+            Method::Delete => "DELETE",
+        }
+    }
+
+    fn filter(self) -> MethodFilter {
+        match self {
+            Method::Get => MethodFilter::GET,
+            Method::Post => MethodFilter::POST,
+            Method::Patch => MethodFilter::PATCH,
+            Method::Delete => MethodFilter::DELETE,
+        }
+    }
+}
+
+/// One route.
+#[derive(Clone, Copy, Debug)]
+pub struct Route {
+    pub method: Method,
+    /// axum's syntax: `{name}` is one path segment.
+    pub path: &'static str,
+    /// The function that serves it at the edge.
+    pub function: Function,
+    /// Served by every function (health, the OpenAPI document); the edge routes it to `function`.
+    pub every_function: bool,
+    pub access: Access,
+    /// The OpenAPI `operationId`.
+    pub operation: &'static str,
+}
+
+const fn route(
+    method: Method,
+    path: &'static str,
+    function: Function,
+    access: Access,
+    operation: &'static str,
+) -> Route {
+    Route {
+        method,
+        path,
+        function,
+        every_function: false,
+        access,
+        operation,
+    }
+}
+
+const fn everywhere(path: &'static str, operation: &'static str) -> Route {
+    Route {
+        every_function: true,
+        ..route(
+            Method::Get,
+            path,
+            Function::Token,
+            Access::Public,
+            operation,
+        )
+    }
+}
+
+use Access::{Bearer, Client, Public, Signup};
+use Function::{Agents, Audit, Marketplace, Token};
+use Method::{Delete, Get, Patch, Post};
+
+/// Every route of the API.
+pub const ROUTES: &[Route] = &[
+    everywhere("/health", "health"),
+    everywhere("/health/detailed", "healthDetailed"),
+    everywhere("/openapi.json", "getOpenApi"),
+    route(Post, "/oauth2/token", Token, Client, "issueToken"),
+    route(Post, "/oauth2/introspect", Token, Client, "introspectToken"),
+    route(Post, "/oauth2/revoke", Token, Client, "revokeToken"),
+    route(Get, "/.well-known/jwks.json", Token, Public, "getJwks"),
+    route(
+        Get,
+        "/.well-known/oauth-authorization-server",
+        Token,
+        Public,
+        "getAuthorizationServerMetadata",
+    ),
+    route(
+        Get,
+        "/.well-known/openid-configuration",
+        Token,
+        Public,
+        "getOpenidConfiguration",
+    ),
+    route(Post, "/v1/orgs", Agents, Signup, "createOrganization"),
+    route(Post, "/v1/agents", Agents, Bearer, "createAgent"),
+    route(Get, "/v1/agents", Agents, Bearer, "listAgents"),
+    route(Get, "/v1/agents/{id}", Agents, Bearer, "getAgent"),
+    route(Patch, "/v1/agents/{id}", Agents, Bearer, "updateAgent"),
+    route(
+        Delete,
+        "/v1/agents/{id}",
+        Agents,
+        Bearer,
+        "decommissionAgent",
+    ),
+    route(
+        Post,
+        "/v1/agents/{id}/credentials",
+        Agents,
+        Bearer,
+        "createCredential",
+    ),
+    route(
+        Get,
+        "/v1/agents/{id}/credentials",
+        Agents,
+        Bearer,
+        "listCredentials",
+    ),
+    route(
+        Delete,
+        "/v1/agents/{id}/credentials/{cid}",
+        Agents,
+        Bearer,
+        "revokeCredential",
+    ),
+    route(
+        Post,
+        "/v1/agents/{id}/credentials/{cid}/rotate",
+        Agents,
+        Bearer,
+        "rotateCredential",
+    ),
+    route(Get, "/v1/usage", Agents, Bearer, "getUsage"),
+    route(Get, "/v1/audit/events", Audit, Bearer, "listAuditEvents"),
+    route(Get, "/v1/audit/verify", Audit, Bearer, "verifyAuditChain"),
+    route(Get, "/v1/audit/export", Audit, Bearer, "exportAuditEvents"),
+    route(
+        Get,
+        "/v1/marketplace/agents",
+        Marketplace,
+        Public,
+        "searchMarketplace",
+    ),
+    route(
+        Get,
+        "/v1/marketplace/agents/{id}",
+        Marketplace,
+        Public,
+        "getMarketplaceAgent",
+    ),
+];
+
+/// The route with `operation`.
+pub fn by_operation(operation: &str) -> Option<&'static Route> {
+    ROUTES.iter().find(|r| r.operation == operation)
+}
+
+/// Whether `path` (a concrete request path) matches a route's template.
+pub fn matches(template: &str, path: &str) -> bool {
+    let mut template = template.split('/');
+    let mut path = path.split('/');
+    loop {
+        match (template.next(), path.next()) {
+            (None, None) => return true,
+            (Some(t), Some(p)) if t.starts_with('{') && t.ends_with('}') => {
+                if p.is_empty() {
+                    return false;
+                }
+            }
+            (Some(t), Some(p)) if t == p => {}
+            _ => return false,
+        }
+    }
+}
+
+/// The function that serves a request path at the edge, by the route table.
+pub fn function_for(path: &str) -> Option<Function> {
+    ROUTES
+        .iter()
+        .find(|r| matches(r.path, path))
+        .map(|r| r.function)
+}
+
+/// Builds a function's router from the table: each handler is mounted by its operation, at the
+/// method and path the table gives, and [`Mount::finish`] refuses a function that leaves one of
+/// its routes without a handler.
+pub struct Mount {
+    function: Function,
+    router: Router<AppState>,
+    mounted: Vec<&'static str>,
+}
+
+impl Mount {
+    pub fn new(function: Function) -> Self {
+        Mount {
+            function,
+            router: Router::new(),
+            mounted: Vec::new(),
+        }
+    }
+
+    /// Mounts `handler` for `operation`.
+    ///
+    /// # Panics
+    /// When the operation is not in the table, belongs to another function, or is mounted twice:
+    /// a programming error that the first test starting the server reveals.
+    #[track_caller]
+    pub fn handle<H, T>(mut self, operation: &'static str, handler: H) -> Self
+    where
+        H: Handler<T, AppState>,
+        T: 'static,
+    {
+        let route = by_operation(operation)
+            .unwrap_or_else(|| panic!("operation `{operation}` is not in the route table"));
+        assert!(
+            route.function == self.function && !route.every_function,
+            "operation `{operation}` belongs to the {} function",
+            route.function.name()
+        );
+        assert!(
+            !self.mounted.contains(&operation),
+            "operation `{operation}` is mounted twice"
+        );
+        self.router = self
+            .router
+            .route(route.path, on(route.method.filter(), handler));
+        self.mounted.push(operation);
+        self
+    }
+
+    /// The function's router.
+    ///
+    /// # Panics
+    /// When a route the table gives this function has no handler.
+    #[track_caller]
+    pub fn finish(self) -> Router<AppState> {
+        let missing: Vec<&str> = ROUTES
+            .iter()
+            .filter(|r| r.function == self.function && !r.every_function)
+            .map(|r| r.operation)
+            .filter(|op| !self.mounted.contains(op))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "the {} function has no handler for {missing:?}",
+            self.function.name()
+        );
+        self.router
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn templates_match_one_segment_per_parameter() {
+        assert!(matches("/v1/agents/{id}", "/v1/agents/abc"));
+        assert!(!matches("/v1/agents/{id}", "/v1/agents/"));
+        assert!(!matches("/v1/agents/{id}", "/v1/agents/a/b"));
+        assert!(matches("/v1/usage", "/v1/usage"));
+        assert!(!matches("/v1/usage", "/v1/usages"));
+    }
+
+    #[test]
+    fn every_path_has_one_function_and_operations_are_unique() {
+        for (i, a) in ROUTES.iter().enumerate() {
+            for b in &ROUTES[i + 1..] {
+                assert_ne!(a.operation, b.operation);
+                assert!(
+                    !(a.path == b.path && a.method == b.method),
+                    "{} {} is declared twice",
+                    a.method.as_str(),
+                    a.path
+                );
+                if a.path == b.path {
+                    assert_eq!(a.function, b.function, "{} is split", a.path);
+                }
+            }
+        }
+    }
+}

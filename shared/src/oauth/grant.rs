@@ -1,0 +1,281 @@
+//! The grant contract. Each grant type (one file each) says how its caller authenticates, validates
+//! its request and decides what to issue; one path, [`issue`], then mints, meters, audits and
+//! answers for every grant, so a new grant never repeats any of that.
+
+use async_trait::async_trait;
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+
+use crate::domain::audit::Outcome;
+use crate::jose::access_token::{self, ClaimExtensions, MintRequest};
+use crate::limits::{DecisionSlot, Meter, Subject};
+use crate::oauth::client_auth::AuthenticatedClient;
+use crate::oauth::error::OAuthError;
+use crate::oauth::form::OAuthForm;
+use crate::ports::sql::{Change, Statement};
+use crate::state::AppState;
+
+/// How the caller of a grant proves who it is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CallerAuthentication {
+    /// Client authentication (RFC 6749 §2.3: a client secret or an RFC 7523 client assertion)
+    /// before the grant runs.
+    Client,
+    /// The grant's own parameters are the credential (a subject token, an assertion grant).
+    GrantParameters,
+}
+
+/// What a grant handler receives.
+pub struct GrantRequest<'a> {
+    pub form: &'a OAuthForm,
+    /// The authenticated client, when the grant asks for client authentication.
+    pub client: Option<&'a AuthenticatedClient>,
+}
+
+impl<'a> GrantRequest<'a> {
+    /// The authenticated client of a grant that declared [`CallerAuthentication::Client`].
+    pub fn client(&self) -> Result<&'a AuthenticatedClient, OAuthError> {
+        self.client.ok_or_else(|| {
+            OAuthError::server_error("a client grant ran without client authentication")
+        })
+    }
+}
+
+/// What a grant decided to issue: the one input of [`issue`].
+pub struct Issuance {
+    pub org_id: String,
+    /// `sub`: the agent id (so revoking the agent revokes the token, whatever the grant), or the
+    /// client id of an organization's admin.
+    pub subject: String,
+    /// The `client_id` claim.
+    pub client_id: String,
+    pub agent_id: Option<String>,
+    pub scope: String,
+    pub audiences: Vec<String>,
+    /// Claims beyond the core ones (`act`, `cnf`, ...).
+    pub extensions: ClaimExtensions,
+    /// Lifetime cap below the configured token lifetime, if the grant has one.
+    pub max_lifetime_seconds: Option<i64>,
+    /// Who the issuance counts against for rate limiting, and who the audit trail names as actor.
+    pub actor: String,
+    /// What the `token.issued` audit event records beyond the common fields.
+    pub details: Map<String, Value>,
+    /// Bookkeeping committed in the same transaction as the audit event (last use, pinning).
+    pub statements: Vec<Statement>,
+    /// RFC 8693 §2.2.1 `issued_token_type`, for grants that answer with it.
+    pub issued_token_type: Option<&'static str>,
+}
+
+#[async_trait]
+pub trait Grant: Send + Sync + 'static {
+    /// The `grant_type` value this handler serves.
+    fn grant_type(&self) -> &'static str;
+
+    fn authentication(&self) -> CallerAuthentication;
+
+    /// Validates the request and decides what to issue; issues nothing itself.
+    async fn authorize(
+        &self,
+        state: &AppState,
+        request: GrantRequest<'_>,
+    ) -> Result<Issuance, OAuthError>;
+}
+
+/// A successful token response (RFC 6749 §5.1, RFC 8693 §2.2.1).
+#[derive(Debug, Serialize)]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub token_type: &'static str,
+    pub expires_in: i64,
+    pub scope: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issued_token_type: Option<&'static str>,
+}
+
+/// RFC 8693 §3: the token type this server issues.
+pub const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
+
+/// Issues what a grant decided, the same way for every grant: counts it against the actor's limit
+/// and meters it, mints the RFC 9068 token, and commits the issuance's audit event and
+/// bookkeeping before the token leaves the server.
+pub async fn issue(
+    state: &AppState,
+    slot: &DecisionSlot,
+    grant_type: &'static str,
+    issuance: Issuance,
+) -> Result<TokenResponse, OAuthError> {
+    // Counted once the request is known to be valid, so the meter counts tokens actually issued.
+    let meter = Meter::TokenIssued {
+        org_id: &issuance.org_id,
+    };
+    state
+        .limiter
+        .admit(slot, Subject::Client(&issuance.actor), meter, Vec::new())
+        .await?;
+    let now = state.clock.now_seconds();
+    let ttl = issuance
+        .max_lifetime_seconds
+        .map_or(state.config.token_ttl_seconds, |cap| {
+            cap.clamp(1, state.config.token_ttl_seconds)
+        });
+    let jti = state.new_id();
+    let keys = state.key_set().await?;
+    let access_token = access_token::mint(
+        &keys,
+        &MintRequest {
+            issuer: &state.config.issuer,
+            subject: &issuance.subject,
+            audiences: &issuance.audiences,
+            client_id: &issuance.client_id,
+            org_id: &issuance.org_id,
+            scope: &issuance.scope,
+            jti: &jti,
+            now_seconds: now,
+            ttl_seconds: ttl,
+            extensions: &issuance.extensions,
+        },
+    )
+    .map_err(OAuthError::server_error)?;
+
+    let mut details = json!({
+        "grant_type": grant_type,
+        "client_id": issuance.client_id,
+        "scope": issuance.scope,
+        "aud": issuance.audiences,
+        "jti": jti,
+        "expires_at": now + ttl,
+    });
+    if let Value::Object(common) = &mut details {
+        common.extend(issuance.details);
+    }
+    let mut event = state
+        .audit(
+            &issuance.org_id,
+            &issuance.actor,
+            "token.issued",
+            Outcome::Success,
+        )
+        .target(jti.clone())
+        .details(details);
+    if let Some(agent_id) = &issuance.agent_id {
+        event = event.agent(agent_id);
+    }
+    let mut change = Change::new().event(event);
+    change.statements = issuance.statements;
+    // The issuance is on record before the token leaves the server.
+    state.db.commit(change).await?;
+
+    Ok(TokenResponse {
+        access_token,
+        token_type: "Bearer",
+        expires_in: ttl,
+        scope: issuance.scope,
+        issued_token_type: issuance.issued_token_type,
+    })
+}
+
+/// No `scope` means every allowed scope; otherwise each requested scope must be allowed.
+pub fn granted_scope(requested: Option<&str>, allowed: &[String]) -> Result<String, OAuthError> {
+    let Some(requested) = requested else {
+        return Ok(allowed.join(" "));
+    };
+    let mut granted: Vec<&str> = Vec::new();
+    for scope in requested.split(' ') {
+        if scope.is_empty() {
+            continue;
+        }
+        if !allowed.iter().any(|a| a == scope) {
+            return Err(OAuthError::invalid_scope(format!(
+                "scope `{scope}` is not among this client's capabilities"
+            )));
+        }
+        if !granted.contains(&scope) {
+            granted.push(scope);
+        }
+    }
+    Ok(granted.join(" "))
+}
+
+/// RFC 8707 `resource` (absolute URIs without fragment) and `audience` values; the API itself
+/// (the issuer) when none is named.
+pub fn requested_audiences(form: &OAuthForm, issuer: &str) -> Result<Vec<String>, OAuthError> {
+    let mut audiences: Vec<String> = Vec::new();
+    for resource in form.get_all("resource") {
+        let absolute = resource
+            .split_once("://")
+            .is_some_and(|(scheme, rest)| !scheme.is_empty() && !rest.is_empty());
+        if !absolute || resource.contains('#') || resource.contains(char::is_whitespace) {
+            return Err(OAuthError::invalid_target(format!(
+                "resource `{resource}` must be an absolute URI without a fragment"
+            )));
+        }
+        if !audiences.iter().any(|a| a == resource) {
+            audiences.push(resource.to_owned());
+        }
+    }
+    for audience in form.get_all("audience") {
+        if audience.is_empty() || audience.len() > 512 || audience.contains(char::is_whitespace) {
+            return Err(OAuthError::invalid_target(
+                "audience values must be non-empty without spaces",
+            ));
+        }
+        if !audiences.iter().any(|a| a == audience) {
+            audiences.push(audience.to_owned());
+        }
+    }
+    if audiences.len() > 10 {
+        return Err(OAuthError::invalid_target("at most 10 audiences per token"));
+    }
+    if audiences.is_empty() {
+        audiences.push(issuer.to_owned());
+    }
+    Ok(audiences)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn allowed() -> Vec<String> {
+        vec!["read:docs".into(), "write:docs".into()]
+    }
+
+    #[test]
+    fn scope_defaults_to_every_capability() {
+        assert_eq!(
+            granted_scope(None, &allowed()).unwrap(),
+            "read:docs write:docs"
+        );
+    }
+
+    #[test]
+    fn scope_must_be_a_subset() {
+        assert_eq!(
+            granted_scope(Some("read:docs read:docs"), &allowed()).unwrap(),
+            "read:docs"
+        );
+        let err = granted_scope(Some("read:docs admin"), &allowed()).unwrap_err();
+        assert_eq!(err.error(), "invalid_scope");
+    }
+
+    #[test]
+    fn resources_must_be_absolute() {
+        let form = OAuthForm::parse(
+            b"resource=https%3A%2F%2Fapi.example.com&resource=https%3A%2F%2Fb.example",
+        )
+        .unwrap();
+        assert_eq!(requested_audiences(&form, "http://iss").unwrap().len(), 2);
+        let form = OAuthForm::parse(b"resource=api").unwrap();
+        assert_eq!(
+            requested_audiences(&form, "http://iss")
+                .unwrap_err()
+                .error(),
+            "invalid_target"
+        );
+        let form = OAuthForm::parse(b"").unwrap();
+        assert_eq!(
+            requested_audiences(&form, "http://iss").unwrap(),
+            vec!["http://iss".to_owned()]
+        );
+    }
+}

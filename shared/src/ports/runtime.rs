@@ -1,0 +1,46 @@
+//! Clock, timer and entropy seams: the core never reads the system time, sleeps or draws from the
+//! OS RNG itself; each platform provides these, and tests may pin them.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+
+/// Wall-clock time in Unix milliseconds.
+pub trait Clock: Send + Sync + 'static {
+    fn now_millis(&self) -> i64;
+
+    fn now_seconds(&self) -> i64 {
+        self.now_millis().div_euclid(1000)
+    }
+}
+
+/// Timers, for deadlines on calls to remote stores; each platform has its own.
+pub trait Timer: Send + Sync + 'static {
+    fn sleep(
+        &self,
+        duration: std::time::Duration,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+}
+
+/// Cryptographically secure randomness.
+pub trait Entropy: Send + Sync + 'static {
+    fn fill(&self, buf: &mut [u8]);
+}
+
+pub fn random_bytes<const N: usize>(entropy: &dyn Entropy) -> [u8; N] {
+    let mut buf = [0u8; N];
+    entropy.fill(&mut buf);
+    buf
+}
+
+/// A new random (v4) UUID as lowercase hyphenated text.
+pub fn new_uuid(entropy: &dyn Entropy) -> String {
+    uuid::Builder::from_random_bytes(random_bytes::<16>(entropy))
+        .into_uuid()
+        .hyphenated()
+        .to_string()
+}
+
+/// `N` random bytes as unpadded base64url text.
+pub fn random_token<const N: usize>(entropy: &dyn Entropy) -> String {
+    URL_SAFE_NO_PAD.encode(random_bytes::<N>(entropy))
+}

@@ -1,0 +1,215 @@
+//! Registering, listing, reading, updating, suspending and decommissioning agents, each scoped to
+//! one organization and committed with its audit events.
+
+use serde_json::json;
+
+use crate::domain::agents::{Agent, AgentPatch, AgentStatus, ListQuery, NewAgent};
+use crate::domain::audit::Outcome;
+use crate::domain::page::{Keyset, Page, PageRequest};
+use crate::domain::validate::{is_id, Invalid};
+use crate::ports::sql::{Change, DbError};
+use crate::services::{revocation, ServiceError};
+use crate::state::AppState;
+use crate::store::agents::{self as store, AgentFilter};
+use crate::store::credentials as credential_store;
+
+/// Optimistic updates retry this often before reporting a conflict.
+const UPDATE_ATTEMPTS: usize = 4;
+
+fn email_conflict(e: DbError) -> ServiceError {
+    if store::is_email_taken(&e) {
+        ServiceError::EmailTaken
+    } else {
+        ServiceError::Db(e)
+    }
+}
+
+/// Reads an agent of `org_id`; another organization's agent is `None`, like a missing one.
+pub async fn find(state: &AppState, org_id: &str, id: &str) -> Result<Option<Agent>, ServiceError> {
+    if !is_id(id) {
+        return Ok(None);
+    }
+    Ok(store::find(state.db.as_ref(), org_id, id).await?)
+}
+
+/// Like `find`, but a missing agent is an error.
+pub async fn get(state: &AppState, org_id: &str, id: &str) -> Result<Agent, ServiceError> {
+    find(state, org_id, id)
+        .await?
+        .ok_or(ServiceError::NotFound("agent"))
+}
+
+/// An agent of the organization that is not decommissioned: what credential operations act on.
+pub async fn get_live(state: &AppState, org_id: &str, id: &str) -> Result<Agent, ServiceError> {
+    let agent = get(state, org_id, id).await?;
+    if agent.status == AgentStatus::Decommissioned {
+        return Err(ServiceError::Decommissioned);
+    }
+    Ok(agent)
+}
+
+/// Registers an agent, enforcing the free-tier cap in the same transaction as the insert.
+pub async fn create(
+    state: &AppState,
+    org_id: &str,
+    actor: &str,
+    new: NewAgent,
+) -> Result<Agent, ServiceError> {
+    let now = state.now_millis();
+    let agent = Agent::register(new, state.new_id(), org_id, now)?;
+    let limit = state.config.max_agents_per_org;
+    let event = state
+        .audit(org_id, actor, "agent.created", Outcome::Success)
+        .agent(&agent.id)
+        .target(agent.id.clone())
+        .details(json!({
+            "name": agent.name,
+            "agent_type": agent.agent_type,
+            "capabilities": agent.capabilities,
+            "visibility": agent.visibility,
+        }));
+    let change = Change::new()
+        .statement(store::insert(&agent))
+        .statement(store::within_cap(org_id, limit))
+        .event(event);
+    match state.db.commit(change).await {
+        Ok(_) => Ok(agent),
+        Err(DbError::Guard(store::FREE_TIER_LIMIT)) => Err(ServiceError::FreeTierLimit { limit }),
+        Err(e) => Err(email_conflict(e)),
+    }
+}
+
+/// One page of the organization's agents in creation order.
+pub async fn list(
+    state: &AppState,
+    org_id: &str,
+    query: ListQuery,
+) -> Result<Page<Agent>, ServiceError> {
+    let page = PageRequest::parse(query.limit, query.cursor.as_deref())?;
+    let filter = AgentFilter {
+        owner: query.owner,
+        agent_type: query.agent_type,
+        status: query.status,
+    };
+    let rows = store::list(state.db.as_ref(), org_id, &filter, &page).await?;
+    Ok(Page::from_rows(rows, &page, |a| Keyset {
+        position: a.created_at,
+        id: a.id.clone(),
+    }))
+}
+
+/// What an update did, so the caller can revoke tokens once it is durable.
+pub struct Updated {
+    pub agent: Agent,
+    /// The request asked for suspension (also when already suspended, so a retry after a failed
+    /// revocation still revokes): the caller must revoke the agent's tokens.
+    pub suspended: bool,
+}
+
+/// Applies a partial update. Optimistic: the write is conditional on `updated_at` being what was
+/// read, so a concurrent suspension is never overwritten by a stale `active`.
+pub async fn update(
+    state: &AppState,
+    org_id: &str,
+    actor: &str,
+    id: &str,
+    patch: AgentPatch,
+) -> Result<Updated, ServiceError> {
+    if patch.is_empty() {
+        return Err(Invalid::new("body", "send at least one field to change").into());
+    }
+    let requested_status = patch.status.flatten();
+    for _ in 0..UPDATE_ATTEMPTS {
+        let current = get_live(state, org_id, id).await?;
+        // A retry re-applies the same patch to the fresher row.
+        let (mut next, changed) = current.patched(patch.clone())?;
+        let status_action = match (current.status, next.status) {
+            (AgentStatus::Active, AgentStatus::Suspended) => Some("agent.suspended"),
+            (AgentStatus::Suspended, AgentStatus::Active) => Some("agent.reactivated"),
+            _ => None,
+        };
+        let suspended = requested_status == Some(AgentStatus::Suspended);
+        if changed.is_empty() && status_action.is_none() {
+            return Ok(Updated {
+                agent: current,
+                suspended,
+            });
+        }
+        next.updated_at = state.now_millis().max(current.updated_at + 1);
+        let mut change = Change::new()
+            .statement(store::unchanged_since(org_id, id, current.updated_at))
+            .statement(store::update(&next));
+        if !changed.is_empty() {
+            change = change.event(
+                state
+                    .audit(org_id, actor, "agent.updated", Outcome::Success)
+                    .agent(id)
+                    .target(id)
+                    .details(json!({ "changed": changed })),
+            );
+        }
+        if let Some(action) = status_action {
+            change = change.event(
+                state
+                    .audit(org_id, actor, action, Outcome::Success)
+                    .agent(id)
+                    .target(id)
+                    .details(json!({ "from": current.status, "to": next.status })),
+            );
+        }
+        match state.db.commit(change).await {
+            Ok(_) => {
+                return Ok(Updated {
+                    agent: next,
+                    suspended,
+                });
+            }
+            Err(DbError::Guard(store::CHANGED)) => continue,
+            Err(e) => return Err(email_conflict(e)),
+        }
+    }
+    Err(ServiceError::Contention)
+}
+
+/// Decommissions an agent: terminal status and every credential revoked, in one transaction.
+/// Idempotent: decommissioning a decommissioned agent answers with it unchanged.
+pub async fn decommission(
+    state: &AppState,
+    org_id: &str,
+    actor: &str,
+    id: &str,
+) -> Result<Agent, ServiceError> {
+    let current = get(state, org_id, id).await?;
+    if current.status == AgentStatus::Decommissioned {
+        return Ok(current);
+    }
+    let now = state.now_millis();
+    let event = state
+        .audit(org_id, actor, "agent.decommissioned", Outcome::Success)
+        .agent(id)
+        .target(id)
+        .details(json!({ "from": current.status }));
+    let change = Change::new()
+        .statement(store::still_live(org_id, id))
+        .statement(store::decommission(org_id, id, now))
+        .statement(credential_store::revoke_all_of_agent(org_id, id, now))
+        .event(event);
+    match state.db.commit(change).await {
+        // A concurrent decommission won; the outcome is the same.
+        Ok(_) | Err(DbError::Guard(store::DECOMMISSIONED)) => get(state, org_id, id).await,
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Ends every token the agent holds. Called only after the change that warrants it is durable, so
+/// a failed commit never leaves a live agent locked out.
+pub async fn revoke_tokens(state: &AppState, agent_id: &str) -> Result<(), ServiceError> {
+    revocation::revoke_subject(
+        state.kv.as_ref(),
+        agent_id,
+        state.clock.now_seconds(),
+        state.config.token_ttl_seconds,
+    )
+    .await?;
+    Ok(())
+}

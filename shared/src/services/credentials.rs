@@ -1,0 +1,274 @@
+//! Giving agents credentials, listing, rotating and revoking them, always reached through their
+//! organization and agent.
+
+use serde_json::{Map, Value};
+
+use crate::domain::audit::Outcome;
+use crate::domain::credentials::{
+    ClientSecret, Credential, CredentialKind, IssuedCredential, ListQuery, NewCredential, Rotation,
+    MAX_GRACE_PERIOD_SECONDS, PUBLIC_JWK_MEMBERS,
+};
+use crate::domain::page::{Keyset, Page, PageRequest};
+use crate::domain::secrets;
+use crate::domain::validate::{is_id, Invalid};
+use crate::jose::jwk::Verifier;
+use crate::ports::sql::{Change, DbError};
+use crate::services::{agents, ServiceError};
+use crate::state::AppState;
+use crate::store::agents as agent_store;
+use crate::store::credentials as store;
+
+/// Checks a public JWK the way the token endpoint will use it, and keeps only its public members.
+fn valid_public_jwk(jwk: Map<String, Value>) -> Result<Value, Invalid> {
+    let jwk = Value::Object(jwk);
+    let (_, alg) = Verifier::from_jwk(&jwk).map_err(|e| Invalid::new("public_jwk", e))?;
+    if let Some(declared) = jwk.get("alg") {
+        if declared.as_str() != Some(alg.as_str()) {
+            return Err(Invalid::new(
+                "public_jwk",
+                format!("`alg` must be {} for this key type", alg.as_str()),
+            ));
+        }
+    }
+    let mut kept = Map::new();
+    for member in PUBLIC_JWK_MEMBERS {
+        match jwk.get(*member) {
+            None => {}
+            Some(Value::String(s)) if s.len() <= 512 => {
+                kept.insert((*member).to_owned(), Value::String(s.clone()));
+            }
+            Some(_) => {
+                return Err(Invalid::new(
+                    "public_jwk",
+                    format!("`{member}` must be a string of at most 512 characters"),
+                ));
+            }
+        }
+    }
+    Ok(Value::Object(kept))
+}
+
+fn guard_error(e: DbError) -> ServiceError {
+    match e {
+        DbError::Guard(agent_store::DECOMMISSIONED) => ServiceError::Decommissioned,
+        DbError::Guard(store::REVOKED) => ServiceError::CredentialRevoked,
+        other => ServiceError::Db(other),
+    }
+}
+
+/// Gives an agent a new credential.
+pub async fn create(
+    state: &AppState,
+    org_id: &str,
+    actor: &str,
+    agent_id: &str,
+    new: NewCredential,
+) -> Result<IssuedCredential, ServiceError> {
+    let public_jwk = match (new.kind, new.public_jwk) {
+        (CredentialKind::ClientSecret, None) => None,
+        (CredentialKind::ClientSecret, Some(_)) => {
+            return Err(Invalid::new(
+                "public_jwk",
+                "is only accepted with \"kind\": \"private_key_jwt\"",
+            )
+            .into());
+        }
+        (CredentialKind::PrivateKeyJwt, None) => {
+            return Err(Invalid::new("public_jwk", "is required for private_key_jwt").into());
+        }
+        (CredentialKind::PrivateKeyJwt, Some(jwk)) => Some(valid_public_jwk(jwk)?),
+    };
+    agents::get_live(state, org_id, agent_id).await?;
+    let (secret, secret_hash) = match new.kind {
+        CredentialKind::ClientSecret => {
+            let (secret, hash) = secrets::client_secret_from(state.random());
+            (Some(ClientSecret(secret)), Some(hash))
+        }
+        CredentialKind::PrivateKeyJwt => (None, None),
+    };
+    let credential = Credential {
+        id: state.new_id(),
+        agent_id: agent_id.to_owned(),
+        kind: new.kind,
+        client_id: secrets::client_id_from(state.random()),
+        public_jwk,
+        status: "active".into(),
+        created_at: state.now_millis(),
+        rotated_at: None,
+        revoked_at: None,
+        last_used_at: None,
+        previous_secret_expires_at: None,
+    };
+    let event = state
+        .audit(org_id, actor, "credential.created", Outcome::Success)
+        .agent(agent_id)
+        .target(credential.id.clone())
+        .details(credential.audit_details());
+    let change = Change::new()
+        .statement(agent_store::still_live(org_id, agent_id))
+        .statement(store::insert(org_id, &credential, secret_hash))
+        .event(event);
+    state.db.commit(change).await.map_err(guard_error)?;
+    Ok(IssuedCredential {
+        credential,
+        client_secret: secret,
+    })
+}
+
+/// Reads one credential of one agent of one organization.
+async fn get(
+    state: &AppState,
+    org_id: &str,
+    agent_id: &str,
+    id: &str,
+) -> Result<Credential, ServiceError> {
+    if !is_id(id) || !is_id(agent_id) {
+        return Err(ServiceError::NotFound("credential"));
+    }
+    store::find(state.db.as_ref(), org_id, agent_id, id)
+        .await?
+        .ok_or(ServiceError::NotFound("credential"))
+}
+
+/// One page of an agent's credentials, oldest first.
+pub async fn list(
+    state: &AppState,
+    org_id: &str,
+    agent_id: &str,
+    query: ListQuery,
+) -> Result<Page<Credential>, ServiceError> {
+    let page = PageRequest::parse(query.limit, query.cursor.as_deref())?;
+    agents::get(state, org_id, agent_id).await?;
+    let rows = store::list(state.db.as_ref(), org_id, agent_id, &page).await?;
+    Ok(Page::from_rows(rows, &page, |c| Keyset {
+        position: c.created_at,
+        id: c.id.clone(),
+    }))
+}
+
+/// Replaces a client secret. With a grace period the previous secret keeps working until it ends;
+/// without one it stops at once. Only the latest previous secret is kept.
+pub async fn rotate(
+    state: &AppState,
+    org_id: &str,
+    actor: &str,
+    agent_id: &str,
+    id: &str,
+    rotation: Rotation,
+) -> Result<IssuedCredential, ServiceError> {
+    let grace = rotation.grace_period_seconds.unwrap_or(0);
+    if !(0..=MAX_GRACE_PERIOD_SECONDS).contains(&grace) {
+        return Err(Invalid::new(
+            "grace_period_seconds",
+            format!("must be from 0 to {MAX_GRACE_PERIOD_SECONDS}"),
+        )
+        .into());
+    }
+    let mut credential = get(state, org_id, agent_id, id).await?;
+    if credential.kind != CredentialKind::ClientSecret {
+        return Err(ServiceError::NotRotatable);
+    }
+    if !credential.is_active() {
+        return Err(ServiceError::CredentialRevoked);
+    }
+    let now = state.now_millis();
+    let previous_expires_at = (grace > 0).then(|| now + grace * 1000);
+    let (secret, hash) = secrets::client_secret_from(state.random());
+    credential.rotated_at = Some(now);
+    credential.previous_secret_expires_at = previous_expires_at;
+    let mut details = credential.audit_details();
+    details["grace_period_seconds"] = grace.into();
+    let event = state
+        .audit(org_id, actor, "credential.rotated", Outcome::Success)
+        .agent(agent_id)
+        .target(id)
+        .details(details);
+    let change = Change::new()
+        .statement(agent_store::still_live(org_id, agent_id))
+        .statement(store::still_active(org_id, agent_id, id))
+        .statement(store::rotate_secret(
+            org_id,
+            agent_id,
+            id,
+            hash,
+            previous_expires_at,
+            now,
+        ))
+        .event(event);
+    state.db.commit(change).await.map_err(guard_error)?;
+    Ok(IssuedCredential {
+        credential,
+        client_secret: Some(ClientSecret(secret)),
+    })
+}
+
+/// Revokes a credential for good. Idempotent: revoking a revoked credential answers with it.
+/// The caller then revokes the agent's tokens, which may have been obtained with it.
+pub async fn revoke(
+    state: &AppState,
+    org_id: &str,
+    actor: &str,
+    agent_id: &str,
+    id: &str,
+) -> Result<Credential, ServiceError> {
+    let mut credential = get(state, org_id, agent_id, id).await?;
+    if !credential.is_active() {
+        return Ok(credential);
+    }
+    let now = state.now_millis();
+    let event = state
+        .audit(org_id, actor, "credential.revoked", Outcome::Success)
+        .agent(agent_id)
+        .target(id)
+        .details(credential.audit_details());
+    let change = Change::new()
+        .statement(store::still_active(org_id, agent_id, id))
+        .statement(store::revoke(org_id, agent_id, id, now))
+        .event(event);
+    match state.db.commit(change).await {
+        Ok(_) => {}
+        // Revoked concurrently: same outcome, and only one event records it.
+        Err(DbError::Guard(store::REVOKED)) => return get(state, org_id, agent_id, id).await,
+        Err(e) => return Err(e.into()),
+    }
+    credential.status = "revoked".into();
+    credential.revoked_at = Some(now);
+    credential.previous_secret_expires_at = None;
+    Ok(credential)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn jwk(extra: Value) -> Map<String, Value> {
+        let mut jwk = json!({
+            "kty": "OKP", "crv": "Ed25519",
+            "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo",
+        });
+        for (k, v) in extra.as_object().unwrap() {
+            jwk[k] = v.clone();
+        }
+        jwk.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn only_the_public_members_of_a_usable_key_are_kept() {
+        let kept = valid_public_jwk(jwk(json!({ "kid": "k", "note": "dropped" }))).unwrap();
+        assert_eq!(kept["kid"], "k");
+        assert!(kept.get("note").is_none());
+        assert!(valid_public_jwk(jwk(json!({ "alg": "EdDSA" }))).is_ok());
+    }
+
+    #[test]
+    fn private_keys_mismatched_algs_and_odd_members_are_refused() {
+        for extra in [
+            json!({ "d": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo" }),
+            json!({ "alg": "ES256" }),
+            json!({ "kid": 7 }),
+        ] {
+            assert!(valid_public_jwk(jwk(extra.clone())).is_err(), "{extra}");
+        }
+    }
+}

@@ -1,0 +1,58 @@
+//! Every key-value key shape in one place, with what it holds and how long it lives.
+
+use crate::domain::usage::month_of;
+
+/// `revoked:jti:<jti>` = "1": one revoked token, until it would have expired.
+pub fn revoked_jti(jti: &str) -> String {
+    format!("revoked:jti:{jti}")
+}
+
+/// `revoked:sub:<subject>` = Unix seconds: every token of the subject issued up to then is
+/// revoked, until the last of them would have expired.
+pub fn revoked_subject(subject: &str) -> String {
+    format!("revoked:sub:{subject}")
+}
+
+/// `assertion:<client_id>:<jti>`: a used RFC 7523 client assertion, until it expires.
+pub fn used_assertion(client_id: &str, jti: &str) -> String {
+    format!("assertion:{client_id}:{jti}")
+}
+
+/// Longest client address kept in a key: enough for IPv6, bounded for odd platform headers.
+const MAX_IP_CHARS: usize = 64;
+
+/// `ratelimit:org:<org>`: the sliding-window log of an organization's `/v1/*` calls.
+pub fn organization_window(org_id: &str) -> String {
+    format!("ratelimit:org:{org_id}")
+}
+
+/// `ratelimit:client:<client_id>`: the window of a client's `/oauth2/*` calls.
+pub fn client_window(client_id: &str) -> String {
+    format!("ratelimit:client:{client_id}")
+}
+
+/// `ratelimit:ip:<address>`: the window of unauthenticated calls and failed authentications.
+pub fn ip_window(ip: &str) -> String {
+    let ip: String = ip.chars().take(MAX_IP_CHARS).collect();
+    format!("ratelimit:ip:{ip}")
+}
+
+/// Usage counters outlive their month by a month, so last month's figures can still be persisted.
+pub const USAGE_COUNTER_TTL_SECONDS: u64 = 62 * 24 * 3600;
+
+/// `usage:<org>:<YYYY-MM>:api_calls`: authenticated `/v1/*` calls this month.
+pub fn api_calls(org_id: &str, now_millis: i64) -> String {
+    usage_counter(org_id, now_millis, "api_calls")
+}
+
+/// `usage:<org>:<YYYY-MM>:tokens_issued`: access tokens issued this month.
+pub fn tokens_issued(org_id: &str, now_millis: i64) -> String {
+    usage_counter(org_id, now_millis, "tokens_issued")
+}
+
+fn usage_counter(org_id: &str, now_millis: i64, counter: &str) -> String {
+    format!("usage:{org_id}:{}:{counter}", month_of(now_millis).label)
+}
+
+/// A key never written, read by health checks to time a round trip.
+pub const HEALTH_PROBE: &str = "health:probe";

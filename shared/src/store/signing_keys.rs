@@ -1,0 +1,56 @@
+//! The `signing_keys` table: token signing keys, the active one and those retired but still
+//! published.
+
+use crate::ports::sql::{Database, DbError, Statement};
+
+/// A key as stored; `jose::keys` turns it into a signer and a verifier.
+pub struct StoredKey {
+    pub kid: String,
+    pub alg: String,
+    pub private_key: Vec<u8>,
+    pub public_jwk: String,
+    pub retired_at: Option<i64>,
+}
+
+pub async fn has_active(db: &dyn Database) -> Result<bool, DbError> {
+    let statement = Statement::new("SELECT kid FROM signing_keys WHERE retired_at IS NULL LIMIT 1");
+    Ok(db.query_one(statement).await?.is_some())
+}
+
+pub fn insert(kid: &str, alg: &str, private_key: Vec<u8>, public_jwk: &str, now: i64) -> Statement {
+    Statement::new(
+        "INSERT INTO signing_keys (kid, alg, private_key, public_jwk, created_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+    )
+    .bind(kid)
+    .bind(alg)
+    .bind(private_key)
+    .bind(public_jwk)
+    .bind(now)
+}
+
+pub fn retire_active(now: i64) -> Statement {
+    Statement::new("UPDATE signing_keys SET retired_at = ?1 WHERE retired_at IS NULL").bind(now)
+}
+
+/// The active key and every key retired after `retired_after`, newest first.
+pub async fn published(db: &dyn Database, retired_after: i64) -> Result<Vec<StoredKey>, DbError> {
+    let statement = Statement::new(
+        "SELECT kid, alg, private_key, public_jwk, retired_at FROM signing_keys \
+         WHERE retired_at IS NULL OR retired_at > ?1 ORDER BY created_at DESC, kid",
+    )
+    .bind(retired_after);
+    db.query(statement)
+        .await?
+        .iter()
+        .map(|row| {
+            Ok(StoredKey {
+                kid: row.get("kid")?,
+                alg: row.get("alg")?,
+                private_key: row.get("private_key")?,
+                public_jwk: row.get("public_jwk")?,
+                retired_at: row.get("retired_at")?,
+            })
+        })
+        .collect()
+}
