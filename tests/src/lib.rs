@@ -12,6 +12,23 @@ use reqwest::{Client, Response};
 use serde_json::{json, Value};
 
 pub use reqwest;
+
+/// A request path for a route of the route table: each `{parameter}` becomes a well-formed,
+/// unknown id.
+pub fn concrete(route: &agentidp_shared::http::routes::Route) -> String {
+    route
+        .path
+        .split('/')
+        .map(|segment| {
+            if segment.starts_with('{') {
+                "00000000-0000-4000-8000-000000000001"
+            } else {
+                segment
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
 pub use serde_json;
 
 fn workspace_root() -> PathBuf {

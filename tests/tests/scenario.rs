@@ -2,7 +2,8 @@
 //! by default, or whatever `AGENTIDP_BASE_URL` points at (the five Workers in workerd, or the five
 //! Spin components in wasmtime, each behind the local router).
 
-use agentidp_tests::{jwt_parts, status_json, Server};
+use agentidp_shared::http::routes::{Access, ROUTES};
+use agentidp_tests::{concrete, jwt_parts, status_json, Server};
 use serde_json::{json, Value};
 
 fn unique(name: &str) -> String {
@@ -174,18 +175,13 @@ async fn bootstrap_to_revocation() {
     assert_eq!(status, 200, "{listing}");
     assert!(listing["data"].is_array());
 
-    // The webhooks function is routed and answers in the API's error dialect.
-    let response = server
-        .http
-        .get(server.url("/v1/webhooks"))
-        .send()
-        .await
-        .unwrap();
-    assert_ne!(response.status(), 502, "no function answered /v1/webhooks");
-    assert_eq!(
-        response.headers()["content-type"],
-        "application/problem+json"
-    );
+    // Usage is metered through the shared store and readable wherever the API runs.
+    let (status, usage) = status_json(server.get("/v1/usage", &org.token).await).await;
+    assert_eq!(status, 200, "{usage}");
+    assert_eq!(usage["org_id"], org.id);
+    assert!(usage["tokens_issued"].as_i64().unwrap() >= 2, "{usage}");
+    assert!(usage["api_calls"].as_i64().unwrap() >= 3, "{usage}");
+    assert_eq!(usage["agents"]["count"], 1);
 
     // Last, because it uses up the organization's allowance: where the limit is small enough to
     // exhaust (the edge runs set one), the call after the N-th is refused, with the headers.
@@ -208,5 +204,42 @@ async fn bootstrap_to_revocation() {
         );
         let (_, problem) = status_json(refused).await;
         assert_eq!(problem["code"], "rate_limited");
+    }
+}
+
+/// Every route of the route table is reachable in this deployment and answers the way its access
+/// level promises when called without credentials.
+#[tokio::test]
+async fn every_route_answers_as_its_access_level_says() {
+    let server = Server::from_env().await;
+    for route in ROUTES {
+        let method = agentidp_tests::reqwest::Method::from_bytes(route.method.as_str().as_bytes())
+            .unwrap();
+        let mut request = server.http.request(method, server.url(&concrete(route)));
+        if route.access == Access::Client {
+            request = request
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body("token=not-a-token");
+        }
+        let response = request.send().await.unwrap();
+        let label = format!("{} {}", route.method.as_str(), route.path);
+        let (status, body) = status_json(response).await;
+        match route.access {
+            Access::Bearer => {
+                assert_eq!(status, 401, "{label}: {body}");
+                assert_eq!(body["code"], "invalid_token", "{label}");
+            }
+            Access::Client => {
+                assert!(matches!(status, 400 | 401), "{label}: {status} {body}");
+                assert!(body["error"].is_string(), "{label}: not an RFC 6749 error: {body}");
+            }
+            Access::Public | Access::Signup => {
+                let code = body["code"].as_str().unwrap_or_default();
+                assert!(
+                    status != 401 && code != "route_not_found" && code != "method_not_allowed",
+                    "{label}: {status} {body}"
+                );
+            }
+        }
     }
 }

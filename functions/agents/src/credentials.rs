@@ -7,7 +7,7 @@ use agentidp_shared::axum::Json;
 use agentidp_shared::domain::credentials::{Credential, ListQuery, NewCredential, Rotation};
 use agentidp_shared::domain::page::Page;
 use agentidp_shared::domain::scopes;
-use agentidp_shared::http::app::uncached;
+use agentidp_shared::http::cache::uncached;
 use agentidp_shared::http::auth::Principal;
 use agentidp_shared::http::error::ApiError;
 use agentidp_shared::http::extract::ApiQuery;

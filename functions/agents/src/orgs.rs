@@ -6,7 +6,7 @@ use agentidp_shared::axum::http::StatusCode;
 use agentidp_shared::axum::response::Response;
 use agentidp_shared::axum::Json;
 use agentidp_shared::domain::orgs::NewOrganization;
-use agentidp_shared::http::app::uncached;
+use agentidp_shared::http::cache::uncached;
 use agentidp_shared::http::auth::bearer;
 use agentidp_shared::http::error::ApiError;
 use agentidp_shared::http::extract::ApiJson;

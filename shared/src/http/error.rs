@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{json, Map, Value};
 
 use crate::domain::validate::Invalid;
-use crate::http::app::uncached;
+use crate::http::cache::uncached;
 use crate::limits::Refusal;
 use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::ports::kv::KvError;

@@ -17,7 +17,7 @@ use crate::http::extract::ClientIp;
 use crate::platform::hrana::HranaDatabase;
 use crate::platform::kv_timeout::TimeoutKv;
 use crate::platform::upstash::UpstashKv;
-use crate::platform::OsEntropy;
+use crate::platform::system::OsEntropy;
 use crate::ports::outbound::Outbound;
 use crate::ports::runtime::{Clock, Timer};
 use crate::state::{AppState, Platform};

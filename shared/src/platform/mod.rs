@@ -5,7 +5,10 @@
 pub mod edge;
 pub mod hrana;
 pub mod memory_kv;
+pub mod system;
 pub mod upstash;
+
+pub use system::{OsEntropy, SystemClock};
 
 use crate::ports::crypto::{Es256Accelerator, RawEs256Signer};
 
@@ -42,29 +45,6 @@ fn accelerated_es256(
         .map(|s| Box::new(s) as Box<dyn RawEs256Signer>)
 }
 
-/// The operating system's (or host's) CSPRNG through `getrandom`, on every target.
-pub struct OsEntropy;
-
-impl crate::ports::runtime::Entropy for OsEntropy {
-    fn fill(&self, buf: &mut [u8]) {
-        // Failing closed: an identity provider that cannot get randomness must not mint secrets.
-        getrandom::fill(buf).expect("the platform's secure random number generator failed");
-    }
-}
-
-/// The host's wall clock where `std` has one (native and WASI; not Workers).
-#[cfg(not(all(target_arch = "wasm32", target_os = "unknown")))]
-pub struct SystemClock;
-
-#[cfg(not(all(target_arch = "wasm32", target_os = "unknown")))]
-impl crate::ports::runtime::Clock for SystemClock {
-    fn now_millis(&self) -> i64 {
-        let since_epoch = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default();
-        i64::try_from(since_epoch.as_millis()).unwrap_or(i64::MAX)
-    }
-}
 
 /// Entry points of a function crate for each edge platform, selected by the build target;
 /// `$routes` is the crate's `fn routes() -> Router<AppState>`.

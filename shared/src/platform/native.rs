@@ -13,7 +13,7 @@ use crate::ports::outbound::{Outbound, OutboundError, OutboundRequest, OutboundR
 use crate::ports::sql::{Change, Database, DbError, Row, Statement, Value};
 use crate::store::chain;
 
-pub use crate::platform::SystemClock;
+pub use crate::platform::system::SystemClock;
 
 /// How far a commit is pushed to disk before the caller hears it succeeded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -9,7 +9,7 @@ use axum::http::Response;
 use axum::Router;
 
 use crate::platform::edge::{self, AssertSend, EdgePlatform};
-use crate::platform::SystemClock;
+use crate::platform::system::SystemClock;
 use crate::ports::outbound::{Outbound, OutboundError, OutboundRequest, OutboundResponse};
 use crate::state::AppState;
 
