@@ -161,15 +161,15 @@ stage_wasm() {
 }
 
 stage_build() {
-  section "cargo build -p agentidp"
-  cargo build -p agentidp || fail "building agentidp"
+  section "cargo build -p agentidp -p agentidp-dev"
+  cargo build -p agentidp -p agentidp-dev || fail "building agentidp and agentidp-dev"
 }
 
 stage_rust() {
   section "cargo test --workspace (end-to-end tests start the real server on loopback)"
-  # The e2e support starts this binary instead of running cargo from inside a test.
-  AGENTIDP_BIN=$TARGET_DIR/debug/agentidp timeout -k 30 2400 cargo test --workspace \
-    || fail "cargo test"
+  # The e2e support starts these binaries instead of running cargo from inside a test.
+  AGENTIDP_BIN=$TARGET_DIR/debug/agentidp AGENTIDP_DEV_BIN=$TARGET_DIR/debug/agentidp-dev \
+    timeout -k 30 2400 cargo test --workspace || fail "cargo test"
 }
 
 stage_python() {
@@ -192,7 +192,7 @@ stage_edge() {
   bash scripts/install-edge-tools.sh || fail "installing the edge tools"
   section "edge: build the ten artifacts (scripts/build-edge.sh)"
   bash scripts/build-edge.sh || fail "building the edge artifacts"
-  [[ -x $TARGET_DIR/debug/agentidp ]] || stage_build
+  [[ -x $TARGET_DIR/debug/agentidp && -x $TARGET_DIR/debug/agentidp-dev ]] || stage_build
   section "edge: end-to-end in workerd and wasmtime (scripts/test-edge.sh)"
   timeout -k 10 900 bash scripts/test-edge.sh || fail "edge end-to-end tests"
 }
