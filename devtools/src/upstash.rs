@@ -346,20 +346,7 @@ async fn pipeline(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let outcome = async {
-        let commands = commands_of(&headers, &body, &upstash)?;
-        upstash.run(&commands).await
-    };
-    match outcome.await {
-        Ok(replies) => {
-            let encoding = Encoding::of(&headers);
-            Json(Json_::Array(
-                replies.iter().map(|r| encoding.outcome(r)).collect(),
-            ))
-            .into_response()
-        }
-        Err(failure) => failure.into_response(),
-    }
+    run_batch(&upstash, &headers, &body, false).await
 }
 
 /// Atomic: the same answer shape as `/pipeline`, or one error if the transaction was discarded.
@@ -368,13 +355,21 @@ async fn multi_exec(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    run_batch(&upstash, &headers, &body, true).await
+}
+
+async fn run_batch(upstash: &Upstash, headers: &HeaderMap, body: &[u8], atomic: bool) -> Response {
     let outcome = async {
-        let commands = commands_of(&headers, &body, &upstash)?;
-        upstash.run_atomically(&commands).await
+        let commands = commands_of(headers, body, upstash)?;
+        if atomic {
+            upstash.run_atomically(&commands).await
+        } else {
+            upstash.run(&commands).await
+        }
     };
     match outcome.await {
         Ok(replies) => {
-            let encoding = Encoding::of(&headers);
+            let encoding = Encoding::of(headers);
             Json(Json_::Array(
                 replies.iter().map(|r| encoding.outcome(r)).collect(),
             ))

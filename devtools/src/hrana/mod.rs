@@ -21,7 +21,7 @@ mod streams;
 
 use proto::{CursorReqBody, CursorRespBody, PipelineReqBody, PipelineRespBody};
 use session::{ProtocolError, Session, Version};
-use streams::{AcquireError, Streams};
+use streams::{AcquireError, Lease, Streams};
 
 #[derive(Clone)]
 struct Hrana {
@@ -79,13 +79,39 @@ fn protocol_error(message: impl Into<String>) -> Response {
         .into_response()
 }
 
-fn refused(credential: Credential) -> Option<Response> {
-    let reason = match credential {
-        Credential::Accepted => return None,
-        Credential::Missing => "Unauthorized: no authorization token",
-        Credential::Wrong => "Unauthorized: the authorization token is not valid",
-    };
-    Some((StatusCode::UNAUTHORIZED, Json(json!({ "error": reason }))).into_response())
+/// Why a request gets no results.
+enum Refusal {
+    Unauthorized(&'static str),
+    Protocol(String),
+    Stream(AcquireError),
+    /// The stream's thread is gone (it panicked): nothing can run on it.
+    Died,
+}
+
+impl From<ProtocolError> for Refusal {
+    fn from(ProtocolError(message): ProtocolError) -> Self {
+        Refusal::Protocol(message)
+    }
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        match self {
+            Refusal::Unauthorized(reason) => {
+                (StatusCode::UNAUTHORIZED, Json(json!({ "error": reason }))).into_response()
+            }
+            Refusal::Protocol(message) => protocol_error(message),
+            Refusal::Stream(e) => e.into_response(),
+            Refusal::Died => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                Json(json!({
+                    "message": "the stream's connection thread stopped",
+                    "code": "INTERNAL",
+                })),
+            )
+                .into_response(),
+        }
+    }
 }
 
 impl IntoResponse for AcquireError {
@@ -120,17 +146,50 @@ impl IntoResponse for AcquireError {
     }
 }
 
-fn stream_died() -> Response {
-    (
-        StatusCode::INTERNAL_SERVER_ERROR,
-        Json(json!({ "message": "the stream's connection thread stopped", "code": "INTERNAL" })),
-    )
-        .into_response()
+/// A request body that names its stream.
+trait OnStream: serde::de::DeserializeOwned {
+    fn baton(&self) -> Option<&str>;
 }
 
-fn decode<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, String> {
-    serde_json::from_slice(body)
-        .map_err(|e| format!("Cannot deserialize client message from JSON: {e}"))
+impl OnStream for PipelineReqBody {
+    fn baton(&self) -> Option<&str> {
+        self.baton.as_deref()
+    }
+}
+
+impl OnStream for CursorReqBody {
+    fn baton(&self) -> Option<&str> {
+        self.baton.as_deref()
+    }
+}
+
+/// Checks the token, parses the body and takes the stream its baton names (or a new one).
+fn begin<T: OnStream>(
+    hrana: &Hrana,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(T, Lease), Refusal> {
+    match auth::check(headers, None, hrana.token.as_deref()) {
+        Credential::Accepted => {}
+        Credential::Missing => {
+            return Err(Refusal::Unauthorized(
+                "Unauthorized: no authorization token",
+            ))
+        }
+        Credential::Wrong => {
+            return Err(Refusal::Unauthorized(
+                "Unauthorized: the authorization token is not valid",
+            ))
+        }
+    }
+    let request: T = serde_json::from_slice(body).map_err(|e| {
+        Refusal::Protocol(format!("Cannot deserialize client message from JSON: {e}"))
+    })?;
+    let lease = hrana
+        .streams
+        .acquire(request.baton())
+        .map_err(Refusal::Stream)?;
+    Ok((request, lease))
 }
 
 async fn pipeline(
@@ -139,18 +198,20 @@ async fn pipeline(
     body: Bytes,
     version: Version,
 ) -> Response {
-    if let Some(refusal) = refused(auth::check(&headers, None, hrana.token.as_deref())) {
-        return refusal;
-    }
-    let request: PipelineReqBody = match decode(&body) {
-        Ok(r) => r,
-        Err(message) => return protocol_error(message),
-    };
-    let lease = match hrana.streams.acquire(request.baton.as_deref()) {
-        Ok(lease) => lease,
-        Err(e) => return e.into_response(),
-    };
-    let outcome = lease
+    run_pipeline(&hrana, &headers, &body, version)
+        .await
+        .unwrap_or_else(IntoResponse::into_response)
+}
+
+async fn run_pipeline(
+    hrana: &Hrana,
+    headers: &HeaderMap,
+    body: &[u8],
+    version: Version,
+) -> Result<Response, Refusal> {
+    let (request, lease) = begin::<PipelineReqBody>(hrana, headers, body)?;
+    // On a protocol error the lease is dropped, which closes the stream, as on `sqld`.
+    let (results, closed) = lease
         .run(move |session: &mut Session| {
             let mut results = Vec::with_capacity(request.requests.len());
             for stream_request in request.requests {
@@ -158,42 +219,30 @@ async fn pipeline(
             }
             Ok::<_, ProtocolError>((results, session.is_closed()))
         })
-        .await;
-    match outcome {
-        Some(Ok((results, closed))) => Json(PipelineRespBody {
-            baton: lease.release(!closed),
-            base_url: None,
-            results,
-        })
-        .into_response(),
-        // Dropping the lease closes the stream, as a protocol error does on `sqld`.
-        Some(Err(ProtocolError(message))) => protocol_error(message),
-        None => stream_died(),
-    }
+        .await
+        .ok_or(Refusal::Died)??;
+    Ok(Json(PipelineRespBody {
+        baton: lease.release(!closed),
+        base_url: None,
+        results,
+    })
+    .into_response())
 }
 
 /// `/v3/cursor`: a batch whose results come back as lines of JSON, the first line carrying the
 /// baton. The batch runs to completion before the first line is sent.
 async fn cursor(State(hrana): State<Hrana>, headers: HeaderMap, body: Bytes) -> Response {
-    if let Some(refusal) = refused(auth::check(&headers, None, hrana.token.as_deref())) {
-        return refusal;
-    }
-    let request: CursorReqBody = match decode(&body) {
-        Ok(r) => r,
-        Err(message) => return protocol_error(message),
-    };
-    let lease = match hrana.streams.acquire(request.baton.as_deref()) {
-        Ok(lease) => lease,
-        Err(e) => return e.into_response(),
-    };
-    let outcome = lease
+    run_cursor(&hrana, &headers, &body)
+        .await
+        .unwrap_or_else(IntoResponse::into_response)
+}
+
+async fn run_cursor(hrana: &Hrana, headers: &HeaderMap, body: &[u8]) -> Result<Response, Refusal> {
+    let (request, lease) = begin::<CursorReqBody>(hrana, headers, body)?;
+    let entries = lease
         .run(move |session: &mut Session| session.cursor(&request.batch, Version::Hrana3))
-        .await;
-    let entries = match outcome {
-        Some(Ok(entries)) => entries,
-        Some(Err(ProtocolError(message))) => return protocol_error(message),
-        None => return stream_died(),
-    };
+        .await
+        .ok_or(Refusal::Died)??;
     let head = CursorRespBody {
         baton: lease.release(true),
         base_url: None,
@@ -204,10 +253,10 @@ async fn cursor(State(hrana): State<Hrana>, headers: HeaderMap, body: Bytes) -> 
         serde_json::to_writer(&mut lines, entry).expect("protocol types always serialize");
         lines.push(b'\n');
     }
-    (
+    Ok((
         StatusCode::OK,
         [(header::CONTENT_TYPE, "text/plain")],
         lines,
     )
-        .into_response()
+        .into_response())
 }
