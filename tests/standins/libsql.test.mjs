@@ -214,3 +214,55 @@ describe("executeMultiple", () => {
     assert.deepEqual(rs.rows.map((r) => r.name), ["a", "b", "c"]);
   });
 });
+
+describe("Hrana over HTTP, raw", () => {
+  async function post(path, body) {
+    const response = await fetch(`${standins.hranaUrl}${path}`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${standins.token}`, "content-type": "application/json" },
+      body: JSON.stringify(body),
+    });
+    return { status: response.status, text: await response.text() };
+  }
+
+  it("hands out a new baton per response and refuses one used before", async () => {
+    const open = JSON.parse((await post("/v3/pipeline", { baton: null, requests: [{ type: "get_autocommit" }] })).text);
+    assert.deepEqual(open.results[0].response, { type: "get_autocommit", is_autocommit: true });
+    const next = JSON.parse((await post("/v3/pipeline", { baton: open.baton, requests: [] })).text);
+    assert.notEqual(next.baton, open.baton);
+    const reused = await post("/v3/pipeline", { baton: open.baton, requests: [] });
+    assert.equal(reused.status, 400);
+    const closed = JSON.parse((await post("/v3/pipeline", { baton: next.baton, requests: [{ type: "close" }] })).text);
+    assert.equal(closed.baton, null);
+  });
+
+  it("describes a statement", async () => {
+    const body = await post("/v3/pipeline", {
+      baton: null,
+      requests: [{ type: "describe", sql: "SELECT :a AS x, ?2" }, { type: "close" }],
+    });
+    const { result } = JSON.parse(body.text).results[0].response;
+    assert.deepEqual(result.params, [{ name: ":a" }, { name: "?2" }]);
+    assert.deepEqual(result.cols.map((c) => c.name), ["x", "?2"]);
+    assert.equal(result.is_readonly, true);
+    assert.equal(result.is_explain, false);
+  });
+
+  it("streams a batch through /v3/cursor as lines of JSON", async () => {
+    const { status, text } = await post("/v3/cursor", {
+      baton: null,
+      batch: { steps: [{ stmt: { sql: "SELECT 1 AS one UNION ALL SELECT 2" } }, { stmt: { sql: "SELEC" } }] },
+    });
+    assert.equal(status, 200);
+    const [head, ...entries] = text.trim().split("\n").map((line) => JSON.parse(line));
+    assert.equal(typeof head.baton, "string");
+    assert.deepEqual(entries.map((e) => e.type), ["step_begin", "row", "row", "step_end", "step_error"]);
+    assert.deepEqual(entries[1].row, [{ type: "integer", value: "1" }]);
+    await post("/v3/pipeline", { baton: head.baton, requests: [{ type: "close" }] });
+  });
+
+  it("keeps version 3 requests off /v2", async () => {
+    const { status } = await post("/v2/pipeline", { baton: null, requests: [{ type: "get_autocommit" }] });
+    assert.equal(status, 400);
+  });
+});
