@@ -48,7 +48,7 @@ FUNCTIONS=(token agents audit marketplace webhooks)
 
 start redis redis-server --port $redis_port --bind 127.0.0.1 --save "" --appendonly no
 for _ in $(seq 1 50); do redis-cli -p $redis_port ping >/dev/null 2>&1 && break; sleep 0.1; done
-start backends "$agentidp" dev-backends --data-dir "$work/backends" \
+start backends "$root/target/debug/agentidp-dev" backends --data-dir "$work/backends" \
   --hrana-listen 127.0.0.1:$hrana_port --upstash-listen 127.0.0.1:$upstash_port \
   --redis-url redis://127.0.0.1:$redis_port --token $token
 wait_ready backends "http://127.0.0.1:$hrana_port/v3" >/dev/null
@@ -69,7 +69,7 @@ VARS
 # router NAME PORT BASE_PORT: the production routes of wrangler.toml / spin.toml, locally.
 router() {
   local p=$3
-  start "$1" "$agentidp" dev-router --listen 127.0.0.1:$2 \
+  start "$1" "$root/target/debug/agentidp-dev" router --listen 127.0.0.1:$2 \
     --route /oauth2/=http://127.0.0.1:$((p + 1)) --route /.well-known/=http://127.0.0.1:$((p + 1)) \
     --route /health=http://127.0.0.1:$((p + 1)) --route /openapi.json=http://127.0.0.1:$((p + 1)) \
     --route /v1/orgs=http://127.0.0.1:$((p + 2)) --route /v1/agents=http://127.0.0.1:$((p + 2)) \

@@ -5,8 +5,9 @@
 #   bash scripts/test.sh python           # only some stages (names below), e.g. while iterating
 #   bash scripts/test.sh fmt clippy wasm
 #
-# Stages: setup fmt clippy wasm build rust python edge (the wasm builds end to end in workerd and
-# wasmtime, scripts/test-edge.sh). Idempotent and prompt-free on a fresh Debian machine with rustup
+# Stages: setup fmt clippy wasm build standins (the local Turso and Upstash stand-ins driven by the
+# official npm clients) rust python edge (the wasm builds end to end in workerd and wasmtime,
+# scripts/test-edge.sh). Idempotent and prompt-free on a fresh Debian machine with rustup
 # (CI runs it as `bash .ci/run` with CI=true and no stdin). It installs into the rustup toolchain,
 # ~/.cargo/bin (pinned edge tools), node_modules, target/ (ignored by git) and, through apt-get,
 # redis-server when missing. Servers it starts listen on free loopback ports, are started as
@@ -22,7 +23,7 @@ PY_REQUIREMENTS=tests/python/requirements.txt
 WASM_CRATES=(agentidp-shared agentidp-token agentidp-agents agentidp-audit agentidp-marketplace
   agentidp-webhooks)
 WASM_TARGETS=(wasm32-unknown-unknown wasm32-wasip2)
-ALL_STAGES=(setup fmt clippy wasm build rust python edge)
+ALL_STAGES=(setup fmt clippy wasm build standins rust python edge)
 
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
 # The tests choose their own deployment; a base URL left in the caller's shell must not leak in.
@@ -161,15 +162,38 @@ stage_wasm() {
 }
 
 stage_build() {
-  section "cargo build -p agentidp"
-  cargo build -p agentidp || fail "building agentidp"
+  section "cargo build -p agentidp -p agentidp-dev"
+  cargo build -p agentidp -p agentidp-dev || fail "building agentidp and agentidp-dev"
+}
+
+# node_modules exactly as package-lock.json pins it, reinstalled only when the lock changes (the
+# same stamp scripts/install-edge-tools.sh keeps, so either installs for both).
+ensure_node_modules() {
+  command -v npm >/dev/null || fail "npm is required (Node 20)"
+  local sum
+  sum=$(sha256sum package-lock.json | cut -d' ' -f1)
+  if [[ $(cat node_modules/.agentidp-lock-sum 2>/dev/null) != "$sum" ]]; then
+    npm ci --no-audit --no-fund || fail "npm ci"
+    echo "$sum" >node_modules/.agentidp-lock-sum
+  fi
+}
+
+# The stand-ins must speak the real protocols: the official clients, pinned in package.json, run
+# against `agentidp-dev backends` (tests/standins/ starts it and a redis-server on free ports).
+stage_standins() {
+  section "stand-ins: @libsql/client and @upstash/redis against agentidp-dev backends"
+  [[ -x $TARGET_DIR/debug/agentidp-dev ]] || stage_build
+  command -v redis-server >/dev/null || stage_setup
+  ensure_node_modules
+  AGENTIDP_DEV_BIN=$TARGET_DIR/debug/agentidp-dev timeout -k 10 300 node --test tests/standins/ \
+    || fail "stand-in protocol tests"
 }
 
 stage_rust() {
   section "cargo test --workspace (end-to-end tests start the real server on loopback)"
-  # The e2e support starts this binary instead of running cargo from inside a test.
-  AGENTIDP_BIN=$TARGET_DIR/debug/agentidp timeout -k 30 2400 cargo test --workspace \
-    || fail "cargo test"
+  # The e2e support starts these binaries instead of running cargo from inside a test.
+  AGENTIDP_BIN=$TARGET_DIR/debug/agentidp AGENTIDP_DEV_BIN=$TARGET_DIR/debug/agentidp-dev \
+    timeout -k 30 2400 cargo test --workspace || fail "cargo test"
 }
 
 stage_python() {
@@ -192,7 +216,7 @@ stage_edge() {
   bash scripts/install-edge-tools.sh || fail "installing the edge tools"
   section "edge: build the ten artifacts (scripts/build-edge.sh)"
   bash scripts/build-edge.sh || fail "building the edge artifacts"
-  [[ -x $TARGET_DIR/debug/agentidp ]] || stage_build
+  [[ -x $TARGET_DIR/debug/agentidp && -x $TARGET_DIR/debug/agentidp-dev ]] || stage_build
   section "edge: end-to-end in workerd and wasmtime (scripts/test-edge.sh)"
   timeout -k 10 900 bash scripts/test-edge.sh || fail "edge end-to-end tests"
 }

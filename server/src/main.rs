@@ -1,4 +1,4 @@
-//! `agentidp`: the native all-in-one server (all five functions on one port) and the developer CLI.
+//! `agentidp`: the native all-in-one server (all five functions on one port) and its key management.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -28,9 +28,6 @@ use agentidp_shared::state::{AppState, Platform};
 use agentidp_shared::store::migrations;
 use clap::{Parser, Subcommand};
 
-mod dev_router;
-mod standins;
-
 #[derive(Parser)]
 #[command(
     name = "agentidp",
@@ -52,32 +49,6 @@ enum Command {
         /// Directory of the database file [env: AGENTIDP_DATA_DIR] [default: ./data]
         #[arg(long)]
         data_dir: Option<PathBuf>,
-    },
-    /// Serve local stand-ins for Turso (libSQL over HTTP) and Upstash (REST over a real Redis), so
-    /// the wasm builds can run in workerd and wasmtime without a cloud account.
-    DevBackends {
-        /// Directory of the stand-in database file
-        #[arg(long, default_value = "data/dev-backends")]
-        data_dir: PathBuf,
-        #[arg(long, default_value = "127.0.0.1:8080")]
-        hrana_listen: SocketAddr,
-        #[arg(long, default_value = "127.0.0.1:8079")]
-        upstash_listen: SocketAddr,
-        /// The Redis the Upstash stand-in talks to
-        #[arg(long, default_value = "redis://127.0.0.1:6379")]
-        redis_url: String,
-        /// Bearer token both stand-ins require (none: open)
-        #[arg(long)]
-        token: Option<String>,
-    },
-    /// Route requests by path prefix to separately running functions (a local stand-in for the
-    /// Workers zone routes and Spin trigger routes).
-    DevRouter {
-        #[arg(long)]
-        listen: SocketAddr,
-        /// PREFIX=URL, repeatable, e.g. --route /oauth2/=http://127.0.0.1:9101
-        #[arg(long = "route", required = true)]
-        routes: Vec<dev_router::Route>,
     },
     /// Manage token signing keys.
     Keys {
@@ -121,14 +92,6 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Serve { listen, data_dir } => serve(listen, data_dir).await,
-            Command::DevBackends {
-                data_dir,
-                hrana_listen,
-                upstash_listen,
-                redis_url,
-                token,
-            } => standins::serve(&data_dir, hrana_listen, upstash_listen, &redis_url, token).await,
-            Command::DevRouter { listen, routes } => dev_router::serve(listen, routes).await,
             Command::Keys {
                 command: KeysCommand::Rotate { data_dir, alg },
             } => rotate_keys(data_dir, &alg).await,

@@ -40,22 +40,35 @@ fn workspace_root() -> PathBuf {
 
 /// The server binary: `AGENTIDP_BIN`, or the workspace's debug build (built once if missing).
 pub fn server_binary() -> PathBuf {
-    if let Ok(path) = std::env::var("AGENTIDP_BIN") {
+    workspace_binary("AGENTIDP_BIN", "agentidp")
+}
+
+/// The developer tools' binary (the Turso and Upstash stand-ins): `AGENTIDP_DEV_BIN`, or the
+/// workspace's debug build next to the server's (built once if missing).
+pub fn dev_binary() -> PathBuf {
+    workspace_binary("AGENTIDP_DEV_BIN", "agentidp-dev")
+}
+
+fn workspace_binary(variable: &str, package: &str) -> PathBuf {
+    if let Ok(path) = std::env::var(variable) {
         return PathBuf::from(path);
     }
     static BUILD: Once = Once::new();
     BUILD.call_once(|| {
         let status = Command::new(env!("CARGO"))
-            .args(["build", "-p", "agentidp"])
+            .args(["build", "-p", "agentidp", "-p", "agentidp-dev"])
             .current_dir(workspace_root())
             .status()
             .expect("running cargo build");
-        assert!(status.success(), "building agentidp failed");
+        assert!(
+            status.success(),
+            "building agentidp and agentidp-dev failed"
+        );
     });
     let target = std::env::var("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|_| workspace_root().join("target"));
-    target.join("debug").join("agentidp")
+    target.join("debug").join(package)
 }
 
 fn free_port() -> u16 {
@@ -460,7 +473,7 @@ impl Drop for RedisServer {
     }
 }
 
-/// `agentidp dev-backends`: the Upstash REST stand-in over a Redis and the libSQL-over-HTTP (Hrana)
+/// `agentidp-dev backends`: the Upstash REST stand-in over a Redis and the libSQL-over-HTTP (Hrana)
 /// stand-in over the embedded engine; killed on drop.
 pub struct DevBackends {
     pub upstash_url: String,
@@ -476,8 +489,8 @@ impl DevBackends {
         let data_dir =
             std::env::temp_dir().join(format!("agentidp-standin-{}-{upstash}", std::process::id()));
         let token = "standin-token".to_owned();
-        let child = Command::new(server_binary())
-            .arg("dev-backends")
+        let child = Command::new(dev_binary())
+            .arg("backends")
             .arg("--data-dir")
             .arg(&data_dir)
             .args(["--hrana-listen", &format!("127.0.0.1:{hrana}")])
@@ -488,7 +501,7 @@ impl DevBackends {
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
-            .expect("starting agentidp dev-backends");
+            .expect("starting agentidp-dev backends");
         wait_for_port(upstash, "the Upstash stand-in");
         wait_for_port(hrana, "the Hrana stand-in");
         DevBackends {

@@ -1,5 +1,5 @@
 //! The edge's storage path, natively: the server on libSQL over HTTP (Hrana) and Upstash REST, both
-//! served by `agentidp dev-backends` over the embedded engine and a real redis-server. This is the
+//! served by `agentidp-dev backends` over the embedded engine and a real redis-server. This is the
 //! code the Workers and Spin builds run (optimistic audit-chain commits, guarded atomic batches).
 //! The guarded race also runs on the embedded writer, whose group commits it must not break.
 

@@ -157,7 +157,10 @@ fn check_descriptor(name: &str, patterns: &[(String, String)], matches: fn(&str,
             problems.push(format!("{} has no route", function.name()));
         }
     }
-    assert!(problems.is_empty(), "{name} disagrees with the route table: {problems:#?}");
+    assert!(
+        problems.is_empty(),
+        "{name} disagrees with the route table: {problems:#?}"
+    );
 }
 
 #[test]

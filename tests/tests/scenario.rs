@@ -213,8 +213,8 @@ async fn bootstrap_to_revocation() {
 async fn every_route_answers_as_its_access_level_says() {
     let server = Server::from_env().await;
     for route in ROUTES {
-        let method = agentidp_tests::reqwest::Method::from_bytes(route.method.as_str().as_bytes())
-            .unwrap();
+        let method =
+            agentidp_tests::reqwest::Method::from_bytes(route.method.as_str().as_bytes()).unwrap();
         let mut request = server.http.request(method, server.url(&concrete(route)));
         if route.access == Access::Client {
             request = request
@@ -231,7 +231,10 @@ async fn every_route_answers_as_its_access_level_says() {
             }
             Access::Client => {
                 assert!(matches!(status, 400 | 401), "{label}: {status} {body}");
-                assert!(body["error"].is_string(), "{label}: not an RFC 6749 error: {body}");
+                assert!(
+                    body["error"].is_string(),
+                    "{label}: not an RFC 6749 error: {body}"
+                );
             }
             Access::Public | Access::Signup => {
                 let code = body["code"].as_str().unwrap_or_default();

@@ -26,7 +26,10 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
         let path = entry.path();
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
         if path.is_dir() {
-            if !matches!(name.as_str(), "target" | "node_modules" | "build" | "corpus") {
+            if !matches!(
+                name.as_str(),
+                "target" | "node_modules" | "build" | "corpus"
+            ) {
                 rust_files(&path, out);
             }
         } else if name.ends_with(".rs") {
@@ -114,9 +117,11 @@ fn platform_cfg(sources: &[Source]) -> Vec<Violation> {
     sources
         .iter()
         .filter(|s| !s.path.starts_with("shared/src/platform/"))
-        .filter(|s| production_code(&s.text).contains("cfg(target_")
-            || production_code(&s.text).contains("cfg(all(target_")
-            || production_code(&s.text).contains("cfg(not(target_"))
+        .filter(|s| {
+            production_code(&s.text).contains("cfg(target_")
+                || production_code(&s.text).contains("cfg(all(target_")
+                || production_code(&s.text).contains("cfg(not(target_")
+        })
         .map(|s| format!("{}: platform `cfg` outside shared/src/platform/", s.path))
         .collect()
 }
@@ -211,7 +216,10 @@ fn sql_in_store(sources: &[Source]) -> Vec<Violation> {
             continue;
         }
         for literal in string_literals(&production_code(&source.text)) {
-            if STATEMENTS.iter().any(|s| literal.trim_start().starts_with(s)) {
+            if STATEMENTS
+                .iter()
+                .any(|s| literal.trim_start().starts_with(s))
+            {
                 violations.push(format!("{}: SQL outside store/: {literal:?}", source.path));
             }
         }
@@ -310,7 +318,9 @@ fn dependencies(source: &Source, modules: &BTreeSet<String>) -> BTreeSet<String>
                 .filter(|c| !c.contains("::"))
             {
                 let named = code.match_indices(&format!("{child}::")).any(|(i, _)| {
-                    i == 0 || !code[..i].ends_with(|c: char| c.is_alphanumeric() || c == '_' || c == ':')
+                    i == 0
+                        || !code[..i]
+                            .ends_with(|c: char| c.is_alphanumeric() || c == '_' || c == ':')
                 });
                 if named {
                     found.insert(module.clone());
@@ -326,10 +336,7 @@ fn module_graph(sources: &[Source]) -> BTreeMap<String, BTreeSet<String>> {
         .iter()
         .filter(|s| module_of(&s.path).is_some())
         .collect();
-    let modules: BTreeSet<String> = shared
-        .iter()
-        .filter_map(|s| module_of(&s.path))
-        .collect();
+    let modules: BTreeSet<String> = shared.iter().filter_map(|s| module_of(&s.path)).collect();
     shared
         .iter()
         .map(|s| (module_of(&s.path).unwrap(), dependencies(s, &modules)))
@@ -498,7 +505,10 @@ fn the_rules_catch_violations() {
         "let f = std::fs::read(p);",
         "getrandom::fill(&mut b);",
     ] {
-        let sources = [file("shared/src/services/x.rs", &format!("//! x\nfn f() {{ {leak} }}\n"))];
+        let sources = [file(
+            "shared/src/services/x.rs",
+            &format!("//! x\nfn f() {{ {leak} }}\n"),
+        )];
         assert_eq!(seams(&sources).len(), 1, "{leak}");
     }
     let in_test = [file(
@@ -507,7 +517,10 @@ fn the_rules_catch_violations() {
     )];
     assert!(seams(&in_test).is_empty());
 
-    let http = [file("shared/src/domain/x.rs", "//! x\nuse axum::http::StatusCode;\n")];
+    let http = [file(
+        "shared/src/domain/x.rs",
+        "//! x\nuse axum::http::StatusCode;\n",
+    )];
     assert!(!no_http_below_http(&http).is_empty());
 
     let sql = [file(
@@ -515,7 +528,10 @@ fn the_rules_catch_violations() {
         "//! x\nfn f() { Statement::new(\"SELECT id FROM agents WHERE org_id = ?1\"); }\n",
     )];
     assert_eq!(sql_in_store(&sql).len(), 1);
-    let control = [file("shared/src/platform/x.rs", "//! x\nfn f() { run(\"BEGIN IMMEDIATE\"); }\n")];
+    let control = [file(
+        "shared/src/platform/x.rs",
+        "//! x\nfn f() { run(\"BEGIN IMMEDIATE\"); }\n",
+    )];
     assert!(sql_in_store(&control).is_empty());
 
     let upward = [
@@ -525,12 +541,21 @@ fn the_rules_catch_violations() {
     assert_eq!(layering(&upward).len(), 1);
 
     let circle = [
-        file("shared/src/store/a.rs", "//! a\nuse crate::store::b::g;\npub fn f() {}\n"),
-        file("shared/src/store/b.rs", "//! b\nuse crate::store::{a::f};\npub fn g() {}\n"),
+        file(
+            "shared/src/store/a.rs",
+            "//! a\nuse crate::store::b::g;\npub fn f() {}\n",
+        ),
+        file(
+            "shared/src/store/b.rs",
+            "//! b\nuse crate::store::{a::f};\npub fn g() {}\n",
+        ),
     ];
     assert_eq!(import_cycles(&circle).len(), 1);
     let relative = [
-        file("shared/src/oauth/mod.rs", "//! m\nstatic G: &[&X] = &[&grant::X];\n"),
+        file(
+            "shared/src/oauth/mod.rs",
+            "//! m\nstatic G: &[&X] = &[&grant::X];\n",
+        ),
         file("shared/src/oauth/grant.rs", "//! g\nuse super::G;\n"),
     ];
     assert_eq!(import_cycles(&relative).len(), 1);
@@ -558,6 +583,9 @@ fn print_layers() {
         }
     }
     for (folder, deps) in folders {
-        println!("{folder:>9} -> {}", deps.into_iter().collect::<Vec<_>>().join(", "));
+        println!(
+            "{folder:>9} -> {}",
+            deps.into_iter().collect::<Vec<_>>().join(", ")
+        );
     }
 }

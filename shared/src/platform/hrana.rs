@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use base64::engine::general_purpose::STANDARD;
+use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 
@@ -61,9 +61,10 @@ impl TryFrom<HranaValue> for Value {
             }
             HranaValue::Float { value } => Value::Real(value),
             HranaValue::Text { value } => Value::Text(value),
+            // sqld writes blobs without base64 padding; accept both forms.
             HranaValue::Blob { base64 } => Value::Blob(
-                STANDARD
-                    .decode(&base64)
+                STANDARD_NO_PAD
+                    .decode(base64.trim_end_matches('='))
                     .map_err(|_| "blob base64".to_owned())?,
             ),
         })
@@ -385,6 +386,10 @@ mod tests {
             let back: HranaValue = serde_json::from_str(&wire).unwrap();
             assert_eq!(Value::try_from(back).unwrap(), value);
         }
+        let unpadded = HranaValue::Blob {
+            base64: "AQI".into(),
+        };
+        assert_eq!(Value::try_from(unpadded).unwrap(), Value::Blob(vec![1, 2]));
         assert_eq!(
             serde_json::to_value(HranaValue::from(&Value::Integer(7))).unwrap(),
             serde_json::json!({"type": "integer", "value": "7"})

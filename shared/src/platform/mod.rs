@@ -45,7 +45,6 @@ fn accelerated_es256(
         .map(|s| Box::new(s) as Box<dyn RawEs256Signer>)
 }
 
-
 /// Entry points of a function crate for each edge platform, selected by the build target;
 /// `$routes` is the crate's `fn routes() -> Router<AppState>`.
 #[macro_export]

@@ -4,11 +4,11 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use agentidp_shared::axum::body::{Body, Bytes};
-use agentidp_shared::axum::extract::{Request, State};
-use agentidp_shared::axum::http::StatusCode;
-use agentidp_shared::axum::response::{IntoResponse, Response};
-use agentidp_shared::axum::{self, Router};
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Router;
 
 /// `PREFIX=URL`, e.g. `/oauth2/=http://127.0.0.1:9101`.
 #[derive(Clone, Debug)]
