@@ -11,6 +11,8 @@ use base64::Engine;
 use reqwest::{Client, Response};
 use serde_json::{json, Value};
 
+pub mod conformance;
+
 pub use reqwest;
 
 /// A request path for a route of the route table: each `{parameter}` becomes a well-formed,

@@ -1,0 +1,279 @@
+//! One conformance suite per seam: the behaviour every key-value store (in-process, Redis, Upstash
+//! REST) and every database (embedded, libSQL over HTTP) must show, written once and run against
+//! each implementation (`tests/tests/conformance.rs`).
+
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use agentidp_shared::domain::audit::Verification;
+use agentidp_shared::domain::audit::{AuditDraft, ChainHead, Outcome};
+use agentidp_shared::domain::revocation::revoked_by;
+use agentidp_shared::ports::kv::{Admission, KeyValue, Window};
+use agentidp_shared::ports::runtime::Clock;
+use agentidp_shared::ports::sql::{Change, Database, DbError, Statement, Value};
+use agentidp_shared::services::audit_trail::verify_chain;
+use agentidp_shared::services::revocation;
+use agentidp_shared::store::{self, chain, migrations};
+
+/// A clock a test moves by hand.
+#[derive(Default)]
+pub struct ManualClock(AtomicI64);
+
+impl ManualClock {
+    pub fn at(millis: i64) -> Arc<ManualClock> {
+        Arc::new(ManualClock(AtomicI64::new(millis)))
+    }
+
+    pub fn advance(&self, millis: i64) {
+        self.0.fetch_add(millis, Ordering::SeqCst);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now_millis(&self) -> i64 {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// How time passes for a store's own expiry: the in-process store follows the clock seam; a remote
+/// store keeps its own clock, which only real time moves.
+pub enum Expiry {
+    Clock(Arc<ManualClock>),
+    RealTime,
+}
+
+impl Expiry {
+    async fn pass(&self, seconds: u64) {
+        match self {
+            Expiry::Clock(clock) => clock.advance(i64::try_from(seconds).unwrap() * 1000),
+            Expiry::RealTime => tokio::time::sleep(Duration::from_secs(seconds)).await,
+        }
+    }
+}
+
+/// Keys of one run, so suites can share a store.
+fn key(run: &str, name: &str) -> String {
+    format!("conformance:{run}:{name}")
+}
+
+fn hit(run: &str, limit: u64, now: i64, n: u64) -> Admission {
+    Admission {
+        window: Some(Window {
+            key: key(run, "window"),
+            limit,
+            window_millis: 60_000,
+        }),
+        reads: vec![key(run, "revoked")],
+        counters: vec![key(run, "calls")],
+        counter_ttl_seconds: 60,
+        now_millis: now,
+        hit_id: format!("{run}-{n}"),
+    }
+}
+
+/// The key-value behaviour every store must show. `run` names this run's keys.
+pub async fn key_value_suite(kv: Arc<dyn KeyValue>, expiry: Expiry, run: &str) {
+    // Absent keys read as none; set overwrites; reads come back in the order asked.
+    let (a, b) = (key(run, "a"), key(run, "b"));
+    assert_eq!(
+        kv.get_many(&[a.clone(), b.clone()]).await.unwrap(),
+        vec![None, None]
+    );
+    kv.set(&a, "1", 60).await.unwrap();
+    kv.set(&a, "2", 60).await.unwrap();
+    kv.set(&b, "3", 60).await.unwrap();
+    assert_eq!(
+        kv.get_many(&[b.clone(), a.clone()]).await.unwrap(),
+        vec![Some("3".to_owned()), Some("2".to_owned())]
+    );
+
+    // Single-use values: exactly one of many concurrent claims wins.
+    let once = key(run, "once");
+    let claims: Vec<_> = (0..20)
+        .map(|_| {
+            let (kv, once) = (kv.clone(), once.clone());
+            tokio::spawn(async move { kv.set_if_absent(&once, "1", 60).await.unwrap() })
+        })
+        .collect();
+    let mut winners = 0;
+    for claim in claims {
+        winners += usize::from(claim.await.unwrap());
+    }
+    assert_eq!(winners, 1, "set_if_absent let {winners} callers win");
+
+    // The sliding window: exactly N admitted, refused hits are not logged, only admitted ones
+    // metered, and the reads are answered either way.
+    kv.set(&key(run, "revoked"), "1", 60).await.unwrap();
+    for n in 1..=5 {
+        let outcome = kv.admit(&hit(run, 5, 1_000_000, n)).await.unwrap();
+        assert!(outcome.admitted, "hit {n}");
+        assert_eq!(outcome.in_window, n);
+        assert_eq!(outcome.values, vec![Some("1".to_owned())]);
+    }
+    let sixth = kv.admit(&hit(run, 5, 1_000_100, 6)).await.unwrap();
+    assert!(!sixth.admitted);
+    assert_eq!(sixth.in_window, 5);
+    assert_eq!(sixth.oldest_millis, 1_000_000);
+    assert_eq!(sixth.values, vec![Some("1".to_owned())]);
+    assert_eq!(
+        kv.get_many(&[key(run, "calls")]).await.unwrap(),
+        vec![Some("5".to_owned())]
+    );
+    // A window boundary cannot be doubled: the hits leave exactly one window after they came.
+    assert!(!kv.admit(&hit(run, 5, 1_059_999, 7)).await.unwrap().admitted);
+    let after = kv.admit(&hit(run, 5, 1_060_000, 8)).await.unwrap();
+    assert!(after.admitted, "the window did not slide");
+    assert_eq!(after.in_window, 1);
+
+    // No window (limits off): admitted, metered, reads answered.
+    let mut unlimited = hit(run, 0, 2_000_000, 9);
+    unlimited.window = None;
+    let outcome = kv.admit(&unlimited).await.unwrap();
+    assert!(outcome.admitted);
+    assert_eq!(
+        kv.get_many(&[key(run, "calls")]).await.unwrap(),
+        vec![Some("7".to_owned())]
+    );
+
+    // Revocation entries: one token, and every token of a subject up to a moment.
+    let (jti, subject) = (key(run, "jti"), key(run, "agent"));
+    revocation::revoke_token(kv.as_ref(), &jti, 1_000 + 1, 1_000)
+        .await
+        .unwrap();
+    revocation::revoke_subject(kv.as_ref(), &subject, 500, 3600)
+        .await
+        .unwrap();
+    let keys = vec![
+        agentidp_shared::store::kv_keys::revoked_jti(&jti),
+        agentidp_shared::store::kv_keys::revoked_subject(&subject),
+    ];
+    let values = kv.get_many(&keys).await.unwrap();
+    assert!(revoked_by(10_000, &values), "the jti entry is not seen");
+    let subject_only = vec![None, values[1].clone()];
+    assert!(revoked_by(500, &subject_only));
+    assert!(!revoked_by(501, &subject_only));
+
+    // Entries expire with their TTL, and a used single-use value can be claimed again after it.
+    let short = key(run, "short");
+    kv.set(&short, "x", 1).await.unwrap();
+    assert!(kv
+        .set_if_absent(&key(run, "short-once"), "1", 1)
+        .await
+        .unwrap());
+    expiry.pass(2).await;
+    assert_eq!(kv.get_many(&[short]).await.unwrap(), vec![None]);
+    assert!(kv
+        .set_if_absent(&key(run, "short-once"), "1", 1)
+        .await
+        .unwrap());
+    // The revoked jti's entry expired with the token (TTL = its remaining lifetime, 1 s).
+    assert_eq!(kv.get_many(&keys[..1]).await.unwrap(), vec![None]);
+}
+
+fn draft(org: &str, n: usize) -> AuditDraft {
+    AuditDraft {
+        org_id: org.to_owned(),
+        id: format!("{org}-event-{n}"),
+        occurred_at: 1_700_000_000_000 + n as i64,
+        actor: "conformance".into(),
+        action: "agent.created",
+        agent_id: None,
+        target: None,
+        outcome: Outcome::Success,
+        details: serde_json::json!({ "n": n }),
+    }
+}
+
+fn org_row(id: &str) -> Statement {
+    // An organization row through the store, as sign-up writes it.
+    store::orgs::insert(&agentidp_shared::domain::orgs::Organization {
+        id: id.to_owned(),
+        name: id.to_owned(),
+        tier: "free",
+        created_at: 0,
+    })
+}
+
+/// The database behaviour every engine must show. `run` names this run's organizations.
+pub async fn database_suite(db: Arc<dyn Database>, run: &str) {
+    migrations::apply(db.as_ref(), &ManualClock::default())
+        .await
+        .unwrap();
+    // Applying again is a no-op.
+    assert!(migrations::apply(db.as_ref(), &ManualClock::default())
+        .await
+        .unwrap()
+        .is_empty());
+
+    // Every value type round-trips.
+    let row = db
+        .query_one(
+            Statement::new("SELECT ?1 AS n, ?2 AS i, ?3 AS r, ?4 AS t, ?5 AS b")
+                .bind(Value::Null)
+                .bind(i64::MAX)
+                .bind(Value::Real(0.5))
+                .bind("héllo ✓")
+                .bind(vec![0u8, 255, 7]),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.get::<Option<i64>>("n").unwrap(), None);
+    assert_eq!(row.get::<i64>("i").unwrap(), i64::MAX);
+    assert_eq!(row.get::<String>("t").unwrap(), "héllo ✓");
+    assert_eq!(row.get::<Vec<u8>>("b").unwrap(), vec![0u8, 255, 7]);
+
+    // A transaction reports rows changed per statement; a constraint failure is a `Constraint`
+    // and leaves nothing behind.
+    let org = format!("{run}-org");
+    let changed = db.transaction(vec![org_row(&org)]).await.unwrap();
+    assert_eq!(changed, vec![1]);
+    let other = format!("{run}-other");
+    match db.transaction(vec![org_row(&other), org_row(&org)]).await {
+        Err(DbError::Constraint(_)) => {}
+        other => panic!("a duplicate key answered {other:?}"),
+    }
+    assert_eq!(store::orgs::tier(db.as_ref(), &other).await.unwrap(), None);
+
+    // A guard that fires aborts the whole change with its code, events included.
+    let guarded = Change::new()
+        .statement(org_row(&other))
+        .statement(store::guard("conformance_guard", "?1 = 1").bind(1_i64))
+        .event(draft(&org, 0));
+    match db.commit(guarded).await {
+        Err(DbError::Guard("conformance_guard")) => {}
+        other => panic!("a fired guard answered {other:?}"),
+    }
+    assert_eq!(store::orgs::tier(db.as_ref(), &other).await.unwrap(), None);
+    assert_eq!(
+        chain::load_chain_head(db.as_ref(), &org).await.unwrap(),
+        ChainHead::genesis()
+    );
+    // A guard that holds lets the change through.
+    let passing = Change::new()
+        .statement(store::guard("conformance_guard", "?1 = 1").bind(0_i64))
+        .event(draft(&org, 0));
+    db.commit(passing).await.unwrap();
+
+    // Concurrent commits to one organization's chain: every one lands, the chain stays whole.
+    let commits: Vec<_> = (1..=20)
+        .map(|n| {
+            let (db, org) = (db.clone(), org.clone());
+            tokio::spawn(async move { db.commit(Change::new().event(draft(&org, n))).await })
+        })
+        .collect();
+    for commit in commits {
+        commit.await.unwrap().unwrap();
+    }
+    match verify_chain(db.as_ref(), &org).await.unwrap() {
+        Verification::Valid {
+            events_checked,
+            head,
+        } => {
+            assert_eq!(events_checked, 21);
+            assert_eq!(head.unwrap().seq, 21);
+        }
+        broken => panic!("the chain broke under concurrent commits: {broken:?}"),
+    }
+}
