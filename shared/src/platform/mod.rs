@@ -8,9 +8,11 @@ pub mod memory_kv;
 pub mod system;
 pub mod upstash;
 
-pub use system::{OsEntropy, SystemClock};
+pub use system::OsEntropy;
+#[cfg(not(all(target_arch = "wasm32", target_os = "unknown")))]
+pub use system::SystemClock;
 
-use crate::ports::crypto::{Es256Accelerator, RawEs256Signer};
+use crate::ports::crypto::Es256Accelerator;
 
 #[cfg(not(target_arch = "wasm32"))]
 pub mod native;
@@ -40,9 +42,9 @@ pub fn es256_accelerator() -> Option<Es256Accelerator> {
 fn accelerated_es256(
     private_scalar: &[u8],
     public_point: &[u8],
-) -> Option<Box<dyn RawEs256Signer>> {
+) -> Option<Box<dyn crate::ports::crypto::RawEs256Signer>> {
     native::RingEs256::new(private_scalar, public_point)
-        .map(|s| Box::new(s) as Box<dyn RawEs256Signer>)
+        .map(|s| Box::new(s) as Box<dyn crate::ports::crypto::RawEs256Signer>)
 }
 
 /// Entry points of a function crate for each edge platform, selected by the build target;
