@@ -11,8 +11,9 @@ use agentidp_shared::config::{Config, ConfigError};
 use agentidp_shared::hrana::HranaDatabase;
 use agentidp_shared::http::ClientIp;
 use agentidp_shared::keys::{self, Alg};
-use agentidp_shared::kv::{KeyValue, MemoryKv};
+use agentidp_shared::kv::KeyValue;
 use agentidp_shared::migrations;
+use agentidp_shared::platform::durable_kv::DurableKv;
 use agentidp_shared::platform::kv_timeout::TimeoutKv;
 use agentidp_shared::platform::native::{
     Durability, EmbeddedDatabase, NativeOutbound, SystemClock, TokioTimer,
@@ -200,9 +201,15 @@ async fn database(dir: &Path) -> Result<Arc<dyn Database>, String> {
     Ok(Arc::new(db))
 }
 
-/// In-process by default; a real Redis with `REDIS_URL`, or Upstash REST with its URL and token.
-/// Remote stores answer within `AGENTIDP_KV_TIMEOUT_MS` or count as failed.
-async fn key_value(clock: Arc<dyn Clock>, timeout_ms: i64) -> Result<Arc<dyn KeyValue>, String> {
+/// In the database by default (an in-process cache over a table, see `DurableKv`); a real Redis
+/// with `REDIS_URL`, or Upstash REST with its URL and token. Remote stores answer within
+/// `AGENTIDP_KV_TIMEOUT_MS` or count as failed. The default store is returned a second time to
+/// be flushed at shutdown.
+async fn key_value(
+    clock: Arc<dyn Clock>,
+    timeout_ms: i64,
+    db: &Arc<dyn Database>,
+) -> Result<(Arc<dyn KeyValue>, Option<Arc<DurableKv>>), String> {
     let timeout = std::time::Duration::from_millis(timeout_ms.unsigned_abs());
     let bounded = |kv: Arc<dyn KeyValue>| -> Arc<dyn KeyValue> {
         Arc::new(TimeoutKv::new(kv, timeout, Arc::new(TokioTimer)))
@@ -211,16 +218,26 @@ async fn key_value(clock: Arc<dyn Clock>, timeout_ms: i64) -> Result<Arc<dyn Key
         let kv = RedisKv::connect(&url)
             .await
             .map_err(|e| format!("{REDIS_URL}: {e}"))?;
-        return Ok(bounded(Arc::new(kv)));
+        return Ok((bounded(Arc::new(kv)), None));
     }
     match (env(UPSTASH_URL), env(UPSTASH_TOKEN)) {
         (Some(url), Some(token)) => {
             let outbound = Arc::new(NativeOutbound::new(std::time::Duration::from_secs(2)));
-            Ok(bounded(Arc::new(UpstashKv::new(outbound, &url, token))))
+            Ok((
+                bounded(Arc::new(UpstashKv::new(outbound, &url, token))),
+                None,
+            ))
         }
         (Some(_), None) => Err(format!("{UPSTASH_TOKEN}: is required with {UPSTASH_URL}")),
         (None, Some(_)) => Err(format!("{UPSTASH_URL}: is required with {UPSTASH_TOKEN}")),
-        (None, None) => Ok(Arc::new(MemoryKv::new(clock))),
+        (None, None) => {
+            let kv = DurableKv::open(db.clone(), clock)
+                .await
+                .map_err(|e| format!("loading the key-value table: {e}"))?;
+            let kv = Arc::new(kv);
+            kv.spawn_maintenance();
+            Ok((kv.clone(), Some(kv)))
+        }
     }
 }
 
@@ -249,7 +266,7 @@ async fn serve(listen: Option<SocketAddr>, data_dir_flag: Option<PathBuf>) -> Re
     {
         tracing::info!(kid, "generated the first signing key");
     }
-    let kv = key_value(clock.clone(), config.kv_timeout_ms).await?;
+    let (kv, durable_kv) = key_value(clock.clone(), config.kv_timeout_ms, &db).await?;
     let state = AppState::new(config, db, kv, clock, Arc::new(OsEntropy));
     let issuer = state.config.issuer.clone();
     let app = all_functions(state);
@@ -265,6 +282,11 @@ async fn serve(listen: Option<SocketAddr>, data_dir_flag: Option<PathBuf>) -> Re
     .with_graceful_shutdown(shutdown_signal())
     .await
     .map_err(|e| format!("server error: {e}"))?;
+    if let Some(kv) = durable_kv {
+        if let Err(e) = kv.flush_usage().await {
+            tracing::warn!(error = %e, "persisting usage counters at shutdown failed");
+        }
+    }
     tracing::info!("agentidp stopped");
     Ok(())
 }

@@ -46,15 +46,53 @@ pub fn month_of(millis: i64) -> CalendarMonth {
 }
 
 fn counter_key(org_id: &str, now_millis: i64, counter: &str) -> String {
-    format!("usage:{org_id}:{}:{counter}", month_of(now_millis).label)
+    month_counter_key(org_id, &month_of(now_millis).label, counter)
+}
+
+/// The counter names of [`Usage`], as they appear in counter keys.
+pub const API_CALLS: &str = "api_calls";
+pub const TOKENS_ISSUED: &str = "tokens_issued";
+
+/// The key of one counter of one organization in one month (`YYYY-MM`).
+pub fn month_counter_key(org_id: &str, month: &str, counter: &str) -> String {
+    format!("usage:{org_id}:{month}:{counter}")
+}
+
+/// The organization, month and counter a counter key names, for stores that persist counters.
+pub fn parse_counter_key(key: &str) -> Option<(&str, &str, &str)> {
+    let (rest, counter) = key.strip_prefix("usage:")?.rsplit_once(':')?;
+    let (org_id, month) = rest.rsplit_once(':')?;
+    Some((org_id, month, counter))
+}
+
+/// Records a month's figures, never lowering what is already persisted.
+pub fn persist_statement(
+    org_id: &str,
+    month: &str,
+    tokens_issued: i64,
+    api_calls: i64,
+    now_millis: i64,
+) -> Statement {
+    Statement::new(
+        "INSERT INTO usage_months (org_id, month, tokens_issued, api_calls, updated_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5) \
+         ON CONFLICT (org_id, month) DO UPDATE SET \
+         tokens_issued = MAX(tokens_issued, excluded.tokens_issued), \
+         api_calls = MAX(api_calls, excluded.api_calls), updated_at = excluded.updated_at",
+    )
+    .bind(org_id)
+    .bind(month)
+    .bind(tokens_issued)
+    .bind(api_calls)
+    .bind(now_millis)
 }
 
 pub fn api_calls_key(org_id: &str, now_millis: i64) -> String {
-    counter_key(org_id, now_millis, "api_calls")
+    counter_key(org_id, now_millis, API_CALLS)
 }
 
 pub fn tokens_issued_key(org_id: &str, now_millis: i64) -> String {
-    counter_key(org_id, now_millis, "tokens_issued")
+    counter_key(org_id, now_millis, TOKENS_ISSUED)
 }
 
 /// `GET /v1/usage`.
@@ -130,18 +168,7 @@ pub async fn read(state: &AppState, org_id: &str) -> Result<Usage, ApiError> {
     let (live_calls, live_tokens) = live.unwrap_or((0, 0));
     let (api_calls, tokens_issued) = (stored_calls.max(live_calls), stored_tokens.max(live_tokens));
     if (api_calls, tokens_issued) != (stored_calls, stored_tokens) {
-        let upsert = Statement::new(
-            "INSERT INTO usage_months (org_id, month, tokens_issued, api_calls, updated_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5) \
-             ON CONFLICT (org_id, month) DO UPDATE SET \
-             tokens_issued = MAX(tokens_issued, excluded.tokens_issued), \
-             api_calls = MAX(api_calls, excluded.api_calls), updated_at = excluded.updated_at",
-        )
-        .bind(org_id)
-        .bind(month.label.clone())
-        .bind(tokens_issued)
-        .bind(api_calls)
-        .bind(now);
+        let upsert = persist_statement(org_id, &month.label, tokens_issued, api_calls, now);
         // Persisting is best effort: the answer is right either way, and the next read retries.
         if let Err(e) = state.db.commit(Change::new().statement(upsert)).await {
             tracing::warn!(error = %e, "persisting usage counters failed");
@@ -186,5 +213,15 @@ mod tests {
         assert_eq!(month_of(1_798_761_600_000).label, "2027-01");
         assert_eq!(month_of(0).label, "1970-01");
         assert_eq!(month_of(i64::MAX).label, "1970-01");
+    }
+
+    #[test]
+    fn counter_keys_round_trip() {
+        let key = api_calls_key("org-1", 1_798_761_599_999);
+        assert_eq!(
+            parse_counter_key(&key),
+            Some(("org-1", "2026-12", API_CALLS))
+        );
+        assert_eq!(parse_counter_key("revoked:jti:x"), None);
     }
 }

@@ -172,6 +172,22 @@ impl Server {
             .expect("waiting for agentidp")
     }
 
+    /// Kills the server with SIGKILL (no cleanup at all, as a crash or an OOM kill would) and
+    /// waits for it, keeping the data directory.
+    pub fn kill(&mut self) {
+        let child = self.child.as_mut().expect("a server this test started");
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child
+            .as_ref()
+            .expect("a server this test started")
+            .id()
+    }
+
     pub async fn get(&self, path: &str, token: &str) -> Response {
         self.http
             .get(self.url(path))
