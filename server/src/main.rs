@@ -25,6 +25,7 @@ use agentidp_shared::state::AppState;
 use agentidp_shared::upstash::UpstashKv;
 use clap::{Parser, Subcommand};
 
+mod data_dir_lock;
 mod dev_router;
 mod standins;
 
@@ -258,6 +259,11 @@ async fn serve(listen: Option<SocketAddr>, data_dir_flag: Option<PathBuf>) -> Re
     let config =
         Config::load(&env, Some(&format!("http://{listen}"))).map_err(|e| e.to_string())?;
     let dir = data_dir(data_dir_flag);
+    // Only the embedded database lives in the data directory; a remote one may be shared.
+    let _lock = match env(DATABASE_URL) {
+        None => Some(data_dir_lock::lock(&dir)?),
+        Some(_) => None,
+    };
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let db = database(&dir).await?;
     if let Some(kid) = keys::ensure_active_key(db.as_ref(), clock.as_ref(), Alg::Es256)

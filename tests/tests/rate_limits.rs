@@ -426,17 +426,21 @@ async fn kv_outage_opens_limits_and_closes_revocation(backend: Backend) {
     );
 }
 
-/// Two instances on one Redis (and one database, as edge instances share Turso): a revocation
-/// through one is refused by the other on its next request.
+/// Two instances on one Redis and one database (libSQL over HTTP, as edge instances share Turso;
+/// two servers cannot share an embedded data directory): a revocation through one is refused by
+/// the other on its next request.
 #[tokio::test]
 async fn revocation_is_visible_from_a_second_instance() {
     let redis = RedisServer::start();
+    let backends = DevBackends::start(&redis.url);
     let env = [
         ("REDIS_URL", redis.url.as_str()),
         ("AGENTIDP_ISSUER", "http://idp.test"),
+        ("AGENTIDP_DATABASE_URL", backends.hrana_url.as_str()),
+        ("AGENTIDP_DATABASE_AUTH_TOKEN", backends.token.as_str()),
     ];
     let first = Server::start_with(&env).await;
-    let second = Server::start_in(first.data_dir.clone(), &env).await;
+    let second = Server::start_with(&env).await;
     let org = first.bootstrap("acme").await;
     let agent = first
         .agent_with_secret(&org, "indexer", &["agents:read"])

@@ -453,11 +453,28 @@ impl Writer {
                 Some(head) => head.clone(),
                 None => load_head(&self.conn, &event.org_id).await?,
             };
-            let sealed = audit::seal(event, &head);
-            let insert = audit::insert_statement(&sealed);
-            self.execute(&insert.sql, to_params(&insert.params))
+            let mut sealed = audit::seal(event, &head);
+            let mut insert = audit::insert_statement(&sealed);
+            let mut appended = self
+                .execute(&insert.sql, to_params(&insert.params))
                 .await
-                .map_err(|e| statement_error(e, &insert))?;
+                .map_err(|e| statement_error(e, &insert));
+            if appended
+                .as_ref()
+                .is_err_and(DbError::is_audit_chain_conflict)
+            {
+                // Another writer extended the chain (the data directory is locked against a second
+                // server, but a tool may still write): continue from the head as stored, which
+                // this transaction reads including its own pending appends.
+                let stored = load_head(&self.conn, &event.org_id).await?;
+                sealed = audit::seal(event, &stored);
+                insert = audit::insert_statement(&sealed);
+                appended = self
+                    .execute(&insert.sql, to_params(&insert.params))
+                    .await
+                    .map_err(|e| statement_error(e, &insert));
+            }
+            appended?;
             job_heads.insert(event.org_id.clone(), sealed.head());
         }
         Ok(changed)
