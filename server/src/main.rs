@@ -188,18 +188,21 @@ async fn open_database(dir: &Path) -> Result<Arc<EmbeddedDatabase>, String> {
     Ok(Arc::new(db))
 }
 
-/// The embedded file by default; libSQL over HTTP (Turso, or the local stand-in) when
-/// `AGENTIDP_DATABASE_URL` is set.
-async fn database(dir: &Path) -> Result<Arc<dyn Database>, String> {
+/// The embedded file by default (returned a second time, to be checkpointed at shutdown); libSQL
+/// over HTTP (Turso, or the local stand-in) when `AGENTIDP_DATABASE_URL` is set.
+async fn database(
+    dir: &Path,
+) -> Result<(Arc<dyn Database>, Option<Arc<EmbeddedDatabase>>), String> {
     let Some(url) = env(DATABASE_URL) else {
-        return Ok(open_database(dir).await? as Arc<dyn Database>);
+        let db = open_database(dir).await?;
+        return Ok((db.clone() as Arc<dyn Database>, Some(db)));
     };
     let outbound = Arc::new(NativeOutbound::new(std::time::Duration::from_secs(10)));
     let db = HranaDatabase::new(outbound, &url, env(DATABASE_AUTH_TOKEN));
     migrations::apply(&db, &SystemClock)
         .await
         .map_err(|e| format!("{DATABASE_URL}: applying migrations at {url}: {e}"))?;
-    Ok(Arc::new(db))
+    Ok((Arc::new(db), None))
 }
 
 /// In the database by default (an in-process cache over a table, see `DurableKv`); a real Redis
@@ -265,7 +268,7 @@ async fn serve(listen: Option<SocketAddr>, data_dir_flag: Option<PathBuf>) -> Re
         Some(_) => None,
     };
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let db = database(&dir).await?;
+    let (db, embedded) = database(&dir).await?;
     if let Some(kid) = keys::ensure_active_key(db.as_ref(), clock.as_ref(), Alg::Es256)
         .await
         .map_err(|e| e.to_string())?
@@ -291,6 +294,11 @@ async fn serve(listen: Option<SocketAddr>, data_dir_flag: Option<PathBuf>) -> Re
     if let Some(kv) = durable_kv {
         if let Err(e) = kv.flush_usage().await {
             tracing::warn!(error = %e, "persisting usage counters at shutdown failed");
+        }
+    }
+    if let Some(db) = embedded {
+        if let Err(e) = db.checkpoint_truncate().await {
+            tracing::warn!(error = %e, "emptying the WAL at shutdown failed");
         }
     }
     tracing::info!("agentidp stopped");
