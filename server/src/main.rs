@@ -27,6 +27,7 @@ use clap::{Parser, Subcommand};
 
 mod data_dir_lock;
 mod dev_router;
+mod listener;
 mod standins;
 
 const LISTEN: &str = "AGENTIDP_LISTEN";
@@ -261,6 +262,7 @@ async fn serve(listen: Option<SocketAddr>, data_dir_flag: Option<PathBuf>) -> Re
     };
     let config =
         Config::load(&env, Some(&format!("http://{listen}"))).map_err(|e| e.to_string())?;
+    let limits = listener::Limits::load(&env).map_err(|e| e.to_string())?;
     let dir = data_dir(data_dir_flag);
     // Only the embedded database lives in the data directory; a remote one may be shared.
     let _lock = match env(DATABASE_URL) {
@@ -284,13 +286,7 @@ async fn serve(listen: Option<SocketAddr>, data_dir_flag: Option<PathBuf>) -> Re
         .await
         .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
     tracing::info!(%listen, %issuer, data_dir = %dir.display(), "agentidp serving");
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown_signal())
-    .await
-    .map_err(|e| format!("server error: {e}"))?;
+    listener::serve(listener, app, limits, shutdown_signal()).await;
     if let Some(kv) = durable_kv {
         if let Err(e) = kv.flush_usage().await {
             tracing::warn!(error = %e, "persisting usage counters at shutdown failed");
@@ -353,7 +349,7 @@ async fn shutdown_signal() {
         () = interrupt => {},
         () = terminate => {},
     }
-    tracing::info!("shutting down: finishing in-flight requests");
+    tracing::info!("stop signal received");
 }
 
 async fn rotate_keys(data_dir_flag: Option<PathBuf>, alg: &str) -> Result<(), String> {
