@@ -220,6 +220,41 @@ pub const LOG: Variable = native(text(
     "`info`",
     "log filter (`tracing` syntax, e.g. `warn`, `agentidp_shared=debug`); logs go to stderr",
 ));
+pub const HEADER_TIMEOUT_SECONDS: Variable = native(integer(
+    "AGENTIDP_HEADER_TIMEOUT_SECONDS",
+    10,
+    1,
+    3600,
+    "seconds from a new connection, or a later request's first byte, to its complete head",
+));
+pub const BODY_TIMEOUT_SECONDS: Variable = native(integer(
+    "AGENTIDP_BODY_TIMEOUT_SECONDS",
+    30,
+    1,
+    3600,
+    "seconds from a request's complete head to the end of its body",
+));
+pub const IDLE_TIMEOUT_SECONDS: Variable = native(integer(
+    "AGENTIDP_IDLE_TIMEOUT_SECONDS",
+    60,
+    1,
+    3600,
+    "seconds a keep-alive connection may wait for its next request",
+));
+pub const MAX_CONNECTIONS: Variable = native(integer(
+    "AGENTIDP_MAX_CONNECTIONS",
+    1024,
+    1,
+    1_000_000,
+    "open client connections at most (idle ones are shed first; lowered to fit the descriptor limit)",
+));
+pub const SHUTDOWN_GRACE_SECONDS: Variable = native(integer(
+    "AGENTIDP_SHUTDOWN_GRACE_SECONDS",
+    10,
+    0,
+    3600,
+    "seconds a shutdown waits for requests in flight before closing their connections",
+));
 pub const TOKEN_TTL_SECONDS: Variable = integer(
     "AGENTIDP_TOKEN_TTL_SECONDS",
     3600,
@@ -252,7 +287,7 @@ pub const DATABASE_AUTH_TOKEN: Variable = text(
 pub const REDIS_URL: Variable = native(text(
     "REDIS_URL",
     "unset",
-    "keep revocations, replay guards and rate limits in a real Redis instead of in process",
+    "keep revocations, replay guards, rate-limit windows and usage counters in a real Redis instead of the embedded database",
 ));
 pub const UPSTASH_URL: Variable = text(
     "UPSTASH_REDIS_REST_URL",
@@ -322,6 +357,11 @@ pub const VARIABLES: &[Variable] = &[
     DATA_DIR,
     DB_SYNCHRONOUS,
     LOG,
+    HEADER_TIMEOUT_SECONDS,
+    BODY_TIMEOUT_SECONDS,
+    IDLE_TIMEOUT_SECONDS,
+    MAX_CONNECTIONS,
+    SHUTDOWN_GRACE_SECONDS,
     TOKEN_TTL_SECONDS,
     MAX_AGENTS_PER_ORG,
     SIGNUP_TOKEN,

@@ -6,6 +6,7 @@ pub mod agents;
 pub mod audit_trail;
 pub mod chain;
 pub mod credentials;
+pub mod kv_entries;
 pub mod kv_keys;
 pub mod marketplace;
 pub mod migrations;
