@@ -225,7 +225,7 @@ impl TrustPolicy {
             .transpose()?;
         let job_workflow_ref = new
             .job_workflow_ref
-            .map(|w| valid_job_workflow_ref(w))
+            .map(valid_job_workflow_ref)
             .transpose()?;
         let event_names = new.event_names.map(valid_event_names).transpose()?;
         let runner_environment = new

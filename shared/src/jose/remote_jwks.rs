@@ -32,7 +32,7 @@ pub struct JwksError {
 }
 
 struct CachedSet {
-    keys: Arc<Vec<(String, RS256PublicKey)>>,
+    keys: Arc<Vec<(String, Arc<RS256PublicKey>)>>,
     /// Until when the set is fresh (Unix seconds).
     fresh_until: i64,
     /// When the set was last fetched, or a fetch last failed.
@@ -43,7 +43,7 @@ struct CachedSet {
 
 /// What the cache alone can answer.
 enum Cached {
-    Key(RS256PublicKey),
+    Key(Arc<RS256PublicKey>),
     UnknownKid,
     Failed(String),
     /// Fetch (again) and look.
@@ -69,7 +69,7 @@ impl RemoteKeySets {
         url: &str,
         kid: &str,
         now_seconds: i64,
-    ) -> Result<Option<RS256PublicKey>, JwksError> {
+    ) -> Result<Option<Arc<RS256PublicKey>>, JwksError> {
         if let Some(answer) = self.answer(self.cached(url, kid, now_seconds), url) {
             return answer;
         }
@@ -119,7 +119,7 @@ impl RemoteKeySets {
         &self,
         cached: Cached,
         url: &str,
-    ) -> Option<Result<Option<RS256PublicKey>, JwksError>> {
+    ) -> Option<Result<Option<Arc<RS256PublicKey>>, JwksError>> {
         match cached {
             Cached::Key(key) => Some(Ok(Some(key))),
             Cached::UnknownKid => Some(Ok(None)),
@@ -158,7 +158,7 @@ impl RemoteKeySets {
 async fn fetch(
     outbound: &dyn Outbound,
     url: &str,
-) -> Result<(Vec<(String, RS256PublicKey)>, i64), String> {
+) -> Result<(Vec<(String, Arc<RS256PublicKey>)>, i64), String> {
     let response: OutboundResponse = outbound
         .send(OutboundRequest::get(url.to_owned()))
         .await
@@ -179,7 +179,7 @@ async fn fetch(
 
 /// The RS256 signing keys of a JWKS document; other keys are skipped, and at most [`MAX_KEYS`]
 /// kept.
-pub fn parse_jwks(body: &[u8]) -> Result<Vec<(String, RS256PublicKey)>, String> {
+pub fn parse_jwks(body: &[u8]) -> Result<Vec<(String, Arc<RS256PublicKey>)>, String> {
     let document: serde_json::Value =
         serde_json::from_slice(body).map_err(|e| format!("not JSON: {e}"))?;
     let entries = document
@@ -204,7 +204,7 @@ pub fn parse_jwks(body: &[u8]) -> Result<Vec<(String, RS256PublicKey)>, String> 
         };
         // jwt-simple refuses moduli under 2048 bits and exponents other than 65537.
         match RS256PublicKey::from_components(&n, &e) {
-            Ok(key) => keys.push((kid.to_owned(), key)),
+            Ok(key) => keys.push((kid.to_owned(), Arc::new(key))),
             Err(e) => tracing::warn!(kid, error = %e, "skipping an unusable issuer key"),
         }
         if keys.len() == MAX_KEYS {
