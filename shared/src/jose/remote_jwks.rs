@@ -253,6 +253,91 @@ mod tests {
         assert_eq!(max_age(Some("max-age=abc")), 300);
     }
 
+    /// A 2048-bit RSA public key (modulus, base64url), to build key sets from.
+    const MODULUS: &str = "rC9iK_wvIR1KX7Abr8Ca8AzdDXDLqm3HAZbx--j0BcghXCS7Wfji1Z0HbWrLOjcqmkMS0VEWLIAyAAAU7oZtZgVOyUv3hMuVylR3eGYuk7k0aLELzORSNDp_S4LjU_jHxmMb1-QxnHdnh-i-M25d9UoNGbU4c2VbFedLh5DSK6f_YO7fta5-XsujMnuQXPO3kAbMbd8uqdkBOrH0-O8LlpNsRWxomu_1ro8DwkfgqMbeEng610Yp9JolPeHU7sTXjLvzR6t4BQsngW3_0isfTOVO3urYJhhIfdtDojJjHmszlBLx2gFiC6C65WwS4jZX6km180MvBaxGqZadlnhIMQ";
+
+    fn jwks(kids: &[&str]) -> Vec<u8> {
+        let keys: Vec<serde_json::Value> = kids
+            .iter()
+            .map(|kid| serde_json::json!({ "kty": "RSA", "alg": "RS256", "use": "sig", "kid": kid, "n": MODULUS, "e": "AQAB" }))
+            .collect();
+        serde_json::json!({ "keys": keys }).to_string().into_bytes()
+    }
+
+    /// An issuer whose answers the test scripts, counting requests.
+    struct Scripted {
+        answers: Mutex<Vec<OutboundResponse>>,
+        requests: std::sync::atomic::AtomicUsize,
+    }
+
+    #[async_trait::async_trait]
+    impl Outbound for Scripted {
+        async fn send(
+            &self,
+            request: OutboundRequest,
+        ) -> Result<OutboundResponse, crate::ports::outbound::OutboundError> {
+            assert_eq!(request.method, "GET");
+            self.requests
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let mut answers = self.answers.lock().unwrap();
+            Ok(if answers.len() > 1 {
+                answers.remove(0)
+            } else {
+                answers[0].clone()
+            })
+        }
+    }
+
+    fn answer(status: u16, body: Vec<u8>, cache_control: &str) -> OutboundResponse {
+        OutboundResponse {
+            status,
+            headers: vec![("cache-control".into(), cache_control.into())],
+            body,
+        }
+    }
+
+    /// The futures here never wait on anything real: one poll with a no-op waker finishes them.
+    fn block_on<F: std::future::Future>(future: F) -> F::Output {
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        let mut future = std::pin::pin!(future);
+        match future.as_mut().poll(&mut cx) {
+            std::task::Poll::Ready(v) => v,
+            std::task::Poll::Pending => panic!("a scripted fetch does not wait"),
+        }
+    }
+
+    #[test]
+    fn unknown_kids_refresh_at_most_once_a_minute_and_failures_serve_stale_keys() {
+        let issuer = Scripted {
+            answers: Mutex::new(vec![
+                answer(200, jwks(&["a"]), "max-age=600"),
+                answer(200, jwks(&["a", "b"]), "max-age=600"),
+                answer(500, b"down".to_vec(), ""),
+            ]),
+            requests: Default::default(),
+        };
+        let sets = RemoteKeySets::default();
+        let url = "https://issuer/.well-known/jwks";
+        let key = |kid: &str, now: i64| block_on(sets.key(&issuer, url, kid, now));
+        let fetched = || issuer.requests.load(std::sync::atomic::Ordering::SeqCst);
+        assert!(key("a", 1000).unwrap().is_some());
+        assert!(key("a", 1500).unwrap().is_some());
+        assert_eq!(fetched(), 1, "cached while fresh");
+        // `b` is unknown: fetched again only once a minute has passed since the last fetch.
+        assert!(key("b", 1010).unwrap().is_none());
+        assert_eq!(fetched(), 1);
+        assert!(key("b", 1061).unwrap().is_some());
+        assert_eq!(fetched(), 2);
+        // Past freshness the issuer fails: the known key still verifies (stale, bounded), an
+        // unknown one reports the failure, and the issuer is not asked again within the minute.
+        assert!(key("a", 1061 + 600).unwrap().is_some());
+        assert_eq!(fetched(), 3);
+        assert!(key("c", 1061 + 610).is_err());
+        assert_eq!(fetched(), 3);
+        // A day past freshness, stale keys are no longer trusted.
+        assert!(key("a", 1061 + 600 + 86_400 + 61).is_err());
+    }
+
     #[test]
     fn only_rs256_signing_keys_are_kept() {
         let body = br#"{"keys":[
