@@ -160,7 +160,8 @@ fn explain(refusals: &[(&TrustPolicy, Mismatch)]) -> String {
 }
 
 /// A refused workflow whose repository the organization trusts lands in its audit trail, so an
-/// admin sees why a pipeline fails. Workflows of other repositories leave no trace there.
+/// admin sees why a pipeline fails. Workflows of other repositories leave no trace there. The
+/// token is used up by its refusal, so replaying it cannot flood the trail: one event per token.
 async fn record_denial(
     state: &AppState,
     org_id: &str,
@@ -168,6 +169,9 @@ async fn record_denial(
     workflow: &VerifiedWorkflow,
     refusals: &[(&TrustPolicy, Mismatch)],
 ) -> Result<(), OAuthError> {
+    if use_once(state, workflow).await.is_err() {
+        return Ok(());
+    }
     let reasons: Vec<Value> = refusals
         .iter()
         .take(MAX_EXPLAINED)
