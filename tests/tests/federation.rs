@@ -556,9 +556,34 @@ async fn every_way_the_token_itself_is_wrong_is_refused() {
         (400, Some("invalid_grant")),
         "{body}"
     );
-    // The untouched token is still good: refusals before matching did not use it up.
-    let (status, body) = exchange(&server, Grant::TokenExchange, &token, &agent).await;
+    // The untouched token is still good: refusals before matching did not use it up. The JWT
+    // token type is accepted too, and asking for an access token is what is issued anyway.
+    let response = server
+        .http
+        .post(server.url("/oauth2/token"))
+        .form(&[
+            (
+                "grant_type",
+                "urn:ietf:params:oauth:grant-type:token-exchange",
+            ),
+            ("subject_token", token.as_str()),
+            ("subject_token_type", "urn:ietf:params:oauth:token-type:jwt"),
+            (
+                "requested_token_type",
+                "urn:ietf:params:oauth:token-type:access_token",
+            ),
+            ("agent_id", agent_id.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    let (status, body) = status_json(response).await;
     assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["issued_token_type"],
+        "urn:ietf:params:oauth:token-type:access_token"
+    );
 }
 
 #[tokio::test]
