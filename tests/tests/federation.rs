@@ -431,13 +431,13 @@ async fn every_way_the_token_itself_is_wrong_is_refused() {
             "expired",
         ),
         (
-            issuer.mint(&with(claims(), json!({ "nbf": now + 120 }))),
+            issuer.mint(&with(claims(), json!({ "nbf": now + 3000 }))),
             "not valid yet",
         ),
         (
             issuer.mint(&with(
                 claims(),
-                json!({ "iat": now + 120, "exp": now + 400 }),
+                json!({ "iat": now + 3000, "exp": now + 3300 }),
             )),
             "issued in the future",
         ),
@@ -1230,4 +1230,28 @@ async fn an_unreachable_issuer_is_unavailable_not_a_crash_and_pins_survive_resta
     .await;
     assert_eq!(status, 400);
     assert!(description(&body).contains("repository_id 999"), "{body}");
+}
+
+#[tokio::test]
+async fn refused_exchanges_count_against_the_callers_address() {
+    let issuer = Issuer::start().await;
+    let mut env = issuer.server_env();
+    env.push(("AGENTIDP_RATE_LIMIT_IP_PER_MINUTE", "3".to_owned()));
+    let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let server = Server::start_with(&pairs).await;
+    let agent = [("agent_id", "00000000-0000-4000-8000-000000000009")];
+    for _ in 0..3 {
+        let (status, body) = exchange(&server, Grant::JwtBearer, "a.b.c", &agent).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (400, Some("invalid_grant")),
+            "{body}"
+        );
+    }
+    let (status, body) = exchange(&server, Grant::JwtBearer, "a.b.c", &agent).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (429, Some("slow_down")),
+        "{body}"
+    );
 }

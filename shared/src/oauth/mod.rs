@@ -18,7 +18,7 @@ use crate::limits::{Admitted, DecisionSlot, Meter, Subject};
 use crate::state::AppState;
 
 use client_auth::AuthenticatedClient;
-use error::OAuthError;
+use error::{ErrorCode, OAuthError};
 use form::OAuthForm;
 use grant::{CallerAuthentication, Grant, GrantRequest, TokenResponse};
 
@@ -61,7 +61,10 @@ pub async fn token(
     let issuance = match grant.authorize(state, request).await {
         // A grant whose parameters are its credential is unauthenticated: its refusals count
         // against the caller's IP, so guessing and replaying are throttled per address.
-        Err(e) if client.is_none() && e.error() != "temporarily_unavailable" => {
+        Err(e)
+            if client.is_none()
+                && matches!(e.code, ErrorCode::InvalidGrant | ErrorCode::InvalidRequest) =>
+        {
             let subject = Subject::Ip(client_ip);
             state
                 .limiter
