@@ -47,9 +47,9 @@ pub fn jwk_of(key: &RS256KeyPair) -> Value {
     })
 }
 
-/// Signs arbitrary claims (registered ones included, as given) with `key`, naming `kid`.
-pub fn mint_with(key: &RS256KeyPair, kid: &str, claims: &Map<String, Value>) -> String {
-    let claims = JWTClaims {
+/// Claims exactly as given, registered ones included: jwt-simple adds none of its own.
+pub fn raw_claims(claims: &Map<String, Value>) -> JWTClaims<Map<String, Value>> {
+    JWTClaims {
         issued_at: None,
         expires_at: None,
         invalid_before: None,
@@ -59,8 +59,15 @@ pub fn mint_with(key: &RS256KeyPair, kid: &str, claims: &Map<String, Value>) -> 
         jwt_id: None,
         nonce: None,
         custom: claims.clone(),
-    };
-    key.clone().with_key_id(kid).sign(claims).expect("signing")
+    }
+}
+
+/// Signs arbitrary claims (registered ones included, as given) with `key`, naming `kid`.
+pub fn mint_with(key: &RS256KeyPair, kid: &str, claims: &Map<String, Value>) -> String {
+    key.clone()
+        .with_key_id(kid)
+        .sign(raw_claims(claims))
+        .expect("signing")
 }
 
 pub fn now() -> i64 {

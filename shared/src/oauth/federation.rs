@@ -196,6 +196,17 @@ async fn record_denial(
     Ok(())
 }
 
+/// What the `token.issued` event records of a federated issuance: the policy and the claims used
+/// (never the token itself).
+fn issuance_details(policy: &TrustPolicy, workflow: &VerifiedWorkflow) -> Map<String, Value> {
+    let mut details = Map::new();
+    details.insert("trust_policy_id".into(), json!(policy.id));
+    details.insert("issuer".into(), json!(workflow.issuer.issuer));
+    details.insert("workflow".into(), claims_record(&workflow.claims));
+    details.insert("subject_token_jti".into(), json!(workflow.token.jti));
+    details
+}
+
 /// Uses the subject token's `jti` once: a replay within its lifetime is refused.
 async fn use_once(state: &AppState, workflow: &VerifiedWorkflow) -> Result<(), OAuthError> {
     let key = kv_keys::used_subject_token(&workflow.issuer.issuer, &workflow.token.jti);
@@ -301,11 +312,7 @@ async fn for_agent(
     let audiences = requested_audiences(form, &state.config.issuer)?;
     use_once(state, &workflow).await?;
     pin(state, policy, &workflow).await?;
-    let mut details = Map::new();
-    details.insert("trust_policy_id".into(), json!(policy.id));
-    details.insert("issuer".into(), json!(workflow.issuer.issuer));
-    details.insert("workflow".into(), claims_record(&workflow.claims));
-    details.insert("subject_token_jti".into(), json!(workflow.token.jti));
+    let details = issuance_details(policy, &workflow);
     Ok(Issuance {
         org_id,
         subject: agent.id.clone(),
@@ -382,11 +389,7 @@ async fn for_registration(
     }
     use_once(state, &workflow).await?;
     pin(state, policy, &workflow).await?;
-    let mut details = Map::new();
-    details.insert("trust_policy_id".into(), json!(policy.id));
-    details.insert("issuer".into(), json!(workflow.issuer.issuer));
-    details.insert("workflow".into(), claims_record(&workflow.claims));
-    details.insert("subject_token_jti".into(), json!(workflow.token.jti));
+    let details = issuance_details(policy, &workflow);
     let mut extensions = ClaimExtensions {
         act: Some(actor_claim(&workflow)),
         ..ClaimExtensions::default()
