@@ -52,6 +52,13 @@ start backends "$root/target/debug/agentidp-dev" backends --data-dir "$work/back
   --hrana-listen 127.0.0.1:$hrana_port --upstash-listen 127.0.0.1:$upstash_port \
   --redis-url redis://127.0.0.1:$redis_port --token $token
 wait_ready backends "http://127.0.0.1:$hrana_port/v3" >/dev/null
+# GitHub Actions' OIDC issuer, stood in: the functions fetch its JWKS over loopback; the scenario
+# signs workflow tokens with the same key (it creates the key file at start).
+oidc_port=19090
+start oidc-issuer "$root/target/debug/agentidp-dev" oidc-issuer --listen 127.0.0.1:$oidc_port \
+  --key-file "$work/oidc-key.pem"
+wait_ready oidc-issuer "http://127.0.0.1:$oidc_port/.well-known/jwks" >/dev/null
+export AGENTIDP_OIDC_ISSUER_URL=http://127.0.0.1:$oidc_port AGENTIDP_OIDC_KEY_FILE=$work/oidc-key.pem
 
 # config ISSUER: the variables every function gets, as NAME=VALUE lines. The organization limit is
 # low enough for the scenario to reach it, proving the limiter exact through Upstash from inside wasm.
@@ -63,6 +70,8 @@ AGENTIDP_DATABASE_AUTH_TOKEN=$token
 UPSTASH_REDIS_REST_URL=http://127.0.0.1:$upstash_port
 UPSTASH_REDIS_REST_TOKEN=$token
 RATE_LIMIT_PER_MINUTE=60
+GITHUB_OIDC_ISSUER=http://127.0.0.1:$oidc_port
+GITHUB_OIDC_AUDIENCE=https://agentidp.test
 VARS
 }
 

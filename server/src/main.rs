@@ -240,6 +240,8 @@ async fn serve(listen: Option<SocketAddr>, data_dir_flag: Option<PathBuf>) -> Re
         kv,
         clock,
         entropy: Arc::new(OsEntropy),
+        // Trusted OIDC issuers' key sets; a slow issuer must not hold a token request for long.
+        outbound: Arc::new(NativeOutbound::new(std::time::Duration::from_secs(5))),
         es256_accelerator: es256_accelerator(),
     };
     let state = AppState::new(config, platform);

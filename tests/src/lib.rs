@@ -15,6 +15,8 @@ pub mod conformance;
 
 pub use reqwest;
 
+pub mod oidc;
+
 /// A request path for a route of the route table: each `{parameter}` becomes a well-formed,
 /// unknown id.
 pub fn concrete(route: &agentidp_shared::http::routes::Route) -> String {

@@ -207,6 +207,17 @@ impl From<ServiceError> for ApiError {
                 ApiError::conflict("credential_revoked", e.to_string())
             }
             ServiceError::Contention => ApiError::conflict("conflict", e.to_string()),
+            ServiceError::RegistrationLimit { limit } => ApiError::new(
+                StatusCode::FORBIDDEN,
+                "registration_limit_exceeded",
+                e.to_string(),
+            )
+            .with("limit", limit),
+            ServiceError::IssuerUnavailable(detail) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "issuer_unavailable",
+                detail,
+            ),
             ServiceError::Db(db) => db.into(),
             ServiceError::Kv(kv) => kv.into(),
         }

@@ -6,6 +6,7 @@ use async_trait::async_trait;
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
+use crate::config::Config;
 use crate::domain::audit::Outcome;
 use crate::jose::access_token::{self, ClaimExtensions, MintRequest};
 use crate::limits::{DecisionSlot, Meter, Subject};
@@ -72,6 +73,12 @@ pub trait Grant: Send + Sync + 'static {
     fn grant_type(&self) -> &'static str;
 
     fn authentication(&self) -> CallerAuthentication;
+
+    /// Whether this deployment's configuration enables the grant (federation needs a trusted
+    /// issuer); a disabled grant is unsupported and left out of the metadata.
+    fn is_enabled(&self, _config: &Config) -> bool {
+        true
+    }
 
     /// Validates the request and decides what to issue; issues nothing itself.
     async fn authorize(

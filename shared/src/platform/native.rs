@@ -522,6 +522,11 @@ impl Outbound for NativeOutbound {
             }
         })?;
         let status = response.status().as_u16();
+        let headers = response
+            .headers()
+            .iter()
+            .filter_map(|(n, v)| Some((n.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+            .collect();
         let body = response
             .bytes()
             .await
@@ -531,6 +536,7 @@ impl Outbound for NativeOutbound {
             })?;
         Ok(OutboundResponse {
             status,
+            headers,
             body: body.to_vec(),
         })
     }

@@ -18,6 +18,12 @@ pub fn used_assertion(client_id: &str, jti: &str) -> String {
     format!("assertion:{client_id}:{jti}")
 }
 
+/// `subject_token:<issuer>:<jti>`: a used OIDC subject token (token exchange, jwt-bearer), until
+/// it expires. The issuer is one of the configured ones and the `jti` is bounded by the verifier.
+pub fn used_subject_token(issuer: &str, jti: &str) -> String {
+    format!("subject_token:{issuer}:{jti}")
+}
+
 /// Longest client address kept in a key: enough for IPv6, bounded for odd platform headers.
 const MAX_IP_CHARS: usize = 64;
 

@@ -12,6 +12,7 @@ pub mod marketplace;
 pub mod migrations;
 pub mod orgs;
 pub mod signing_keys;
+pub mod trust_policies;
 pub mod usage;
 
 use crate::ports::sql::{DbError, Statement};
