@@ -5,11 +5,11 @@
 #   bash scripts/test.sh python           # only some stages (names below), e.g. while iterating
 #   bash scripts/test.sh fmt clippy wasm
 #
-# Stages: setup fmt clippy wasm build rust python edge (the wasm builds end to end in workerd and
-# wasmtime, scripts/test-edge.sh). Idempotent and prompt-free on a fresh Debian machine with rustup
-# (CI runs it as `bash .ci/run` with CI=true and no stdin). It installs into the rustup toolchain,
-# ~/.cargo/bin (pinned edge tools), node_modules, target/ (ignored by git) and, through apt-get,
-# redis-server when missing. Servers it starts listen on free loopback ports, are started as
+# Stages: setup fmt clippy wasm build rust python edge (the wasm builds end to end in workerd via
+# miniflare and in wasmtime, scripts/test-edge.sh). Idempotent and prompt-free on a fresh Debian
+# machine with rustup (CI runs it as `bash .ci/run` with CI=true and no stdin). It installs into the
+# rustup toolchain, ~/.cargo/bin (pinned edge tools), node_modules, target/ (ignored by git) and,
+# through apt-get, redis-server when missing. Servers it starts listen on free loopback ports, are started as
 # `(cd dir && exec cmd) &` so `$!` is the server itself, and are killed by that PID on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -185,8 +185,12 @@ stage_python() {
   fi
 }
 
-# The edge builds in their real runtimes (workerd, wasmtime). A machine's first run installs
-# wasmtime-cli (trimmed to `serve`, ~7 min), worker-build (~4 min) and wasm-bindgen-cli (~3 min).
+# The edge builds in their real runtimes: the Workers in workerd, driven in-process by miniflare
+# (tests/edge/workers.mjs; not `wrangler dev`, whose file watcher, per-Worker proxy runtime and
+# ~/.config/.wrangler state made a machine's first run flaky), the Spin components in `wasmtime
+# serve`. Processes start one at a time on free ports with bounded readiness waits, so a first run
+# behaves like any other. A machine's first run installs wasmtime-cli (trimmed to `serve`, ~7 min),
+# worker-build (~4 min) and wasm-bindgen-cli (~3 min).
 stage_edge() {
   section "edge: install tools (scripts/install-edge-tools.sh)"
   bash scripts/install-edge-tools.sh || fail "installing the edge tools"
