@@ -9,8 +9,9 @@
 # miniflare and in wasmtime, scripts/test-edge.sh). Idempotent and prompt-free on a fresh Debian
 # machine with rustup (CI runs it as `bash .ci/run` with CI=true and no stdin). It installs into the
 # rustup toolchain, ~/.cargo/bin (pinned edge tools), node_modules, target/ (ignored by git) and,
-# through apt-get, redis-server when missing. Servers it starts listen on free loopback ports, are started as
-# `(cd dir && exec cmd) &` so `$!` is the server itself, and are killed by that PID on exit.
+# through apt-get, redis-server when missing. Servers it starts listen on free loopback ports, are
+# started as `(cd dir && exec cmd) &` so `$!` is the server itself, and are killed by that PID on
+# exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
