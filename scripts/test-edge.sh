@@ -188,19 +188,22 @@ while read -r _ function url ms; do
 done < <(grep '^ready ' "$work/workers.log")
 
 # --- the five Spin components in wasmtime serve, one at a time -----------------------------------
+# wasmtime binds port 0 (the kernel picks a free one) and prints the address it bound.
 echo "== starting the five Spin components in wasmtime serve"
 envs=()
 while IFS= read -r pair; do envs+=(--env "$pair"); done <"$work/spin.vars"
-spin_health() { http_ok "http://127.0.0.1:$1/health"; }
-launch_wasmtime() {
-  start "wasmtime-$function" wasmtime serve -S cli --addr "127.0.0.1:$1" "${envs[@]}" \
-    "$root/build/spin/$function.wasm"
-  wasmtime_started=$(date +%s%3N)
-}
+serving_url() { sed -n 's|^Serving HTTP on \(http://[0-9.:]*\)/$|\1|p' "$work/$1.log" | head -n 1; }
+bound() { [[ -n $(serving_url "$1") ]]; }
 for function in "${FUNCTIONS[@]}"; do
-  serve "wasmtime-$function" 1 spin_health launch_wasmtime
-  spin_url[$function]=http://127.0.0.1:${PORTS_USED[0]}
-  cold_spin[$function]=$(($(date +%s%3N) - wasmtime_started))
+  started=$(date +%s%3N)
+  start "wasmtime-$function" wasmtime serve -S cli --addr 127.0.0.1:0 "${envs[@]}" \
+    "$root/build/spin/$function.wasm"
+  wait_until "wasmtime-$function" "$PID" bound "wasmtime-$function" >/dev/null \
+    || fail "wasmtime-$function did not start listening"
+  spin_url[$function]=$(serving_url "wasmtime-$function")
+  wait_until "wasmtime-$function" "$PID" http_ok "${spin_url[$function]}/health" >/dev/null \
+    || fail "wasmtime-$function did not answer on /health"
+  cold_spin[$function]=$(($(date +%s%3N) - started))
 done
 
 echo "== cold start: process start to first 200 on /health (ms; started one at a time)"
