@@ -152,6 +152,9 @@ echo "== backends ready after $(elapsed) ms: redis :$redis_port, hrana :$hrana_p
 # config ISSUER: the variables every function gets in both runtimes, as NAME=VALUE lines (vars for
 # the Workers, environment variables for the Spin components). The organization limit is low
 # enough for the scenario to reach it, proving the limiter exact through Upstash from inside wasm.
+# The key-value deadline is the native tests' one (tests/src/lib.rs): behind a debug-build Upstash
+# stand-in on a busy 2-core machine, the production 50 ms fails revocation checks closed (503) and
+# limiter calls open at random; the deadline itself is tested natively (tests/tests/rate_limits.rs).
 config() {
   cat <<VARS
 AGENTIDP_ISSUER=$1
@@ -160,6 +163,7 @@ AGENTIDP_DATABASE_AUTH_TOKEN=$token
 UPSTASH_REDIS_REST_URL=http://127.0.0.1:$upstash_port
 UPSTASH_REDIS_REST_TOKEN=$token
 RATE_LIMIT_PER_MINUTE=60
+AGENTIDP_KV_TIMEOUT_MS=2000
 VARS
 }
 
