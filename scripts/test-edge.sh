@@ -20,6 +20,7 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/agentidp-edge.XXXXXX")
 # Deadline, in seconds, for any one process to become ready (generous: a loaded 2-core machine).
 READY_SECONDS=${AGENTIDP_EDGE_READY_SECONDS:-120}
 FUNCTIONS=(token agents audit marketplace webhooks)
+agentidp=${CARGO_TARGET_DIR:-$root/target}/debug/agentidp
 STARTED_MS=$(date +%s%3N)
 
 pids=()
@@ -53,7 +54,7 @@ elapsed() { echo $(($(date +%s%3N) - STARTED_MS)); }
 for tool in curl python3 redis-server redis-cli wasmtime node; do
   command -v "$tool" >/dev/null || fail "$tool is required (bash scripts/install-edge-tools.sh)"
 done
-[[ -x $root/target/debug/agentidp ]] || fail "target/debug/agentidp is missing (cargo build -p agentidp)"
+[[ -x $agentidp ]] || fail "$agentidp is missing (cargo build -p agentidp)"
 [[ -f $root/node_modules/miniflare/package.json ]] || fail "node_modules is missing (npm ci)"
 for function in "${FUNCTIONS[@]}"; do
   for artifact in "functions/$function/build/index.js" "build/spin/$function.wasm"; do
@@ -129,7 +130,6 @@ serve() {
   done
 }
 
-agentidp=$root/target/debug/agentidp
 token=edge-test-token
 
 # --- backing services: Redis, and the Turso + Upstash stand-ins ----------------------------------

@@ -187,11 +187,12 @@ stage_python() {
 }
 
 # The edge builds in their real runtimes: the Workers in workerd, driven in-process by miniflare
-# (tests/edge/workers.mjs; not `wrangler dev`, whose file watcher, per-Worker proxy runtime and
-# ~/.config/.wrangler state made a machine's first run flaky), the Spin components in `wasmtime
-# serve`. Processes start one at a time on free ports with bounded readiness waits, so a first run
-# behaves like any other. A machine's first run installs wasmtime-cli (trimmed to `serve`, ~7 min),
-# worker-build (~4 min) and wasm-bindgen-cli (~3 min).
+# (tests/edge/workers.mjs), the Spin components in `wasmtime serve`. Not `wrangler dev`: five of
+# them share the project's .wrangler/state, and on a fresh clone their workerd processes race to
+# create one SQLite file; the loser dies with SQLITE_BUSY ("The Workers runtime failed to start"),
+# on a first run only. Processes start one at a time on free ports with bounded readiness waits.
+# A machine's first run installs wasmtime-cli (trimmed to `serve`, ~7 min), worker-build (~4 min)
+# and wasm-bindgen-cli (~3 min).
 stage_edge() {
   section "edge: install tools (scripts/install-edge-tools.sh)"
   bash scripts/install-edge-tools.sh || fail "installing the edge tools"

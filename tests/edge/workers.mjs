@@ -15,13 +15,18 @@
 // then `all ready`, and serves until SIGTERM/SIGINT (or until its parent exits), disposing the
 // workerd processes on the way out. Any failure prints the reason to stderr and exits 1.
 //
-// Why not `wrangler dev`: wrangler is the deploy tool and stays pinned for that, but as a test
-// harness it is not deterministic. With a custom `build` it runs the build from a file watcher's
-// `ready` event and only then starts the runtime; it starts two workerd processes per Worker (a
-// proxy and the Worker), registers itself in a dev registry under ~/.config/.wrangler and writes
-// .wrangler/tmp in the project; ten of those at once on 2 cores, on a machine where none of that
-// existed yet, failed to start a runtime. Here: no watcher, no build, no wrangler state, one
-// workerd per Worker, started one at a time, kernel-chosen ports, bounded waits.
+// Why not `wrangler dev` (wrangler stays the deploy tool, pinned): five `wrangler dev` processes in
+// one project all persist to its .wrangler/state, so their workerd processes open the same SQLite
+// file (.wrangler/state/v3/cache/miniflare-CacheObject/metadata.sqlite). In a fresh clone that file
+// does not exist yet; the workerd processes create it at the same moment, and one that meets the
+// other's lock aborts ("SQLite failed; database is locked: SQLITE_BUSY", printed only at wrangler's
+// debug log level), which wrangler reports as "The Workers runtime failed to start". Once the file
+// exists, later runs pass: a first-run-only failure. (Its "The file src changed, restarting
+// build..." is not a restart: with a custom `build`, wrangler's first bundle always comes from its
+// file watcher's `ready` event.) wrangler dev also runs two workerd processes per Worker (a proxy
+// and the Worker) and state under ~/.config/.wrangler. Here: one workerd per Worker with its own
+// temporary state, no watcher or build, no wrangler state, started one at a time on kernel-chosen
+// ports, with bounded waits.
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
