@@ -190,6 +190,7 @@ while read -r _ function url ms; do
   workers_url[$function]=$url
   cold_workers[$function]=$ms
 done < <(grep '^ready ' "$work/workers.log")
+echo "== Workers ready after $(elapsed) ms"
 
 # --- the five Spin components in wasmtime serve, one at a time -----------------------------------
 # wasmtime binds port 0 (the kernel picks a free one) and prints the address it bound.
@@ -209,6 +210,7 @@ for function in "${FUNCTIONS[@]}"; do
     || fail "wasmtime-$function did not answer on /health"
   cold_spin[$function]=$(($(date +%s%3N) - started))
 done
+echo "== Spin components ready after $(elapsed) ms"
 
 echo "== cold start: process start to first 200 on /health (ms; started one at a time)"
 for function in "${FUNCTIONS[@]}"; do
