@@ -185,7 +185,9 @@ start workers env TMPDIR="$work" node "$root/tests/edge/workers.mjs" --vars "$wo
   --deadline "$READY_SECONDS" "${FUNCTIONS[@]}"
 workers_pid=$PID
 workers_done() { grep -qx 'all ready' "$work/workers.log"; }
-wait_until workers "$workers_pid" workers_done >/dev/null || fail "the Workers did not start"
+# workers.mjs gives each Worker READY_SECONDS and fails by itself; this wait covers all five.
+READY_SECONDS=$((READY_SECONDS * ${#FUNCTIONS[@]})) wait_until workers "$workers_pid" workers_done \
+  >/dev/null || fail "the Workers did not start"
 while read -r _ function url ms; do
   workers_url[$function]=$url
   cold_workers[$function]=$ms

@@ -4,6 +4,8 @@
 //
 //   node tests/edge/workers.mjs --vars FILE [--host 127.0.0.1] [--deadline 120] FUNCTION...
 //
+// --deadline: seconds each Worker gets from spawning workerd to its first 200.
+//
 // For each FUNCTION, one after the other, it loads the `main` that wrangler.toml's [env.FUNCTION]
 // deploys (functions/FUNCTION/build/index.js and its wasm, as built by scripts/build-edge.sh) with
 // wrangler.toml's compatibility date, binds every NAME=VALUE line of FILE as a text var (what
@@ -56,8 +58,8 @@ while (args.length) {
 }
 if (!options.vars) usage("--vars FILE is required");
 if (!functions.length) usage("name at least one function");
-const deadline = Date.now() + Number(options.deadline) * 1000;
-if (!Number.isFinite(deadline)) usage("--deadline must be a number of seconds");
+const deadlineMs = Number(options.deadline) * 1000;
+if (!(deadlineMs > 0)) usage("--deadline must be a positive number of seconds");
 
 // NAME=VALUE lines, the same file the wasmtime side turns into --env NAME=VALUE.
 function readVars(file) {
@@ -99,7 +101,7 @@ function readWranglerToml(file) {
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 // First 200 on URL, retrying refused connections and non-200 answers until the deadline.
-async function waitHealthy(url) {
+async function waitHealthy(url, deadline) {
   let last = "no attempt";
   while (Date.now() < deadline) {
     try {
@@ -140,7 +142,9 @@ async function start(name, wrangler, vars) {
   } catch {
     throw new Error(`${main} is missing: build it first (bash scripts/build-edge.sh workers ${name})`);
   }
+  console.log(`starting ${name} (${main})`);
   const started = Date.now();
+  const deadline = started + deadlineMs;
   const mf = new Miniflare({
     name: `agentidp-${name}`,
     host: options.host,
@@ -163,7 +167,7 @@ async function start(name, wrangler, vars) {
       throw new Error(`workerd for ${name} did not start listening before the deadline`);
     }),
   ]));
-  await waitHealthy(new URL("/health", url));
+  await waitHealthy(new URL("/health", url), deadline);
   const base = url.origin;
   console.log(`ready ${name} ${base} ${Date.now() - started}`);
 }
