@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # End-to-end tests of the edge builds in the real runtimes: the five Workers in workerd (driven
-# in-process by miniflare, tests/edge/workers.mjs) and the five Spin components in `wasmtime serve`,
-# on libSQL-over-HTTP and Upstash REST served locally by `agentidp dev-backends` (the embedded engine
-# and a real redis-server). Each runtime's five functions sit behind `agentidp dev-router`, as they
+# in-process by miniflare, tests/edge/workers.mjs) and the five Spin components in `wasmtime
+# serve`, on libSQL-over-HTTP and Upstash REST served locally by `agentidp dev-backends` (the
+# embedded engine and a real redis-server). Each runtime's five functions sit behind `agentidp dev-router`, as they
 # sit behind one host in production, and the same scenario suite as the native server's runs
 # against each.
 #
@@ -147,7 +147,8 @@ launch_backends() {
 }
 serve backends 2 hrana_ready launch_backends
 hrana_port=${PORTS_USED[0]} upstash_port=${PORTS_USED[1]}
-echo "== backends ready after $(elapsed) ms: redis :$redis_port, hrana :$hrana_port, upstash :$upstash_port"
+echo "== backends ready after $(elapsed) ms:" \
+  "redis :$redis_port, hrana :$hrana_port, upstash :$upstash_port"
 
 # config ISSUER: the variables every function gets in both runtimes, as NAME=VALUE lines (vars for
 # the Workers, environment variables for the Spin components). The organization limit is low

@@ -38,7 +38,9 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..")
 
 function usage(message) {
   console.error(`workers.mjs: ${message}`);
-  console.error("usage: node tests/edge/workers.mjs --vars FILE [--host H] [--deadline S] FUNCTION...");
+  console.error(
+    "usage: node tests/edge/workers.mjs --vars FILE [--host H] [--deadline S] FUNCTION...",
+  );
   process.exit(2);
 }
 
@@ -90,7 +92,9 @@ function readWranglerToml(file) {
     if (!kv) continue;
     const [, key, value] = kv;
     if (section === "" && key === "compatibility_date") config.compatibilityDate = string(value);
-    if (section === "" && key === "compatibility_flags") config.compatibilityFlags = JSON.parse(value);
+    if (section === "" && key === "compatibility_flags") {
+      config.compatibilityFlags = JSON.parse(value);
+    }
     const env = section.match(/^env\.([A-Za-z0-9_-]+)$/);
     if (env && key === "main") config.main[env[1]] = string(value);
   }
@@ -140,7 +144,7 @@ async function start(name, wrangler, vars) {
   try {
     readFileSync(scriptPath);
   } catch {
-    throw new Error(`${main} is missing: build it first (bash scripts/build-edge.sh workers ${name})`);
+    throw new Error(`${main} is missing (bash scripts/build-edge.sh workers ${name})`);
   }
   console.log(`starting ${name} (${main})`);
   const started = Date.now();
