@@ -2,9 +2,9 @@
 # End-to-end tests of the edge builds in the real runtimes: the five Workers in workerd (driven
 # in-process by miniflare, tests/edge/workers.mjs) and the five Spin components in `wasmtime
 # serve`, on libSQL-over-HTTP and Upstash REST served locally by `agentidp dev-backends` (the
-# embedded engine and a real redis-server). Each runtime's five functions sit behind `agentidp dev-router`, as they
-# sit behind one host in production, and the same scenario suite as the native server's runs
-# against each.
+# embedded engine and a real redis-server). Each runtime's five functions sit behind `agentidp
+# dev-router`, as they sit behind one host in production, and the same scenario suite as the native
+# server's runs against each.
 #
 # Deterministic on a machine's first run: nothing watches files or rebuilds, no wrangler state is
 # read or written, every server listens on a port free at run time (concurrent runs cannot
