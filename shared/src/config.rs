@@ -255,6 +255,16 @@ pub const SHUTDOWN_GRACE_SECONDS: Variable = native(integer(
     3600,
     "seconds a shutdown waits for requests in flight before closing their connections",
 ));
+pub const METRICS_LISTEN: Variable = native(text(
+    "AGENTIDP_METRICS_LISTEN",
+    "unset (no metrics)",
+    "address of a separate listener serving `GET /metrics` in the Prometheus text format, e.g. `127.0.0.1:9464`; never the API's port; off loopback it requires `AGENTIDP_METRICS_TOKEN`",
+));
+pub const METRICS_TOKEN: Variable = native(text(
+    "AGENTIDP_METRICS_TOKEN",
+    "unset",
+    "when set, `/metrics` requires `Authorization: Bearer <this>`",
+));
 pub const TOKEN_TTL_SECONDS: Variable = integer(
     "AGENTIDP_TOKEN_TTL_SECONDS",
     3600,
@@ -378,6 +388,8 @@ pub const VARIABLES: &[Variable] = &[
     IDLE_TIMEOUT_SECONDS,
     MAX_CONNECTIONS,
     SHUTDOWN_GRACE_SECONDS,
+    METRICS_LISTEN,
+    METRICS_TOKEN,
     TOKEN_TTL_SECONDS,
     MAX_AGENTS_PER_ORG,
     SIGNUP_TOKEN,

@@ -12,7 +12,7 @@ use agentidp_shared::http::routes::{Function, Mount};
 use agentidp_shared::limits::DecisionSlot;
 use agentidp_shared::oauth::error::OAuthError;
 use agentidp_shared::oauth::form::OAuthForm;
-use agentidp_shared::oauth::{self, introspection, metadata, revocation};
+use agentidp_shared::oauth::{self, introspection, metadata, observe, revocation};
 use agentidp_shared::state::AppState;
 
 /// This function's routes, mounted from the route table.
@@ -49,6 +49,8 @@ async fn token(
     form: OAuthForm,
 ) -> Response {
     let issued = oauth::token(&state, &slot, &ip, authorization(&headers), &form).await;
+    observe::token_request(&form, &issued);
+    observe::client_authentication(authorization(&headers), &form, &issued);
     answer(issued.map(Json))
 }
 
@@ -66,6 +68,7 @@ async fn introspect(
         introspection::introspect(&state, &slot, &caller, token).await
     }
     .await;
+    observe::client_authentication(authorization(&headers), &form, &result);
     answer(result.map(Json))
 }
 
@@ -83,6 +86,7 @@ async fn revoke(
         revocation::revoke(&state, &slot, &caller, token).await
     }
     .await;
+    observe::client_authentication(authorization(&headers), &form, &result);
     answer(result.map(|()| StatusCode::OK))
 }
 

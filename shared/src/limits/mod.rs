@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::config::{FailurePolicy, RateLimits};
 use crate::ports::kv::{Admission, AdmissionOutcome, KeyValue, KvError, Window};
+use crate::ports::metrics;
 use crate::ports::runtime::{random_token, Clock, Entropy};
 use crate::ports::sql::Database;
 use crate::store::{kv_keys, orgs};
@@ -25,6 +26,15 @@ pub enum Subject<'a> {
 }
 
 impl Subject<'_> {
+    /// Which limit this is, as metrics label it.
+    pub fn limit_name(&self) -> &'static str {
+        match self {
+            Subject::Organization(_) => "organization",
+            Subject::Client(_) => "client",
+            Subject::Ip(_) => "ip",
+        }
+    }
+
     fn key(&self) -> String {
         match self {
             Subject::Organization(org) => kv_keys::organization_window(org),
@@ -241,6 +251,8 @@ impl Limiter {
                     let decision = Decision::new(limit, window_millis, now, &outcome);
                     slot.set(decision);
                     if !decision.admitted {
+                        let limit = subject.limit_name();
+                        metrics::record(metrics::Event::RateLimited { limit });
                         return Err(Refusal::Limited(decision));
                     }
                 }

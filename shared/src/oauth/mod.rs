@@ -11,6 +11,7 @@ pub mod grant;
 pub mod introspection;
 pub mod jwt_bearer;
 pub mod metadata;
+pub mod observe;
 pub mod revocation;
 pub mod token_exchange;
 

@@ -14,8 +14,11 @@ use crate::config::{self, Config, ConfigError, ConfigSource};
 use crate::http::app::function_app;
 use crate::http::error::ApiError;
 use crate::http::extract::ClientIp;
+use crate::http::observe::observed;
 use crate::platform::hrana::HranaDatabase;
 use crate::platform::kv_timeout::TimeoutKv;
+use crate::platform::metrics_log;
+use crate::platform::observed as counted;
 use crate::platform::system::OsEntropy;
 use crate::platform::upstash::UpstashKv;
 use crate::ports::outbound::Outbound;
@@ -76,9 +79,11 @@ async fn build_state(
     let kv = TimeoutKv::new(Arc::new(kv), timeout, timer);
     // Idempotent and cheap once applied: one read of schema_migrations per new instance.
     migrations::apply(&db, clock.as_ref()).await?;
+    // Metrics go to structured log lines: a per-instance scrape would mean nothing here.
+    metrics_log::install(clock.clone());
     let platform = Platform {
-        db: Arc::new(db),
-        kv: Arc::new(kv),
+        db: counted::database(Arc::new(db)),
+        kv: counted::key_value(Arc::new(kv)),
         clock,
         entropy: Arc::new(OsEntropy),
         outbound,
@@ -101,7 +106,7 @@ async fn app(
         return Ok(app);
     }
     let state = build_state(source, platform).await?;
-    let app = function_app(routes()).with_state(state);
+    let app = observed(function_app(routes()).with_state(state));
     APP.with(|cell| *cell.borrow_mut() = Some(app.clone()));
     Ok(app)
 }

@@ -1,6 +1,6 @@
 //! The adapters: every implementation of the seams in `ports/` (embedded libSQL, libSQL over HTTP,
-//! Redis, Upstash REST, the in-process store, clocks, timers, entropy, outbound HTTP) and the edge
-//! entry points. The only place in the crate where `cfg(target_...)` appears.
+//! Redis, Upstash REST, the in-process store, clocks, timers, entropy, outbound HTTP, metrics sinks)
+//! and the edge entry points. The only place in the crate where `cfg(target_...)` appears.
 
 pub mod edge;
 pub mod hrana;
@@ -25,6 +25,12 @@ pub mod durable_kv;
 
 #[cfg(not(target_arch = "wasm32"))]
 pub mod wal;
+
+#[cfg(not(target_arch = "wasm32"))]
+pub mod metrics_prometheus;
+
+pub mod metrics_log;
+pub mod observed;
 
 pub mod kv_timeout;
 

@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::domain::audit::{seal, ChainHead};
+use crate::ports::metrics;
 use crate::ports::outbound::{Outbound, OutboundError, OutboundRequest, OutboundResponse};
 use crate::ports::sql::{Change, Database, DbError, Row, Statement, Value};
 use crate::store::chain;
@@ -248,7 +249,10 @@ fn run_writer(
                 Err(_) => break,
             }
         }
+        let (jobs, started) = (group.len(), std::time::Instant::now());
         runtime.block_on(writer.run(group));
+        let seconds = started.elapsed().as_secs_f64();
+        metrics::record(metrics::Event::GroupCommit { jobs, seconds });
         runtime.block_on(bound.after_group(&writer.conn));
     }
 }
