@@ -1,4 +1,5 @@
-//! `agentidp`: the native all-in-one server (all five functions on one port) and its key management.
+//! `agentidp`: the native all-in-one server (all five functions on one port), its key management,
+//! and the command line for the API (`cli/`).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -10,6 +11,7 @@ use agentidp_shared::config::{self, Config, ConfigError};
 use agentidp_shared::http::app::function_app;
 use agentidp_shared::http::error::ApiError;
 use agentidp_shared::http::extract::ClientIp;
+use agentidp_shared::http::observe::observed;
 use agentidp_shared::jose::jwk::Alg;
 use agentidp_shared::jose::keys;
 use agentidp_shared::platform::durable_kv::DurableKv;
@@ -18,6 +20,7 @@ use agentidp_shared::platform::kv_timeout::TimeoutKv;
 use agentidp_shared::platform::native::{
     Durability, EmbeddedDatabase, NativeOutbound, SystemClock, TokioTimer,
 };
+use agentidp_shared::platform::observed as counted;
 use agentidp_shared::platform::redis::RedisKv;
 use agentidp_shared::platform::upstash::UpstashKv;
 use agentidp_shared::platform::{es256_accelerator, OsEntropy};
@@ -26,52 +29,14 @@ use agentidp_shared::ports::runtime::Clock;
 use agentidp_shared::ports::sql::Database;
 use agentidp_shared::state::{AppState, Platform};
 use agentidp_shared::store::migrations;
-use clap::{Parser, Subcommand};
+use clap::Parser;
 
+use cli::defs::{Cli, Command, KeysCommand};
+
+mod cli;
 mod data_dir_lock;
 mod listener;
-
-#[derive(Parser)]
-#[command(
-    name = "agentidp",
-    version,
-    about = "AgentIdP: an OAuth 2.0 identity provider for AI agents"
-)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Serve every function on one port, on an embedded libSQL database.
-    Serve {
-        /// Address to listen on [env: AGENTIDP_LISTEN] [default: 127.0.0.1:8787]
-        #[arg(long)]
-        listen: Option<SocketAddr>,
-        /// Directory of the database file [env: AGENTIDP_DATA_DIR] [default: ./data]
-        #[arg(long)]
-        data_dir: Option<PathBuf>,
-    },
-    /// Manage token signing keys.
-    Keys {
-        #[command(subcommand)]
-        command: KeysCommand,
-    },
-}
-
-#[derive(Subcommand)]
-enum KeysCommand {
-    /// Make a new signing key active; previous keys stay in the JWKS until their tokens expire.
-    /// A running server picks the new key up within 30 seconds.
-    Rotate {
-        #[arg(long)]
-        data_dir: Option<PathBuf>,
-        /// ES256 (default) or EdDSA
-        #[arg(long, default_value = "ES256")]
-        alg: String,
-    },
-}
+mod metrics;
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
@@ -92,14 +57,20 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let result = runtime.block_on(async {
+    runtime.block_on(async {
         match cli.command {
-            Command::Serve { listen, data_dir } => serve(listen, data_dir).await,
+            Command::Serve { listen, data_dir } => report(serve(listen, data_dir).await),
             Command::Keys {
                 command: KeysCommand::Rotate { data_dir, alg },
-            } => rotate_keys(data_dir, &alg).await,
+            } => report(rotate_keys(data_dir, &alg).await),
+            Command::Completions { shell } => cli::completions(shell),
+            command => cli::run(cli.global, command).await,
         }
-    });
+    })
+}
+
+/// A server command's outcome: its message on stderr when it failed.
+fn report(result: Result<(), String>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
@@ -220,11 +191,23 @@ async fn serve(listen: Option<SocketAddr>, data_dir_flag: Option<PathBuf>) -> Re
     let config =
         Config::load(&env, Some(&format!("http://{listen}"))).map_err(|e| e.to_string())?;
     let limits = listener::Limits::load(&env).map_err(|e| e.to_string())?;
+    let metrics_endpoint = metrics::Endpoint::load(&env).map_err(|e| e.to_string())?;
     let dir = data_dir(data_dir_flag);
     // Only the embedded database lives in the data directory; a remote one may be shared.
     let _lock = match config::DATABASE_URL.text(&env) {
         None => Some(data_dir_lock::lock(&dir)?),
         Some(_) => None,
+    };
+    // Before the database opens, so its writer counts from the first group commit.
+    let metrics_server = match metrics_endpoint {
+        Some(endpoint) => {
+            let embedded = config::DATABASE_URL
+                .text(&env)
+                .is_none()
+                .then(|| dir.join("agentidp.db"));
+            Some(metrics::start(endpoint, embedded).await?)
+        }
+        None => None,
     };
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let (db, embedded) = database(&dir).await?;
@@ -236,8 +219,8 @@ async fn serve(listen: Option<SocketAddr>, data_dir_flag: Option<PathBuf>) -> Re
     }
     let (kv, durable_kv) = key_value(clock.clone(), config.kv_timeout_ms, &db).await?;
     let platform = Platform {
-        db,
-        kv,
+        db: counted::database(db),
+        kv: counted::key_value(kv),
         clock,
         entropy: Arc::new(OsEntropy),
         // Trusted OIDC issuers' key sets; a slow issuer must not hold a token request for long.
@@ -252,7 +235,22 @@ async fn serve(listen: Option<SocketAddr>, data_dir_flag: Option<PathBuf>) -> Re
         .await
         .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
     tracing::info!(%listen, %issuer, data_dir = %dir.display(), "agentidp serving");
+    let metrics_task = metrics_server.map(|(listener, app)| {
+        if let Ok(address) = listener.local_addr() {
+            tracing::info!(%address, "serving /metrics");
+        }
+        // Stopped with the server; a scrape in flight at shutdown may be cut short.
+        tokio::spawn(listener::serve(
+            listener,
+            app,
+            limits.clone(),
+            std::future::pending(),
+        ))
+    });
     listener::serve(listener, app, limits, shutdown_signal()).await;
+    if let Some(task) = metrics_task {
+        task.abort();
+    }
     if let Some(kv) = durable_kv {
         if let Err(e) = kv.flush_usage().await {
             tracing::warn!(error = %e, "persisting usage counters at shutdown failed");
@@ -275,12 +273,13 @@ fn all_functions(state: AppState) -> Router {
         .merge(agentidp_audit::routes())
         .merge(agentidp_marketplace::routes())
         .merge(agentidp_webhooks::routes());
-    function_app(routes)
+    let app = function_app(routes)
         .layer(axum::middleware::map_request(record_client_ip))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
             panic_response,
         ))
-        .with_state(state)
+        .with_state(state);
+    observed(app)
 }
 
 async fn record_client_ip(

@@ -42,7 +42,7 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
 fn sources() -> Vec<Source> {
     let root = workspace_root();
     let mut paths = Vec::new();
-    for dir in ["shared", "functions", "server", "devtools", "tests"] {
+    for dir in ["shared", "functions", "server", "client", "devtools", "tests"] {
         rust_files(&root.join(dir), &mut paths);
     }
     paths.sort();

@@ -1,0 +1,346 @@
+//! `audit tail|verify|export`: the newest events (and new ones as they come), the chain's
+//! verification (exit 1 when broken), and the NDJSON export streamed to a file with a progress bar
+//! on a terminal.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use agentidp_client::{AuditEvent, AuditQuery, Client, ExportQuery, PageQuery};
+
+use super::defs::{AuditCommand, OutputFormat};
+use super::exit::{Class, CliError};
+use super::hiargs::HiArgs;
+use super::output::{cell, Printer};
+
+pub async fn run(hi: &HiArgs, printer: Printer, command: AuditCommand) -> Result<(), CliError> {
+    match command {
+        AuditCommand::Tail {
+            lines,
+            follow,
+            interval,
+            action,
+            agent_id,
+            outcome,
+        } => {
+            let filter = Filter {
+                action,
+                agent_id,
+                outcome,
+            };
+            tail(hi, printer, lines, follow.then_some(interval), filter).await
+        }
+        AuditCommand::Verify => verify(hi, printer).await,
+        AuditCommand::Export {
+            file,
+            from,
+            to,
+            after_seq,
+        } => {
+            let query = ExportQuery {
+                from,
+                to,
+                after_seq,
+            };
+            export(hi, printer, file, query).await
+        }
+    }
+}
+
+struct Filter {
+    action: Option<String>,
+    agent_id: Option<String>,
+    outcome: Option<String>,
+}
+
+impl Filter {
+    fn accepts(&self, event: &AuditEvent) -> bool {
+        self.action.as_ref().is_none_or(|a| *a == event.action)
+            && self.outcome.as_ref().is_none_or(|o| *o == event.outcome)
+            && self
+                .agent_id
+                .as_ref()
+                .is_none_or(|a| event.agent_id.as_deref() == Some(a))
+    }
+}
+
+/// One event: a fixed-width line for people (rows arrive over time, so no table to align), one
+/// JSON object per line for scripts.
+fn print_event(printer: Printer, event: &AuditEvent) -> Result<(), CliError> {
+    match printer.format {
+        OutputFormat::Json => {
+            let line = serde_json::to_string(event)
+                .map_err(|e| CliError::failure(format!("cannot encode: {e}")))?;
+            printer.line(&line)
+        }
+        OutputFormat::Table => printer.line(&format!(
+            "{:>6}  {}  {:<24}  {:<7}  {}  agent={}",
+            event.seq,
+            event.occurred_at,
+            event.action,
+            event.outcome,
+            event.actor,
+            cell(
+                event
+                    .agent_id
+                    .as_ref()
+                    .map(|a| serde_json::Value::from(a.as_str()))
+                    .as_ref()
+            ),
+        )),
+    }
+}
+
+async fn tail(
+    hi: &HiArgs,
+    printer: Printer,
+    lines: u32,
+    follow_every: Option<u64>,
+    filter: Filter,
+) -> Result<(), CliError> {
+    let mut client = hi.authorized().await?;
+    let query = AuditQuery {
+        agent_id: filter.agent_id.clone(),
+        action: filter.action.clone(),
+        outcome: filter.outcome.clone(),
+        page: PageQuery {
+            limit: Some(lines.clamp(1, 200)),
+            cursor: None,
+        },
+        ..AuditQuery::default()
+    };
+    let newest = client.list_audit_events(&query).await?;
+    let mut last_seq = newest.data.first().map_or(0, |e| e.seq);
+    for event in newest.data.iter().rev() {
+        print_event(printer, event)?;
+    }
+    let Some(every) = follow_every else {
+        return Ok(());
+    };
+    if last_seq == 0 {
+        // Nothing matched: follow from the head of the whole chain.
+        let head = client
+            .list_audit_events(&AuditQuery {
+                page: PageQuery {
+                    limit: Some(1),
+                    cursor: None,
+                },
+                ..AuditQuery::default()
+            })
+            .await?;
+        last_seq = head.data.first().map_or(0, |e| e.seq);
+    }
+    loop {
+        tokio::time::sleep(Duration::from_secs(every.max(1))).await;
+        let query = ExportQuery {
+            after_seq: Some(last_seq),
+            ..ExportQuery::default()
+        };
+        let events = match read_events(&client, &query).await {
+            // The token expired while following: get a new one and go on.
+            Err(e) if e.status() == Some(401) => {
+                client = hi.authorized().await?;
+                continue;
+            }
+            other => other?,
+        };
+        for event in events {
+            last_seq = last_seq.max(event.seq);
+            if filter.accepts(&event) {
+                print_event(printer, &event)?;
+            }
+        }
+    }
+}
+
+/// Every event of an export, parsed.
+async fn read_events(
+    client: &Client,
+    query: &ExportQuery,
+) -> Result<Vec<AuditEvent>, agentidp_client::Error> {
+    let mut export = client.export_audit_events(query).await?;
+    let mut body = Vec::new();
+    while let Some(chunk) = export.next_chunk().await? {
+        body.extend_from_slice(&chunk);
+    }
+    body.split(|b| *b == b'\n')
+        .filter(|line| !line.is_empty())
+        .map(|line| {
+            serde_json::from_slice(line).map_err(|e| agentidp_client::Error::Decode {
+                url: "/v1/audit/export".into(),
+                reason: e.to_string(),
+            })
+        })
+        .collect()
+}
+
+async fn verify(hi: &HiArgs, printer: Printer) -> Result<(), CliError> {
+    let verification = hi.authorized().await?.verify_audit_chain().await?;
+    printer.record(&verification)?;
+    if verification.valid {
+        return Ok(());
+    }
+    let broken = verification.first_broken.unwrap_or_default();
+    Err(CliError {
+        class: Class::Failure,
+        message: format!(
+            "the audit chain is broken at seq {}: {}",
+            cell(broken.get("seq")),
+            cell(broken.get("reason"))
+        ),
+        document: Some(serde_json::json!({
+            "error": "audit_chain_broken",
+            "first_broken": broken,
+        })),
+    })
+}
+
+/// Where an export goes: stdout, or a file written under a temporary name and renamed once
+/// complete, so a cut-short export never looks like a whole one.
+enum Sink {
+    Stdout(std::io::Stdout),
+    File {
+        file: std::fs::File,
+        partial: PathBuf,
+        target: PathBuf,
+    },
+}
+
+impl Sink {
+    fn open(target: Option<PathBuf>) -> Result<Sink, CliError> {
+        let Some(target) = target.filter(|p| p.as_os_str() != "-") else {
+            return Ok(Sink::Stdout(std::io::stdout()));
+        };
+        let mut partial = target.clone().into_os_string();
+        partial.push(".partial");
+        let partial = PathBuf::from(partial);
+        let file = std::fs::File::create(&partial)
+            .map_err(|e| CliError::failure(format!("cannot create {}: {e}", partial.display())))?;
+        Ok(Sink::File {
+            file,
+            partial,
+            target,
+        })
+    }
+
+    fn write(&mut self, bytes: &[u8]) -> Result<(), CliError> {
+        let result = match self {
+            Sink::Stdout(out) => out.write_all(bytes),
+            Sink::File { file, .. } => file.write_all(bytes),
+        };
+        result.map_err(|e| CliError::failure(format!("cannot write the export: {e}")))
+    }
+
+    fn target(&self) -> Option<&Path> {
+        match self {
+            Sink::Stdout(_) => None,
+            Sink::File { target, .. } => Some(target),
+        }
+    }
+
+    fn finish(self) -> Result<(), CliError> {
+        match self {
+            Sink::Stdout(mut out) => out
+                .flush()
+                .map_err(|e| CliError::failure(format!("cannot write the export: {e}"))),
+            Sink::File {
+                file,
+                partial,
+                target,
+            } => file
+                .sync_all()
+                .and_then(|()| std::fs::rename(&partial, &target))
+                .map_err(|e| {
+                    CliError::failure(format!("cannot complete {}: {e}", target.display()))
+                }),
+        }
+    }
+
+    fn abandon(self) {
+        if let Sink::File { partial, .. } = self {
+            let _ = std::fs::remove_file(partial);
+        }
+    }
+}
+
+/// A bar on stderr when it is a terminal and the export goes to a file; nothing otherwise.
+fn progress(total: Option<u64>, to_file: bool) -> Option<indicatif::ProgressBar> {
+    if !to_file || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = match total {
+        Some(total) => indicatif::ProgressBar::new(total).with_style(
+            indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} events  {elapsed}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        ),
+        None => indicatif::ProgressBar::new_spinner().with_style(
+            indicatif::ProgressStyle::with_template("{spinner} {pos} events  {elapsed}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+        ),
+    };
+    Some(bar)
+}
+
+async fn export(
+    hi: &HiArgs,
+    printer: Printer,
+    file: Option<PathBuf>,
+    query: ExportQuery,
+) -> Result<(), CliError> {
+    let client = hi.authorized().await?;
+    let mut sink = Sink::open(file)?;
+    let to_file = sink.target().is_some();
+    // Sequence numbers count the chain's links from 1, so the head tells how many are left,
+    // unless a time bound filters them.
+    let total = if to_file && query.from.is_none() && query.to.is_none() {
+        let head = client
+            .list_audit_events(&AuditQuery {
+                page: PageQuery {
+                    limit: Some(1),
+                    cursor: None,
+                },
+                ..AuditQuery::default()
+            })
+            .await?;
+        let head = head.data.first().map_or(0, |e| e.seq);
+        Some(u64::try_from(head - query.after_seq.unwrap_or(0)).unwrap_or(0))
+    } else {
+        None
+    };
+    let bar = progress(total, to_file);
+    let result = async {
+        let mut export = client.export_audit_events(&query).await?;
+        let (mut events, mut bytes) = (0u64, 0u64);
+        while let Some(chunk) = export.next_chunk().await? {
+            sink.write(&chunk)?;
+            let lines = chunk.iter().filter(|b| **b == b'\n').count() as u64;
+            events += lines;
+            bytes += chunk.len() as u64;
+            if let Some(bar) = &bar {
+                bar.inc(lines);
+            }
+        }
+        Ok::<_, CliError>((events, bytes))
+    }
+    .await;
+    if let Some(bar) = &bar {
+        bar.finish_and_clear();
+    }
+    let (events, bytes) = match result {
+        Ok(counts) => counts,
+        Err(e) => {
+            sink.abandon();
+            return Err(e);
+        }
+    };
+    let target = sink.target().map(|p| p.display().to_string());
+    sink.finish()?;
+    if let Some(target) = target {
+        printer.record(&serde_json::json!({
+            "file": target,
+            "events": events,
+            "bytes": bytes,
+        }))?;
+    }
+    Ok(())
+}

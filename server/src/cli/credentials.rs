@@ -1,0 +1,84 @@
+//! `credentials create|list|rotate|revoke`: a new secret is printed once, to stdout only.
+
+use agentidp_client::{all_pages, Credential, CredentialCreate};
+
+use super::agents::page_query;
+use super::defs::CredentialsCommand;
+use super::exit::CliError;
+use super::hiargs::HiArgs;
+use super::output::{Column, Printer};
+
+const COLUMNS: &[Column] = &[
+    ("ID", "id"),
+    ("CLIENT ID", "client_id"),
+    ("KIND", "kind"),
+    ("STATUS", "status"),
+    ("CREATED", "created_at"),
+    ("LAST USED", "last_used_at"),
+];
+
+fn read_jwk(path: &std::path::Path) -> Result<serde_json::Value, CliError> {
+    let text = if path.as_os_str() == "-" {
+        super::prompt::value_or_stdin("-")?
+    } else {
+        std::fs::read_to_string(path)
+            .map_err(|e| CliError::usage(format!("cannot read {}: {e}", path.display())))?
+    };
+    serde_json::from_str::<serde_json::Value>(&text)
+        .ok()
+        .filter(serde_json::Value::is_object)
+        .ok_or_else(|| CliError::usage(format!("{} is not a JWK (a JSON object)", path.display())))
+}
+
+/// A credential that carries a new secret: printed to stdout (never stderr), with the reminder
+/// that it is not shown again on stderr.
+fn print_new(printer: Printer, credential: &Credential) -> Result<(), CliError> {
+    if credential.client_secret.is_some() {
+        eprintln!("agentidp: the client secret is shown only now; store it safely");
+    }
+    printer.record(credential)
+}
+
+pub async fn run(
+    hi: &HiArgs,
+    printer: Printer,
+    command: CredentialsCommand,
+) -> Result<(), CliError> {
+    let client = hi.authorized().await?;
+    match command {
+        CredentialsCommand::Create { agent, public_jwk } => {
+            let request = match public_jwk {
+                Some(path) => CredentialCreate::PrivateKeyJwt {
+                    public_jwk: read_jwk(&path)?,
+                },
+                None => CredentialCreate::ClientSecret,
+            };
+            print_new(printer, &client.create_credential(&agent, &request).await?)
+        }
+        CredentialsCommand::List { agent, page } => {
+            let result = if page.all {
+                all_pages(page_query(&page), |p| {
+                    let (client, agent) = (client.clone(), agent.clone());
+                    async move { client.list_credentials(&agent, &p).await }
+                })
+                .await?
+            } else {
+                client.list_credentials(&agent, &page_query(&page)).await?
+            };
+            printer.page(&result, COLUMNS)
+        }
+        CredentialsCommand::Rotate {
+            agent,
+            credential,
+            grace_period,
+        } => {
+            let rotated = client
+                .rotate_credential(&agent, &credential, grace_period)
+                .await?;
+            print_new(printer, &rotated)
+        }
+        CredentialsCommand::Revoke { agent, credential } => {
+            printer.record(&client.revoke_credential(&agent, &credential).await?)
+        }
+    }
+}

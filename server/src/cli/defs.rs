@@ -1,0 +1,561 @@
+//! The command line, defined once: every command and flag with its help and an example (clap
+//! derive). These are the raw parsed values; `hiargs` derives what they mean (defaults, the
+//! environment, the profile, the terminal).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Printed under every command's help.
+pub const EXIT_CODES: &str = "Exit codes: 0 success; 1 failure (e.g. a broken audit chain, a file \
+that cannot be written); 2 usage (bad arguments, or a request the server refused as invalid); \
+3 authentication (not logged in, wrong credentials, missing scope); 4 not found; 5 conflict; \
+6 rate limited; 7 server error or no answer.";
+
+#[derive(Parser)]
+#[command(
+    name = "agentidp",
+    version,
+    about = "AgentIdP: an OAuth 2.0 identity provider for AI agents",
+    long_about = "AgentIdP: an OAuth 2.0 identity provider for AI agents.\n\n`serve` runs the \
+                  server; every other command talks to a deployment over its HTTP API (the local \
+                  server, Workers or Spin alike), as the profile saved by `login` or the \
+                  credentials given by flags or the environment.",
+    after_help = "Example:\n  agentidp serve\n  agentidp orgs create acme --login\n  agentidp \
+                  agents register --name doc-bot --type assistant --capability read:docs\n\n\
+                  Exit codes: see `agentidp help <command>`."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags every API command takes.
+#[derive(Args, Clone, Debug, Default)]
+pub struct Global {
+    /// Base URL of the deployment [default: the profile's, else http://127.0.0.1:8787]
+    #[arg(long, env = "AGENTIDP_URL", global = true, help_heading = "Connection")]
+    pub url: Option<String>,
+    /// Profile saved by `login` [default: default]
+    #[arg(
+        long,
+        env = "AGENTIDP_PROFILE",
+        global = true,
+        help_heading = "Connection"
+    )]
+    pub profile: Option<String>,
+    /// Client id to act as, instead of the profile's
+    #[arg(
+        long,
+        env = "AGENTIDP_CLIENT_ID",
+        global = true,
+        help_heading = "Connection"
+    )]
+    pub client_id: Option<String>,
+    /// Client secret to act as, instead of the profile's (prefer the environment variable: a flag
+    /// shows in the process list)
+    #[arg(
+        long,
+        env = "AGENTIDP_CLIENT_SECRET",
+        hide_env_values = true,
+        global = true,
+        help_heading = "Connection"
+    )]
+    pub client_secret: Option<String>,
+    /// Where profiles are kept [default: the platform's config directory, e.g.
+    /// ~/.config/agentidp]
+    #[arg(
+        long,
+        env = "AGENTIDP_CONFIG_DIR",
+        global = true,
+        help_heading = "Connection"
+    )]
+    pub config_dir: Option<PathBuf>,
+    /// Output format [default: table on a terminal, json otherwise]
+    #[arg(
+        long,
+        short = 'o',
+        value_enum,
+        env = "AGENTIDP_OUTPUT",
+        global = true,
+        help_heading = "Output"
+    )]
+    pub output: Option<OutputFormat>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Table,
+    Json,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Serve every function on one port, on an embedded libSQL database.
+    #[command(after_help = "Example:\n  agentidp serve --listen 127.0.0.1:8787 --data-dir ./data")]
+    Serve {
+        /// Address to listen on [env: AGENTIDP_LISTEN] [default: 127.0.0.1:8787]
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+        /// Directory of the database file [env: AGENTIDP_DATA_DIR] [default: ./data]
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+    /// Manage token signing keys (on the server's data directory).
+    #[command(after_help = "Example:\n  agentidp keys rotate --data-dir ./data")]
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// Save a deployment's URL and a client's credentials as a profile (0600, never printed).
+    #[command(after_help = format!("Example:\n  agentidp login --url http://127.0.0.1:8787 --client-id \"$ADMIN_ID\"\n  \
+        (the secret from AGENTIDP_CLIENT_SECRET, else a prompt, else a line of stdin)\n\n{EXIT_CODES}"))]
+    Login,
+    /// Forget a profile.
+    #[command(after_help = format!("Example:\n  agentidp logout --profile staging\n\n{EXIT_CODES}"))]
+    Logout,
+    /// Organizations.
+    #[command(subcommand, after_help = format!("Example:\n  agentidp orgs create acme --login\n\n{EXIT_CODES}"))]
+    Orgs(OrgsCommand),
+    /// Agents of the organization.
+    #[command(subcommand, after_help = format!("Example:\n  agentidp agents list --status active\n\n{EXIT_CODES}"))]
+    Agents(AgentsCommand),
+    /// An agent's credentials.
+    #[command(subcommand, after_help = format!("Example:\n  agentidp credentials create $AGENT\n\n{EXIT_CODES}"))]
+    Credentials(CredentialsCommand),
+    /// Get an access token (client credentials): the bare token, or JSON with --output json.
+    #[command(after_help = format!("Example:\n  TOKEN=$(agentidp token --scope read:docs)\n  \
+        AGENTIDP_CLIENT_ID=$CID AGENTIDP_CLIENT_SECRET=$SECRET agentidp token -o json\n\n{EXIT_CODES}"))]
+    Token(TokenArgs),
+    /// Ask whether a token is active (RFC 7662).
+    #[command(after_help = format!("Example:\n  agentidp introspect \"$TOKEN\"\n  echo \"$TOKEN\" | agentidp introspect -\n\n{EXIT_CODES}"))]
+    Introspect(TokenArg),
+    /// Revoke a token (RFC 7009).
+    #[command(after_help = format!("Example:\n  agentidp revoke \"$TOKEN\"\n\n{EXIT_CODES}"))]
+    Revoke(TokenArg),
+    /// The organization's hash-chained audit trail.
+    #[command(subcommand, after_help = format!("Example:\n  agentidp audit verify\n\n{EXIT_CODES}"))]
+    Audit(AuditCommand),
+    /// Trust policies for GitHub Actions workload identity federation.
+    #[command(subcommand, after_help = format!("Example:\n  agentidp trust-policies list\n\n{EXIT_CODES}"))]
+    TrustPolicies(TrustPoliciesCommand),
+    /// Webhook subscriptions and their deliveries.
+    #[command(subcommand, after_help = format!("Example:\n  agentidp webhooks list\n\n{EXIT_CODES}"))]
+    Webhooks(WebhooksCommand),
+    /// Print a shell completion script.
+    #[command(
+        after_help = "Example:\n  agentidp completions bash > ~/.local/share/bash-completion/completions/agentidp\n  \
+        agentidp completions zsh > \"${fpath[1]}/_agentidp\"\n  \
+        agentidp completions fish > ~/.config/fish/completions/agentidp.fish"
+    )]
+    Completions {
+        #[arg(value_enum)]
+        shell: Shell,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum KeysCommand {
+    /// Make a new signing key active; previous keys stay in the JWKS until their tokens expire.
+    /// A running server picks the new key up within 30 seconds.
+    #[command(after_help = "Example:\n  agentidp keys rotate --alg EdDSA")]
+    Rotate {
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// ES256 (default) or EdDSA
+        #[arg(long, default_value = "ES256")]
+        alg: String,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Shell {
+    Bash,
+    Zsh,
+    Fish,
+}
+
+#[derive(Subcommand)]
+pub enum OrgsCommand {
+    /// Create an organization; its admin credential is printed once.
+    #[command(after_help = format!("Example:\n  agentidp orgs create acme --login   \
+        # and save the admin credential as the profile\n\n{EXIT_CODES}"))]
+    Create {
+        /// The organization's name
+        name: String,
+        /// Sign-up token, when the deployment requires one
+        #[arg(long, env = "AGENTIDP_SIGNUP_TOKEN", hide_env_values = true)]
+        signup_token: Option<String>,
+        /// Save the admin credential as the profile (as `login` would)
+        #[arg(long)]
+        login: bool,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum DeploymentEnv {
+    Development,
+    Staging,
+    Production,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Visibility {
+    Private,
+    Public,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum AgentStatus {
+    Active,
+    Suspended,
+    Decommissioned,
+}
+
+/// An agent's descriptive fields, shared by `register` and `update`.
+#[derive(Args, Debug, Default)]
+pub struct AgentFields {
+    /// Contact email
+    #[arg(long)]
+    pub email: Option<String>,
+    /// The agent's version
+    #[arg(long = "agent-version", value_name = "VERSION")]
+    pub version: Option<String>,
+    /// Scopes it may be granted (repeat, or comma-separated)
+    #[arg(long = "capability", value_name = "SCOPE", value_delimiter = ',')]
+    pub capabilities: Vec<String>,
+    /// Who runs it
+    #[arg(long)]
+    pub owner: Option<String>,
+    /// Deployment environment
+    #[arg(long = "env", value_enum, value_name = "ENV")]
+    pub deployment_env: Option<DeploymentEnv>,
+    /// Free-form metadata, a JSON object
+    #[arg(long, value_name = "JSON")]
+    pub metadata: Option<String>,
+    /// `public` lists it in the marketplace
+    #[arg(long, value_enum)]
+    pub visibility: Option<Visibility>,
+}
+
+/// Paging of list commands.
+#[derive(Args, Debug, Default)]
+pub struct PageArgs {
+    /// Page size, 1 to 200
+    #[arg(long)]
+    pub limit: Option<u32>,
+    /// The `next_cursor` of the previous page
+    #[arg(long, conflicts_with = "all")]
+    pub cursor: Option<String>,
+    /// Follow `next_cursor` and print every page
+    #[arg(long)]
+    pub all: bool,
+}
+
+#[derive(Subcommand)]
+pub enum AgentsCommand {
+    /// Register an agent.
+    #[command(after_help = format!("Example:\n  agentidp agents register --name doc-bot --type assistant \
+        --capability read:docs,write:docs --env production\n\n{EXIT_CODES}"))]
+    Register {
+        #[arg(long)]
+        name: String,
+        /// Agent type, e.g. assistant
+        #[arg(long = "type", value_name = "TYPE")]
+        agent_type: String,
+        #[command(flatten)]
+        fields: AgentFields,
+    },
+    /// List the organization's agents.
+    #[command(after_help = format!("Example:\n  agentidp agents list --status active --all -o json\n\n{EXIT_CODES}"))]
+    List {
+        #[arg(long, value_enum)]
+        status: Option<AgentStatus>,
+        #[arg(long)]
+        owner: Option<String>,
+        #[arg(long = "type", value_name = "TYPE")]
+        agent_type: Option<String>,
+        #[command(flatten)]
+        page: PageArgs,
+    },
+    /// Show one agent.
+    #[command(after_help = format!("Example:\n  agentidp agents show $AGENT\n\n{EXIT_CODES}"))]
+    Show { id: String },
+    /// Change an agent's fields (only those given).
+    #[command(after_help = format!("Example:\n  agentidp agents update $AGENT --capability read:docs --visibility public\n\n{EXIT_CODES}"))]
+    Update {
+        id: String,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long = "type", value_name = "TYPE")]
+        agent_type: Option<String>,
+        #[command(flatten)]
+        fields: AgentFields,
+    },
+    /// Suspend an agent: its tokens stop working until it is resumed.
+    #[command(after_help = format!("Example:\n  agentidp agents suspend $AGENT\n\n{EXIT_CODES}"))]
+    Suspend { id: String },
+    /// Reactivate a suspended agent.
+    #[command(after_help = format!("Example:\n  agentidp agents resume $AGENT\n\n{EXIT_CODES}"))]
+    Resume { id: String },
+    /// Decommission an agent, for good: its tokens and credentials stop working.
+    #[command(after_help = format!("Example:\n  agentidp agents decommission $AGENT --yes\n\n{EXIT_CODES}"))]
+    Decommission {
+        id: String,
+        /// Do not ask (required when stdin is not a terminal)
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum CredentialsCommand {
+    /// Give an agent a client secret (printed once, to stdout) or register its public key.
+    #[command(after_help = format!("Example:\n  agentidp credentials create $AGENT\n  \
+        agentidp credentials create $AGENT --public-jwk key.pub.jwk\n\n{EXIT_CODES}"))]
+    Create {
+        agent: String,
+        /// A public JWK (EC P-256 or Ed25519) for private_key_jwt, from a file or `-` for stdin
+        #[arg(long, value_name = "FILE")]
+        public_jwk: Option<PathBuf>,
+    },
+    /// List an agent's credentials (never their secrets).
+    #[command(after_help = format!("Example:\n  agentidp credentials list $AGENT\n\n{EXIT_CODES}"))]
+    List {
+        agent: String,
+        #[command(flatten)]
+        page: PageArgs,
+    },
+    /// Replace a client secret; the new one is printed once, the old one works for the grace period.
+    #[command(after_help = format!("Example:\n  agentidp credentials rotate $AGENT $CREDENTIAL --grace-period 3600\n\n{EXIT_CODES}"))]
+    Rotate {
+        agent: String,
+        credential: String,
+        /// Seconds the previous secret keeps working
+        #[arg(long, value_name = "SECONDS")]
+        grace_period: Option<i64>,
+    },
+    /// Revoke a credential and every token issued through it.
+    #[command(after_help = format!("Example:\n  agentidp credentials revoke $AGENT $CREDENTIAL\n\n{EXIT_CODES}"))]
+    Revoke { agent: String, credential: String },
+}
+
+#[derive(Args, Debug)]
+pub struct TokenArgs {
+    /// Scopes to request, space-separated [default: all the client may have]
+    #[arg(long)]
+    pub scope: Option<String>,
+    /// RFC 8707 audience (repeat for several)
+    #[arg(long)]
+    pub audience: Vec<String>,
+    /// RFC 8707 resource URI (repeat for several)
+    #[arg(long)]
+    pub resource: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct TokenArg {
+    /// The access token, or `-` to read it from stdin
+    pub token: String,
+}
+
+#[derive(Subcommand)]
+pub enum AuditCommand {
+    /// Show the newest events, oldest of them first; --follow keeps printing new ones.
+    #[command(after_help = format!("Example:\n  agentidp audit tail -n 50 --action token.issued\n  \
+        agentidp audit tail --follow -o json | jq .action\n\n{EXIT_CODES}"))]
+    Tail {
+        /// How many of the newest events
+        #[arg(long, short = 'n', default_value_t = 20)]
+        lines: u32,
+        /// Keep printing events as they are appended (Ctrl-C to stop)
+        #[arg(long, short = 'f')]
+        follow: bool,
+        /// Seconds between polls with --follow
+        #[arg(long, default_value_t = 2)]
+        interval: u64,
+        #[arg(long)]
+        action: Option<String>,
+        /// Only this agent's events
+        #[arg(long = "agent", value_name = "AGENT")]
+        agent_id: Option<String>,
+        /// success or failure
+        #[arg(long)]
+        outcome: Option<String>,
+    },
+    /// Recompute the hash chain on the server; exits 1 when a link is broken.
+    #[command(after_help = format!("Example:\n  agentidp audit verify && echo intact\n\n{EXIT_CODES}"))]
+    Verify,
+    /// Stream the trail as NDJSON (oldest first) to a file, with progress on a terminal.
+    #[command(after_help = format!("Example:\n  agentidp audit export --file audit.ndjson\n  \
+        agentidp audit export --after-seq 1000 > newer.ndjson\n\n{EXIT_CODES}"))]
+    Export {
+        /// Where to write [default: stdout]; written to FILE.partial and renamed when complete
+        #[arg(long, short = 'f', value_name = "FILE")]
+        file: Option<PathBuf>,
+        /// Events at or after this time (RFC 3339)
+        #[arg(long)]
+        from: Option<String>,
+        /// Events before this time (RFC 3339)
+        #[arg(long)]
+        to: Option<String>,
+        /// Events after this sequence number
+        #[arg(long)]
+        after_seq: Option<i64>,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum TrustPoliciesCommand {
+    /// Let a GitHub repository's workflows act as an agent, or register agents.
+    #[command(after_help = format!("Example:\n  agentidp trust-policies create --repository octo/app --branch main \
+        --environment production --agent $AGENT --scope read:docs\n  \
+        agentidp trust-policies create --repository 'octo/*' --allow-registration --max-registrations 5\n\n{EXIT_CODES}"))]
+    Create {
+        /// owner/name, or owner/<pattern>
+        #[arg(long)]
+        repository: String,
+        /// Identity provider
+        #[arg(long, default_value = "github")]
+        provider: String,
+        /// The repository's immutable id (else pinned on first use)
+        #[arg(long)]
+        repository_id: Option<String>,
+        /// Branch, exact or an anchored pattern such as release/*
+        #[arg(long)]
+        branch: Option<String>,
+        /// Deployment environment of the job
+        #[arg(long)]
+        environment: Option<String>,
+        /// job_workflow_ref, e.g. octo/app/.github/workflows/deploy.yml@refs/heads/main
+        #[arg(long = "workflow", value_name = "REF")]
+        job_workflow_ref: Option<String>,
+        /// Events allowed (repeat); some are refused unless listed
+        #[arg(long = "event", value_name = "EVENT", value_delimiter = ',')]
+        event_names: Vec<String>,
+        /// github-hosted or self-hosted
+        #[arg(long)]
+        runner_environment: Option<String>,
+        /// The agent workflows act as
+        #[arg(
+            long = "agent",
+            value_name = "AGENT",
+            conflicts_with = "allow_registration"
+        )]
+        agent_id: Option<String>,
+        /// Let workflows register agents instead
+        #[arg(long)]
+        allow_registration: bool,
+        /// Most agents the policy may register
+        #[arg(long, requires = "allow_registration")]
+        max_registrations: Option<i64>,
+        /// Scopes granted (repeat, or comma-separated)
+        #[arg(long = "scope", value_name = "SCOPE", value_delimiter = ',')]
+        scopes: Vec<String>,
+    },
+    /// List the organization's trust policies.
+    #[command(after_help = format!("Example:\n  agentidp trust-policies list --agent $AGENT\n\n{EXIT_CODES}"))]
+    List {
+        #[arg(long = "agent", value_name = "AGENT")]
+        agent_id: Option<String>,
+        #[command(flatten)]
+        page: PageArgs,
+    },
+    /// Show one trust policy.
+    #[command(after_help = format!("Example:\n  agentidp trust-policies show $POLICY\n\n{EXIT_CODES}"))]
+    Show { id: String },
+    /// Delete a trust policy (its workflows' tokens stop working).
+    #[command(after_help = format!("Example:\n  agentidp trust-policies delete $POLICY\n\n{EXIT_CODES}"))]
+    Delete { id: String },
+    /// Dry-run the policies against a workflow's OIDC token or claims; issues nothing.
+    #[command(after_help = format!("Example:\n  agentidp trust-policies evaluate --claims \
+        '{{\"repository\":\"octo/app\",\"ref\":\"refs/heads/main\"}}'\n  \
+        agentidp trust-policies evaluate --token \"$GITHUB_OIDC_TOKEN\" --agent $AGENT\n\n{EXIT_CODES}"))]
+    Evaluate {
+        /// A GitHub Actions OIDC token (`-` for stdin)
+        #[arg(long, required_unless_present = "claims", conflicts_with = "claims")]
+        token: Option<String>,
+        /// Claims as a JSON object, or @FILE
+        #[arg(long)]
+        claims: Option<String>,
+        /// The agent the workflow would ask for
+        #[arg(long = "agent", value_name = "AGENT")]
+        agent_id: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum WebhooksCommand {
+    /// Subscribe an HTTPS endpoint to events; the signing secret is printed once.
+    #[command(after_help = format!("Example:\n  agentidp webhooks create --url https://hooks.example.com/agentidp \
+        --event agent.created --event credential.revoked\n\n{EXIT_CODES}"))]
+    Create {
+        #[arg(long)]
+        url: String,
+        /// Event type, or `*` for all (repeat, or comma-separated)
+        #[arg(
+            long = "event",
+            value_name = "EVENT",
+            value_delimiter = ',',
+            required = true
+        )]
+        events: Vec<String>,
+        #[arg(long)]
+        description: Option<String>,
+        /// Create it disabled
+        #[arg(long)]
+        disabled: bool,
+    },
+    /// List the organization's subscriptions.
+    #[command(after_help = format!("Example:\n  agentidp webhooks list -o json\n\n{EXIT_CODES}"))]
+    List {
+        #[command(flatten)]
+        page: PageArgs,
+    },
+    /// A subscription's delivery log, newest first.
+    #[command(after_help = format!("Example:\n  agentidp webhooks deliveries $WEBHOOK --limit 10\n\n{EXIT_CODES}"))]
+    Deliveries {
+        id: String,
+        #[command(flatten)]
+        page: PageArgs,
+    },
+    /// Send a `webhook.test` event to one subscription.
+    #[command(after_help = format!("Example:\n  agentidp webhooks test $WEBHOOK\n\n{EXIT_CODES}"))]
+    Test { id: String },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_definitions_are_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn every_command_has_an_example() {
+        fn walk(command: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            let path = format!("{path} {}", command.get_name());
+            let help = command
+                .get_after_help()
+                .map(ToString::to_string)
+                .unwrap_or_default();
+            if !help.contains("Example:") {
+                missing.push(path.clone());
+            }
+            for sub in command.get_subcommands() {
+                if sub.get_name() != "help" {
+                    walk(sub, &path, missing);
+                }
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&Cli::command(), "", &mut missing);
+        assert!(missing.is_empty(), "no example in the help of {missing:?}");
+    }
+}
