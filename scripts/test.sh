@@ -137,6 +137,15 @@ stage_setup() {
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends redis-server
   fi
+  section "setup: zsh and fish (the CLI's completion scripts are syntax-checked by each shell)"
+  local shells=() shell
+  for shell in zsh fish; do command -v "$shell" >/dev/null || shells+=("$shell"); done
+  if ((${#shells[@]})); then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${shells[@]}"
+  else
+    echo "zsh and fish present"
+  fi
   # The edge runtimes' tools (wasmtime-cli, worker-build, wasm-bindgen-cli, wrangler) are
   # installed by scripts/install-edge-tools.sh from the `edge` stage.
   # ------------------------------------------------------------------------------------------

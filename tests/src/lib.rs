@@ -11,6 +11,7 @@ use base64::Engine;
 use reqwest::{Client, Response};
 use serde_json::{json, Value};
 
+pub mod cli;
 pub mod conformance;
 
 pub use reqwest;
@@ -83,7 +84,8 @@ fn fresh_data_dir() -> PathBuf {
     ))
 }
 
-fn free_port() -> u16 {
+/// A loopback port free at the time of asking.
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())

@@ -42,7 +42,14 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
 fn sources() -> Vec<Source> {
     let root = workspace_root();
     let mut paths = Vec::new();
-    for dir in ["shared", "functions", "server", "client", "devtools", "tests"] {
+    for dir in [
+        "shared",
+        "functions",
+        "server",
+        "client",
+        "devtools",
+        "tests",
+    ] {
         rust_files(&root.join(dir), &mut paths);
     }
     paths.sort();
@@ -407,6 +414,36 @@ fn import_cycles(sources: &[Source]) -> Vec<Violation> {
     violations
 }
 
+/// Metric names are declared once, in `shared/src/ports/metrics.rs`; everything else refers to
+/// its constants, so a name cannot drift between the registry, the edge's log lines and a counting
+/// point.
+fn metric_names(sources: &[Source]) -> Vec<Violation> {
+    const SUFFIXES: &[&str] = &["_total", "_seconds", "_bytes", "_info", "_jobs"];
+    let mut violations = Vec::new();
+    for source in sources {
+        let product = source.path.starts_with("shared/src/")
+            || source.path.starts_with("functions/")
+            || source.path.starts_with("server/");
+        if !product || source.path == "shared/src/ports/metrics.rs" {
+            continue;
+        }
+        for literal in string_literals(&production_code(&source.text)) {
+            let is_metric = literal.starts_with("agentidp_")
+                && literal
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+                && SUFFIXES.iter().any(|s| literal.ends_with(s));
+            if is_metric {
+                violations.push(format!(
+                    "{}: metric name {literal:?} outside ports/metrics.rs (use its constants)",
+                    source.path
+                ));
+            }
+        }
+    }
+    violations
+}
+
 /// The README's configuration table is the one `config::VARIABLES` renders.
 fn readme_configuration(readme: &str) -> Vec<Violation> {
     let expected = agentidp_shared::config::markdown_table();
@@ -470,6 +507,11 @@ fn layers_only_use_lower_layers() {
 #[test]
 fn there_are_no_import_circles() {
     report("import_cycles", import_cycles(&sources()));
+}
+
+#[test]
+fn metric_names_are_declared_once() {
+    report("metric_names", metric_names(&sources()));
 }
 
 #[test]
@@ -559,6 +601,17 @@ fn the_rules_catch_violations() {
         file("shared/src/oauth/grant.rs", "//! g\nuse super::G;\n"),
     ];
     assert_eq!(import_cycles(&relative).len(), 1);
+
+    let counted = [file(
+        "shared/src/oauth/x.rs",
+        "//! x\nfn f() { count(\"agentidp_tokens_total\"); }\n",
+    )];
+    assert_eq!(metric_names(&counted).len(), 1);
+    let declared = [file(
+        "shared/src/ports/metrics.rs",
+        "//! x\nconst N: &str = \"agentidp_tokens_total\";\n",
+    )];
+    assert!(metric_names(&declared).is_empty());
 
     let mut readme = String::from("# x\n\n");
     readme.push_str(&agentidp_shared::config::markdown_table());

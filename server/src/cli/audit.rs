@@ -278,6 +278,8 @@ fn progress(total: Option<u64>, to_file: bool) -> Option<indicatif::ProgressBar>
                 .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
         ),
     };
+    // Drawn at once: a short export may end before the first timed redraw.
+    bar.tick();
     Some(bar)
 }
 

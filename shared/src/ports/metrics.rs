@@ -100,7 +100,16 @@ pub const STORE_FAILURES: Family = Family {
     labels: &["store", "operation"],
     help: "Failed calls to the database or the key-value store (unavailable, timed out, \
            engine errors; refused constraints are not failures), by operation.",
-    initial: &[],
+    initial: &[
+        &["database", "query"],
+        &["database", "transaction"],
+        &["database", "commit"],
+        &["database", "script"],
+        &["key_value", "get"],
+        &["key_value", "set"],
+        &["key_value", "set_if_absent"],
+        &["key_value", "admit"],
+    ],
 };
 pub const GROUP_COMMIT_JOBS: Family = Family {
     name: "agentidp_db_group_commit_jobs",

@@ -1,0 +1,653 @@
+//! The `agentidp` command line against a live server, as a user drives it: the walkthrough from
+//! sign-up to an exported audit trail with its JSON output parsed, the documented exit code of
+//! each error class, private profiles and secrets printed only where asked, and completion scripts
+//! that bash, zsh and fish accept.
+
+use std::path::Path;
+use std::process::Command;
+
+use agentidp_client::{Client, ClientCredentials, TokenRequest};
+use agentidp_tests::cli::{Cli, Run};
+use agentidp_tests::{open_db, Server};
+use serde_json::Value;
+
+/// The exit codes `agentidp --help` documents.
+const FAILURE: i32 = 1;
+const USAGE: i32 = 2;
+const AUTHENTICATION: i32 = 3;
+const NOT_FOUND: i32 = 4;
+const CONFLICT: i32 = 5;
+const RATE_LIMITED: i32 = 6;
+const SERVER: i32 = 7;
+
+fn text(value: &Value, key: &str) -> String {
+    value[key]
+        .as_str()
+        .unwrap_or_else(|| panic!("no `{key}` in {value}"))
+        .to_owned()
+}
+
+/// Asserts an error's exit code and, for answers of the server, its problem `code` on stderr.
+#[track_caller]
+fn assert_fails(run: &Run, exit: i32, code: Option<&str>) {
+    assert_eq!(run.code, exit, "{run:#?}");
+    assert!(
+        run.stdout.is_empty(),
+        "an error printed on stdout: {run:#?}"
+    );
+    if let Some(code) = code {
+        let error = run.error();
+        let actual = error["code"].as_str().or(error["error"].as_str());
+        assert_eq!(actual, Some(code), "{run:#?}");
+    }
+}
+
+/// Creates an organization with `orgs create --login`, saving the admin as the default profile.
+fn sign_up(cli: &Cli, name: &str) -> ClientCredentials {
+    let created = cli.run(&["orgs", "create", name, "--login"]).ok().json();
+    let admin = &created["admin_credential"];
+    ClientCredentials {
+        client_id: text(admin, "client_id"),
+        client_secret: text(admin, "client_secret"),
+    }
+}
+
+#[cfg(unix)]
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+#[tokio::test]
+async fn the_walkthrough_from_login_to_an_exported_trail() {
+    let server = Server::start().await;
+    let cli = Cli::new(&server.base);
+
+    // Sign up, then log in as the admin, the secret on stdin as a script would pass it.
+    let created = cli.run(&["orgs", "create", "acme"]).ok();
+    let admin = &created.json()["admin_credential"];
+    let (admin_id, admin_secret) = (text(admin, "client_id"), text(admin, "client_secret"));
+    assert!(
+        !created.stderr.contains(&admin_secret),
+        "the secret went to stderr: {created:#?}"
+    );
+    let login = cli.run_with(
+        &["login", "--client-id", &admin_id],
+        &[],
+        Some(&format!("{admin_secret}\n")),
+    );
+    let login = login.ok();
+    assert_eq!(login.json()["client_id"], admin_id.as_str());
+    for output in [&login.stdout, &login.stderr] {
+        assert!(
+            !output.contains(&admin_secret),
+            "login printed the secret back: {login:#?}"
+        );
+    }
+    let profiles = cli.config_dir.join("profiles.toml");
+    #[cfg(unix)]
+    {
+        assert_eq!(
+            mode(&profiles),
+            0o600,
+            "the profile file is readable by others"
+        );
+        assert_eq!(mode(&cli.config_dir), 0o700);
+    }
+    let saved: Value = toml::from_str(&std::fs::read_to_string(&profiles).unwrap()).unwrap();
+    assert_eq!(
+        saved["profiles"]["default"]["client_secret"],
+        admin_secret.as_str()
+    );
+
+    // Register an agent; the typed client, reading the API directly, sees the same agent.
+    let agent = cli
+        .run(&[
+            "agents",
+            "register",
+            "--name",
+            "doc-bot",
+            "--type",
+            "assistant",
+            "--capability",
+            "read:docs,write:docs",
+            "--env",
+            "production",
+        ])
+        .ok()
+        .json();
+    let agent_id = text(&agent, "id");
+    assert_eq!(
+        agent["capabilities"],
+        serde_json::json!(["read:docs", "write:docs"])
+    );
+    let client = Client::new(&server.base).unwrap();
+    let admin_token = client
+        .token(
+            &ClientCredentials {
+                client_id: admin_id.clone(),
+                client_secret: admin_secret.clone(),
+            },
+            &TokenRequest::default(),
+        )
+        .await
+        .unwrap();
+    let seen = client
+        .authorized(&admin_token.access_token)
+        .get_agent(&agent_id)
+        .await
+        .unwrap();
+    assert_eq!(
+        (seen.name.as_str(), seen.deployment_env.as_str()),
+        ("doc-bot", "production")
+    );
+    let listed = cli.run(&["agents", "list"]).ok().json();
+    assert_eq!(listed["data"][0]["id"], agent_id.as_str());
+    let shown = cli.run(&["agents", "show", &agent_id]).ok().json();
+    assert_eq!(shown["status"], "active");
+    let updated = cli
+        .run(&["agents", "update", &agent_id, "--agent-version", "2.0.0"])
+        .ok()
+        .json();
+    assert_eq!(updated["version"], "2.0.0");
+
+    // A credential: its secret printed once, on stdout only.
+    let created = cli.run(&["credentials", "create", &agent_id]).ok();
+    let credential = created.json();
+    let (client_id, secret) = (
+        text(&credential, "client_id"),
+        text(&credential, "client_secret"),
+    );
+    assert!(!created.stderr.contains(&secret), "{created:#?}");
+    let listed = cli.run(&["credentials", "list", &agent_id]).ok();
+    assert!(
+        !listed.stdout.contains(&secret),
+        "a listing showed the secret"
+    );
+    assert_eq!(listed.json()["data"][0]["client_id"], client_id.as_str());
+
+    // The agent's token: bare for $(…), JSON when asked.
+    let as_agent = [
+        ("AGENTIDP_CLIENT_ID", client_id.as_str()),
+        ("AGENTIDP_CLIENT_SECRET", secret.as_str()),
+    ];
+    let bare = cli
+        .run_with(&["token", "--scope", "read:docs"], &as_agent, None)
+        .ok();
+    let token = bare.stdout.trim_end_matches('\n').to_owned();
+    assert_eq!(token.split('.').count(), 3, "not a bare JWT: {bare:#?}");
+    assert!(!token.contains(char::is_whitespace));
+    let response = cli
+        .run_with(
+            &["token", "--scope", "read:docs", "-o", "json"],
+            &as_agent,
+            None,
+        )
+        .ok()
+        .json();
+    assert_eq!(response["token_type"], "Bearer");
+    assert_eq!(response["scope"], "read:docs");
+
+    // Introspect, revoke, introspect again (as the admin, the profile's client).
+    let active = cli.run(&["introspect", &token]).ok().json();
+    assert_eq!(active["active"], true, "{active}");
+    assert_eq!(active["sub"], agent_id.as_str());
+    let revoked = cli
+        .run_with(&["revoke", "-"], &[], Some(&token))
+        .ok()
+        .json();
+    assert_eq!(revoked["revoked"], true);
+    let inactive = cli.run(&["introspect", &token]).ok().json();
+    assert_eq!(inactive, serde_json::json!({ "active": false }));
+
+    // Rotate and revoke the credential.
+    let credential_id = text(&credential, "id");
+    let rotated = cli
+        .run(&[
+            "credentials",
+            "rotate",
+            &agent_id,
+            &credential_id,
+            "--grace-period",
+            "0",
+        ])
+        .ok()
+        .json();
+    assert_ne!(text(&rotated, "client_secret"), secret);
+    let revoked = cli
+        .run(&["credentials", "revoke", &agent_id, &credential_id])
+        .ok()
+        .json();
+    assert_eq!(revoked["status"], "revoked");
+
+    // Suspend, resume, decommission (confirmed with --yes: stdin is not a terminal).
+    let suspended = cli.run(&["agents", "suspend", &agent_id]).ok().json();
+    assert_eq!(suspended["status"], "suspended");
+    let resumed = cli.run(&["agents", "resume", &agent_id]).ok().json();
+    assert_eq!(resumed["status"], "active");
+    let unconfirmed = cli.run(&["agents", "decommission", &agent_id]);
+    assert_fails(&unconfirmed, USAGE, None);
+    let gone = cli
+        .run(&["agents", "decommission", &agent_id, "--yes"])
+        .ok()
+        .json();
+    assert_eq!(gone["status"], "decommissioned");
+
+    // The trail: intact, its newest events, and an export that is the whole chain.
+    let verified = cli.run(&["audit", "verify"]).ok().json();
+    assert_eq!(verified["valid"], true, "{verified}");
+    assert!(
+        verified["events_checked"].as_i64().unwrap() > 10,
+        "{verified}"
+    );
+    let tail = cli.run(&["audit", "tail", "-n", "3"]).ok().json_lines();
+    assert_eq!(tail.len(), 3);
+    let seqs: Vec<i64> = tail.iter().map(|e| e["seq"].as_i64().unwrap()).collect();
+    assert!(
+        seqs.windows(2).all(|w| w[1] > w[0]),
+        "not oldest first: {seqs:?}"
+    );
+    let actions = cli
+        .run(&[
+            "audit",
+            "tail",
+            "-n",
+            "200",
+            "--action",
+            "agent.decommissioned",
+        ])
+        .ok()
+        .json_lines();
+    assert_eq!(actions.len(), 1);
+    assert_eq!(actions[0]["agent_id"], agent_id.as_str());
+
+    let file = cli.config_dir.join("audit.ndjson");
+    let exported = cli
+        .run(&["audit", "export", "--file", file.to_str().unwrap()])
+        .ok();
+    assert!(
+        exported.stderr.is_empty(),
+        "progress shown while piped: {exported:#?}"
+    );
+    let summary = exported.json();
+    let lines: Vec<Value> = std::fs::read_to_string(&file)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(summary["events"].as_u64(), Some(lines.len() as u64));
+    let seqs: Vec<i64> = lines.iter().map(|e| e["seq"].as_i64().unwrap()).collect();
+    assert_eq!(
+        seqs,
+        (1..=seqs.len() as i64).collect::<Vec<_>>(),
+        "not the whole chain"
+    );
+    let actions: Vec<&str> = lines
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    for expected in [
+        "org.created",
+        "agent.created",
+        "credential.created",
+        "token.issued",
+        "token.revoked",
+        "credential.rotated",
+        "credential.revoked",
+        "agent.decommissioned",
+    ] {
+        assert!(actions.contains(&expected), "{expected} not in {actions:?}");
+    }
+    let mut partial = file.clone().into_os_string();
+    partial.push(".partial");
+    assert!(!Path::new(&partial).exists());
+
+    // Logging out forgets the profile; then nothing authenticates.
+    cli.run(&["logout"]).ok();
+    assert_fails(&cli.run(&["agents", "list"]), AUTHENTICATION, None);
+}
+
+#[tokio::test]
+async fn table_output_is_for_people_and_json_errors_carry_the_problem() {
+    let server = Server::start().await;
+    let cli = Cli::new(&server.base);
+    sign_up(&cli, "tables");
+    let registered = cli.run(&[
+        "agents",
+        "register",
+        "--name",
+        "t",
+        "--type",
+        "assistant",
+        "-o",
+        "table",
+    ]);
+    let registered = registered.ok();
+    assert!(
+        registered.stdout.lines().any(|l| l.starts_with("id ")),
+        "{registered:#?}"
+    );
+    let table = cli.run(&["agents", "list", "-o", "table"]).ok();
+    let header = table.stdout.lines().next().unwrap();
+    assert!(
+        header.starts_with("ID") && header.contains("STATUS"),
+        "{table:#?}"
+    );
+    let missing = cli.run(&["agents", "show", "no-such-agent", "-o", "table"]);
+    assert_eq!(missing.code, NOT_FOUND);
+    // People get the title, the detail and the code on one line.
+    assert!(
+        missing.stderr.contains("Not Found") && missing.stderr.contains("(not_found, HTTP 404)"),
+        "{missing:#?}"
+    );
+    let json = cli.run(&["agents", "show", "no-such-agent", "-o", "json"]);
+    let problem = json.error();
+    assert_eq!(
+        (problem["status"].as_u64(), problem["code"].as_str()),
+        (Some(404), Some("not_found"))
+    );
+    assert!(problem["title"].is_string() && problem["detail"].is_string());
+}
+
+#[tokio::test]
+async fn each_error_class_has_its_exit_code() {
+    let server = Server::start().await;
+    let cli = Cli::new(&server.base);
+
+    // Usage: arguments clap refuses, and requests the server refuses as invalid.
+    assert_fails(&cli.run(&["agents", "frobnicate"]), USAGE, None);
+    assert_fails(
+        &cli.run(&["agents", "list", "--limit", "many"]),
+        USAGE,
+        None,
+    );
+    // Authentication: not logged in at all.
+    assert_fails(&cli.run(&["agents", "list"]), AUTHENTICATION, None);
+
+    let admin = sign_up(&cli, "errors");
+    let invalid = cli.run(&[
+        "agents",
+        "register",
+        "--name",
+        "x",
+        "--type",
+        "t",
+        "--capability",
+        "bad scope!",
+    ]);
+    assert_fails(&invalid, USAGE, Some("invalid_field"));
+    let metadata = cli.run(&[
+        "agents",
+        "register",
+        "--name",
+        "x",
+        "--type",
+        "t",
+        "--metadata",
+        "[]",
+    ]);
+    assert_fails(&metadata, USAGE, None);
+
+    // Authentication: a wrong secret, and a scope the client may not have.
+    let wrong = cli.run_with(
+        &["agents", "list"],
+        &[
+            ("AGENTIDP_CLIENT_ID", &admin.client_id),
+            ("AGENTIDP_CLIENT_SECRET", "not-the-secret"),
+        ],
+        None,
+    );
+    assert_fails(&wrong, AUTHENTICATION, Some("invalid_client"));
+    assert_fails(
+        &cli.run(&["token", "--scope", "root"]),
+        AUTHENTICATION,
+        Some("invalid_scope"),
+    );
+
+    // Not found, and conflict (two agents cannot share an email).
+    assert_fails(
+        &cli.run(&["agents", "show", "nope"]),
+        NOT_FOUND,
+        Some("not_found"),
+    );
+    let register = |name: &str| {
+        cli.run(&[
+            "agents",
+            "register",
+            "--name",
+            name,
+            "--type",
+            "t",
+            "--email",
+            "ops@example.com",
+        ])
+    };
+    register("first").ok();
+    assert_fails(&register("second"), CONFLICT, Some("email_taken"));
+
+    // Server error or no answer.
+    let closed = format!("http://127.0.0.1:{}", agentidp_tests::free_port());
+    let unreachable = cli.run(&["agents", "list", "--url", &closed]);
+    assert_fails(&unreachable, SERVER, None);
+    assert!(unreachable.error()["error"]
+        .as_str()
+        .unwrap()
+        .contains("no answer"));
+
+    // Failure: a broken audit chain (a row rewritten behind the database's back).
+    let db = open_db(&server.db_path()).await;
+    db.execute("DROP TRIGGER audit_events_no_update", ())
+        .await
+        .unwrap();
+    db.execute("UPDATE audit_events SET actor = 'forged' WHERE seq = 2", ())
+        .await
+        .unwrap();
+    let broken = cli.run(&["audit", "verify"]);
+    assert_eq!(broken.code, FAILURE, "{broken:#?}");
+    assert_eq!(broken.json()["valid"], false);
+    assert_eq!(broken.error()["error"], "audit_chain_broken");
+}
+
+#[tokio::test]
+async fn a_rate_limited_call_exits_6() {
+    let server = Server::start_with(&[("RATE_LIMIT_PER_MINUTE", "2")]).await;
+    let cli = Cli::new(&server.base);
+    sign_up(&cli, "limited");
+    cli.run(&["agents", "list"]).ok();
+    cli.run(&["agents", "list"]).ok();
+    let limited = cli.run(&["agents", "list"]);
+    assert_fails(&limited, RATE_LIMITED, Some("rate_limited"));
+}
+
+#[tokio::test]
+async fn trust_policies_are_created_listed_evaluated_and_deleted() {
+    let server = Server::start().await;
+    let cli = Cli::new(&server.base);
+    sign_up(&cli, "federated");
+    let agent = cli
+        .run(&[
+            "agents",
+            "register",
+            "--name",
+            "ci",
+            "--type",
+            "deployer",
+            "--capability",
+            "deploy",
+        ])
+        .ok()
+        .json();
+    let agent_id = text(&agent, "id");
+    let policy = cli
+        .run(&[
+            "trust-policies",
+            "create",
+            "--repository",
+            "octo/app",
+            "--branch",
+            "main",
+            "--agent",
+            &agent_id,
+            "--scope",
+            "deploy",
+        ])
+        .ok()
+        .json();
+    let policy_id = text(&policy, "id");
+    let listed = cli
+        .run(&["trust-policies", "list", "--agent", &agent_id])
+        .ok()
+        .json();
+    assert_eq!(listed["data"][0]["id"], policy_id.as_str());
+    let claims = r#"{"repository":"octo/app","repository_owner":"octo","ref":"refs/heads/dev","event_name":"push"}"#;
+    let evaluation = cli
+        .run(&[
+            "trust-policies",
+            "evaluate",
+            "--claims",
+            claims,
+            "--agent",
+            &agent_id,
+        ])
+        .ok()
+        .json();
+    assert_eq!(evaluation["matched"], false, "{evaluation}");
+    assert_eq!(evaluation["token_verified"], false);
+    let deleted = cli
+        .run(&["trust-policies", "delete", &policy_id])
+        .ok()
+        .json();
+    assert_eq!(deleted["id"], policy_id.as_str());
+    assert_fails(
+        &cli.run(&["trust-policies", "show", &policy_id]),
+        NOT_FOUND,
+        Some("not_found"),
+    );
+    let both = cli.run(&[
+        "trust-policies",
+        "create",
+        "--repository",
+        "octo/app",
+        "--agent",
+        "a",
+        "--allow-registration",
+    ]);
+    assert_fails(&both, USAGE, None);
+}
+
+/// The webhooks commands speak the API of the webhooks function (`/v1/webhooks`). Where this
+/// build's route table has no such routes yet, they must still report the server's answer.
+#[tokio::test]
+async fn webhook_commands_report_what_the_server_answers() {
+    let server = Server::start().await;
+    let cli = Cli::new(&server.base);
+    sign_up(&cli, "hooks");
+    let has_webhooks = agentidp_shared::http::routes::by_operation("listWebhooks").is_some();
+    let unknown = "00000000-0000-4000-8000-000000000001";
+    if has_webhooks {
+        let listed = cli.run(&["webhooks", "list"]).ok().json();
+        assert!(listed["data"].is_array(), "{listed}");
+        let deliveries = cli.run(&["webhooks", "deliveries", unknown]);
+        assert_fails(&deliveries, NOT_FOUND, Some("not_found"));
+        assert_fails(
+            &cli.run(&["webhooks", "test", unknown]),
+            NOT_FOUND,
+            Some("not_found"),
+        );
+    } else {
+        for args in [
+            vec!["webhooks", "list"],
+            vec!["webhooks", "deliveries", unknown],
+            vec!["webhooks", "test", unknown],
+            vec![
+                "webhooks",
+                "create",
+                "--url",
+                "https://hooks.example.com/x",
+                "--event",
+                "*",
+            ],
+        ] {
+            assert_fails(&cli.run(&args), NOT_FOUND, Some("route_not_found"));
+        }
+    }
+}
+
+#[test]
+fn completion_scripts_pass_each_shells_syntax_check() {
+    let cli = Cli::new("http://127.0.0.1:9");
+    std::fs::create_dir_all(&cli.config_dir).unwrap();
+    for shell in ["bash", "zsh", "fish"] {
+        let script = cli.run(&["completions", shell]).ok();
+        assert!(script.stdout.contains("agentidp"), "{shell}: {script:#?}");
+        assert!(
+            script.stdout.contains("trust-policies"),
+            "{shell}: the subcommands are missing"
+        );
+        let path = cli.config_dir.join(format!("agentidp.{shell}"));
+        std::fs::write(&path, &script.stdout).unwrap();
+        let checked = Command::new(shell)
+            .arg("-n")
+            .arg(&path)
+            .output()
+            .unwrap_or_else(|e| {
+                panic!("{shell} is needed for this test ({e}); `bash scripts/test.sh setup` installs it")
+            });
+        assert!(
+            checked.status.success(),
+            "{shell} -n refused the script: {}",
+            String::from_utf8_lossy(&checked.stderr)
+        );
+    }
+    // The check itself can fail: a script with a syntax error is refused by each shell.
+    let broken = cli.config_dir.join("broken");
+    std::fs::write(&broken, "if then fi (\n").unwrap();
+    for shell in ["bash", "zsh", "fish"] {
+        let checked = Command::new(shell).arg("-n").arg(&broken).output().unwrap();
+        assert!(
+            !checked.status.success(),
+            "{shell} -n accepted a broken script"
+        );
+    }
+}
+
+/// On a terminal, an export to a file shows a progress bar (on stderr); `script` gives the
+/// command a pseudo-terminal.
+#[tokio::test]
+async fn an_export_to_a_file_shows_progress_on_a_terminal() {
+    if Command::new("script").arg("--version").output().is_err() {
+        panic!("util-linux `script` is needed for this test");
+    }
+    let server = Server::start().await;
+    let cli = Cli::new(&server.base);
+    sign_up(&cli, "progress");
+    let file = cli.config_dir.join("trail.ndjson");
+    let typescript = cli.config_dir.join("typescript");
+    let command = format!(
+        "{} audit export --file {}",
+        agentidp_tests::server_binary().display(),
+        file.display()
+    );
+    let status = Command::new("script")
+        .args(["-q", "-e", "-c", &command])
+        .arg(&typescript)
+        .env("AGENTIDP_URL", &server.base)
+        .env("AGENTIDP_CONFIG_DIR", &cli.config_dir)
+        .env_remove("AGENTIDP_OUTPUT")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(status.status.success(), "{status:?}");
+    let screen = std::fs::read_to_string(&typescript).unwrap();
+    // The bar reads `N/TOTAL events`; the summary on stdout has no such count.
+    let bar = screen.match_indices(" events").any(|(i, _)| {
+        let before: String = screen[..i]
+            .chars()
+            .rev()
+            .take_while(|c| c.is_ascii_digit() || *c == '/')
+            .collect();
+        before.contains('/') && before.len() >= 3
+    });
+    assert!(bar, "no progress bar on the terminal: {screen:?}");
+    assert!(std::fs::read_to_string(&file).unwrap().lines().count() >= 2);
+}
