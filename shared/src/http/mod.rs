@@ -1,5 +1,5 @@
 //! HTTP: the route table, extractors, the one mapping of errors to responses, bearer
-//! authentication, rate-limit headers, and what every function serves. The only layer (with
+//! authentication, rate-limit headers, what every function serves, and how browser pages are served. The only layer (with
 //! `platform/`) that knows axum.
 
 pub mod app;
@@ -8,4 +8,5 @@ pub mod cache;
 pub mod error;
 pub mod extract;
 pub mod limits;
+pub mod pages;
 pub mod routes;
