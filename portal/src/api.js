@@ -1,6 +1,6 @@
 // The API client of the portal: same-origin fetch, RFC 9457 problems and RFC 6749 errors as
 // exceptions, and the signed-in session. The access token lives in this module's memory only:
-// never in localStorage, sessionStorage, IndexedDB or a cookie, so it is gone with the page.
+// never written to web storage or cookies, so it is gone with the page.
 
 /** What happened to the session: `signed-in`, `signed-out` (with `detail.reason`). */
 export const sessionEvents = new EventTarget();

@@ -1,5 +1,5 @@
 // Building the page without HTML strings: every node is created, every text is a text node. The
-// page's Content-Security-Policy requires Trusted Types, so an `innerHTML` anywhere would throw.
+// page's Content-Security-Policy requires Trusted Types, so assigning an HTML string anywhere throws.
 
 const SVG_NS = "http://www.w3.org/2000/svg";
 

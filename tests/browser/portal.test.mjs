@@ -21,7 +21,7 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..")
 const BASE = process.env.AGENTIDP_BASE_URL?.replace(/\/$/, "");
 const ORIGIN = BASE ? new URL(BASE).origin : null;
 const SHOTS = process.env.SCREENSHOT_DIR ?? path.join(root, "target/screenshots");
-const STEP_MS = 15_000;
+const STEP_MS = 30_000;
 
 if (!BASE) {
   console.error("AGENTIDP_BASE_URL is required (scripts/test.sh browser starts a server)");
