@@ -6,11 +6,12 @@
 #   bash scripts/test.sh fmt clippy wasm
 #
 # Stages: setup fmt clippy wasm build standins (the local Turso and Upstash stand-ins driven by the
-# official npm clients) rust python edge (the wasm builds end to end in workerd via miniflare and in
-# wasmtime, scripts/test-edge.sh). Idempotent and prompt-free on a fresh Debian machine with rustup
+# official npm clients) rust python browser (the portal and /docs in Debian's Chromium, driven by
+# playwright-core) edge (the wasm builds end to end in workerd via miniflare and in wasmtime,
+# scripts/test-edge.sh). Idempotent and prompt-free on a fresh Debian machine with rustup
 # (CI runs it as `bash .ci/run` with CI=true and no stdin). It installs into the rustup toolchain,
 # ~/.cargo/bin (pinned edge tools), node_modules, target/ (ignored by git) and, through apt-get,
-# redis-server when missing. Servers it starts listen on free loopback ports, are started as
+# redis-server and chromium when missing. Servers it starts listen on free loopback ports, are started as
 # `(cd dir && exec cmd) &` so `$!` is the server itself, and are killed by that PID on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,7 +24,7 @@ PY_REQUIREMENTS=tests/python/requirements.txt
 WASM_CRATES=(agentidp-shared agentidp-token agentidp-agents agentidp-audit agentidp-marketplace
   agentidp-webhooks)
 WASM_TARGETS=(wasm32-unknown-unknown wasm32-wasip2)
-ALL_STAGES=(setup fmt clippy wasm build standins rust python edge)
+ALL_STAGES=(setup fmt clippy wasm build standins rust python browser edge)
 
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
 # The tests choose their own deployment; a base URL left in the caller's shell must not leak in.
@@ -97,6 +98,18 @@ run_python_suite() {
     tests/python
 }
 
+# Debian's Chromium for the browser tests: playwright-core cannot download its own browser here, and
+# drives this one through executablePath. Installed only when missing.
+ensure_chromium() {
+  if [[ -x /usr/bin/chromium ]]; then
+    /usr/bin/chromium --version 2>/dev/null | head -n 1
+  else
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium \
+      || fail "installing chromium (apt-get)"
+  fi
+}
+
 # --- stages ----------------------------------------------------------------------------------
 
 stage_setup() {
@@ -146,6 +159,8 @@ stage_setup() {
   else
     echo "zsh and fish present"
   fi
+  section "setup: chromium (the browser tests drive it through playwright-core)"
+  ensure_chromium
   # The edge runtimes' tools (wasmtime-cli, worker-build, wasm-bindgen-cli, wrangler) are
   # installed by scripts/install-edge-tools.sh from the `edge` stage.
   # ------------------------------------------------------------------------------------------
@@ -216,6 +231,30 @@ stage_python() {
     tail -n 50 "$SERVER_LOG" >&2 || true
     fail "third-party client test"
   fi
+}
+
+# The portal and the API reference in a real browser (tests/browser/portal.test.mjs): Debian's
+# Chromium driven by playwright-core against a fresh native server (GitHub federation on, so the
+# trust-policies panel can add a policy). Screenshots of each page go to target/screenshots/.
+stage_browser() {
+  section "browser: the portal and /docs in Chromium (playwright-core) against agentidp serve"
+  ensure_chromium
+  ensure_node_modules
+  bash scripts/vendor-portal.sh --check || fail "portal/vendor/ is stale (bash scripts/vendor-portal.sh)"
+  [[ -x $TARGET_DIR/debug/agentidp ]] || stage_build
+  GITHUB_OIDC_AUDIENCE=https://agentidp.test start_native_server
+  echo "server $SERVER_BASE (pid $SERVER_PID)"
+  local shots=$TARGET_DIR/screenshots
+  mkdir -p "$shots"
+  rm -f "$shots"/*.png
+  if ! AGENTIDP_BASE_URL=$SERVER_BASE SCREENSHOT_DIR=$shots timeout -k 10 300 \
+    node --test tests/browser/; then
+    echo "--- server log (last 50 lines)" >&2
+    tail -n 50 "$SERVER_LOG" >&2 || true
+    fail "browser tests (screenshots so far in $shots)"
+  fi
+  echo "screenshots:"
+  ls -1 "$shots"
 }
 
 # The edge builds in their real runtimes: the Workers in workerd, driven in-process by miniflare

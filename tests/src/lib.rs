@@ -17,6 +17,7 @@ pub mod conformance;
 pub use reqwest;
 
 pub mod oidc;
+pub mod pages;
 
 /// A request path for a route of the route table: each `{parameter}` becomes a well-formed,
 /// unknown id.

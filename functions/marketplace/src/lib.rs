@@ -1,4 +1,7 @@
-//! The marketplace function: the public `/v1/marketplace/*` routes; no authentication, limited per IP.
+//! The marketplace function: the public `/v1/marketplace/*` routes (no authentication, limited per
+//! IP), and the browser pages: the portal and the API reference (`pages`).
+
+mod pages;
 
 use agentidp_shared::axum::extract::rejection::PathRejection;
 use agentidp_shared::axum::extract::{Path, State};
@@ -21,6 +24,10 @@ pub fn routes() -> Router<AppState> {
     Mount::new(Function::Marketplace)
         .handle("searchMarketplace", search)
         .handle("getMarketplaceAgent", agent)
+        .handle("getPortal", pages::portal)
+        .handle("getPortalFile", pages::portal_file)
+        .handle("getApiReference", pages::docs)
+        .handle("getApiReferenceFile", pages::docs_file)
         .finish()
 }
 

@@ -1,6 +1,6 @@
 //! HTTP: the route table, extractors, the one mapping of errors to responses, bearer
-//! authentication, rate-limit headers, per-request metrics, and what every function serves. The
-//! only layer (with `platform/`) that knows axum.
+//! authentication, rate-limit headers, per-request metrics, what every function serves, and how
+//! browser pages are served. The only layer (with `platform/`) that knows axum.
 
 pub mod app;
 pub mod auth;
@@ -9,4 +9,5 @@ pub mod error;
 pub mod extract;
 pub mod limits;
 pub mod observe;
+pub mod pages;
 pub mod routes;

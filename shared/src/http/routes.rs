@@ -50,6 +50,9 @@ pub enum Access {
     Client,
     /// An access token for this API (`Authorization: Bearer`).
     Bearer,
+    /// Anyone, from a browser: an HTML page or one of its static files, served with the pages'
+    /// security headers (`http::pages`). Not rate limited: it does no work beyond copying bytes.
+    Page,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -125,7 +128,7 @@ const fn everywhere(path: &'static str, operation: &'static str) -> Route {
     }
 }
 
-use Access::{Bearer, Client, Public, Signup};
+use Access::{Bearer, Client, Page, Public, Signup};
 use Function::{Agents, Audit, Marketplace, Token};
 use Method::{Delete, Get, Patch, Post};
 
@@ -245,6 +248,17 @@ pub const ROUTES: &[Route] = &[
         Public,
         "getMarketplaceAgent",
     ),
+    // The browser pages, embedded in the marketplace function (the smallest artifact with room).
+    route(Get, "/docs", Marketplace, Page, "getApiReference"),
+    route(
+        Get,
+        "/docs/{asset}",
+        Marketplace,
+        Page,
+        "getApiReferenceFile",
+    ),
+    route(Get, "/portal", Marketplace, Page, "getPortal"),
+    route(Get, "/portal/{asset}", Marketplace, Page, "getPortalFile"),
 ];
 
 /// The route with `operation`.
