@@ -1,4 +1,5 @@
-//! Bearer authentication of `/v1/*` calls: the verified token is the only source of the tenant.
+//! Bearer authentication of `/v1/*` calls: the verified token is the only source of the tenant, the
+//! route table says which scope a call needs, and only calls that pass both count against limits.
 
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
@@ -7,6 +8,7 @@ use axum::http::StatusCode;
 
 use crate::http::error::ApiError;
 use crate::http::limits::slot_of;
+use crate::http::routes::{by_request, Route};
 use crate::jose::access_token::VerifiedToken;
 use crate::limits::{Meter, Subject};
 use crate::ports::kv::KvError;
@@ -24,6 +26,13 @@ pub struct Principal {
 }
 
 impl Principal {
+    /// An organization's admin: its tokens' subject is its own client id (RFC 9068 §2.2), an
+    /// agent's is the agent id.
+    pub fn is_admin(&self) -> bool {
+        self.subject == self.client_id
+    }
+
+    /// Checks a scope beyond the one the route table declares (which the extractor has checked).
     pub fn require(&self, scope: &str) -> Result<(), ApiError> {
         if self.token.scopes().any(|s| s == scope) {
             Ok(())
@@ -69,40 +78,64 @@ fn revocation_unavailable(e: KvError) -> ApiError {
     )
 }
 
+/// The route table's entry for the request being extracted.
+fn route_of(parts: &Parts) -> Option<&'static Route> {
+    by_request(parts.method.as_str(), parts.uri.path())
+}
+
 impl FromRequestParts<AppState> for Principal {
     type Rejection = ApiError;
 
-    /// Verifies the token, then one key-value round trip counts the call against the
-    /// organization's limit, meters it, and reads the token's revocation entries.
+    /// Verifies the token and checks the scope the route table declares for the route; only then
+    /// does one key-value round trip count the call, meter it, and read the token's revocation
+    /// entries. A call counts against its organization's window and, for an agent, against its
+    /// own share of it; an emergency action counts only against the caller's own window.
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let token = bearer(parts).ok_or_else(|| {
             ApiError::invalid_token("send an access token as `Authorization: Bearer <token>`")
         })?;
         let token = verify_for_api(state, token).await?;
-        let org_id = token.claims.org_id.as_str();
+        let principal = Principal {
+            org_id: token.claims.org_id.clone(),
+            subject: token.subject.clone(),
+            client_id: token.claims.client_id.clone(),
+            token,
+        };
+        let route = route_of(parts);
+        if let Some(scope) = route.and_then(|r| r.scope) {
+            principal.require(scope)?;
+        }
+        let org_id = principal.org_id.as_str();
+        let own = Subject::OrganizationClient {
+            org_id,
+            client_id: &principal.client_id,
+            is_agent: !principal.is_admin(),
+        };
+        let subjects: &[Subject<'_>] =
+            match (route.is_some_and(|r| r.emergency), principal.is_admin()) {
+                (true, _) => &[own],
+                // An admin's own window is the organization's whole limit: nothing to add.
+                (false, true) => &[Subject::Organization(org_id)],
+                (false, false) => &[Subject::Organization(org_id), own],
+            };
         let admitted = state
             .limiter
-            .admit(
+            .admit_all(
                 &slot_of(parts),
-                Subject::Organization(org_id),
+                subjects,
                 Meter::ApiCall { org_id },
-                revocation::keys(&token),
+                revocation::keys(&principal.token),
             )
             .await?;
         let revoked = revocation::is_revoked(
             state.config.revocation_on_kv_failure,
-            &token,
+            &principal.token,
             admitted.reads,
         )
         .map_err(revocation_unavailable)?;
         if revoked {
             return Err(ApiError::invalid_token("the token has been revoked"));
         }
-        Ok(Principal {
-            org_id: token.claims.org_id.clone(),
-            subject: token.subject.clone(),
-            client_id: token.claims.client_id.clone(),
-            token,
-        })
+        Ok(principal)
     }
 }
