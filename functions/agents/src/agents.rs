@@ -5,7 +5,6 @@ use agentidp_shared::axum::http::StatusCode;
 use agentidp_shared::axum::Json;
 use agentidp_shared::domain::agents::{Agent, AgentPatch, ListQuery, NewAgent};
 use agentidp_shared::domain::page::Page;
-use agentidp_shared::domain::scopes;
 use agentidp_shared::http::auth::Principal;
 use agentidp_shared::http::error::ApiError;
 use agentidp_shared::http::extract::{ApiJson, ApiQuery};
@@ -19,8 +18,14 @@ pub async fn create(
     principal: Principal,
     ApiJson(new): ApiJson<NewAgent>,
 ) -> Result<(StatusCode, Json<Agent>), ApiError> {
-    principal.require(scopes::AGENTS_WRITE)?;
-    let agent = agents::create(&state, &principal.org_id, &principal.subject, new).await?;
+    let agent = agents::create(
+        &state,
+        &principal.org_id,
+        &principal.subject,
+        principal.is_admin(),
+        new,
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(agent)))
 }
 
@@ -29,7 +34,6 @@ pub async fn list(
     principal: Principal,
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<Json<Page<Agent>>, ApiError> {
-    principal.require(scopes::AGENTS_READ)?;
     Ok(Json(agents::list(&state, &principal.org_id, query).await?))
 }
 
@@ -38,7 +42,6 @@ pub async fn read(
     principal: Principal,
     Ids(id): Ids<String>,
 ) -> Result<Json<Agent>, ApiError> {
-    principal.require(scopes::AGENTS_READ)?;
     Ok(Json(agents::get(&state, &principal.org_id, &id).await?))
 }
 
@@ -48,9 +51,17 @@ pub async fn update(
     Ids(id): Ids<String>,
     ApiJson(patch): ApiJson<AgentPatch>,
 ) -> Result<Json<Agent>, ApiError> {
-    principal.require(scopes::AGENTS_WRITE)?;
-    let updated = agents::update(&state, &principal.org_id, &principal.subject, &id, patch).await?;
-    if updated.suspended {
+    let updated = agents::update(
+        &state,
+        &principal.org_id,
+        &principal.subject,
+        principal.is_admin(),
+        &id,
+        patch,
+    )
+    .await?;
+    // Suspension, and removed capabilities (which live tokens may carry), end the agent's tokens.
+    if updated.revokes_tokens() {
         agents::revoke_tokens(&state, &id).await?;
     }
     Ok(Json(updated.agent))
@@ -63,7 +74,6 @@ pub async fn decommission(
     principal: Principal,
     Ids(id): Ids<String>,
 ) -> Result<Json<Agent>, ApiError> {
-    principal.require(scopes::AGENTS_WRITE)?;
     let agent = agents::decommission(&state, &principal.org_id, &principal.subject, &id).await?;
     agents::revoke_tokens(&state, &agent.id).await?;
     Ok(Json(agent))

@@ -353,3 +353,34 @@ async fn check_assertion(
     }
     Ok(Ok(()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn jwt_with_header(header: &str) -> String {
+        format!(
+            "{}.{}.sig",
+            URL_SAFE_NO_PAD.encode(header),
+            URL_SAFE_NO_PAD.encode(r#"{"iss":"c"}"#)
+        )
+    }
+
+    #[test]
+    fn access_tokens_are_told_apart_from_assertions_by_their_type() {
+        for typ in ["at+jwt", "AT+JWT", "application/at+jwt"] {
+            let jwt = jwt_with_header(&format!(r#"{{"alg":"ES256","typ":"{typ}"}}"#));
+            assert!(is_typed_as_access_token(&jwt), "{typ}");
+        }
+        for header in [
+            r#"{"alg":"ES256","typ":"JWT"}"#,
+            r#"{"alg":"ES256"}"#,
+            "not json",
+        ] {
+            assert!(
+                !is_typed_as_access_token(&jwt_with_header(header)),
+                "{header}"
+            );
+        }
+    }
+}
