@@ -70,6 +70,7 @@ fn hit(run: &str, limit: u64, now: i64, n: u64) -> Admission {
         windows: vec![window(run, "window", limit)],
         peek: false,
         reads: vec![key(run, "revoked")],
+        unless_revoked: None,
         counters: vec![key(run, "calls")],
         counter_ttl_seconds: 60,
         now_millis: now,
@@ -148,6 +149,7 @@ pub async fn key_value_suite(kv: Arc<dyn KeyValue>, expiry: Expiry, run: &str) {
         windows: vec![window(run, "wide", 5), window(run, "narrow", 2)],
         peek: false,
         reads: Vec::new(),
+        unless_revoked: None,
         counters: vec![key(run, "both-calls")],
         counter_ttl_seconds: 60,
         now_millis: now,
@@ -177,6 +179,7 @@ pub async fn key_value_suite(kv: Arc<dyn KeyValue>, expiry: Expiry, run: &str) {
         windows,
         peek: true,
         reads: vec![key(run, "revoked")],
+        unless_revoked: None,
         counters: vec![key(run, "peek-calls")],
         counter_ttl_seconds: 60,
         now_millis: now,
@@ -206,6 +209,45 @@ pub async fn key_value_suite(kv: Arc<dyn KeyValue>, expiry: Expiry, run: &str) {
         kv.get_many(&[key(run, "peek-calls")]).await.unwrap(),
         vec![None],
         "a peek was metered"
+    );
+
+    // A revoked token's call counts in no window and meters nothing, whatever the room; an
+    // unrevoked one counts. The reads are the token's jti entry, then its subject's cutoff.
+    kv.set(&key(run, "cutoff"), "500", 60).await.unwrap();
+    let token_call = |issued_at: i64, jti_entry: &str, n: u64| Admission {
+        windows: vec![window(run, "token-window", 1)],
+        peek: false,
+        reads: vec![key(run, jti_entry), key(run, "cutoff")],
+        unless_revoked: Some(issued_at),
+        counters: vec![key(run, "token-calls")],
+        counter_ttl_seconds: 60,
+        now_millis: 4_000_000,
+        hit_id: format!("{run}-token-{n}"),
+    };
+    for (n, (issued_at, jti_entry)) in [(500, "no-such-jti"), (900, "revoked")]
+        .into_iter()
+        .enumerate()
+    {
+        let outcome = kv
+            .admit(&token_call(issued_at, jti_entry, n as u64))
+            .await
+            .unwrap();
+        assert!(
+            outcome.admitted,
+            "a revoked token's call was refused for room"
+        );
+        assert!(
+            outcome.windows.is_empty(),
+            "a revoked token's call was counted"
+        );
+        assert_eq!(outcome.values.len(), 2);
+    }
+    let live = kv.admit(&token_call(501, "no-such-jti", 7)).await.unwrap();
+    assert!(live.admitted);
+    assert_eq!(live.windows[0].in_window, 1);
+    assert_eq!(
+        kv.get_many(&[key(run, "token-calls")]).await.unwrap(),
+        vec![Some("1".to_owned())]
     );
 
     // Revocation entries: one token, and every token of a subject up to a moment.

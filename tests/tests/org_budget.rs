@@ -27,6 +27,11 @@ async fn refused_calls_do_not_spend_the_organizations_budget() {
         .agent_with_secret(&org, "rogue", &["read:docs"])
         .await;
     let token = agent_token(&server, &agent).await;
+    // Two more: a reader whose token will be revoked.
+    let reader = server
+        .agent_with_secret(&org, "reader", &["agents:read"])
+        .await;
+    let reader_token = agent_token(&server, &reader).await;
     for _ in 0..30 {
         let response = server.get("/v1/agents", &token).await;
         assert_problem(status_json(response).await, 403, "insufficient_scope");
@@ -37,9 +42,35 @@ async fn refused_calls_do_not_spend_the_organizations_budget() {
         let response = server.get("/v1/agents", "not-a-token").await;
         assert_eq!(response.status(), 401);
     }
+    // HEAD runs the GET handler, so it needs the GET route's scope too.
+    let head = server
+        .http
+        .head(server.url("/v1/agents"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.status(), 403);
+    // A revoked token is refused without spending anything either (revocation at /oauth2/revoke
+    // counts against the revoking client, not the organization).
+    for revoked in [&token, &reader_token] {
+        let revoke = server
+            .http
+            .post(server.url("/oauth2/revoke"))
+            .basic_auth(&org.client_id, Some(&org.client_secret))
+            .form(&[("token", revoked.as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(revoke.status(), 200);
+        for _ in 0..30 {
+            let response = server.get("/v1/agents", revoked).await;
+            assert_problem(status_json(response).await, 401, "invalid_token");
+        }
+    }
     let response = server.get("/v1/agents", &org.token).await;
     assert_eq!(response.status(), 200);
-    assert_eq!(remaining(&response), 10 - 3);
+    assert_eq!(remaining(&response), 10 - 5);
 }
 
 #[tokio::test]

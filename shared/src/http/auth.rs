@@ -4,8 +4,9 @@
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
-use axum::http::StatusCode;
+use axum::http::{Method, StatusCode};
 
+use crate::domain::revocation::revoked_by;
 use crate::http::error::ApiError;
 use crate::http::limits::slot_of;
 use crate::http::routes::{by_request, Route};
@@ -78,9 +79,22 @@ fn revocation_unavailable(e: KvError) -> ApiError {
     )
 }
 
-/// The route table's entry for the request being extracted.
+/// Whether the store says `token` is revoked; `false` when it cannot tell (the call is refused
+/// anyway).
+async fn is_known_revoked(state: &AppState, token: &VerifiedToken) -> bool {
+    let values = state.kv.get_many(&revocation::keys(token)).await;
+    values.is_ok_and(|values| revoked_by(token.issued_at, &values))
+}
+
+/// The route table's entry for the request being extracted. `HEAD` runs the `GET` handler (axum
+/// answers it without the body), so it needs what `GET` needs.
 fn route_of(parts: &Parts) -> Option<&'static Route> {
-    by_request(parts.method.as_str(), parts.uri.path())
+    let method = if parts.method == Method::HEAD {
+        "GET"
+    } else {
+        parts.method.as_str()
+    };
+    by_request(method, parts.uri.path())
 }
 
 impl FromRequestParts<AppState> for Principal {
@@ -101,9 +115,19 @@ impl FromRequestParts<AppState> for Principal {
             client_id: token.claims.client_id.clone(),
             token,
         };
-        let route = route_of(parts);
-        if let Some(scope) = route.and_then(|r| r.scope) {
-            principal.require(scope)?;
+        // Every handler taking a `Principal` is mounted from the table, so a request without an
+        // entry is a bug: refused rather than let through unchecked.
+        let route = route_of(parts)
+            .ok_or_else(|| ApiError::internal("a bearer request matched no route of the table"))?;
+        if let Some(scope) = route.scope {
+            if let Err(refused) = principal.require(scope) {
+                // Refused either way and counted nowhere; a revoked token hears that it is revoked.
+                return Err(if is_known_revoked(state, &principal.token).await {
+                    ApiError::invalid_token("the token has been revoked")
+                } else {
+                    refused
+                });
+            }
         }
         let org_id = principal.org_id.as_str();
         let own = Subject::OrganizationClient {
@@ -111,20 +135,21 @@ impl FromRequestParts<AppState> for Principal {
             client_id: &principal.client_id,
             is_agent: !principal.is_admin(),
         };
-        let subjects: &[Subject<'_>] =
-            match (route.is_some_and(|r| r.emergency), principal.is_admin()) {
-                (true, _) => &[own],
-                // An admin's own window is the organization's whole limit: nothing to add.
-                (false, true) => &[Subject::Organization(org_id)],
-                (false, false) => &[Subject::Organization(org_id), own],
-            };
+        let subjects: &[Subject<'_>] = match (route.emergency, principal.is_admin()) {
+            (true, _) => &[own],
+            // An admin's own window is the organization's whole limit: nothing to add.
+            (false, true) => &[Subject::Organization(org_id)],
+            (false, false) => &[Subject::Organization(org_id), own],
+        };
+        // A revoked token's call, like one refused for its scope, counts nowhere.
         let admitted = state
             .limiter
-            .admit_all(
+            .admit_unless_revoked(
                 &slot_of(parts),
                 subjects,
                 Meter::ApiCall { org_id },
                 revocation::keys(&principal.token),
+                principal.token.issued_at,
             )
             .await?;
         let revoked = revocation::is_revoked(

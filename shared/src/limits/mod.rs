@@ -299,6 +299,29 @@ impl Limiter {
             .map(|_| ())
     }
 
+    /// Like [`Limiter::admit_all`], for a call made with an access token whose revocation entries
+    /// `revocation_keys` are (its `jti`'s, its subject's): read in the same round trip, and when
+    /// they revoke the token (issued at `issued_at`, Unix seconds) nothing is counted or metered,
+    /// so a revoked token's calls spend no one's budget. The caller judges the reads as usual.
+    pub async fn admit_unless_revoked(
+        &self,
+        slot: &DecisionSlot,
+        subjects: &[Subject<'_>],
+        meter: Meter<'_>,
+        revocation_keys: Vec<String>,
+        issued_at: i64,
+    ) -> Result<Admitted, Refusal> {
+        self.run_with(
+            slot,
+            subjects,
+            meter,
+            revocation_keys,
+            false,
+            Some(issued_at),
+        )
+        .await
+    }
+
     async fn run(
         &self,
         slot: &DecisionSlot,
@@ -306,6 +329,19 @@ impl Limiter {
         meter: Meter<'_>,
         reads: Vec<String>,
         peek: bool,
+    ) -> Result<Admitted, Refusal> {
+        self.run_with(slot, subjects, meter, reads, peek, None)
+            .await
+    }
+
+    async fn run_with(
+        &self,
+        slot: &DecisionSlot,
+        subjects: &[Subject<'_>],
+        meter: Meter<'_>,
+        reads: Vec<String>,
+        peek: bool,
+        unless_revoked: Option<i64>,
     ) -> Result<Admitted, Refusal> {
         let now = self.clock.now_millis();
         let window_millis = self.limits.window_millis();
@@ -352,6 +388,7 @@ impl Limiter {
             windows,
             peek,
             reads,
+            unless_revoked,
             counters,
             counter_ttl_seconds,
             now_millis: now,

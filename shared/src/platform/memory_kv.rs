@@ -5,7 +5,8 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 
-use crate::ports::kv::{Admission, AdmissionOutcome, KeyValue, KvError, WindowState};
+use crate::domain::revocation::revoked_by;
+use crate::ports::kv::{Admission, AdmissionOutcome, KeyValue, KvError, Window, WindowState};
 use crate::ports::runtime::Clock;
 
 /// In-process store: the default of the native server, sharing nothing between processes.
@@ -111,9 +112,26 @@ impl KeyValue for MemoryKv {
 
     async fn admit(&self, admission: &Admission) -> Result<AdmissionOutcome, KvError> {
         let now = admission.now_millis;
+        let clock_now = self.clock.now_millis();
         let mut entries = self.lock();
+        let values: Vec<Option<String>> = admission
+            .reads
+            .iter()
+            .map(|k| {
+                entries
+                    .map
+                    .get(k)
+                    .filter(|(_, expires)| *expires > clock_now)
+                    .map(|(v, _)| v.clone())
+            })
+            .collect();
+        // Same rule as the script: a revoked token's call counts nowhere.
+        let revoked = admission
+            .unless_revoked
+            .is_some_and(|issued_at| revoked_by(issued_at, &values));
+        let windows: &[Window] = if revoked { &[] } else { &admission.windows };
         let mut admitted = true;
-        for window in &admission.windows {
+        for window in windows {
             let span = window.window_millis.max(1);
             // A peek at a log that does not exist leaves none behind, as a sorted set would.
             if let Some((hits, length)) = entries.windows.get_mut(&window.key) {
@@ -127,9 +145,9 @@ impl KeyValue for MemoryKv {
                 admitted &= window.limit > 0;
             }
         }
-        let record = admitted && !admission.peek;
-        let mut states = Vec::with_capacity(admission.windows.len());
-        for window in &admission.windows {
+        let record = admitted && !admission.peek && !revoked;
+        let mut states = Vec::with_capacity(windows.len());
+        for window in windows {
             let span = window.window_millis.max(1);
             let state = if record {
                 let (hits, _) = entries
@@ -150,18 +168,6 @@ impl KeyValue for MemoryKv {
             };
             states.push(state);
         }
-        let clock_now = self.clock.now_millis();
-        let values = admission
-            .reads
-            .iter()
-            .map(|k| {
-                entries
-                    .map
-                    .get(k)
-                    .filter(|(_, expires)| *expires > clock_now)
-                    .map(|(v, _)| v.clone())
-            })
-            .collect();
         if record {
             let expires = self.expiry(admission.counter_ttl_seconds);
             for key in &admission.counters {

@@ -42,6 +42,11 @@ pub struct Admission {
     pub peek: bool,
     /// Keys read in the same round trip, answered in order like `get_many`.
     pub reads: Vec<String>,
+    /// When the first two reads are a token's revocation entries (its `jti`, its subject's
+    /// cutoff), the token's issue time (Unix seconds): if they revoke it, the admission counts in
+    /// no window and meters nothing (the call is refused anyway, so it spends no one's budget),
+    /// and it is not refused for want of room either; the reads are answered as always.
+    pub unless_revoked: Option<i64>,
     /// Counters incremented by one when the request is admitted (and not a peek).
     pub counters: Vec<String>,
     /// Lifetime of the counters, refreshed on every increment.
@@ -72,7 +77,7 @@ pub struct WindowState {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AdmissionOutcome {
     pub admitted: bool,
-    /// One per window of the admission, in order.
+    /// One per window of the admission, in order; none when a revoked token was not counted.
     pub windows: Vec<WindowState>,
     /// The values of `reads`, in order.
     pub values: Vec<Option<String>>,

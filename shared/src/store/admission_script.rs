@@ -5,26 +5,36 @@ use crate::ports::kv::{Admission, AdmissionOutcome, KvError, WindowState};
 
 /// The admission as a Lua script, so Redis and Upstash run it atomically in one round trip.
 /// KEYS: windows... reads... counters...; ARGV: now, hit id, counter TTL, window count, read count,
-/// peek, then each window's length in ms and limit.
-/// Rejected hits are not logged, so a caller hammering past the limit does not extend its own ban.
+/// peek, the issue time of the token whose revocation entries the first two reads are (or empty),
+/// then each window's length in ms and limit.
+/// Rejected hits are not logged, so a caller hammering past the limit does not extend its own ban;
+/// nor are the calls of a revoked token, which are refused anyway.
 pub const ADMISSION_SCRIPT: &str = r"
 local now = tonumber(ARGV[1])
 local windows = tonumber(ARGV[4])
 local reads = tonumber(ARGV[5])
 local record = ARGV[6] ~= '1'
+if ARGV[7] ~= '' then
+  local issued = tonumber(ARGV[7])
+  local cutoff = tonumber(redis.call('GET', KEYS[windows + 2]) or '')
+  if redis.call('GET', KEYS[windows + 1]) or (cutoff and issued <= cutoff) then
+    record = false
+    windows = 0
+  end
+end
 local admitted = 1
 local counts = {}
 for i = 1, windows do
-  local length = tonumber(ARGV[5 + 2 * i])
+  local length = tonumber(ARGV[6 + 2 * i])
   redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now - length)
   counts[i] = redis.call('ZCARD', KEYS[i])
-  if counts[i] >= tonumber(ARGV[6 + 2 * i]) then admitted = 0 end
+  if counts[i] >= tonumber(ARGV[7 + 2 * i]) then admitted = 0 end
 end
 local states = {}
 for i = 1, windows do
   if admitted == 1 and record then
     redis.call('ZADD', KEYS[i], now, ARGV[2])
-    redis.call('PEXPIRE', KEYS[i], tonumber(ARGV[5 + 2 * i]))
+    redis.call('PEXPIRE', KEYS[i], tonumber(ARGV[6 + 2 * i]))
     counts[i] = counts[i] + 1
   end
   local oldest = now
@@ -33,12 +43,13 @@ for i = 1, windows do
   states[#states + 1] = counts[i]
   states[#states + 1] = oldest
 end
+local first = tonumber(ARGV[4])
 local values = {}
-for i = windows + 1, windows + reads do
+for i = first + 1, first + reads do
   values[#values + 1] = redis.call('GET', KEYS[i])
 end
 if admitted == 1 and record then
-  for i = windows + reads + 1, #KEYS do
+  for i = first + reads + 1, #KEYS do
     redis.call('INCR', KEYS[i])
     redis.call('EXPIRE', KEYS[i], ARGV[3])
   end
@@ -61,6 +72,9 @@ pub fn script_arguments(admission: &Admission) -> (Vec<String>, Vec<String>) {
         admission.windows.len().to_string(),
         admission.reads.len().to_string(),
         if admission.peek { "1" } else { "0" }.to_owned(),
+        admission
+            .unless_revoked
+            .map_or_else(String::new, |issued_at| issued_at.to_string()),
     ];
     for window in &admission.windows {
         args.push(window.window_millis.max(1).to_string());
