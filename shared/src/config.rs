@@ -340,7 +340,21 @@ pub const RATE_LIMIT_IP_PER_MINUTE: Variable = integer(
     60,
     0,
     MAX_LIMIT,
-    "per IP on unauthenticated endpoints and failed client authentications (`0` = unlimited)",
+    "per IP on unauthenticated endpoints, and separately on failed client authentications (`0` = unlimited)",
+);
+pub const RATE_LIMIT_CLIENT_FAILURES_PER_MINUTE: Variable = integer(
+    "AGENTIDP_RATE_LIMIT_CLIENT_FAILURES_PER_MINUTE",
+    300,
+    0,
+    MAX_LIMIT,
+    "failed authentications per client, from all addresses together, before the client is refused (429, even with the right secret) until the window moves on (`0` = unlimited)",
+);
+pub const RATE_LIMIT_AGENT_SHARE_PERCENT: Variable = integer(
+    "AGENTIDP_RATE_LIMIT_AGENT_SHARE_PERCENT",
+    50,
+    1,
+    100,
+    "largest share of its organization's `/v1/*` limit one agent may use, so no agent can starve the admin",
 );
 pub const RATE_LIMIT_WINDOW_SECONDS: Variable = integer(
     "AGENTIDP_RATE_LIMIT_WINDOW_SECONDS",
@@ -403,6 +417,8 @@ pub const VARIABLES: &[Variable] = &[
     RATE_LIMIT_TIERS,
     RATE_LIMIT_CLIENT_PER_MINUTE,
     RATE_LIMIT_IP_PER_MINUTE,
+    RATE_LIMIT_CLIENT_FAILURES_PER_MINUTE,
+    RATE_LIMIT_AGENT_SHARE_PERCENT,
     RATE_LIMIT_WINDOW_SECONDS,
     RATE_LIMIT_ON_KV_FAILURE,
     REVOCATION_ON_KV_FAILURE,
@@ -460,8 +476,13 @@ pub struct RateLimits {
     pub tiers: Vec<(String, u64)>,
     /// Per client on `/oauth2/token`, `/oauth2/introspect` and `/oauth2/revoke`.
     pub client: u64,
-    /// Per client IP on unauthenticated endpoints and failed client authentications.
+    /// Per client IP on unauthenticated endpoints, and (in its own window) on failed client
+    /// authentications.
     pub ip: u64,
+    /// Failed authentications per client, from every address together.
+    pub client_failures: u64,
+    /// The largest share, in percent, of its organization's limit that one agent may use.
+    pub agent_share_percent: u64,
     pub on_kv_failure: FailurePolicy,
 }
 
@@ -474,12 +495,20 @@ impl RateLimits {
             tiers: parse_tiers(&RATE_LIMIT_TIERS.text(source).unwrap_or_default())?,
             client: limit(&RATE_LIMIT_CLIENT_PER_MINUTE)?,
             ip: limit(&RATE_LIMIT_IP_PER_MINUTE)?,
+            client_failures: limit(&RATE_LIMIT_CLIENT_FAILURES_PER_MINUTE)?,
+            agent_share_percent: limit(&RATE_LIMIT_AGENT_SHARE_PERCENT)?,
             on_kv_failure: FailurePolicy::load(source, &RATE_LIMIT_ON_KV_FAILURE)?,
         })
     }
 
     pub fn window_millis(&self) -> i64 {
         self.window_seconds * 1000
+    }
+
+    /// One agent's share of an organization limit: rounded up, so a share is never zero while the
+    /// organization has any budget; unlimited (0) stays unlimited.
+    pub fn agent_share(&self, organization_limit: u64) -> u64 {
+        (organization_limit * self.agent_share_percent).div_ceil(100)
     }
 
     /// The per-window limit of an organization of `tier`: its tier's when listed, else the default.

@@ -168,6 +168,7 @@ impl Server {
             .env("RATE_LIMIT_PER_MINUTE", "100000")
             .env("AGENTIDP_RATE_LIMIT_CLIENT_PER_MINUTE", "100000")
             .env("AGENTIDP_RATE_LIMIT_IP_PER_MINUTE", "100000")
+            .env("AGENTIDP_RATE_LIMIT_CLIENT_FAILURES_PER_MINUTE", "100000")
             // Debug builds on a busy machine: a 50 ms KV deadline would fail revocation checks
             // closed (503) under bursts; outage tests set a short one explicitly.
             .env("AGENTIDP_KV_TIMEOUT_MS", "2000")
@@ -357,22 +358,21 @@ impl Server {
         }
     }
 
-    /// Registers an agent (with `capabilities`) and a client-secret credential for it.
+    /// Registers an agent (with `capabilities`) and a client-secret credential for it. Management
+    /// scopes among the capabilities are allowed explicitly, as the API requires.
     pub async fn agent_with_secret(
         &self,
         org: &Org,
         name: &str,
         capabilities: &[&str],
     ) -> AgentClient {
-        let response = self
-            .post(
-                "/v1/agents",
-                &org.token,
-                json!({ "name": name, "agent_type": "assistant", "capabilities": capabilities }),
-            )
-            .await;
-        assert_eq!(response.status(), 201);
-        let agent: Value = response.json().await.unwrap();
+        let mut body =
+            json!({ "name": name, "agent_type": "assistant", "capabilities": capabilities });
+        if capabilities.iter().any(|c| is_management_scope(c)) {
+            body["allow_management_scopes"] = json!(true);
+        }
+        let (status, agent) = status_json(self.post("/v1/agents", &org.token, body).await).await;
+        assert_eq!(status, 201, "creating an agent failed: {agent}");
         let id = agent["id"].as_str().unwrap().to_owned();
         let response = self
             .post(
@@ -418,6 +418,21 @@ impl Server {
             .await
             .unwrap()
     }
+}
+
+/// Whether a scope belongs to the management API (reserved: an agent gets it only when allowed
+/// explicitly).
+pub fn is_management_scope(scope: &str) -> bool {
+    agentidp_shared::domain::scopes::is_management(scope)
+}
+
+/// An HTTP client whose connections come from `ip`, a loopback address such as `127.0.0.7`: the
+/// server sees a different client address per client, as it would for callers across the network.
+pub fn client_from(ip: [u8; 4]) -> Client {
+    Client::builder()
+        .local_address(std::net::IpAddr::from(ip))
+        .build()
+        .expect("an HTTP client bound to a loopback address")
 }
 
 /// Asserts a problem document (RFC 9457) with this status and `code`, and returns its body.

@@ -33,8 +33,14 @@ pub async fn create(
         let workflow = claims.act.as_ref();
         trust_policies::register_agent(&state, &principal.org_id, policy_id, workflow, new).await?
     } else {
-        principal.require(scopes::AGENTS_WRITE)?;
-        agents::create(&state, &principal.org_id, &principal.subject, new).await?
+        agents::create(
+            &state,
+            &principal.org_id,
+            &principal.subject,
+            principal.is_admin(),
+            new,
+        )
+        .await?
     };
     Ok((StatusCode::CREATED, Json(agent)))
 }
@@ -44,7 +50,6 @@ pub async fn list(
     principal: Principal,
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<Json<Page<Agent>>, ApiError> {
-    principal.require(scopes::AGENTS_READ)?;
     Ok(Json(agents::list(&state, &principal.org_id, query).await?))
 }
 
@@ -53,7 +58,6 @@ pub async fn read(
     principal: Principal,
     Ids(id): Ids<String>,
 ) -> Result<Json<Agent>, ApiError> {
-    principal.require(scopes::AGENTS_READ)?;
     Ok(Json(agents::get(&state, &principal.org_id, &id).await?))
 }
 
@@ -63,9 +67,17 @@ pub async fn update(
     Ids(id): Ids<String>,
     ApiJson(patch): ApiJson<AgentPatch>,
 ) -> Result<Json<Agent>, ApiError> {
-    principal.require(scopes::AGENTS_WRITE)?;
-    let updated = agents::update(&state, &principal.org_id, &principal.subject, &id, patch).await?;
-    if updated.suspended {
+    let updated = agents::update(
+        &state,
+        &principal.org_id,
+        &principal.subject,
+        principal.is_admin(),
+        &id,
+        patch,
+    )
+    .await?;
+    // Suspension, and removed capabilities (which live tokens may carry), end the agent's tokens.
+    if updated.revokes_tokens() {
         agents::revoke_tokens(&state, &id).await?;
     }
     Ok(Json(updated.agent))
@@ -78,7 +90,6 @@ pub async fn decommission(
     principal: Principal,
     Ids(id): Ids<String>,
 ) -> Result<Json<Agent>, ApiError> {
-    principal.require(scopes::AGENTS_WRITE)?;
     let agent = agents::decommission(&state, &principal.org_id, &principal.subject, &id).await?;
     agents::revoke_tokens(&state, &agent.id).await?;
     Ok(Json(agent))

@@ -1,6 +1,7 @@
-//! The agents function: organizations, agents and their credentials, and trust policies, as routes
-//! over the shared core.
+//! The agents function: organizations and their admin credentials, agents and their credentials,
+//! and trust policies, as routes over the shared core.
 
+mod admin_credentials;
 mod agents;
 mod credentials;
 mod extract;
@@ -16,6 +17,10 @@ use agentidp_shared::state::AppState;
 pub fn routes() -> Router<AppState> {
     Mount::new(Function::Agents)
         .handle("createOrganization", orgs::create)
+        .handle("listAdminCredentials", admin_credentials::list)
+        .handle("createAdminCredential", admin_credentials::create)
+        .handle("rotateAdminCredential", admin_credentials::rotate)
+        .handle("revokeAdminCredential", admin_credentials::revoke)
         .handle("createAgent", agents::create)
         .handle("listAgents", agents::list)
         .handle("getAgent", agents::read)

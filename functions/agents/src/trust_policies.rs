@@ -5,7 +5,6 @@ use agentidp_shared::axum::extract::{Path, State};
 use agentidp_shared::axum::http::StatusCode;
 use agentidp_shared::axum::Json;
 use agentidp_shared::domain::page::Page;
-use agentidp_shared::domain::scopes;
 use agentidp_shared::domain::trust_policies::{NewTrustPolicy, TrustPolicy};
 use agentidp_shared::http::auth::Principal;
 use agentidp_shared::http::error::ApiError;
@@ -27,7 +26,6 @@ pub async fn create(
     principal: Principal,
     ApiJson(new): ApiJson<NewTrustPolicy>,
 ) -> Result<(StatusCode, Json<TrustPolicy>), ApiError> {
-    principal.require(scopes::AGENTS_WRITE)?;
     let policy = trust_policies::create(&state, &principal.org_id, &principal.subject, new).await?;
     Ok((StatusCode::CREATED, Json(policy)))
 }
@@ -37,7 +35,6 @@ pub async fn list(
     principal: Principal,
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<Json<Page<TrustPolicy>>, ApiError> {
-    principal.require(scopes::AGENTS_READ)?;
     Ok(Json(
         trust_policies::list(&state, &principal.org_id, query).await?,
     ))
@@ -48,7 +45,6 @@ pub async fn read(
     principal: Principal,
     path: PolicyId,
 ) -> Result<Json<TrustPolicy>, ApiError> {
-    principal.require(scopes::AGENTS_READ)?;
     let id = policy_id(path)?;
     Ok(Json(
         trust_policies::get(&state, &principal.org_id, &id).await?,
@@ -60,7 +56,6 @@ pub async fn delete(
     principal: Principal,
     path: PolicyId,
 ) -> Result<Json<TrustPolicy>, ApiError> {
-    principal.require(scopes::AGENTS_WRITE)?;
     let id = policy_id(path)?;
     let policy = trust_policies::delete(&state, &principal.org_id, &principal.subject, &id).await?;
     Ok(Json(policy))
@@ -72,7 +67,6 @@ pub async fn evaluate(
     principal: Principal,
     ApiJson(request): ApiJson<EvaluationRequest>,
 ) -> Result<Json<Evaluation>, ApiError> {
-    principal.require(scopes::AGENTS_READ)?;
     Ok(Json(
         federation::evaluate(&state, &principal.org_id, request).await?,
     ))

@@ -3,6 +3,7 @@
 
 pub mod agents;
 pub mod audit;
+pub mod auth_failures;
 pub mod credentials;
 pub mod marketplace;
 pub mod orgs;

@@ -232,10 +232,14 @@ impl TrustPolicy {
             .runner_environment
             .map(|r| valid_literal("runner_environment", r))
             .transpose()?;
+        // An agent policy's scopes are checked against the agent's capabilities (which may hold
+        // management scopes an admin allowed); a registration policy never hands one out.
+        let allow_management_scopes = !new.allow_registration;
         let scopes = new
             .scopes
             .map(|s| {
-                valid_capabilities(s).map_err(|e| Invalid::new("scopes", e.reason.to_string()))
+                valid_capabilities(s, &[], allow_management_scopes)
+                    .map_err(|e| Invalid::new("scopes", e.reason.to_string()))
             })
             .transpose()?;
         let (agent_id, max_registrations) = match (new.agent_id, new.allow_registration) {

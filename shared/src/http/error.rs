@@ -206,7 +206,6 @@ impl From<ServiceError> for ApiError {
             ServiceError::CredentialRevoked => {
                 ApiError::conflict("credential_revoked", e.to_string())
             }
-            ServiceError::Contention => ApiError::conflict("conflict", e.to_string()),
             ServiceError::RegistrationLimit { limit } => ApiError::new(
                 StatusCode::FORBIDDEN,
                 "registration_limit_exceeded",
@@ -217,6 +216,20 @@ impl From<ServiceError> for ApiError {
                 StatusCode::SERVICE_UNAVAILABLE,
                 "issuer_unavailable",
                 detail,
+            ),
+            ServiceError::Contention | ServiceError::RotatedConcurrently => {
+                ApiError::conflict("conflict", e.to_string())
+            }
+            ServiceError::GracePeriodRunning { .. } => {
+                ApiError::conflict("grace_period_running", e.to_string())
+            }
+            ServiceError::LastAdminCredential => {
+                ApiError::conflict("last_admin_credential", e.to_string())
+            }
+            ServiceError::ManagementScopesNeedAnAdmin => ApiError::new(
+                StatusCode::FORBIDDEN,
+                "management_scopes_need_an_admin",
+                e.to_string(),
             ),
             ServiceError::Db(db) => db.into(),
             ServiceError::Kv(kv) => kv.into(),

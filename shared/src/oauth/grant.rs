@@ -206,17 +206,35 @@ pub fn granted_scope(requested: Option<&str>, allowed: &[String]) -> Result<Stri
     Ok(granted.join(" "))
 }
 
-/// RFC 8707 `resource` (absolute URIs without fragment) and `audience` values; the API itself
-/// (the issuer) when none is named.
+/// Most `resource` and `audience` values one token may name, together.
+pub const MAX_AUDIENCES: usize = 10;
+/// Longest `resource` or `audience` value. With [`MAX_AUDIENCES`] it bounds the token, so every
+/// token minted stays one that introspection, revocation and the API accept.
+pub const MAX_AUDIENCE_CHARS: usize = 512;
+
+/// RFC 8707 `resource` (absolute URIs without fragment) and `audience` values, at most
+/// [`MAX_AUDIENCES`] of at most [`MAX_AUDIENCE_CHARS`] each; the API itself (the issuer) when none
+/// is named.
 pub fn requested_audiences(form: &OAuthForm, issuer: &str) -> Result<Vec<String>, OAuthError> {
+    let named = form.get_all("resource").count() + form.get_all("audience").count();
+    if named > MAX_AUDIENCES {
+        return Err(OAuthError::invalid_target(format!(
+            "at most {MAX_AUDIENCES} resource and audience values per token"
+        )));
+    }
     let mut audiences: Vec<String> = Vec::new();
     for resource in form.get_all("resource") {
         let absolute = resource
             .split_once("://")
             .is_some_and(|(scheme, rest)| !scheme.is_empty() && !rest.is_empty());
         if !absolute || resource.contains('#') || resource.contains(char::is_whitespace) {
+            return Err(OAuthError::invalid_target(
+                "each resource must be an absolute URI without a fragment",
+            ));
+        }
+        if resource.chars().count() > MAX_AUDIENCE_CHARS {
             return Err(OAuthError::invalid_target(format!(
-                "resource `{resource}` must be an absolute URI without a fragment"
+                "each resource must be at most {MAX_AUDIENCE_CHARS} characters"
             )));
         }
         if !audiences.iter().any(|a| a == resource) {
@@ -224,17 +242,17 @@ pub fn requested_audiences(form: &OAuthForm, issuer: &str) -> Result<Vec<String>
         }
     }
     for audience in form.get_all("audience") {
-        if audience.is_empty() || audience.len() > 512 || audience.contains(char::is_whitespace) {
-            return Err(OAuthError::invalid_target(
-                "audience values must be non-empty without spaces",
-            ));
+        if audience.is_empty()
+            || audience.chars().count() > MAX_AUDIENCE_CHARS
+            || audience.contains(char::is_whitespace)
+        {
+            return Err(OAuthError::invalid_target(format!(
+                "audience values must be 1 to {MAX_AUDIENCE_CHARS} characters without spaces"
+            )));
         }
         if !audiences.iter().any(|a| a == audience) {
             audiences.push(audience.to_owned());
         }
-    }
-    if audiences.len() > 10 {
-        return Err(OAuthError::invalid_target("at most 10 audiences per token"));
     }
     if audiences.is_empty() {
         audiences.push(issuer.to_owned());
@@ -287,5 +305,25 @@ mod tests {
             requested_audiences(&form, "http://iss").unwrap(),
             vec!["http://iss".to_owned()]
         );
+    }
+
+    #[test]
+    fn audiences_are_bounded_in_length_and_number() {
+        let long = format!("resource=https://a.example/{}", "x".repeat(500));
+        let form = OAuthForm::parse(long.as_bytes()).unwrap();
+        let error = requested_audiences(&form, "http://iss").unwrap_err();
+        assert_eq!(error.error(), "invalid_target");
+        let eleven = (0..11)
+            .map(|i| format!("audience=a{i}"))
+            .collect::<Vec<_>>()
+            .join("&");
+        let form = OAuthForm::parse(eleven.as_bytes()).unwrap();
+        assert!(requested_audiences(&form, "http://iss").is_err());
+        let ten = (0..10)
+            .map(|i| format!("audience={}{i}", "a".repeat(511)))
+            .collect::<Vec<_>>()
+            .join("&");
+        let form = OAuthForm::parse(ten.as_bytes()).unwrap();
+        assert_eq!(requested_audiences(&form, "http://iss").unwrap().len(), 10);
     }
 }

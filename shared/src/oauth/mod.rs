@@ -5,6 +5,7 @@
 pub mod client_auth;
 pub mod client_credentials;
 pub mod error;
+pub mod failed_authentication;
 pub mod federation;
 pub mod form;
 pub mod grant;
@@ -78,9 +79,10 @@ pub async fn token(
     grant::issue(state, slot, grant.grant_type(), issuance).await
 }
 
-/// Client authentication for every `/oauth2/*` endpoint. A failure counts against the caller's IP:
-/// past that limit failures answer 429, so guessing and enumeration are throttled per address.
-/// Successes are counted per client afterwards (`admit_client`), once the client is known.
+/// Client authentication for every `/oauth2/*` endpoint. The failure budgets of the caller's
+/// address and of the client it claims to be are checked first, before any lookup or comparison
+/// (`failed_authentication`); a failure then spends from both. Successes are counted per client
+/// afterwards (`admit_client`), once the client is known.
 pub async fn authenticate_client(
     state: &AppState,
     slot: &DecisionSlot,
@@ -88,16 +90,24 @@ pub async fn authenticate_client(
     authorization: Option<&str>,
     form: &OAuthForm,
 ) -> Result<AuthenticatedClient, OAuthError> {
-    match client_auth::authenticate(state, authorization, form).await {
-        Err(e) if e.error() == "invalid_client" => {
-            let subject = Subject::Ip(client_ip);
-            state
-                .limiter
-                .admit(slot, subject, Meter::Nothing, Vec::new())
-                .await?;
-            Err(e)
+    let presented = client_auth::presented_credentials(authorization, form);
+    let claimed = presented.as_ref().ok().map(|p| p.client_id());
+    failed_authentication::ensure_budget(state, slot, client_ip, claimed).await?;
+    let presented = match presented {
+        Ok(presented) => presented,
+        Err(e) => {
+            if e.error() == "invalid_client" {
+                failed_authentication::record(state, slot, client_ip, None).await?;
+            }
+            return Err(e);
         }
-        other => other,
+    };
+    match client_auth::authenticate(state, &presented).await? {
+        Ok(client) => Ok(client),
+        Err(rejected) => {
+            failed_authentication::record(state, slot, client_ip, Some(&rejected)).await?;
+            Err(OAuthError::invalid_client("client authentication failed"))
+        }
     }
 }
 

@@ -91,8 +91,17 @@ pub const RATE_LIMITED: Family = Family {
     name: "agentidp_rate_limited_total",
     kind: Kind::Counter,
     labels: &["limit"],
-    help: "Requests refused by a rate limit: organization, client or ip.",
-    initial: &[&["organization"], &["client"], &["ip"]],
+    help: "Requests refused by a rate limit: organization, an agent's or an admin client's \
+           share of it, client, ip, or a failed-authentication budget (per address or per client).",
+    initial: &[
+        &["organization"],
+        &["agent"],
+        &["admin_client"],
+        &["client"],
+        &["ip"],
+        &["failed_authentication_ip"],
+        &["failed_authentication_client"],
+    ],
 };
 pub const STORE_FAILURES: Family = Family {
     name: "agentidp_store_failures_total",

@@ -48,15 +48,31 @@ pub async fn get_live(state: &AppState, org_id: &str, id: &str) -> Result<Agent,
     Ok(agent)
 }
 
+/// Management scopes reach an agent only from an admin credential: an agent trusted with
+/// `agents:write` cannot hand out (or take) more than it was given.
+pub(crate) fn check_management_grant(
+    agent: &Agent,
+    before: &[String],
+    caller_is_admin: bool,
+) -> Result<(), ServiceError> {
+    if !caller_is_admin && !agent.added_management_scopes(before).is_empty() {
+        return Err(ServiceError::ManagementScopesNeedAnAdmin);
+    }
+    Ok(())
+}
+
 /// Registers an agent, enforcing the free-tier cap in the same transaction as the insert.
 pub async fn create(
     state: &AppState,
     org_id: &str,
     actor: &str,
+    caller_is_admin: bool,
     new: NewAgent,
 ) -> Result<Agent, ServiceError> {
     let now = state.now_millis();
+    let management_allowed = new.allow_management_scopes;
     let agent = Agent::register(new, state.new_id(), org_id, now)?;
+    check_management_grant(&agent, &[], caller_is_admin)?;
     let limit = state.config.max_agents_per_org;
     let event = state
         .audit(org_id, actor, "agent.created", Outcome::Success)
@@ -66,6 +82,8 @@ pub async fn create(
             "name": agent.name,
             "agent_type": agent.agent_type,
             "capabilities": agent.capabilities,
+            "management_scopes": agent.added_management_scopes(&[]),
+            "management_scopes_allowed": management_allowed,
             "visibility": agent.visibility,
         }));
     let change = Change::new()
@@ -104,6 +122,16 @@ pub struct Updated {
     /// The request asked for suspension (also when already suspended, so a retry after a failed
     /// revocation still revokes): the caller must revoke the agent's tokens.
     pub suspended: bool,
+    /// Capabilities were removed: the agent's live tokens may carry them, so the caller must
+    /// revoke its tokens (the agent then asks for new ones, with what it still holds).
+    pub capabilities_removed: bool,
+}
+
+impl Updated {
+    /// Whether the agent's tokens must be revoked now that the update is durable.
+    pub fn revokes_tokens(&self) -> bool {
+        self.suspended || self.capabilities_removed
+    }
 }
 
 /// Applies a partial update. Optimistic: the write is conditional on `updated_at` being what was
@@ -112,6 +140,7 @@ pub async fn update(
     state: &AppState,
     org_id: &str,
     actor: &str,
+    caller_is_admin: bool,
     id: &str,
     patch: AgentPatch,
 ) -> Result<Updated, ServiceError> {
@@ -123,6 +152,8 @@ pub async fn update(
         let current = get_live(state, org_id, id).await?;
         // A retry re-applies the same patch to the fresher row.
         let (mut next, changed) = current.patched(patch.clone())?;
+        check_management_grant(&next, &current.capabilities, caller_is_admin)?;
+        let capabilities_removed = next.lost_capabilities(&current.capabilities);
         let status_action = match (current.status, next.status) {
             (AgentStatus::Active, AgentStatus::Suspended) => Some("agent.suspended"),
             (AgentStatus::Suspended, AgentStatus::Active) => Some("agent.reactivated"),
@@ -133,6 +164,7 @@ pub async fn update(
             return Ok(Updated {
                 agent: current,
                 suspended,
+                capabilities_removed,
             });
         }
         next.updated_at = state.now_millis().max(current.updated_at + 1);
@@ -162,6 +194,7 @@ pub async fn update(
                 return Ok(Updated {
                     agent: next,
                     suspended,
+                    capabilities_removed,
                 });
             }
             Err(DbError::Guard(store::CHANGED)) => continue,

@@ -222,6 +222,8 @@ pub async fn register_agent(
     }
     let now = state.now_millis();
     let agent = Agent::register(new, state.new_id(), org_id, now)?;
+    // A workflow is never an admin: management scopes cannot be registered through a policy.
+    crate::services::agents::check_management_grant(&agent, &[], false)?;
     let org_limit = state.config.max_agents_per_org;
     let event = state
         .audit(org_id, policy_id, "agent.created", Outcome::Success)

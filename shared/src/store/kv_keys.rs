@@ -32,6 +32,12 @@ pub fn organization_window(org_id: &str) -> String {
     format!("ratelimit:org:{org_id}")
 }
 
+/// `ratelimit:org:<org>:client:<client_id>`: one client's own `/v1/*` calls within its
+/// organization (an agent's share; an admin's emergency actions).
+pub fn organization_client_window(org_id: &str, client_id: &str) -> String {
+    format!("ratelimit:org:{org_id}:client:{}", bounded(client_id))
+}
+
 /// `ratelimit:client:<client_id>`: the window of a client's `/oauth2/*` calls.
 pub fn client_window(client_id: &str) -> String {
     format!("ratelimit:client:{client_id}")
@@ -41,6 +47,46 @@ pub fn client_window(client_id: &str) -> String {
 pub fn ip_window(ip: &str) -> String {
     let ip: String = ip.chars().take(MAX_IP_CHARS).collect();
     format!("ratelimit:ip:{ip}")
+}
+
+/// `authfail:ip:<address>`: the window of an address's failed client authentications.
+pub fn ip_failures_window(ip: &str) -> String {
+    let ip: String = ip.chars().take(MAX_IP_CHARS).collect();
+    format!("authfail:ip:{ip}")
+}
+
+/// `authfail:client:<client_id>`: the window of a client's failed authentications, from every
+/// address. Checked for any presented id, written only for clients that exist.
+pub fn client_failures_window(client_id: &str) -> String {
+    format!("authfail:client:{}", bounded(client_id))
+}
+
+/// `authfail:tally:<client_id>:<period start>`: how many times the client failed to authenticate
+/// in a tally period (`domain::auth_failures`), for the audit trail's summaries.
+pub fn failure_tally(client_id: &str, period_start_millis: i64) -> String {
+    format!(
+        "authfail:tally:{}:{period_start_millis}",
+        bounded(client_id)
+    )
+}
+
+/// `authfail:sample:<client_id>:<period start>:<n>`: the details of the n-th failure of a period,
+/// kept for the first few only.
+pub fn failure_sample(client_id: &str, period_start_millis: i64, n: u64) -> String {
+    format!(
+        "authfail:sample:{}:{period_start_millis}:{n}",
+        bounded(client_id)
+    )
+}
+
+/// Tallies and samples outlive their period by one, so the last report of a period still finds them.
+pub const FAILURE_TALLY_TTL_SECONDS: u64 = 2 * 3600;
+
+/// Longest client id kept in a key: real ids are far shorter; a presented one is untrusted input.
+const MAX_CLIENT_ID_CHARS: usize = 128;
+
+fn bounded(client_id: &str) -> String {
+    client_id.chars().take(MAX_CLIENT_ID_CHARS).collect()
 }
 
 /// Usage counters outlive their month by a month, so last month's figures can still be persisted.
