@@ -461,7 +461,8 @@ async fn a_rate_limited_call_exits_6() {
 
 #[tokio::test]
 async fn trust_policies_are_created_listed_evaluated_and_deleted() {
-    let server = Server::start().await;
+    // A deployment that trusts GitHub's issuer: without an audience it refuses every policy.
+    let server = Server::start_with(&[("GITHUB_OIDC_AUDIENCE", "https://agentidp.test")]).await;
     let cli = Cli::new(&server.base);
     sign_up(&cli, "federated");
     let agent = cli
@@ -545,8 +546,29 @@ async fn webhook_commands_report_what_the_server_answers() {
     let has_webhooks = agentidp_shared::http::routes::by_operation("listWebhooks").is_some();
     let unknown = "00000000-0000-4000-8000-000000000001";
     if has_webhooks {
+        let created = cli
+            .run(&[
+                "webhooks",
+                "create",
+                "--endpoint",
+                "https://hooks.example.com/x",
+                "--event",
+                "agent.created,credential.revoked",
+            ])
+            .ok();
+        let webhook = created.json();
+        assert_eq!(webhook["url"], "https://hooks.example.com/x", "{webhook}");
+        assert!(text(&webhook, "secret").starts_with("whsec_"));
+        assert!(created.stderr.contains("shown only now"), "{created:#?}");
+        let id = text(&webhook, "id");
         let listed = cli.run(&["webhooks", "list"]).ok().json();
         assert!(listed["data"].is_array(), "{listed}");
+        assert_eq!(listed["data"][0]["id"], id.as_str());
+        assert!(listed["data"][0].get("secret").is_none(), "{listed}");
+        let test = cli.run(&["webhooks", "test", &id]).ok().json();
+        assert_eq!(test["event_type"], "webhook.test", "{test}");
+        let log = cli.run(&["webhooks", "deliveries", &id]).ok().json();
+        assert_eq!(log["data"][0]["id"], test["id"], "{log}");
         let deliveries = cli.run(&["webhooks", "deliveries", unknown]);
         assert_fails(&deliveries, NOT_FOUND, Some("not_found"));
         assert_fails(
@@ -562,7 +584,7 @@ async fn webhook_commands_report_what_the_server_answers() {
             vec![
                 "webhooks",
                 "create",
-                "--url",
+                "--endpoint",
                 "https://hooks.example.com/x",
                 "--event",
                 "*",

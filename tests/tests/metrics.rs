@@ -149,11 +149,18 @@ async fn counters_move_as_requests_are_made() {
     assert_eq!(posted.status(), 401);
     assert_eq!(server.get("/v1/agents", "garbage").await.status(), 401);
     for expected in [200, 200, 200, 429] {
-        assert_eq!(server.get("/v1/agents", &org.token).await.status(), expected);
+        assert_eq!(
+            server.get("/v1/agents", &org.token).await.status(),
+            expected
+        );
     }
     let id = "5f0c7a9e-1d7b-4c3e-9a52-6b1f0e0c2d11";
     let unknown = server.get(&format!("/v1/agents/{id}"), &org.token).await;
-    assert_eq!(unknown.status(), 429, "the organization's window is still full");
+    assert_eq!(
+        unknown.status(),
+        429,
+        "the organization's window is still full"
+    );
     let nowhere = server.http.get(server.url("/no/such/route")).send().await;
     assert_eq!(nowhere.unwrap().status(), 404);
 
@@ -176,9 +183,21 @@ async fn counters_move_as_requests_are_made() {
         after.value(name, labels) - before.value(name, labels)
     };
     let tokens = "agentidp_token_requests_total";
-    assert_eq!(moved(tokens, &[("grant", "client_credentials"), ("outcome", "issued")]), 1.0);
     assert_eq!(
-        moved(tokens, &[("grant", "client_credentials"), ("outcome", "invalid_client")]),
+        moved(
+            tokens,
+            &[("grant", "client_credentials"), ("outcome", "issued")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        moved(
+            tokens,
+            &[
+                ("grant", "client_credentials"),
+                ("outcome", "invalid_client")
+            ]
+        ),
         2.0
     );
     let failures = "agentidp_authentication_failures_total";
@@ -225,7 +244,8 @@ async fn counters_move_as_requests_are_made() {
         .samples
         .iter()
         .filter(|(n, l, _)| {
-            *n == format!("{duration}_bucket") && l.get("operation").is_some_and(|o| o == "issueToken")
+            *n == format!("{duration}_bucket")
+                && l.get("operation").is_some_and(|o| o == "issueToken")
         })
         .map(|(_, _, v)| *v)
         .collect();
@@ -246,7 +266,10 @@ async fn counters_move_as_requests_are_made() {
             >= after.value("agentidp_db_group_commit_jobs_count", &[])
     );
     assert!(after.value("agentidp_db_group_commit_duration_seconds_sum", &[]) > 0.0);
-    assert!(after.samples.iter().any(|(n, _, _)| n == "agentidp_db_wal_bytes"));
+    assert!(after
+        .samples
+        .iter()
+        .any(|(n, _, _)| n == "agentidp_db_wal_bytes"));
     assert_eq!(
         after.value(
             "agentidp_build_info",
@@ -271,7 +294,12 @@ async fn metrics_stay_off_the_api_port_and_behind_their_token() {
         ("AGENTIDP_METRICS_TOKEN", "scrape-secret"),
     ])
     .await;
-    let on_api = server.http.get(server.url("/metrics")).send().await.unwrap();
+    let on_api = server
+        .http
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(on_api.status(), 404);
     for token in [None, Some("wrong"), Some("scrape-secre")] {
         let mut request = server.http.get(format!("{metrics}/metrics"));

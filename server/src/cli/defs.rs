@@ -490,11 +490,12 @@ pub enum TrustPoliciesCommand {
 #[derive(Subcommand)]
 pub enum WebhooksCommand {
     /// Subscribe an HTTPS endpoint to events; the signing secret is printed once.
-    #[command(after_help = format!("Example:\n  agentidp webhooks create --url https://hooks.example.com/agentidp \
+    #[command(after_help = format!("Example:\n  agentidp webhooks create --endpoint https://hooks.example.com/agentidp \
         --event agent.created --event credential.revoked\n\n{EXIT_CODES}"))]
     Create {
-        #[arg(long)]
-        url: String,
+        /// The HTTPS endpoint deliveries are posted to (`--url` names the server)
+        #[arg(long, value_name = "URL")]
+        endpoint: String,
         /// Event type, or `*` for all (repeat, or comma-separated)
         #[arg(
             long = "event",

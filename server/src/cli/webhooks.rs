@@ -30,13 +30,13 @@ pub async fn run(hi: &HiArgs, printer: Printer, command: WebhooksCommand) -> Res
     let client = hi.authorized().await?;
     match command {
         WebhooksCommand::Create {
-            url,
+            endpoint,
             events,
             description,
             disabled,
         } => {
             let webhook = WebhookCreate {
-                url,
+                url: endpoint,
                 events,
                 description,
                 enabled: disabled.then_some(false),
