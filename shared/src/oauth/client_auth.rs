@@ -70,7 +70,8 @@ impl AuthenticatedClient {
 }
 
 /// What the client presented, before anything is looked up.
-enum Presented {
+#[derive(Debug)]
+pub enum Presented {
     Secret {
         client_id: String,
         secret: String,
@@ -132,7 +133,9 @@ pub async fn authenticate(
     }
 }
 
-fn presented_credentials(
+/// Which credentials the request carries, read from the `Authorization` header and the form
+/// without any lookup: a pure function, fuzzed by `fuzz/fuzz_targets/client_auth.rs`.
+pub fn presented_credentials(
     authorization: Option<&str>,
     form: &OAuthForm,
 ) -> Result<Presented, OAuthError> {
@@ -195,7 +198,7 @@ fn presented_credentials(
 }
 
 /// RFC 6749 §2.3.1: both halves are form-urlencoded before Base64.
-fn decode_basic(encoded: &str) -> Option<(String, String)> {
+pub fn decode_basic(encoded: &str) -> Option<(String, String)> {
     let decoded = String::from_utf8(STANDARD.decode(encoded).ok()?).ok()?;
     let (id, secret) = decoded.split_once(':')?;
     let (id, secret) = (form_decode(id)?, form_decode(secret)?);
@@ -211,7 +214,7 @@ fn form_decode(text: &str) -> Option<String> {
 }
 
 /// The `iss` of an unverified JWT, used only to find which key to verify it with.
-fn unverified_issuer(jwt: &str) -> Option<String> {
+pub fn unverified_issuer(jwt: &str) -> Option<String> {
     let payload = jwt.split('.').nth(1)?;
     let claims: serde_json::Value =
         serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()?;
