@@ -60,7 +60,9 @@ impl Decision {
         now_millis: i64,
         outcome: &AdmissionOutcome,
     ) -> Self {
-        let reset_millis = (outcome.oldest_millis.saturating_add(window_millis) - now_millis)
+        // The store's answer is not trusted to be sane: no oldest time may overflow the arithmetic.
+        let reset_millis = (outcome.oldest_millis.saturating_add(window_millis))
+            .saturating_sub(now_millis)
             .clamp(0, window_millis);
         // Rounded up: a client that waits `reset` seconds must find room, never one millisecond short.
         let reset_seconds = u64::try_from((reset_millis + 999) / 1000)
@@ -286,5 +288,18 @@ mod tests {
         assert!(!third.admitted);
         // 30.4 s until the request at 1.0 s leaves: rounded up so waiting that long suffices.
         assert_eq!((third.remaining, third.reset_seconds), (0, 31));
+    }
+
+    /// Found by fuzzing the Upstash reply decoder (fuzz/corpus/upstash_response/
+    /// admission_extreme_oldest): an absurd `oldest` from the store overflowed in debug builds.
+    #[test]
+    fn any_oldest_time_from_the_store_gives_a_bounded_reset() {
+        for oldest in [i64::MIN, -1, 0, i64::MAX] {
+            let decision = Decision::new(2, 60_000, 1_800_000_000_000, &outcome(true, 1, oldest));
+            assert!(
+                (1..=60).contains(&decision.reset_seconds),
+                "{oldest}: {decision:?}"
+            );
+        }
     }
 }
