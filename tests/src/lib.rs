@@ -12,6 +12,7 @@ use reqwest::{Client, Response};
 use serde_json::{json, Value};
 
 pub mod conformance;
+pub mod fault_proxy;
 
 pub use reqwest;
 
@@ -202,6 +203,14 @@ impl Server {
             .expect("a server this test started")
             .wait()
             .expect("waiting for agentidp")
+    }
+
+    /// Kills the server with SIGKILL, as a crash would (no shutdown path runs), keeping the data
+    /// directory.
+    pub fn kill(&mut self) {
+        let child = self.child.as_mut().expect("a server this test started");
+        child.kill().expect("sending SIGKILL to agentidp");
+        child.wait().expect("waiting for agentidp");
     }
 
     pub async fn get(&self, path: &str, token: &str) -> Response {
