@@ -220,6 +220,41 @@ pub const LOG: Variable = native(text(
     "`info`",
     "log filter (`tracing` syntax, e.g. `warn`, `agentidp_shared=debug`); logs go to stderr",
 ));
+pub const HEADER_TIMEOUT_SECONDS: Variable = native(integer(
+    "AGENTIDP_HEADER_TIMEOUT_SECONDS",
+    10,
+    1,
+    3600,
+    "seconds from a new connection, or a later request's first byte, to its complete head",
+));
+pub const BODY_TIMEOUT_SECONDS: Variable = native(integer(
+    "AGENTIDP_BODY_TIMEOUT_SECONDS",
+    30,
+    1,
+    3600,
+    "seconds from a request's complete head to the end of its body",
+));
+pub const IDLE_TIMEOUT_SECONDS: Variable = native(integer(
+    "AGENTIDP_IDLE_TIMEOUT_SECONDS",
+    60,
+    1,
+    3600,
+    "seconds a keep-alive connection may wait for its next request",
+));
+pub const MAX_CONNECTIONS: Variable = native(integer(
+    "AGENTIDP_MAX_CONNECTIONS",
+    1024,
+    1,
+    1_000_000,
+    "open client connections at most (idle ones are shed first; lowered to fit the descriptor limit)",
+));
+pub const SHUTDOWN_GRACE_SECONDS: Variable = native(integer(
+    "AGENTIDP_SHUTDOWN_GRACE_SECONDS",
+    10,
+    0,
+    3600,
+    "seconds a shutdown waits for requests in flight before closing their connections",
+));
 pub const TOKEN_TTL_SECONDS: Variable = integer(
     "AGENTIDP_TOKEN_TTL_SECONDS",
     3600,
@@ -252,7 +287,7 @@ pub const DATABASE_AUTH_TOKEN: Variable = text(
 pub const REDIS_URL: Variable = native(text(
     "REDIS_URL",
     "unset",
-    "keep revocations, replay guards and rate limits in a real Redis instead of in process",
+    "keep revocations, replay guards, rate-limit windows and usage counters in a real Redis instead of the embedded database",
 ));
 pub const UPSTASH_URL: Variable = text(
     "UPSTASH_REDIS_REST_URL",
@@ -315,6 +350,22 @@ pub const REVOCATION_ON_KV_FAILURE: Variable = policy(
     "key-value store unreachable: `closed` answers 503 rather than accept a possibly revoked token; `open` skips the check",
 );
 
+pub const GITHUB_OIDC_ISSUER: Variable = text(
+    "GITHUB_OIDC_ISSUER",
+    "`https://token.actions.githubusercontent.com`",
+    "the GitHub Actions OIDC issuer trusted for workload identity federation (`iss` must equal it)",
+);
+pub const GITHUB_OIDC_JWKS_URL: Variable = text(
+    "GITHUB_OIDC_JWKS_URL",
+    "the issuer's `/.well-known/jwks`",
+    "where that issuer's signing keys are fetched",
+);
+pub const GITHUB_OIDC_AUDIENCE: Variable = text(
+    "GITHUB_OIDC_AUDIENCE",
+    "unset (GitHub Actions federation off)",
+    "the `aud` GitHub OIDC tokens must carry for this deployment, e.g. its issuer URL; never GitHub's default `https://github.com/OWNER`",
+);
+
 /// Every variable, in the order the README lists them.
 pub const VARIABLES: &[Variable] = &[
     ISSUER,
@@ -322,6 +373,11 @@ pub const VARIABLES: &[Variable] = &[
     DATA_DIR,
     DB_SYNCHRONOUS,
     LOG,
+    HEADER_TIMEOUT_SECONDS,
+    BODY_TIMEOUT_SECONDS,
+    IDLE_TIMEOUT_SECONDS,
+    MAX_CONNECTIONS,
+    SHUTDOWN_GRACE_SECONDS,
     TOKEN_TTL_SECONDS,
     MAX_AGENTS_PER_ORG,
     SIGNUP_TOKEN,
@@ -338,6 +394,9 @@ pub const VARIABLES: &[Variable] = &[
     RATE_LIMIT_WINDOW_SECONDS,
     RATE_LIMIT_ON_KV_FAILURE,
     REVOCATION_ON_KV_FAILURE,
+    GITHUB_OIDC_ISSUER,
+    GITHUB_OIDC_JWKS_URL,
+    GITHUB_OIDC_AUDIENCE,
 ];
 
 /// The README's configuration table, generated from [`VARIABLES`] (a test keeps the two equal).
@@ -470,6 +529,95 @@ pub struct Config {
     pub revocation_on_kv_failure: FailurePolicy,
     /// How long a key-value call may take before it counts as failed (applied by the platform).
     pub kv_timeout_ms: i64,
+    /// OIDC issuers whose tokens may be exchanged for agent tokens (workload identity federation).
+    pub trusted_issuers: Vec<TrustedIssuer>,
+}
+
+/// An OIDC issuer whose tokens trust policies may accept: who it is, where its keys are, and the
+/// audience its tokens must name for this deployment. A new kind of issuer (GitLab, a Kubernetes
+/// cluster) is one more provider name and its variables.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TrustedIssuer {
+    /// The `provider` trust policies name (`github`).
+    pub provider: &'static str,
+    /// The exact `iss` of its tokens.
+    pub issuer: String,
+    pub jwks_url: String,
+    /// The exact `aud` its tokens must carry: a value unique to this deployment.
+    pub audience: String,
+}
+
+impl Config {
+    /// The trusted issuer whose `iss` is exactly `issuer`.
+    pub fn trusted_issuer(&self, issuer: &str) -> Option<&TrustedIssuer> {
+        self.trusted_issuers.iter().find(|i| i.issuer == issuer)
+    }
+
+    /// The trusted issuer of a trust-policy provider.
+    pub fn issuer_of_provider(&self, provider: &str) -> Option<&TrustedIssuer> {
+        self.trusted_issuers.iter().find(|i| i.provider == provider)
+    }
+}
+
+/// GitHub's own default audiences (the owner's URL) and the cloud providers' documented ones are
+/// shared by every relying party: a token minted for any of them must never open this deployment.
+fn shared_audience(audience: &str) -> bool {
+    let lower = audience.to_ascii_lowercase();
+    lower.starts_with("https://github.com")
+        || lower.starts_with("http://github.com")
+        || ["sts.amazonaws.com", "api://azureadtokenexchange"].contains(&lower.as_str())
+        || lower.starts_with("//iam.googleapis.com/")
+        || lower.starts_with("https://iam.googleapis.com/")
+}
+
+/// GitHub Actions, trusted when `GITHUB_OIDC_AUDIENCE` is set.
+fn github_issuer(source: &dyn ConfigSource) -> Result<Option<TrustedIssuer>, ConfigError> {
+    let Some(audience) = GITHUB_OIDC_AUDIENCE.text(source) else {
+        return Ok(None);
+    };
+    let audience = audience.trim().to_owned();
+    if shared_audience(&audience) {
+        return Err(GITHUB_OIDC_AUDIENCE.error(format!(
+            "`{audience}` is an audience other relying parties share (GitHub's default is the \
+             owner's URL); use a value unique to this deployment, such as its issuer URL"
+        )));
+    }
+    if audience
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control())
+        || audience.len() > 512
+    {
+        return Err(GITHUB_OIDC_AUDIENCE.error("must be one value without spaces".into()));
+    }
+    let issuer = match GITHUB_OIDC_ISSUER.text(source) {
+        Some(v) => https_url(&GITHUB_OIDC_ISSUER, &v)?,
+        None => "https://token.actions.githubusercontent.com".to_owned(),
+    };
+    let jwks_url = match GITHUB_OIDC_JWKS_URL.text(source) {
+        Some(v) => https_url(&GITHUB_OIDC_JWKS_URL, &v)?,
+        None => format!("{issuer}/.well-known/jwks"),
+    };
+    Ok(Some(TrustedIssuer {
+        provider: "github",
+        issuer,
+        jwks_url,
+        audience,
+    }))
+}
+
+/// An http(s) URL without query or fragment (http for local stand-ins), without trailing slash.
+fn https_url(variable: &Variable, value: &str) -> Result<String, ConfigError> {
+    let trimmed = value.trim().trim_end_matches('/');
+    let host = trimmed
+        .strip_prefix("https://")
+        .or_else(|| trimmed.strip_prefix("http://"))
+        .unwrap_or("");
+    if host.is_empty() || trimmed.contains(['?', '#', ' ']) {
+        return Err(variable.error(format!(
+            "`{value}` is not an http(s) URL without query or fragment"
+        )));
+    }
+    Ok(trimmed.to_owned())
 }
 
 impl Config {
@@ -497,6 +645,7 @@ impl Config {
             rate_limits: RateLimits::load(source)?,
             revocation_on_kv_failure: FailurePolicy::load(source, &REVOCATION_ON_KV_FAILURE)?,
             kv_timeout_ms: KV_TIMEOUT_MS.integer(source)?,
+            trusted_issuers: github_issuer(source)?.into_iter().collect(),
         })
     }
 
@@ -596,6 +745,44 @@ mod tests {
             RateLimits::load(&ajar).unwrap_err().variable,
             RATE_LIMIT_ON_KV_FAILURE.name
         );
+    }
+
+    #[test]
+    fn github_federation_needs_a_deployment_specific_audience() {
+        let config = Config::load(&source(&[]), Some("http://x")).unwrap();
+        assert!(config.trusted_issuers.is_empty());
+        let config = Config::load(
+            &source(&[("GITHUB_OIDC_AUDIENCE", "https://id.example.com")]),
+            Some("http://x"),
+        )
+        .unwrap();
+        let github = config
+            .trusted_issuer("https://token.actions.githubusercontent.com")
+            .unwrap();
+        assert_eq!(
+            github.jwks_url,
+            "https://token.actions.githubusercontent.com/.well-known/jwks"
+        );
+        assert_eq!(config.issuer_of_provider("github"), Some(github));
+        for shared in [
+            "https://github.com/octo-org",
+            "sts.amazonaws.com",
+            "api://AzureADTokenExchange",
+        ] {
+            let pairs: &'static [(&str, &str)] =
+                Box::leak(Box::new([("GITHUB_OIDC_AUDIENCE", shared)]));
+            let err = Config::load(&source(pairs), Some("http://x")).unwrap_err();
+            assert_eq!(err.variable, GITHUB_OIDC_AUDIENCE.name, "{shared}");
+        }
+        let err = Config::load(
+            &source(&[
+                ("GITHUB_OIDC_AUDIENCE", "agentidp"),
+                ("GITHUB_OIDC_ISSUER", "token.actions"),
+            ]),
+            Some("http://x"),
+        )
+        .unwrap_err();
+        assert_eq!(err.variable, GITHUB_OIDC_ISSUER.name);
     }
 
     #[test]

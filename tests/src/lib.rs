@@ -16,6 +16,8 @@ pub mod fault_proxy;
 
 pub use reqwest;
 
+pub mod oidc;
+
 /// A request path for a route of the route table: each `{parameter}` becomes a well-formed,
 /// unknown id.
 pub fn concrete(route: &agentidp_shared::http::routes::Route) -> String {
@@ -74,6 +76,14 @@ fn workspace_binary(variable: &str, package: &str) -> PathBuf {
     target.join("debug").join(package)
 }
 
+fn fresh_data_dir() -> PathBuf {
+    std::env::temp_dir().join(format!(
+        "agentidp-test-{}-{}",
+        std::process::id(),
+        free_port()
+    ))
+}
+
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -116,19 +126,31 @@ impl Server {
     }
 
     pub async fn start_with(env: &[(&str, &str)]) -> Server {
-        let data_dir = std::env::temp_dir().join(format!(
-            "agentidp-test-{}-{}",
-            std::process::id(),
-            free_port()
-        ));
-        Server::start_in(data_dir, env).await
+        Server::start_in(fresh_data_dir(), env).await
     }
 
     /// Starts a server on an existing data directory (restarts, second instances).
     pub async fn start_in(data_dir: PathBuf, env: &[(&str, &str)]) -> Server {
+        Server::launch(data_dir, env, None).await
+    }
+
+    /// Starts a server allowed at most `nofile` open file descriptors (through util-linux
+    /// `prlimit`, which execs the server in place), for descriptor-exhaustion tests.
+    pub async fn start_with_fd_limit(env: &[(&str, &str)], nofile: u32) -> Server {
+        Server::launch(fresh_data_dir(), env, Some(nofile)).await
+    }
+
+    async fn launch(data_dir: PathBuf, env: &[(&str, &str)], nofile: Option<u32>) -> Server {
         let port = free_port();
         let base = format!("http://127.0.0.1:{port}");
-        let mut command = Command::new(server_binary());
+        let mut command = match nofile {
+            Some(n) => {
+                let mut command = Command::new("prlimit");
+                command.arg(format!("--nofile={n}")).arg(server_binary());
+                command
+            }
+            None => Command::new(server_binary()),
+        };
         command
             .args([
                 "serve",
@@ -205,12 +227,39 @@ impl Server {
             .expect("waiting for agentidp")
     }
 
-    /// Kills the server with SIGKILL, as a crash would (no shutdown path runs), keeping the data
-    /// directory.
+    /// Sends SIGTERM and waits at most `limit` for the process to exit; `None` if it is still
+    /// running then (dropping the server kills it).
+    pub fn stop_within(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status();
+        let child = self.child.as_mut().expect("a server this test started");
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = child.try_wait().expect("waiting for agentidp") {
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Kills the server with SIGKILL (no cleanup at all, as a crash or an OOM kill would) and
+    /// waits for it, keeping the data directory.
     pub fn kill(&mut self) {
         let child = self.child.as_mut().expect("a server this test started");
-        child.kill().expect("sending SIGKILL to agentidp");
-        child.wait().expect("waiting for agentidp");
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child
+            .as_ref()
+            .expect("a server this test started")
+            .id()
     }
 
     pub async fn get(&self, path: &str, token: &str) -> Response {

@@ -289,7 +289,7 @@ async fn usage_is_metered_per_month(backend: Backend) {
     assert_problem(status_json(response).await, 403, "insufficient_scope");
 }
 
-/// The in-process store forgets its counters on restart; the persisted month does not.
+/// The default store persists its counters and resumes from them after a restart.
 #[tokio::test]
 async fn usage_survives_a_restart_of_the_in_process_store() {
     let env = [("AGENTIDP_ISSUER", "http://idp.test")];
@@ -303,9 +303,10 @@ async fn usage_survives_a_restart_of_the_in_process_store() {
     server.stop();
     let restarted = Server::start_in(server.data_dir.clone(), &env).await;
     let (_, usage) = status_json(restarted.get("/v1/usage", &org.token).await).await;
+    // Counting continues from the persisted month: this read is the fifth call.
     assert_eq!(
         (usage["api_calls"].as_i64(), usage["tokens_issued"].as_i64()),
-        (Some(4), Some(1))
+        (Some(5), Some(1))
     );
 }
 
@@ -425,17 +426,21 @@ async fn kv_outage_opens_limits_and_closes_revocation(backend: Backend) {
     );
 }
 
-/// Two instances on one Redis (and one database, as edge instances share Turso): a revocation
-/// through one is refused by the other on its next request.
+/// Two instances on one Redis and one database (libSQL over HTTP, as edge instances share Turso;
+/// two servers cannot share an embedded data directory): a revocation through one is refused by
+/// the other on its next request.
 #[tokio::test]
 async fn revocation_is_visible_from_a_second_instance() {
     let redis = RedisServer::start();
+    let backends = DevBackends::start(&redis.url);
     let env = [
         ("REDIS_URL", redis.url.as_str()),
         ("AGENTIDP_ISSUER", "http://idp.test"),
+        ("AGENTIDP_DATABASE_URL", backends.hrana_url.as_str()),
+        ("AGENTIDP_DATABASE_AUTH_TOKEN", backends.token.as_str()),
     ];
     let first = Server::start_with(&env).await;
-    let second = Server::start_in(first.data_dir.clone(), &env).await;
+    let second = Server::start_with(&env).await;
     let org = first.bootstrap("acme").await;
     let agent = first
         .agent_with_secret(&org, "indexer", &["agents:read"])

@@ -9,7 +9,8 @@ use agentidp_shared::domain::scopes;
 use agentidp_shared::http::auth::Principal;
 use agentidp_shared::http::error::ApiError;
 use agentidp_shared::http::extract::{ApiJson, ApiQuery};
-use agentidp_shared::services::agents;
+use agentidp_shared::oauth::federation::TRUST_POLICY_CLAIM;
+use agentidp_shared::services::{agents, trust_policies};
 use agentidp_shared::state::AppState;
 
 use crate::extract::Ids;
@@ -19,8 +20,22 @@ pub async fn create(
     principal: Principal,
     ApiJson(new): ApiJson<NewAgent>,
 ) -> Result<(StatusCode, Json<Agent>), ApiError> {
-    principal.require(scopes::AGENTS_WRITE)?;
-    let agent = agents::create(&state, &principal.org_id, &principal.subject, new).await?;
+    let registering = principal.require(scopes::AGENTS_WRITE).is_err()
+        && principal.require(scopes::AGENTS_REGISTER).is_ok();
+    let agent = if registering {
+        // A workflow's registration token: it registers through the trust policy that issued it.
+        let claims = &principal.token.claims.extensions;
+        let policy_id = claims
+            .other
+            .get(TRUST_POLICY_CLAIM)
+            .and_then(|v| v.as_str())
+            .ok_or_else(|| ApiError::insufficient_scope(scopes::AGENTS_WRITE))?;
+        let workflow = claims.act.as_ref();
+        trust_policies::register_agent(&state, &principal.org_id, policy_id, workflow, new).await?
+    } else {
+        principal.require(scopes::AGENTS_WRITE)?;
+        agents::create(&state, &principal.org_id, &principal.subject, new).await?
+    };
     Ok((StatusCode::CREATED, Json(agent)))
 }
 

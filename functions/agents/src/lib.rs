@@ -1,9 +1,11 @@
-//! The agents function: organizations, agents and their credentials, as routes over the shared core.
+//! The agents function: organizations, agents and their credentials, and trust policies, as routes
+//! over the shared core.
 
 mod agents;
 mod credentials;
 mod extract;
 mod orgs;
+mod trust_policies;
 mod usage;
 
 use agentidp_shared::axum::Router;
@@ -24,6 +26,11 @@ pub fn routes() -> Router<AppState> {
         .handle("revokeCredential", credentials::revoke)
         .handle("rotateCredential", credentials::rotate)
         .handle("getUsage", usage::read)
+        .handle("createTrustPolicy", trust_policies::create)
+        .handle("listTrustPolicies", trust_policies::list)
+        .handle("evaluateTrustPolicies", trust_policies::evaluate)
+        .handle("getTrustPolicy", trust_policies::read)
+        .handle("deleteTrustPolicy", trust_policies::delete)
         .finish()
 }
 

@@ -11,5 +11,6 @@ pub mod revocation;
 pub mod scopes;
 pub mod secrets;
 pub mod time;
+pub mod trust_policies;
 pub mod usage;
 pub mod validate;

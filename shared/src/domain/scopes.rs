@@ -6,6 +6,9 @@ pub const AGENTS_WRITE: &str = "agents:write";
 pub const AUDIT_READ: &str = "audit:read";
 pub const WEBHOOKS_READ: &str = "webhooks:read";
 pub const WEBHOOKS_WRITE: &str = "webhooks:write";
+/// Registering agents and nothing else: granted only to workflows a trust policy with
+/// `allow_registration` admits, never to an admin.
+pub const AGENTS_REGISTER: &str = "agents:register";
 
 /// What an organization's admin credential is granted.
 pub const ADMIN: &[&str] = &[

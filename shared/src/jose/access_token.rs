@@ -173,3 +173,63 @@ pub fn verify(
         claims: claims.custom,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jose::jwk::Alg;
+    use crate::platform::OsEntropy;
+    use serde_json::json;
+
+    fn request<'a>(audiences: &'a [String], extensions: &'a ClaimExtensions) -> MintRequest<'a> {
+        MintRequest {
+            issuer: "https://id.example.com",
+            subject: "agent",
+            audiences,
+            client_id: "client",
+            org_id: "org",
+            scope: "read:docs",
+            jti: "jti-1",
+            now_seconds: 1_700_000_000,
+            ttl_seconds: 600,
+            extensions,
+        }
+    }
+
+    #[test]
+    fn extension_claims_round_trip_without_touching_the_core_ones() {
+        let keys = KeySet::ephemeral(Alg::Es256, 0, &OsEntropy, None).unwrap();
+        let audiences = vec!["https://id.example.com".to_owned()];
+        let mut extensions = ClaimExtensions {
+            act: Some(json!({ "sub": "repo:octo/app:ref:refs/heads/main" })),
+            ..ClaimExtensions::default()
+        };
+        extensions
+            .other
+            .insert("repository".into(), json!("octo/app"));
+        let token = mint(&keys, &request(&audiences, &extensions)).unwrap();
+        let verified =
+            verify(&keys, &token, "https://id.example.com", None, 1_700_000_001).unwrap();
+        assert_eq!(verified.claims.extensions, extensions);
+        assert_eq!(verified.claims.scope, "read:docs");
+        assert_eq!(verified.subject, "agent");
+        let plain = mint(&keys, &request(&audiences, &ClaimExtensions::default())).unwrap();
+        let verified =
+            verify(&keys, &plain, "https://id.example.com", None, 1_700_000_001).unwrap();
+        assert_eq!(verified.claims.extensions, ClaimExtensions::default());
+    }
+
+    #[test]
+    fn an_extension_cannot_shadow_a_core_claim() {
+        let keys = KeySet::ephemeral(Alg::EdDsa, 0, &OsEntropy, None).unwrap();
+        let audiences = vec!["a".to_owned()];
+        for name in ["sub", "scope", "org_id", "exp"] {
+            let mut extensions = ClaimExtensions::default();
+            extensions.other.insert(name.into(), json!("x"));
+            assert!(
+                mint(&keys, &request(&audiences, &extensions)).is_err(),
+                "{name}"
+            );
+        }
+    }
+}

@@ -6,6 +6,7 @@ use async_trait::async_trait;
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
+use crate::config::Config;
 use crate::domain::audit::Outcome;
 use crate::jose::access_token::{self, ClaimExtensions, MintRequest};
 use crate::limits::{DecisionSlot, Meter, Subject};
@@ -73,6 +74,12 @@ pub trait Grant: Send + Sync + 'static {
 
     fn authentication(&self) -> CallerAuthentication;
 
+    /// Whether this deployment's configuration enables the grant (federation needs a trusted
+    /// issuer); a disabled grant is unsupported and left out of the metadata.
+    fn is_enabled(&self, _config: &Config) -> bool {
+        true
+    }
+
     /// Validates the request and decides what to issue; issues nothing itself.
     async fn authorize(
         &self,
@@ -137,15 +144,18 @@ pub async fn issue(
     )
     .map_err(OAuthError::server_error)?;
 
+    // The jti is the event's target and the client its actor, so neither is repeated: every byte
+    // of this event is written once per token issued.
     let mut details = json!({
         "grant_type": grant_type,
-        "client_id": issuance.client_id,
         "scope": issuance.scope,
         "aud": issuance.audiences,
-        "jti": jti,
         "expires_at": now + ttl,
     });
     if let Value::Object(common) = &mut details {
+        if issuance.client_id != issuance.actor {
+            common.insert("client_id".into(), json!(issuance.client_id));
+        }
         common.extend(issuance.details);
     }
     let mut event = state

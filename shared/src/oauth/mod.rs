@@ -5,23 +5,30 @@
 pub mod client_auth;
 pub mod client_credentials;
 pub mod error;
+pub mod federation;
 pub mod form;
 pub mod grant;
 pub mod introspection;
+pub mod jwt_bearer;
 pub mod metadata;
 pub mod revocation;
+pub mod token_exchange;
 
 use crate::limits::{Admitted, DecisionSlot, Meter, Subject};
 use crate::state::AppState;
 
 use client_auth::AuthenticatedClient;
-use error::OAuthError;
+use error::{ErrorCode, OAuthError};
 use form::OAuthForm;
 use grant::{CallerAuthentication, Grant, GrantRequest, TokenResponse};
 
 /// Every grant this server supports, in the order the metadata lists them. A new grant is a new
 /// file and one line here.
-pub static GRANTS: &[&dyn Grant] = &[&client_credentials::ClientCredentials];
+pub static GRANTS: &[&dyn Grant] = &[
+    &client_credentials::ClientCredentials,
+    &token_exchange::TokenExchange,
+    &jwt_bearer::JwtBearer,
+];
 
 /// `POST /oauth2/token`: picks the grant by `grant_type`, authenticates the caller the way that
 /// grant says, lets it decide, and issues through the one issuance path.
@@ -35,7 +42,7 @@ pub async fn token(
     let grant_type = form.require("grant_type")?;
     let grant = GRANTS
         .iter()
-        .find(|g| g.grant_type() == grant_type)
+        .find(|g| g.grant_type() == grant_type && g.is_enabled(&state.config))
         .ok_or_else(|| {
             OAuthError::unsupported_grant_type(format!(
                 "grant_type `{grant_type}` is not supported"
@@ -51,7 +58,22 @@ pub async fn token(
         form,
         client: client.as_ref(),
     };
-    let issuance = grant.authorize(state, request).await?;
+    let issuance = match grant.authorize(state, request).await {
+        // A grant whose parameters are its credential is unauthenticated: its refusals count
+        // against the caller's IP, so guessing and replaying are throttled per address.
+        Err(e)
+            if client.is_none()
+                && matches!(e.code, ErrorCode::InvalidGrant | ErrorCode::InvalidRequest) =>
+        {
+            let subject = Subject::Ip(client_ip);
+            state
+                .limiter
+                .admit(slot, subject, Meter::Nothing, Vec::new())
+                .await?;
+            return Err(e);
+        }
+        other => other?,
+    };
     grant::issue(state, slot, grant.grant_type(), issuance).await
 }
 

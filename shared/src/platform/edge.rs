@@ -63,7 +63,7 @@ async fn build_state(
         config::DATABASE_AUTH_TOKEN.text(source),
     );
     let kv = UpstashKv::new(
-        outbound,
+        outbound.clone(),
         &config::UPSTASH_URL
             .required(source)
             .map_err(misconfigured)?,
@@ -81,6 +81,7 @@ async fn build_state(
         kv: Arc::new(kv),
         clock,
         entropy: Arc::new(OsEntropy),
+        outbound,
         es256_accelerator: crate::platform::es256_accelerator(),
     };
     Ok(AppState::new(config, platform))

@@ -15,6 +15,8 @@ use crate::store::chain;
 
 pub use crate::platform::system::SystemClock;
 
+use crate::platform::wal;
+
 /// How far a commit is pushed to disk before the caller hears it succeeded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Durability {
@@ -60,7 +62,8 @@ impl EmbeddedDatabase {
             let conn = database.connect().map_err(engine_error)?;
             let pragmas = format!(
                 "PRAGMA journal_mode=WAL; PRAGMA synchronous={synchronous}; \
-                 PRAGMA foreign_keys=ON; PRAGMA busy_timeout=5000;"
+                 PRAGMA foreign_keys=ON; PRAGMA busy_timeout=5000; {}",
+                wal::pragmas()
             );
             Ok::<_, DbError>((conn, pragmas))
         };
@@ -69,8 +72,9 @@ impl EmbeddedDatabase {
             Durability::Normal => "NORMAL",
         };
         let (writer_conn, pragmas) = connect(synchronous)?;
-        // Checkpoints run on their own thread (below), not inside the writer's commits, where they
-        // would stall every request waiting on that group commit.
+        // Checkpoints run on their own thread (below) and, past a bound, between the writer's
+        // groups (`wal.rs`), never inside a commit, where they would stall every request waiting on
+        // that group commit.
         writer_conn
             .execute_batch(&format!("{pragmas} PRAGMA wal_autocheckpoint=0;"))
             .await
@@ -82,9 +86,10 @@ impl EmbeddedDatabase {
             readers.push(conn);
         }
         let (writer, jobs) = mpsc::unbounded_channel();
+        let bound = wal::WriterBound::new(path);
         std::thread::Builder::new()
             .name("agentidp-db-writer".into())
-            .spawn(move || run_writer(writer_conn, jobs))
+            .spawn(move || run_writer(writer_conn, jobs, bound))
             .map_err(|e| DbError::Unavailable(format!("starting the writer thread: {e}")))?;
         let (checkpoint_conn, pragmas) = connect(synchronous)?;
         checkpoint_conn
@@ -93,7 +98,7 @@ impl EmbeddedDatabase {
             .map_err(engine_error)?;
         std::thread::Builder::new()
             .name("agentidp-db-checkpoint".into())
-            .spawn(move || run_checkpoints(checkpoint_conn))
+            .spawn(move || wal::run_checkpoints(checkpoint_conn))
             .map_err(|e| DbError::Unavailable(format!("starting the checkpoint thread: {e}")))?;
         Ok(EmbeddedDatabase {
             readers,
@@ -101,6 +106,13 @@ impl EmbeddedDatabase {
             writer,
             _database: database,
         })
+    }
+
+    /// Copies the whole WAL back and empties the file, for a clean shutdown: the next start (and
+    /// anyone copying the data directory) finds everything in the database file.
+    pub async fn checkpoint_truncate(&self) -> Result<(), DbError> {
+        self.execute_script("PRAGMA wal_checkpoint(TRUNCATE);")
+            .await
     }
 
     fn reader(&self) -> &libsql::Connection {
@@ -211,25 +223,11 @@ async fn query_on(conn: &libsql::Connection, statement: &Statement) -> Result<Ve
     Ok(out)
 }
 
-/// How often the WAL is copied back into the database file. PASSIVE never blocks the writer or
-/// readers; it copies what it can and leaves the rest for the next round.
-const CHECKPOINT_INTERVAL: std::time::Duration = std::time::Duration::from_millis(500);
-
-fn run_checkpoints(conn: libsql::Connection) {
-    let Ok(runtime) = tokio::runtime::Builder::new_current_thread().build() else {
-        tracing::error!("database checkpoint thread could not start");
-        return;
-    };
-    loop {
-        std::thread::sleep(CHECKPOINT_INTERVAL);
-        // The database closing (process exit) is the only way out; errors are retried next round.
-        if let Err(e) = runtime.block_on(conn.query("PRAGMA wal_checkpoint(PASSIVE)", ())) {
-            tracing::warn!(error = %e, "WAL checkpoint failed; retrying");
-        }
-    }
-}
-
-fn run_writer(conn: libsql::Connection, mut jobs: mpsc::UnboundedReceiver<Job>) {
+fn run_writer(
+    conn: libsql::Connection,
+    mut jobs: mpsc::UnboundedReceiver<Job>,
+    bound: wal::WriterBound,
+) {
     let runtime = match tokio::runtime::Builder::new_current_thread().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -251,6 +249,7 @@ fn run_writer(conn: libsql::Connection, mut jobs: mpsc::UnboundedReceiver<Job>) 
             }
         }
         runtime.block_on(writer.run(group));
+        runtime.block_on(bound.after_group(&writer.conn));
     }
 }
 
@@ -454,11 +453,28 @@ impl Writer {
                 Some(head) => head.clone(),
                 None => load_head(&self.conn, &event.org_id).await?,
             };
-            let sealed = seal(event, &head);
-            let insert = chain::insert_statement(&sealed);
-            self.execute(&insert.sql, to_params(&insert.params))
+            let mut sealed = seal(event, &head);
+            let mut insert = chain::insert_statement(&sealed);
+            let mut appended = self
+                .execute(&insert.sql, to_params(&insert.params))
                 .await
-                .map_err(|e| statement_error(e, &insert))?;
+                .map_err(|e| statement_error(e, &insert));
+            if appended
+                .as_ref()
+                .is_err_and(DbError::is_audit_chain_conflict)
+            {
+                // Another writer extended the chain (the data directory is locked against a second
+                // server, but a tool may still write): continue from the head as stored, which
+                // this transaction reads including its own pending appends.
+                let stored = load_head(&self.conn, &event.org_id).await?;
+                sealed = seal(event, &stored);
+                insert = chain::insert_statement(&sealed);
+                appended = self
+                    .execute(&insert.sql, to_params(&insert.params))
+                    .await
+                    .map_err(|e| statement_error(e, &insert));
+            }
+            appended?;
             job_heads.insert(event.org_id.clone(), sealed.head());
         }
         Ok(changed)
@@ -506,6 +522,11 @@ impl Outbound for NativeOutbound {
             }
         })?;
         let status = response.status().as_u16();
+        let headers = response
+            .headers()
+            .iter()
+            .filter_map(|(n, v)| Some((n.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+            .collect();
         let body = response
             .bytes()
             .await
@@ -515,6 +536,7 @@ impl Outbound for NativeOutbound {
             })?;
         Ok(OutboundResponse {
             status,
+            headers,
             body: body.to_vec(),
         })
     }

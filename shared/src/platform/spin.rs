@@ -49,11 +49,17 @@ async fn send(request: OutboundRequest) -> Result<OutboundResponse, OutboundErro
         .await
         .map_err(|e| failed(format!("{e:?}")))?;
     let status = response.status().as_u16();
+    let headers = response
+        .headers()
+        .iter()
+        .filter_map(|(n, v)| Some((n.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+        .collect();
     let body = edge::collect_body(response.into_body())
         .await
         .map_err(|_| failed("response body too large".into()))?;
     Ok(OutboundResponse {
         status,
+        headers,
         body: body.to_vec(),
     })
 }

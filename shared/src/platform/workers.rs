@@ -47,18 +47,30 @@ async fn fetch(request: OutboundRequest) -> Result<OutboundResponse, OutboundErr
     }
     let mut init = worker::RequestInit::new();
     init.with_method(worker::Method::from(request.method.to_owned()))
-        .with_headers(headers)
-        .with_body(Some(
+        .with_headers(headers);
+    // fetch() refuses any body on GET and HEAD, even an empty one.
+    if !request.body.is_empty() {
+        init.with_body(Some(
             worker::js_sys::Uint8Array::from(request.body.as_slice()).into(),
         ));
+    }
     let outgoing = worker::Request::new_with_init(&request.url, &init).map_err(failed)?;
     let mut response = worker::Fetch::Request(outgoing)
         .send()
         .await
         .map_err(failed)?;
     let status = response.status_code();
+    let headers = response
+        .headers()
+        .entries()
+        .map(|(name, value)| (name.to_ascii_lowercase(), value))
+        .collect();
     let body = response.bytes().await.map_err(failed)?;
-    Ok(OutboundResponse { status, body })
+    Ok(OutboundResponse {
+        status,
+        headers,
+        body,
+    })
 }
 
 #[async_trait]

@@ -25,12 +25,34 @@ impl OutboundRequest {
             body,
         }
     }
+
+    /// A GET without a body (JWKS and discovery documents).
+    pub fn get(url: String) -> Self {
+        OutboundRequest {
+            method: "GET",
+            url,
+            headers: vec![("accept", "application/json".to_owned())],
+            body: Vec::new(),
+        }
+    }
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct OutboundResponse {
     pub status: u16,
+    /// Response headers, names lowercased.
+    pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+}
+
+impl OutboundResponse {
+    /// The first value of a header (`name` in lowercase).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -7,6 +7,7 @@ pub mod credentials;
 pub mod marketplace;
 pub mod orgs;
 pub mod revocation;
+pub mod trust_policies;
 pub mod usage;
 
 use crate::domain::validate::Invalid;
@@ -33,6 +34,11 @@ pub enum ServiceError {
     CredentialRevoked,
     #[error("the agent was changed concurrently; retry")]
     Contention,
+    #[error("the trust policy may register at most {limit} agents")]
+    RegistrationLimit { limit: i64 },
+    /// A trusted OIDC issuer's keys cannot be read right now.
+    #[error("{0}")]
+    IssuerUnavailable(String),
     #[error(transparent)]
     Db(#[from] DbError),
     #[error(transparent)]

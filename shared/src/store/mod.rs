@@ -6,11 +6,13 @@ pub mod agents;
 pub mod audit_trail;
 pub mod chain;
 pub mod credentials;
+pub mod kv_entries;
 pub mod kv_keys;
 pub mod marketplace;
 pub mod migrations;
 pub mod orgs;
 pub mod signing_keys;
+pub mod trust_policies;
 pub mod usage;
 
 use crate::ports::sql::{DbError, Statement};
