@@ -13,6 +13,7 @@ use serde_json::{json, Value};
 
 pub mod cli;
 pub mod conformance;
+pub mod fault_proxy;
 
 pub use reqwest;
 
