@@ -169,6 +169,9 @@ pub struct AgentCreate {
     pub metadata: Option<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub visibility: Option<String>,
+    /// Must be `true` for `capabilities` to add management scopes (`agents:*`, `audit:*`, ...).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub allow_management_scopes: bool,
 }
 
 /// `PATCH /v1/agents/{id}`: only the members sent change.
@@ -192,6 +195,9 @@ pub struct AgentUpdate {
     pub metadata: Option<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub visibility: Option<String>,
+    /// Must be `true` for `capabilities` to add management scopes (`agents:*`, `audit:*`, ...).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub allow_management_scopes: bool,
     /// `active` or `suspended`; decommissioning is its own call.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,

@@ -448,6 +448,62 @@ async fn each_error_class_has_its_exit_code() {
     assert_eq!(broken.error()["error"], "audit_chain_broken");
 }
 
+/// Management scopes are reserved: an agent gets one only when the admin says so.
+#[tokio::test]
+async fn management_scopes_need_an_explicit_flag() {
+    let server = Server::start().await;
+    let cli = Cli::new(&server.base);
+    sign_up(&cli, "managers");
+    let register = |extra: &[&str]| {
+        let mut args = vec![
+            "agents",
+            "register",
+            "--name",
+            "auditor",
+            "--type",
+            "bot",
+            "--capability",
+            "audit:read",
+        ];
+        args.extend_from_slice(extra);
+        cli.run(&args)
+    };
+    let refused = register(&[]);
+    assert_fails(&refused, USAGE, Some("invalid_field"));
+    assert!(
+        refused.error()["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("allow_management_scopes")),
+        "{refused:#?}"
+    );
+    let agent = register(&["--allow-management-scopes"]).ok().json();
+    assert_eq!(agent["capabilities"], serde_json::json!(["audit:read"]));
+    let id = text(&agent, "id");
+    let widened = cli.run(&[
+        "agents",
+        "update",
+        &id,
+        "--capability",
+        "audit:read,agents:read",
+    ]);
+    assert_fails(&widened, USAGE, Some("invalid_field"));
+    let updated = cli
+        .run(&[
+            "agents",
+            "update",
+            &id,
+            "--capability",
+            "audit:read,agents:read",
+            "--allow-management-scopes",
+        ])
+        .ok()
+        .json();
+    assert_eq!(
+        updated["capabilities"],
+        serde_json::json!(["audit:read", "agents:read"])
+    );
+}
+
 #[tokio::test]
 async fn a_rate_limited_call_exits_6() {
     let server = Server::start_with(&[("RATE_LIMIT_PER_MINUTE", "2")]).await;

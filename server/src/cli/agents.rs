@@ -77,6 +77,7 @@ pub async fn run(hi: &HiArgs, printer: Printer, command: AgentsCommand) -> Resul
                 deployment_env: fields.deployment_env.map(env_name),
                 metadata: metadata(fields.metadata.as_deref())?,
                 visibility: fields.visibility.map(visibility_name),
+                allow_management_scopes: fields.allow_management_scopes,
             };
             printer.record(&client.create_agent(&agent).await?)
         }
@@ -128,6 +129,7 @@ pub async fn run(hi: &HiArgs, printer: Printer, command: AgentsCommand) -> Resul
                 deployment_env: fields.deployment_env.map(env_name),
                 metadata: metadata(fields.metadata.as_deref())?,
                 visibility: fields.visibility.map(visibility_name),
+                allow_management_scopes: fields.allow_management_scopes,
                 status: None,
             };
             if update.is_empty() {

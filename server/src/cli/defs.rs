@@ -239,6 +239,10 @@ pub struct AgentFields {
     /// `public` lists it in the marketplace
     #[arg(long, value_enum)]
     pub visibility: Option<Visibility>,
+    /// Let --capability add management scopes (agents:*, audit:*, webhooks:*, ...): the agent
+    /// becomes an administrator of those APIs
+    #[arg(long)]
+    pub allow_management_scopes: bool,
 }
 
 /// Paging of list commands.
