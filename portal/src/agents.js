@@ -98,6 +98,16 @@ export function mountAgents(panel) {
         ]),
       ),
     ),
+    h(
+      "div",
+      { class: "field span" },
+      h(
+        "label",
+        { class: "inline", for: "agent-management" },
+        h("input", { type: "checkbox", name: "allow_management_scopes", id: "agent-management" }),
+        " Allow management scopes (agents:*, audit:*, webhooks:*, …): the agent becomes an administrator of those APIs",
+      ),
+    ),
     h("div", { class: "span" }, h("button", { type: "submit", class: "primary" }, "Register agent"), registerMessage),
   );
   register.addEventListener("submit", async (event) => {
@@ -109,6 +119,7 @@ export function mountAgents(panel) {
       capabilities: parseList(form.capabilities.value),
       visibility: form.visibility.value,
     };
+    if (form.allow_management_scopes.checked) body.allow_management_scopes = true;
     for (const key of ["email", "owner", "deployment_env"]) {
       if (form[key].value.trim()) body[key] = form[key].value.trim();
     }
