@@ -898,11 +898,12 @@ async fn kill_9_under_mixed_load(env: &[(&str, &str)], revocations: bool) {
     }
 }
 
-/// The default deployment: embedded database, in-process key-value store. Everything written to
-/// the database survives `kill -9`.
+/// The default deployment: embedded database, the durable in-process key-value store. Everything
+/// written to the database survives `kill -9`, and so does every acknowledged revocation: revoked
+/// tokens and the tokens of suspended or decommissioned agents stay refused after the restart.
 #[tokio::test]
-async fn kill_9_under_mixed_load_loses_no_acknowledged_write() {
-    kill_9_under_mixed_load(&[("AGENTIDP_DB_SYNCHRONOUS", "full")], false).await;
+async fn kill_9_under_mixed_load_loses_no_acknowledged_write_or_revocation_by_default() {
+    kill_9_under_mixed_load(&[("AGENTIDP_DB_SYNCHRONOUS", "full")], true).await;
 }
 
 /// With Redis, revocations live outside the killed process and must all still hold.
@@ -910,14 +911,4 @@ async fn kill_9_under_mixed_load_loses_no_acknowledged_write() {
 async fn kill_9_under_mixed_load_keeps_every_acknowledged_revocation_in_redis() {
     let redis = RedisServer::start();
     kill_9_under_mixed_load(&[("REDIS_URL", redis.url.as_str())], true).await;
-}
-
-/// The default deployment must keep acknowledged revocations across a crash too (issue 10, item 1:
-/// durable revocation without Redis). Fails until that lands: with the in-process store, revoked
-/// tokens and the tokens of suspended or decommissioned agents introspect as active again after a
-/// restart. Remove the `ignore` once durable revocation is merged.
-#[tokio::test]
-#[ignore = "needs durable revocation in the default mode (issue 10, item 1); un-ignore after merging it"]
-async fn kill_9_under_mixed_load_keeps_every_acknowledged_revocation_by_default() {
-    kill_9_under_mixed_load(&[("AGENTIDP_DB_SYNCHRONOUS", "full")], true).await;
 }
