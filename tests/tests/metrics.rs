@@ -354,3 +354,34 @@ async fn key_value_failures_are_counted() {
         ) >= 1.0
     );
 }
+
+/// A client whose failure budget is spent is refused even with the right secret, and the refusal
+/// is counted under the budget that refused it, not as an organization's limit.
+#[tokio::test]
+async fn a_spent_failure_budget_is_counted_by_its_own_label() {
+    let (listen, metrics) = metrics_address();
+    let server = Server::start_with(&[
+        ("AGENTIDP_METRICS_LISTEN", listen.as_str()),
+        ("AGENTIDP_RATE_LIMIT_CLIENT_FAILURES_PER_MINUTE", "2"),
+    ])
+    .await;
+    let org = server.bootstrap("budget").await;
+    let before = scrape(&server, &metrics, None).await;
+    for _ in 0..2 {
+        let refused = server.token_request(&org.client_id, "wrong", &[]).await;
+        assert_eq!(refused.status(), 401);
+    }
+    let right = server
+        .token_request(&org.client_id, &org.client_secret, &[])
+        .await;
+    assert_eq!(right.status(), 429, "the budget is spent");
+    let after = scrape(&server, &metrics, None).await;
+    let moved = |limit: &str| {
+        let labels = [("limit", limit)];
+        after.value("agentidp_rate_limited_total", &labels)
+            - before.value("agentidp_rate_limited_total", &labels)
+    };
+    assert_eq!(moved("failed_authentication_client"), 1.0);
+    assert_eq!(moved("organization"), 0.0);
+    assert_eq!(moved("client"), 0.0);
+}
