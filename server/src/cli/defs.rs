@@ -563,4 +563,41 @@ mod tests {
         walk(&Cli::command(), "", &mut missing);
         assert!(missing.is_empty(), "no example in the help of {missing:?}");
     }
+
+    /// A command's own argument with the id of a global one (`url`, `profile`, ...) is silently
+    /// merged with it: `webhooks create --url` once sent the endpoint as the server's URL.
+    #[test]
+    fn no_command_reuses_a_global_flag() {
+        fn walk(command: &clap::Command, globals: &[String], clashes: &mut Vec<String>) {
+            for arg in command.get_arguments() {
+                let id = arg.get_id().to_string();
+                let long = arg.get_long().map(str::to_owned);
+                if globals.contains(&id) || long.is_some_and(|l| globals.contains(&l)) {
+                    clashes.push(format!("{} {id}", command.get_name()));
+                }
+            }
+            for sub in command.get_subcommands() {
+                walk(sub, globals, clashes);
+            }
+        }
+        let cli = Cli::command();
+        let globals: Vec<String> = cli
+            .get_arguments()
+            .filter(|a| a.is_global_set())
+            .flat_map(|a| {
+                [a.get_id().to_string()]
+                    .into_iter()
+                    .chain(a.get_long().map(str::to_owned))
+            })
+            .collect();
+        assert!(globals.contains(&"url".to_owned()), "{globals:?}");
+        let mut clashes = Vec::new();
+        for sub in cli.get_subcommands() {
+            walk(sub, &globals, &mut clashes);
+        }
+        assert!(
+            clashes.is_empty(),
+            "arguments that shadow a global flag: {clashes:?}"
+        );
+    }
 }
