@@ -262,6 +262,45 @@ impl Client {
         self.json(builder).await
     }
 
+    /// `GET /v1/orgs/credentials`: the organization's admin credentials, never their secrets.
+    pub async fn list_admin_credentials(
+        &self,
+        page: &PageQuery,
+    ) -> Result<Page<OrgCredential>, Error> {
+        let path = ["v1", "orgs", "credentials"];
+        self.json(self.request(Method::GET, &path).query(page))
+            .await
+    }
+
+    /// `POST /v1/orgs/credentials`: a further admin credential, its secret in the answer, once.
+    pub async fn create_admin_credential(&self) -> Result<OrgCredential, Error> {
+        let path = ["v1", "orgs", "credentials"];
+        self.json(self.request(Method::POST, &path)).await
+    }
+
+    /// A new secret is in the answer, once; the old one works for `grace_period_seconds`.
+    pub async fn rotate_admin_credential(
+        &self,
+        credential_id: &str,
+        grace_period_seconds: Option<i64>,
+    ) -> Result<OrgCredential, Error> {
+        let mut body = serde_json::json!({});
+        if let Some(grace) = grace_period_seconds {
+            body["grace_period_seconds"] = grace.into();
+        }
+        let path = ["v1", "orgs", "credentials", credential_id, "rotate"];
+        self.json(self.request(Method::POST, &path).json(&body))
+            .await
+    }
+
+    pub async fn revoke_admin_credential(
+        &self,
+        credential_id: &str,
+    ) -> Result<OrgCredential, Error> {
+        let path = ["v1", "orgs", "credentials", credential_id];
+        self.json(self.request(Method::DELETE, &path)).await
+    }
+
     /// `GET /v1/usage`: this month's usage and the tier's allowances.
     pub async fn usage(&self) -> Result<serde_json::Value, Error> {
         self.json(self.request(Method::GET, &["v1", "usage"])).await

@@ -257,6 +257,29 @@ pub struct Credential {
     pub extra: Extra,
 }
 
+/// An admin credential of the organization (`/v1/orgs/credentials`).
+#[derive(Clone, Debug, Deserialize, Serialize)]
+pub struct OrgCredential {
+    pub id: String,
+    pub client_id: String,
+    /// Only in the answer that created or rotated it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<String>,
+    pub status: String,
+    pub scope: String,
+    pub created_at: String,
+    #[serde(default)]
+    pub rotated_at: Option<String>,
+    #[serde(default)]
+    pub revoked_at: Option<String>,
+    #[serde(default)]
+    pub last_used_at: Option<String>,
+    #[serde(default)]
+    pub previous_secret_expires_at: Option<String>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
 #[derive(Clone, Debug, Deserialize, Serialize)]
 pub struct AuditEvent {
     pub id: String,

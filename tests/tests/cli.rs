@@ -504,6 +504,81 @@ async fn management_scopes_need_an_explicit_flag() {
     );
 }
 
+/// The admin's own credentials: a second one, a rotation without grace, and revocation, each
+/// checked by authenticating with the secrets the commands printed.
+#[tokio::test]
+async fn admin_credentials_are_created_rotated_and_revoked() {
+    let server = Server::start().await;
+    let cli = Cli::new(&server.base);
+    let first = sign_up(&cli, "admins");
+    let listed = cli.run(&["orgs", "credentials", "list"]).ok().json();
+    assert_eq!(listed["data"].as_array().unwrap().len(), 1, "{listed}");
+    assert!(listed["data"][0].get("client_secret").is_none(), "{listed}");
+    let first_id = text(&listed["data"][0], "id");
+
+    let created = cli.run(&["orgs", "credentials", "create"]).ok();
+    assert!(created.stderr.contains("shown only now"), "{created:#?}");
+    let second = created.json();
+    let (second_client, second_secret) =
+        (text(&second, "client_id"), text(&second, "client_secret"));
+    let as_second = |args: &[&str], secret: &str| {
+        cli.run_with(
+            args,
+            &[
+                ("AGENTIDP_CLIENT_ID", second_client.as_str()),
+                ("AGENTIDP_CLIENT_SECRET", secret),
+            ],
+            None,
+        )
+    };
+    let both = as_second(&["orgs", "credentials", "list"], &second_secret)
+        .ok()
+        .json();
+    assert_eq!(both["data"].as_array().unwrap().len(), 2, "{both}");
+
+    // The first admin rotates the second's secret with no grace: only the new one works.
+    let rotated = cli
+        .run(&[
+            "orgs",
+            "credentials",
+            "rotate",
+            &text(&second, "id"),
+            "--grace-period",
+            "0",
+        ])
+        .ok()
+        .json();
+    let new_secret = text(&rotated, "client_secret");
+    assert_ne!(new_secret, second_secret);
+    assert_fails(
+        &as_second(&["orgs", "credentials", "list"], &second_secret),
+        AUTHENTICATION,
+        Some("invalid_client"),
+    );
+    as_second(&["orgs", "credentials", "list"], &new_secret).ok();
+
+    // The second revokes the first; the first's profile stops working.
+    let revoked = as_second(&["orgs", "credentials", "revoke", &first_id], &new_secret)
+        .ok()
+        .json();
+    assert_eq!(revoked["status"], "revoked", "{revoked}");
+    assert_fails(
+        &cli.run(&["orgs", "credentials", "list"]),
+        AUTHENTICATION,
+        Some("invalid_client"),
+    );
+    assert_eq!(first.client_id, text(&revoked, "client_id"));
+    // The last active admin credential cannot be revoked.
+    assert_fails(
+        &as_second(
+            &["orgs", "credentials", "revoke", &text(&second, "id")],
+            &new_secret,
+        ),
+        CONFLICT,
+        Some("last_admin_credential"),
+    );
+}
+
 #[tokio::test]
 async fn a_rate_limited_call_exits_6() {
     let server = Server::start_with(&[("RATE_LIMIT_PER_MINUTE", "2")]).await;

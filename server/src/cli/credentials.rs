@@ -1,9 +1,10 @@
-//! `credentials create|list|rotate|revoke`: a new secret is printed once, to stdout only.
+//! `credentials create|list|rotate|revoke` (an agent's) and `orgs credentials` (the admin's): a new
+//! secret is printed once, to stdout only.
 
-use agentidp_client::{all_pages, Credential, CredentialCreate};
+use agentidp_client::{all_pages, Credential, CredentialCreate, OrgCredential};
 
 use super::agents::page_query;
-use super::defs::CredentialsCommand;
+use super::defs::{AdminCredentialsCommand, CredentialsCommand};
 use super::exit::CliError;
 use super::hiargs::HiArgs;
 use super::output::{Column, Printer};
@@ -79,6 +80,59 @@ pub async fn run(
         }
         CredentialsCommand::Revoke { agent, credential } => {
             printer.record(&client.revoke_credential(&agent, &credential).await?)
+        }
+    }
+}
+
+const ADMIN_COLUMNS: &[Column] = &[
+    ("ID", "id"),
+    ("CLIENT ID", "client_id"),
+    ("STATUS", "status"),
+    ("SCOPE", "scope"),
+    ("CREATED", "created_at"),
+    ("LAST USED", "last_used_at"),
+];
+
+fn print_new_admin(printer: Printer, credential: &OrgCredential) -> Result<(), CliError> {
+    if credential.client_secret.is_some() {
+        eprintln!("agentidp: the admin client secret is shown only now; store it safely");
+    }
+    printer.record(credential)
+}
+
+pub async fn admin(
+    hi: &HiArgs,
+    printer: Printer,
+    command: AdminCredentialsCommand,
+) -> Result<(), CliError> {
+    let client = hi.authorized().await?;
+    match command {
+        AdminCredentialsCommand::List { page } => {
+            let result = if page.all {
+                all_pages(page_query(&page), |p| {
+                    let client = client.clone();
+                    async move { client.list_admin_credentials(&p).await }
+                })
+                .await?
+            } else {
+                client.list_admin_credentials(&page_query(&page)).await?
+            };
+            printer.page(&result, ADMIN_COLUMNS)
+        }
+        AdminCredentialsCommand::Create => {
+            print_new_admin(printer, &client.create_admin_credential().await?)
+        }
+        AdminCredentialsCommand::Rotate {
+            credential,
+            grace_period,
+        } => print_new_admin(
+            printer,
+            &client
+                .rotate_admin_credential(&credential, grace_period)
+                .await?,
+        ),
+        AdminCredentialsCommand::Revoke { credential } => {
+            printer.record(&client.revoke_admin_credential(&credential).await?)
         }
     }
 }

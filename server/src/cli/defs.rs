@@ -193,6 +193,33 @@ pub enum OrgsCommand {
         #[arg(long)]
         login: bool,
     },
+    /// The organization's admin credentials: list, create, rotate, revoke.
+    #[command(subcommand, after_help = format!("Example:\n  agentidp orgs credentials rotate $CREDENTIAL --grace-period 3600\n\n{EXIT_CODES}"))]
+    Credentials(AdminCredentialsCommand),
+}
+
+#[derive(Subcommand)]
+pub enum AdminCredentialsCommand {
+    /// List the organization's admin credentials (never their secrets).
+    #[command(after_help = format!("Example:\n  agentidp orgs credentials list -o json\n\n{EXIT_CODES}"))]
+    List {
+        #[command(flatten)]
+        page: PageArgs,
+    },
+    /// Create a further admin credential; its secret is printed once, to stdout.
+    #[command(after_help = format!("Example:\n  agentidp orgs credentials create -o json > admin.json\n\n{EXIT_CODES}"))]
+    Create,
+    /// Replace an admin secret; the new one is printed once, the old one works for the grace period.
+    #[command(after_help = format!("Example:\n  agentidp orgs credentials rotate $CREDENTIAL --grace-period 3600\n\n{EXIT_CODES}"))]
+    Rotate {
+        credential: String,
+        /// Seconds the previous secret keeps working
+        #[arg(long, value_name = "SECONDS")]
+        grace_period: Option<i64>,
+    },
+    /// Revoke an admin credential and every token issued through it.
+    #[command(after_help = format!("Example:\n  agentidp orgs credentials revoke $CREDENTIAL\n\n{EXIT_CODES}"))]
+    Revoke { credential: String },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

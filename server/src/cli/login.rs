@@ -79,11 +79,16 @@ pub fn logout(hi: &HiArgs, printer: Printer) -> Result<(), CliError> {
 }
 
 pub async fn orgs(hi: &HiArgs, printer: Printer, command: OrgsCommand) -> Result<(), CliError> {
-    let OrgsCommand::Create {
-        name,
-        signup_token,
-        login,
-    } = command;
+    let (name, signup_token, login) = match command {
+        OrgsCommand::Create {
+            name,
+            signup_token,
+            login,
+        } => (name, signup_token, login),
+        OrgsCommand::Credentials(command) => {
+            return super::credentials::admin(hi, printer, command).await
+        }
+    };
     let created = hi
         .client()?
         .create_organization(&name, signup_token.as_deref())
