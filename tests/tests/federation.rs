@@ -28,7 +28,8 @@ async fn agent_with_policy(
     let agent = server
         .create_agent(
             org,
-            json!({ "name": "deployer", "agent_type": "ci", "capabilities": capabilities }),
+            // Management scopes (`agents:read`) are reserved: the tests opt in explicitly.
+            json!({ "name": "deployer", "agent_type": "ci", "capabilities": capabilities, "allow_management_scopes": true }),
         )
         .await;
     let agent_id = agent["id"].as_str().unwrap().to_owned();

@@ -286,7 +286,6 @@ async fn a_workflow_exchanges_its_oidc_token_for_an_agent_token() {
     let agent = server
         .create_agent(
             &org,
-            // `agents:read` is a management scope: the agent reads its own record below.
             json!({ "name": unique("deployer"), "agent_type": "ci", "capabilities": ["agents:read", "deploy:write"], "allow_management_scopes": true }),
         )
         .await;
