@@ -28,8 +28,9 @@ async fn agent_with_policy(
     let agent = server
         .create_agent(
             org,
-            // Management scopes (`agents:read`) are reserved: the tests opt in explicitly.
-            json!({ "name": "deployer", "agent_type": "ci", "capabilities": capabilities, "allow_management_scopes": true }),
+            // A deploying workflow may hold a management scope: the admin says so explicitly.
+            json!({ "name": "deployer", "agent_type": "ci", "capabilities": capabilities,
+                    "allow_management_scopes": true }),
         )
         .await;
     let agent_id = agent["id"].as_str().unwrap().to_owned();
