@@ -223,8 +223,26 @@ async fn every_route_answers_as_its_access_level_says() {
         }
         let response = request.send().await.unwrap();
         let label = format!("{} {}", route.method.as_str(), route.path);
+        let headers = response.headers().clone();
         let (status, body) = status_json(response).await;
         match route.access {
+            Access::Page if route.path.contains('{') => {
+                // A file the page does not have (the placeholder name): a problem, still secured.
+                assert_eq!(status, 404, "{label}: {body}");
+                assert_eq!(body["code"], "not_found", "{label}");
+                assert!(headers.contains_key("content-security-policy"), "{label}");
+            }
+            Access::Page => {
+                assert_eq!(status, 200, "{label}");
+                assert!(
+                    headers["content-type"]
+                        .to_str()
+                        .unwrap()
+                        .starts_with("text/html"),
+                    "{label}"
+                );
+                assert!(headers.contains_key("content-security-policy"), "{label}");
+            }
             Access::Bearer => {
                 assert_eq!(status, 401, "{label}: {body}");
                 assert_eq!(body["code"], "invalid_token", "{label}");
@@ -406,4 +424,46 @@ async fn a_workflow_exchanges_its_oidc_token_for_an_agent_token() {
     );
     let (status, _) = status_json(server.get("/v1/agents", &registration).await).await;
     assert_eq!(status, 403);
+}
+
+/// The browser pages and everything they load come from this deployment: the function that embeds
+/// them serves every file the HTML names and every module the scripts import, each with the
+/// pages' security headers, and nothing refers to another origin.
+#[tokio::test]
+async fn the_pages_and_what_they_load_come_from_this_deployment() {
+    let server = Server::from_env().await;
+    let crawl = agentidp_tests::pages::crawl(&server, &["/portal", "/docs"]).await;
+    assert!(
+        crawl.foreign.is_empty(),
+        "references to other origins: {:?}",
+        crawl.foreign
+    );
+    let paths: Vec<&str> = crawl.fetched.iter().map(|f| f.path.as_str()).collect();
+    for expected in ["/portal/portal.js", "/portal/agents.js", "/docs/docs.js"] {
+        assert!(
+            paths.contains(&expected),
+            "{expected} not loaded: {paths:?}"
+        );
+    }
+    for file in &crawl.fetched {
+        assert_eq!(file.status, 200, "{}", file.path);
+        let csp = file.header("content-security-policy");
+        assert!(
+            csp.contains("default-src 'self'") && csp.contains("frame-ancestors 'none'"),
+            "{}: {csp}",
+            file.path
+        );
+        assert_eq!(
+            file.header("x-content-type-options"),
+            "nosniff",
+            "{}",
+            file.path
+        );
+        assert_eq!(
+            file.header("referrer-policy"),
+            "no-referrer",
+            "{}",
+            file.path
+        );
+    }
 }
