@@ -423,12 +423,12 @@ pub struct EvaluationRequest {
     #[serde(default, deserialize_with = "present")]
     pub claims: Option<Map<String, Value>>,
     /// Only the policies naming this agent.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     pub agent_id: Option<String>,
 }
 
-/// A field that may be left out but not sent as `null`: a `"token": null` beside `claims` is a
-/// confused request, not a choice between the two.
+/// A field that may be left out but not sent as `null`, as the OpenAPI document says: a
+/// `"token": null` beside `claims` is a confused request, not a choice between the two.
 fn present<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
 where
     D: serde::Deserializer<'de>,
