@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The issue-token action: this job's GitHub OIDC token → an AgentIdP access token for an agent.
 set -euo pipefail
-# shellcheck source=oidc.sh
-source "$(dirname "${BASH_SOURCE[0]}")/oidc.sh"
+# shellcheck source=../lib/oidc.sh
+# One copy for both actions: a runner fetches the whole repository for an action in a subfolder.
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/oidc.sh"
 
 api_url=${AGENTIDP_API_URL%/}
 [[ -n "$api_url" ]] || fail "AgentIdP" "the api-url input is required"

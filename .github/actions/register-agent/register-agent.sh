@@ -2,8 +2,9 @@
 # The register-agent action: this job's GitHub OIDC token → a registration token through a trust
 # policy with allow_registration → a new agent in that policy's organization.
 set -euo pipefail
-# shellcheck source=oidc.sh
-source "$(dirname "${BASH_SOURCE[0]}")/oidc.sh"
+# shellcheck source=../lib/oidc.sh
+# One copy for both actions: a runner fetches the whole repository for an action in a subfolder.
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/oidc.sh"
 
 api_url=${AGENTIDP_API_URL%/}
 [[ -n "$api_url" ]] || fail "AgentIdP" "the api-url input is required"
