@@ -28,6 +28,8 @@ fn access_of(security: Option<&Value>) -> Access {
         Access::Client
     } else if schemes.contains("signupToken") {
         Access::Signup
+    } else if schemes.contains("stripeSignature") {
+        Access::Signature
     } else {
         Access::Public
     }

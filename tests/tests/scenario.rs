@@ -236,6 +236,17 @@ async fn every_route_answers_as_its_access_level_says() {
                     "{label}: not an RFC 6749 error: {body}"
                 );
             }
+            Access::Signature => {
+                // No signature: refused, or not configured in this deployment; never a token error.
+                let code = body["code"].as_str().unwrap_or_default();
+                assert!(
+                    matches!(
+                        (status, code),
+                        (400, "invalid_signature") | (404, "billing_not_configured")
+                    ),
+                    "{label}: {status} {body}"
+                );
+            }
             Access::Public | Access::Signup => {
                 let code = body["code"].as_str().unwrap_or_default();
                 assert!(

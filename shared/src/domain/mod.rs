@@ -3,6 +3,7 @@
 
 pub mod agents;
 pub mod audit;
+pub mod billing;
 pub mod credentials;
 pub mod marketplace;
 pub mod orgs;
@@ -10,6 +11,8 @@ pub mod page;
 pub mod revocation;
 pub mod scopes;
 pub mod secrets;
+pub mod ssrf;
 pub mod time;
 pub mod usage;
 pub mod validate;
+pub mod webhooks;

@@ -104,6 +104,30 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     })
 }
 
+/// A JSON body that may be omitted entirely (no body and no `Content-Type`), meaning `{}`.
+pub struct OptionalJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for OptionalJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let headers = req.headers();
+        let declared_empty = headers
+            .get(header::CONTENT_LENGTH)
+            .is_some_and(|v| v.as_bytes() == b"0");
+        let untyped = !headers.contains_key(header::CONTENT_TYPE);
+        let chunked = headers.contains_key(header::TRANSFER_ENCODING);
+        if untyped
+            && (declared_empty || (!chunked && !headers.contains_key(header::CONTENT_LENGTH)))
+        {
+            return Ok(OptionalJson(T::default()));
+        }
+        ApiJson::<T>::from_request(req, state)
+            .await
+            .map(|ApiJson(value)| OptionalJson(value))
+    }
+}
+
 /// A query string parsed into `T`, or a problem naming the parameter.
 pub struct ApiQuery<T>(pub T);
 

@@ -50,6 +50,9 @@ pub enum Access {
     Client,
     /// An access token for this API (`Authorization: Bearer`).
     Bearer,
+    /// A signature over the body by a party that shares a secret with the deployment (Stripe's
+    /// `Stripe-Signature`); `404` where that secret is not configured.
+    Signature,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -125,8 +128,8 @@ const fn everywhere(path: &'static str, operation: &'static str) -> Route {
     }
 }
 
-use Access::{Bearer, Client, Public, Signup};
-use Function::{Agents, Audit, Marketplace, Token};
+use Access::{Bearer, Client, Public, Signature, Signup};
+use Function::{Agents, Audit, Marketplace, Token, Webhooks};
 use Method::{Delete, Get, Patch, Post};
 
 /// Every route of the API.
@@ -209,6 +212,65 @@ pub const ROUTES: &[Route] = &[
         Marketplace,
         Public,
         "getMarketplaceAgent",
+    ),
+    route(Post, "/v1/webhooks", Webhooks, Bearer, "createWebhook"),
+    route(Get, "/v1/webhooks", Webhooks, Bearer, "listWebhooks"),
+    route(
+        Post,
+        "/v1/webhooks/dispatch",
+        Webhooks,
+        Bearer,
+        "dispatchWebhooks",
+    ),
+    route(Get, "/v1/webhooks/{id}", Webhooks, Bearer, "getWebhook"),
+    route(
+        Patch,
+        "/v1/webhooks/{id}",
+        Webhooks,
+        Bearer,
+        "updateWebhook",
+    ),
+    route(
+        Delete,
+        "/v1/webhooks/{id}",
+        Webhooks,
+        Bearer,
+        "deleteWebhook",
+    ),
+    route(
+        Post,
+        "/v1/webhooks/{id}/rotate",
+        Webhooks,
+        Bearer,
+        "rotateWebhookSecret",
+    ),
+    route(
+        Post,
+        "/v1/webhooks/{id}/test",
+        Webhooks,
+        Bearer,
+        "testWebhook",
+    ),
+    route(
+        Get,
+        "/v1/webhooks/{id}/deliveries",
+        Webhooks,
+        Bearer,
+        "listWebhookDeliveries",
+    ),
+    route(
+        Post,
+        "/v1/webhooks/{id}/deliveries/{delivery_id}/retry",
+        Webhooks,
+        Bearer,
+        "retryWebhookDelivery",
+    ),
+    route(
+        Post,
+        "/v1/billing/stripe",
+        Webhooks,
+        Signature,
+        "receiveStripeEvent",
     ),
 ];
 

@@ -9,6 +9,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
     ("0001_core", include_str!("../../../schema/0001_core.sql")),
     ("0002_audit", include_str!("../../../schema/0002_audit.sql")),
     ("0003_usage", include_str!("../../../schema/0003_usage.sql")),
+    (
+        "0006_webhooks",
+        include_str!("../../../schema/0006_webhooks.sql"),
+    ),
 ];
 
 pub async fn apply(db: &dyn Database, clock: &dyn Clock) -> Result<Vec<&'static str>, DbError> {

@@ -4,6 +4,7 @@
 pub mod admission_script;
 pub mod agents;
 pub mod audit_trail;
+pub mod billing;
 pub mod chain;
 pub mod credentials;
 pub mod kv_keys;
@@ -12,6 +13,7 @@ pub mod migrations;
 pub mod orgs;
 pub mod signing_keys;
 pub mod usage;
+pub mod webhooks;
 
 use crate::ports::sql::{DbError, Statement};
 
