@@ -15,6 +15,8 @@ pub mod conformance;
 
 pub use reqwest;
 
+pub mod webhooks;
+
 /// A request path for a route of the route table: each `{parameter}` becomes a well-formed,
 /// unknown id.
 pub fn concrete(route: &agentidp_shared::http::routes::Route) -> String {
@@ -33,7 +35,7 @@ pub fn concrete(route: &agentidp_shared::http::routes::Route) -> String {
 }
 pub use serde_json;
 
-fn workspace_root() -> PathBuf {
+pub(crate) fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .unwrap()
@@ -73,7 +75,7 @@ fn workspace_binary(variable: &str, package: &str) -> PathBuf {
     target.join("debug").join(package)
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
@@ -104,10 +106,21 @@ impl Server {
 
     /// The deployment at `AGENTIDP_BASE_URL` if set, else a fresh native server.
     pub async fn from_env() -> Server {
+        Server::from_env_with(&[]).await
+    }
+
+    /// Like [`Server::from_env`]; `env` configures the native server when this starts one (an
+    /// external deployment must have been started with the same configuration).
+    pub async fn from_env_with(env: &[(&str, &str)]) -> Server {
         match std::env::var("AGENTIDP_BASE_URL") {
             Ok(base) if !base.is_empty() => Server::at(&base).await,
-            _ => Server::start().await,
+            _ => Server::start_with(env).await,
         }
+    }
+
+    /// Whether this is a server this process started (natively), not an external deployment.
+    pub fn is_native(&self) -> bool {
+        self.child.is_some()
     }
 
     pub async fn start() -> Server {
@@ -202,6 +215,13 @@ impl Server {
             .expect("a server this test started")
             .wait()
             .expect("waiting for agentidp")
+    }
+
+    /// Kills the server with SIGKILL, as a crash would, keeping the data directory.
+    pub fn kill(&mut self) {
+        let child = self.child.as_mut().expect("a server this test started");
+        let _ = child.kill();
+        let _ = child.wait();
     }
 
     pub async fn get(&self, path: &str, token: &str) -> Response {
