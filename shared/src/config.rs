@@ -595,7 +595,10 @@ fn parse_issuer(value: &str) -> Result<String, ConfigError> {
 mod tests {
     use super::*;
 
-    fn source(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+    /// A configuration source from fixed pairs (also for the tiers' tests).
+    pub(super) fn source(
+        pairs: &'static [(&'static str, &'static str)],
+    ) -> impl Fn(&str) -> Option<String> {
         move |name| {
             pairs
                 .iter()

@@ -55,6 +55,15 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def _body(self):
+        if "chunked" in (self.headers.get("transfer-encoding") or "").lower():
+            body = b""
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    self.rfile.readline()
+                    return body
+                body += self.rfile.read(size)
+                self.rfile.readline()
         length = int(self.headers.get("content-length") or 0)
         return self.rfile.read(length)
 
@@ -104,6 +113,7 @@ class Handler(BaseHTTPRequestHandler):
                 "webhook_timestamp": headers.get("webhook-timestamp"),
                 "webhook_signature": headers.get("webhook-signature"),
                 "user_agent": headers.get("user-agent"),
+                "content_length": headers.get("content-length"),
                 "verified_by": verified,
                 "verification_error": error,
                 "status": status,

@@ -283,6 +283,9 @@ async fn webhooks_are_delivered_after_the_request_and_retried_by_the_dispatcher(
     assert_all_verified(&received);
     assert_eq!(received[0]["body"]["type"], "agent.created");
     assert_eq!(received[0]["body"]["data"]["agent"]["id"], agent["id"]);
+    // A fixed length, not chunked: some receivers read nothing else.
+    let length = received[0]["raw"].as_str().unwrap().len().to_string();
+    assert_eq!(received[0]["content_length"], json!(length));
 
     // The next event fails once; its retry, due 5 s later, comes from a dispatcher.
     receiver

@@ -378,10 +378,7 @@ async fn nothing_is_lost_when_the_server_is_killed_between_the_change_and_the_de
     receiver.endpoint("/slow", &[&secret], &[200]).await;
     let restarted = Server::start_in(server.data_dir.clone(), DRIVEN).await;
     // The dead dispatcher's lease runs out after a minute; then any dispatcher takes it over.
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
+    let now = unix_now();
     let (_, report) = dispatch(&restarted, &org.token, Some(now + 30)).await;
     assert_eq!(report["attempted"], 0, "the lease still holds: {report}");
     let (_, report) = dispatch(&restarted, &org.token, Some(now + 61)).await;
@@ -437,67 +434,91 @@ async fn events_enqueued_before_a_restart_are_delivered_by_the_periodic_dispatch
     }
 }
 
-#[tokio::test]
-async fn concurrent_dispatchers_attempt_each_delivery_once() {
+/// Seconds since the epoch, for dispatches as of some time from now.
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// Enqueues `count` events to a receiver that is down (each first attempt fails), brings the
+/// receiver up, then runs all `dispatchers` at once, ten minutes on; asserts each event reached
+/// the receiver exactly once.
+async fn race(
+    servers: &[&Server],
+    org: &agentidp_tests::Org,
+    count: usize,
+    dispatchers: &[(&Server, &str)],
+) {
     let port = free_port();
-    let operator = "operator-dispatch-token";
-    let mut env = DRIVEN.to_vec();
-    env.push(("AGENTIDP_WEBHOOK_DISPATCH_TOKEN", operator));
-    let server = Server::start_with(&env).await;
-    let org = server.bootstrap("acme").await;
     let url = format!("http://127.0.0.1:{port}/hook");
-    let (subscription, secret) = subscribe(&server, &org, &url, &["agent.created"]).await;
-    for i in 0..30 {
-        server
+    let (subscription, secret) = subscribe(servers[0], org, &url, &["agent.created"]).await;
+    for i in 0..count {
+        servers[i % servers.len()]
             .create_agent(
-                &org,
+                org,
                 json!({ "name": format!("bot-{i}"), "agent_type": "worker" }),
             )
             .await;
     }
-    wait_until_all_attempted(&server, &org, &subscription, 30).await;
+    wait_until_all_attempted(servers[0], org, &subscription, count).await;
     let receiver = Receiver::start_on(port);
     receiver.endpoint("/hook", &[&secret], &[200]).await;
 
-    let at = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-        + 600;
-    let mut dispatchers = tokio::task::JoinSet::new();
-    for i in 0..8 {
+    let at = unix_now() + 600;
+    let mut racing = tokio::task::JoinSet::new();
+    for (server, token) in dispatchers {
         let request = server
             .http
             .post(server.url(&format!("/v1/webhooks/dispatch?at={at}")))
-            .bearer_auth(if i % 2 == 0 {
-                operator
-            } else {
-                org.token.as_str()
-            });
-        dispatchers.spawn(async move { status_json(request.send().await.unwrap()).await });
+            .bearer_auth(token);
+        racing.spawn(async move { status_json(request.send().await.unwrap()).await });
     }
     let mut delivered = 0;
-    for (status, report) in dispatchers.join_all().await {
+    for (status, report) in racing.join_all().await {
         assert_eq!(status, 200, "{report}");
         delivered += report["delivered"].as_i64().unwrap();
     }
-    assert_eq!(delivered, 30);
+    assert_eq!(delivered, count as i64);
     let received = receiver.received("/hook").await;
-    assert_eq!(received.len(), 30, "each delivery attempted once");
+    assert_eq!(received.len(), count, "each delivery attempted once");
+    assert_all_verified(&received);
     let mut per_id: BTreeMap<&str, usize> = BTreeMap::new();
     for r in &received {
         *per_id.entry(r["webhook_id"].as_str().unwrap()).or_default() += 1;
     }
     assert!(per_id.values().all(|n| *n == 1), "{per_id:?}");
-    for delivery in deliveries(&server, &org, &subscription).await {
+    for delivery in deliveries(servers[0], org, &subscription).await {
         assert_eq!(delivery["status"], "delivered");
         let attempts = delivery["attempts"].as_array().unwrap();
-        let answered: Vec<&Value> = attempts
-            .iter()
-            .filter(|a| a["status_code"] == 200)
-            .collect();
-        assert_eq!(answered.len(), 1, "{delivery:#}");
+        let answered = attempts.iter().filter(|a| a["status_code"] == 200).count();
+        assert_eq!(answered, 1, "{delivery:#}");
     }
+}
+
+const OPERATOR: &str = "operator-dispatch-token";
+
+#[tokio::test]
+async fn concurrent_dispatchers_attempt_each_delivery_once() {
+    let mut env = DRIVEN.to_vec();
+    env.push(("AGENTIDP_WEBHOOK_DISPATCH_TOKEN", OPERATOR));
+    let server = Server::start_with(&env).await;
+    let org = server.bootstrap("acme").await;
+    // The operator's and the organization's dispatchers, four of each.
+    let dispatchers: Vec<(&Server, &str)> = (0..8)
+        .map(|i| {
+            (
+                &server,
+                if i % 2 == 0 {
+                    OPERATOR
+                } else {
+                    org.token.as_str()
+                },
+            )
+        })
+        .collect();
+    race(&[&server], &org, 30, &dispatchers).await;
 }
 
 /// Waits until each of `count` deliveries has had its first attempt.
@@ -935,7 +956,7 @@ async fn an_organization_has_at_most_twenty_subscriptions_even_when_racing() {
 
 #[tokio::test]
 async fn the_dispatch_endpoint_needs_a_dispatcher_and_development_mode_for_time() {
-    let operator = "operator-dispatch-token";
+    let operator = OPERATOR;
     let server = Server::start_with(&[("AGENTIDP_WEBHOOK_DISPATCH_TOKEN", operator)]).await;
     let org = server.bootstrap("acme").await;
     let anonymous = server
@@ -973,60 +994,19 @@ async fn the_dispatch_endpoint_needs_a_dispatcher_and_development_mode_for_time(
 async fn dispatchers_of_two_servers_on_one_database_attempt_each_delivery_once() {
     let redis = agentidp_tests::RedisServer::start();
     let standins = agentidp_tests::DevBackends::start(&redis.url);
-    let operator = "operator-dispatch-token";
     let mut env = DRIVEN.to_vec();
     env.extend([
         ("AGENTIDP_DATABASE_URL", standins.hrana_url.as_str()),
         ("AGENTIDP_DATABASE_AUTH_TOKEN", standins.token.as_str()),
         ("UPSTASH_REDIS_REST_URL", standins.upstash_url.as_str()),
         ("UPSTASH_REDIS_REST_TOKEN", standins.token.as_str()),
-        ("AGENTIDP_WEBHOOK_DISPATCH_TOKEN", operator),
+        ("AGENTIDP_WEBHOOK_DISPATCH_TOKEN", OPERATOR),
     ]);
     let first = Server::start_with(&env).await;
     let second = Server::start_with(&env).await;
     let org = first.bootstrap("acme").await;
-    let port = free_port();
-    let url = format!("http://127.0.0.1:{port}/hook");
-    let (subscription, secret) = subscribe(&first, &org, &url, &["agent.created"]).await;
-    for i in 0..20 {
-        let server = if i % 2 == 0 { &first } else { &second };
-        server
-            .create_agent(
-                &org,
-                json!({ "name": format!("bot-{i}"), "agent_type": "worker" }),
-            )
-            .await;
-    }
-    wait_until_all_attempted(&first, &org, &subscription, 20).await;
-    let receiver = Receiver::start_on(port);
-    receiver.endpoint("/hook", &[&secret], &[200]).await;
-
-    let at = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-        + 600;
-    let mut dispatchers = tokio::task::JoinSet::new();
-    for i in 0..6 {
-        let server = if i % 2 == 0 { &first } else { &second };
-        let request = server
-            .http
-            .post(server.url(&format!("/v1/webhooks/dispatch?at={at}")))
-            .bearer_auth(operator);
-        dispatchers.spawn(async move { status_json(request.send().await.unwrap()).await });
-    }
-    let mut delivered = 0;
-    for (status, report) in dispatchers.join_all().await {
-        assert_eq!(status, 200, "{report}");
-        delivered += report["delivered"].as_i64().unwrap();
-    }
-    assert_eq!(delivered, 20);
-    let received = receiver.received("/hook").await;
-    assert_eq!(received.len(), 20, "each delivery attempted once");
-    assert_all_verified(&received);
-    let ids: BTreeSet<&str> = received
-        .iter()
-        .map(|r| r["webhook_id"].as_str().unwrap())
+    let dispatchers: Vec<(&Server, &str)> = (0..6)
+        .map(|i| (if i % 2 == 0 { &first } else { &second }, OPERATOR))
         .collect();
-    assert_eq!(ids.len(), 20);
+    race(&[&first, &second], &org, 20, &dispatchers).await;
 }

@@ -163,16 +163,8 @@ fn parse_tier_list(variable: &Variable, raw: &str) -> Result<Vec<(Tier, u64)>, C
 
 #[cfg(test)]
 mod tests {
+    use super::super::tests::source;
     use super::*;
-
-    fn source(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
-        move |name| {
-            pairs
-                .iter()
-                .find(|(k, _)| *k == name)
-                .map(|(_, v)| (*v).to_owned())
-        }
-    }
 
     #[test]
     fn paid_tiers_lift_the_free_limits_by_default() {

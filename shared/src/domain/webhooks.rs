@@ -244,14 +244,14 @@ impl SigningSecret {
     }
 }
 
-/// The `webhook-signature` value: `v1,<base64 HMAC-SHA256 of "id.timestamp.body">` for each key,
-/// space-separated, so receivers holding either secret of a rotation verify.
+/// The `webhook-signature` value: `v1,<base64 HMAC-SHA256 of "id.timestamp.body">` for each key
+/// (signed by the Standard Webhooks reference library), space-separated, so receivers holding
+/// either secret of a rotation verify.
 pub fn signature_header(keys: &[Vec<u8>], id: &str, timestamp: i64, body: &str) -> String {
-    let signed = format!("{id}.{timestamp}.{body}");
     keys.iter()
-        .map(|key| {
-            let mac = hmac_sha256::HMAC::mac(signed.as_bytes(), key);
-            format!("v1,{}", STANDARD.encode(mac))
+        .filter_map(|key| {
+            let signer = standardwebhooks::Webhook::from_bytes(key.clone()).ok()?;
+            signer.sign(id, timestamp, body.as_bytes()).ok()
         })
         .collect::<Vec<_>>()
         .join(" ")

@@ -56,6 +56,18 @@ fn media_type(headers: &HeaderMap) -> String {
         .unwrap_or_default()
 }
 
+/// A body that could not be read, as a problem.
+fn body_problem(e: BodyError) -> ApiError {
+    match e {
+        BodyError::TooLarge => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("the request body exceeds {MAX_BODY_BYTES} bytes"),
+        ),
+        BodyError::Unreadable(m) => ApiError::new(StatusCode::BAD_REQUEST, "invalid_body", m),
+    }
+}
+
 /// A JSON body parsed into `T`, or a problem naming what is wrong with it.
 pub struct ApiJson<T>(pub T);
 
@@ -72,15 +84,25 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
                 "send the body as application/json",
             ));
         }
-        let bytes = read_body(&parts.headers, body).await.map_err(|e| match e {
-            BodyError::TooLarge => ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
-                format!("the request body exceeds {MAX_BODY_BYTES} bytes"),
-            ),
-            BodyError::Unreadable(m) => ApiError::new(StatusCode::BAD_REQUEST, "invalid_body", m),
-        })?;
+        let bytes = read_body(&parts.headers, body)
+            .await
+            .map_err(body_problem)?;
         parse_json(&bytes).map(ApiJson)
+    }
+}
+
+/// The body exactly as sent (signed payloads are verified byte for byte), within the limit.
+pub struct RawBody(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for RawBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, _state: &S) -> Result<Self, ApiError> {
+        let (parts, body) = req.into_parts();
+        let bytes = read_body(&parts.headers, body)
+            .await
+            .map_err(body_problem)?;
+        Ok(RawBody(bytes))
     }
 }
 

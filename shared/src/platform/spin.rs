@@ -59,6 +59,8 @@ async fn send(request: OutboundRequest) -> Result<OutboundResponse, OutboundErro
     for (name, value) in &request.headers {
         builder = builder.header(*name, value);
     }
+    // Without it the body goes out chunked, which some receivers do not read.
+    builder = builder.header("content-length", request.body.len());
     let outgoing = builder
         .body(http_body_util::Full::new(Bytes::from(request.body)))
         .map_err(|e| failed(e.to_string()))?;

@@ -86,16 +86,21 @@ pub async fn find(
         .transpose()
 }
 
+/// The position and id a page starts after (or, newest first, before); both `NULL` on the first.
+fn keyset(page: &PageRequest) -> (Option<i64>, Option<String>) {
+    match &page.after {
+        Some(k) => (Some(k.position), Some(k.id.clone())),
+        None => (None, None),
+    }
+}
+
 /// One page of the organization's subscriptions in creation order.
 pub async fn list(
     db: &dyn Database,
     org_id: &str,
     page: &PageRequest,
 ) -> Result<Vec<Subscription>, DbError> {
-    let (after_position, after_id) = match &page.after {
-        Some(k) => (Some(k.position), Some(k.id.clone())),
-        None => (None, None),
-    };
+    let (after_position, after_id) = keyset(page);
     let statement = Statement::new(format!(
         "SELECT {SUBSCRIPTION_COLUMNS} FROM webhook_subscriptions WHERE org_id = ?1 \
          AND (?2 IS NULL OR (created_at, id) > (?2, ?3)) ORDER BY created_at, id LIMIT ?4"
@@ -223,8 +228,10 @@ pub fn enqueue_one(
 /// its requests no write).
 pub async fn has_due(db: &dyn Database, org_id: &str, now: i64) -> Result<bool, DbError> {
     let statement = Statement::new(
-        "SELECT 1 AS due FROM webhook_deliveries WHERE org_id = ?1 AND status = 'pending' \
-         AND next_attempt_at <= ?2 AND (lease_until IS NULL OR lease_until <= ?2) LIMIT 1",
+        "SELECT 1 AS due FROM webhook_deliveries d JOIN webhook_subscriptions s \
+         ON s.id = d.subscription_id WHERE d.org_id = ?1 AND d.status = 'pending' \
+         AND d.next_attempt_at <= ?2 AND (d.lease_until IS NULL OR d.lease_until <= ?2) \
+         AND s.enabled = 1 LIMIT 1",
     )
     .bind(org_id)
     .bind(now);
@@ -428,10 +435,7 @@ pub async fn list_deliveries(
     subscription_id: &str,
     page: &PageRequest,
 ) -> Result<Vec<Delivery>, DbError> {
-    let (before_position, before_id) = match &page.after {
-        Some(k) => (Some(k.position), Some(k.id.clone())),
-        None => (None, None),
-    };
+    let (before_position, before_id) = keyset(page);
     let statement = Statement::new(format!(
         "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries WHERE subscription_id = ?1 \
          AND org_id = ?2 AND (?3 IS NULL OR (created_at, event_id) < (?3, ?4)) \
