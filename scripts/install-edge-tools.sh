@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs, once per machine and idempotently, what the edge builds and their end-to-end tests need:
 # wasm targets, worker-build + wasm-bindgen (Workers), wasmtime (runs the Spin components), the npm
-# tooling (wrangler with workerd, wasm-opt, esbuild) and redis-server (behind the Upstash stand-in).
+# tooling (wrangler to deploy, miniflare with workerd for the tests, wasm-opt, esbuild) and
+# redis-server (behind the Upstash stand-in).
 # Versions are pinned; see ../shared/TOOLCHAIN.md for why these ones.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -6,8 +6,8 @@
 #   bash scripts/test.sh fmt clippy wasm
 #
 # Stages: setup fmt clippy wasm build standins (the local Turso and Upstash stand-ins driven by the
-# official npm clients) rust python edge (the wasm builds end to end in workerd and wasmtime,
-# scripts/test-edge.sh). Idempotent and prompt-free on a fresh Debian machine with rustup
+# official npm clients) rust python edge (the wasm builds end to end in workerd via miniflare and in
+# wasmtime, scripts/test-edge.sh). Idempotent and prompt-free on a fresh Debian machine with rustup
 # (CI runs it as `bash .ci/run` with CI=true and no stdin). It installs into the rustup toolchain,
 # ~/.cargo/bin (pinned edge tools), node_modules, target/ (ignored by git) and, through apt-get,
 # redis-server when missing. Servers it starts listen on free loopback ports, are started as
@@ -209,8 +209,13 @@ stage_python() {
   fi
 }
 
-# The edge builds in their real runtimes (workerd, wasmtime). A machine's first run installs
-# wasmtime-cli (trimmed to `serve`, ~7 min), worker-build (~4 min) and wasm-bindgen-cli (~3 min).
+# The edge builds in their real runtimes: the Workers in workerd, driven in-process by miniflare
+# (tests/edge/workers.mjs), the Spin components in `wasmtime serve`. Not `wrangler dev`: five of
+# them share the project's .wrangler/state, and on a fresh clone their workerd processes race to
+# create one SQLite file; the loser dies with SQLITE_BUSY ("The Workers runtime failed to start"),
+# on a first run only. Processes start one at a time on free ports with bounded readiness waits.
+# A machine's first run installs wasmtime-cli (trimmed to `serve`, ~7 min), worker-build (~4 min)
+# and wasm-bindgen-cli (~3 min).
 stage_edge() {
   section "edge: install tools (scripts/install-edge-tools.sh)"
   bash scripts/install-edge-tools.sh || fail "installing the edge tools"

@@ -1,5 +1,6 @@
-//! `agentidp-dev`: developer tools that are not part of the product: local stand-ins for Turso and
-//! Upstash, and the edge's path router, so the wasm builds run locally without a cloud account.
+//! `agentidp-dev`: developer tools that are not part of the product: local stand-ins for Turso,
+//! Upstash and GitHub Actions' OIDC issuer, and the edge's path router, so the wasm builds run
+//! locally without a cloud account.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -9,6 +10,7 @@ use clap::{Parser, Subcommand};
 
 mod auth;
 mod hrana;
+mod oidc_issuer;
 mod router;
 mod upstash;
 
@@ -51,6 +53,25 @@ enum Command {
         #[arg(long = "route", required = true)]
         routes: Vec<router::Route>,
     },
+    /// Stand in for GitHub Actions' OIDC issuer: the JWKS of the RSA key in --key-file (created if
+    /// missing) at /.well-known/jwks, and the runner's ID-token request protocol at /token
+    /// (ACTIONS_ID_TOKEN_REQUEST_URL=http://ADDR/token?api-version=2.0).
+    OidcIssuer {
+        #[arg(long, default_value = "127.0.0.1:8090")]
+        listen: SocketAddr,
+        /// PEM file of the RSA signing key; generated when it does not exist
+        #[arg(long)]
+        key_file: PathBuf,
+        /// The `iss` of minted tokens (default: http://LISTEN)
+        #[arg(long)]
+        issuer: Option<String>,
+        /// JSON object of claims merged over GitHub's defaults, re-read for every token
+        #[arg(long)]
+        claims_file: Option<PathBuf>,
+        /// Bearer token /token requires (ACTIONS_ID_TOKEN_REQUEST_TOKEN)
+        #[arg(long, default_value = "dev-request-token")]
+        request_token: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -82,6 +103,13 @@ fn main() -> ExitCode {
                 token,
             } => serve_backends(data_dir, hrana_listen, upstash_listen, &redis_url, token).await,
             Command::Router { listen, routes } => router::serve(listen, routes).await,
+            Command::OidcIssuer {
+                listen,
+                key_file,
+                issuer,
+                claims_file,
+                request_token,
+            } => oidc_issuer::serve(listen, key_file, issuer, claims_file, request_token).await,
         }
     });
     match result {

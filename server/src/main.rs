@@ -12,9 +12,9 @@ use agentidp_shared::http::error::ApiError;
 use agentidp_shared::http::extract::ClientIp;
 use agentidp_shared::jose::jwk::Alg;
 use agentidp_shared::jose::keys;
+use agentidp_shared::platform::durable_kv::DurableKv;
 use agentidp_shared::platform::hrana::HranaDatabase;
 use agentidp_shared::platform::kv_timeout::TimeoutKv;
-use agentidp_shared::platform::memory_kv::MemoryKv;
 use agentidp_shared::platform::native::{
     Durability, EmbeddedDatabase, NativeOutbound, SystemClock, TokioBackground, TokioTimer,
 };
@@ -28,6 +28,9 @@ use agentidp_shared::services::webhooks::{self, Scope};
 use agentidp_shared::state::{AppState, Platform};
 use agentidp_shared::store::migrations;
 use clap::{Parser, Subcommand};
+
+mod data_dir_lock;
+mod listener;
 
 #[derive(Parser)]
 #[command(
@@ -137,11 +140,14 @@ async fn open_database(dir: &Path) -> Result<Arc<EmbeddedDatabase>, String> {
     Ok(Arc::new(db))
 }
 
-/// The embedded file by default; libSQL over HTTP (Turso, or the local stand-in) when
-/// `AGENTIDP_DATABASE_URL` is set.
-async fn database(dir: &Path) -> Result<Arc<dyn Database>, String> {
+/// The embedded file by default (returned a second time, to be checkpointed at shutdown); libSQL
+/// over HTTP (Turso, or the local stand-in) when `AGENTIDP_DATABASE_URL` is set.
+async fn database(
+    dir: &Path,
+) -> Result<(Arc<dyn Database>, Option<Arc<EmbeddedDatabase>>), String> {
     let Some(url) = config::DATABASE_URL.text(&env) else {
-        return Ok(open_database(dir).await? as Arc<dyn Database>);
+        let db = open_database(dir).await?;
+        return Ok((db.clone() as Arc<dyn Database>, Some(db)));
     };
     let outbound = Arc::new(NativeOutbound::new(std::time::Duration::from_secs(10)));
     let db = HranaDatabase::new(outbound, &url, config::DATABASE_AUTH_TOKEN.text(&env));
@@ -151,12 +157,18 @@ async fn database(dir: &Path) -> Result<Arc<dyn Database>, String> {
             config::DATABASE_URL.name
         )
     })?;
-    Ok(Arc::new(db))
+    Ok((Arc::new(db), None))
 }
 
-/// In-process by default; a real Redis with `REDIS_URL`, or Upstash REST with its URL and token.
-/// Remote stores answer within `AGENTIDP_KV_TIMEOUT_MS` or count as failed.
-async fn key_value(clock: Arc<dyn Clock>, timeout_ms: i64) -> Result<Arc<dyn KeyValue>, String> {
+/// In the database by default (an in-process cache over a table, see `DurableKv`); a real Redis
+/// with `REDIS_URL`, or Upstash REST with its URL and token. Remote stores answer within
+/// `AGENTIDP_KV_TIMEOUT_MS` or count as failed. The default store is returned a second time to
+/// be flushed at shutdown.
+async fn key_value(
+    clock: Arc<dyn Clock>,
+    timeout_ms: i64,
+    db: &Arc<dyn Database>,
+) -> Result<(Arc<dyn KeyValue>, Option<Arc<DurableKv>>), String> {
     let timeout = std::time::Duration::from_millis(timeout_ms.unsigned_abs());
     let bounded = |kv: Arc<dyn KeyValue>| -> Arc<dyn KeyValue> {
         Arc::new(TimeoutKv::new(kv, timeout, Arc::new(TokioTimer)))
@@ -165,7 +177,7 @@ async fn key_value(clock: Arc<dyn Clock>, timeout_ms: i64) -> Result<Arc<dyn Key
         let kv = RedisKv::connect(&url)
             .await
             .map_err(|e| format!("{}: {e}", config::REDIS_URL.name))?;
-        return Ok(bounded(Arc::new(kv)));
+        return Ok((bounded(Arc::new(kv)), None));
     }
     let (upstash_url, upstash_token) = (config::UPSTASH_URL.name, config::UPSTASH_TOKEN.name);
     match (
@@ -174,11 +186,21 @@ async fn key_value(clock: Arc<dyn Clock>, timeout_ms: i64) -> Result<Arc<dyn Key
     ) {
         (Some(url), Some(token)) => {
             let outbound = Arc::new(NativeOutbound::new(std::time::Duration::from_secs(2)));
-            Ok(bounded(Arc::new(UpstashKv::new(outbound, &url, token))))
+            Ok((
+                bounded(Arc::new(UpstashKv::new(outbound, &url, token))),
+                None,
+            ))
         }
         (Some(_), None) => Err(format!("{upstash_token}: is required with {upstash_url}")),
         (None, Some(_)) => Err(format!("{upstash_url}: is required with {upstash_token}")),
-        (None, None) => Ok(Arc::new(MemoryKv::new(clock))),
+        (None, None) => {
+            let kv = DurableKv::open(db.clone(), clock)
+                .await
+                .map_err(|e| format!("loading the key-value table: {e}"))?;
+            let kv = Arc::new(kv);
+            kv.spawn_maintenance();
+            Ok((kv.clone(), Some(kv)))
+        }
     }
 }
 
@@ -198,16 +220,22 @@ async fn serve(listen: Option<SocketAddr>, data_dir_flag: Option<PathBuf>) -> Re
     };
     let config =
         Config::load(&env, Some(&format!("http://{listen}"))).map_err(|e| e.to_string())?;
+    let limits = listener::Limits::load(&env).map_err(|e| e.to_string())?;
     let dir = data_dir(data_dir_flag);
+    // Only the embedded database lives in the data directory; a remote one may be shared.
+    let _lock = match config::DATABASE_URL.text(&env) {
+        None => Some(data_dir_lock::lock(&dir)?),
+        Some(_) => None,
+    };
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let db = database(&dir).await?;
+    let (db, embedded) = database(&dir).await?;
     if let Some(kid) = keys::ensure_active_key(db.as_ref(), clock.as_ref(), &OsEntropy, Alg::Es256)
         .await
         .map_err(|e| e.to_string())?
     {
         tracing::info!(kid, "generated the first signing key");
     }
-    let kv = key_value(clock.clone(), config.kv_timeout_ms).await?;
+    let (kv, durable_kv) = key_value(clock.clone(), config.kv_timeout_ms, &db).await?;
     let dispatch_every = config::WEBHOOK_DISPATCH_INTERVAL_SECONDS
         .integer(&env)
         .map_err(|e| e.to_string())?;
@@ -216,8 +244,13 @@ async fn serve(listen: Option<SocketAddr>, data_dir_flag: Option<PathBuf>) -> Re
         kv,
         clock,
         entropy: Arc::new(OsEntropy),
+        // Trusted OIDC issuers' key sets (a slow issuer must not hold a token request for long)
+        // and webhook deliveries, each to its own client.
+        outbound: Arc::new(
+            NativeOutbound::new(std::time::Duration::from_secs(5))
+                .with_tenants(config.webhooks.allow_loopback),
+        ),
         es256_accelerator: es256_accelerator(),
-        outbound: Arc::new(NativeOutbound::to_the_world(config.webhooks.allow_loopback)),
         background: Arc::new(TokioBackground),
     };
     let state = AppState::new(config, platform);
@@ -234,13 +267,17 @@ async fn serve(listen: Option<SocketAddr>, data_dir_flag: Option<PathBuf>) -> Re
         .await
         .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
     tracing::info!(%listen, %issuer, data_dir = %dir.display(), "agentidp serving");
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown_signal())
-    .await
-    .map_err(|e| format!("server error: {e}"))?;
+    listener::serve(listener, app, limits, shutdown_signal()).await;
+    if let Some(kv) = durable_kv {
+        if let Err(e) = kv.flush_usage().await {
+            tracing::warn!(error = %e, "persisting usage counters at shutdown failed");
+        }
+    }
+    if let Some(db) = embedded {
+        if let Err(e) = db.checkpoint_truncate().await {
+            tracing::warn!(error = %e, "emptying the WAL at shutdown failed");
+        }
+    }
     tracing::info!("agentidp stopped");
     Ok(())
 }
@@ -305,7 +342,7 @@ async fn shutdown_signal() {
         () = interrupt => {},
         () = terminate => {},
     }
-    tracing::info!("shutting down: finishing in-flight requests");
+    tracing::info!("stop signal received");
 }
 
 async fn rotate_keys(data_dir_flag: Option<PathBuf>, alg: &str) -> Result<(), String> {

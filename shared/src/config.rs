@@ -224,6 +224,41 @@ pub const LOG: Variable = native(text(
     "`info`",
     "log filter (`tracing` syntax, e.g. `warn`, `agentidp_shared=debug`); logs go to stderr",
 ));
+pub const HEADER_TIMEOUT_SECONDS: Variable = native(integer(
+    "AGENTIDP_HEADER_TIMEOUT_SECONDS",
+    10,
+    1,
+    3600,
+    "seconds from a new connection, or a later request's first byte, to its complete head",
+));
+pub const BODY_TIMEOUT_SECONDS: Variable = native(integer(
+    "AGENTIDP_BODY_TIMEOUT_SECONDS",
+    30,
+    1,
+    3600,
+    "seconds from a request's complete head to the end of its body",
+));
+pub const IDLE_TIMEOUT_SECONDS: Variable = native(integer(
+    "AGENTIDP_IDLE_TIMEOUT_SECONDS",
+    60,
+    1,
+    3600,
+    "seconds a keep-alive connection may wait for its next request",
+));
+pub const MAX_CONNECTIONS: Variable = native(integer(
+    "AGENTIDP_MAX_CONNECTIONS",
+    1024,
+    1,
+    1_000_000,
+    "open client connections at most (idle ones are shed first; lowered to fit the descriptor limit)",
+));
+pub const SHUTDOWN_GRACE_SECONDS: Variable = native(integer(
+    "AGENTIDP_SHUTDOWN_GRACE_SECONDS",
+    10,
+    0,
+    3600,
+    "seconds a shutdown waits for requests in flight before closing their connections",
+));
 pub const TOKEN_TTL_SECONDS: Variable = integer(
     "AGENTIDP_TOKEN_TTL_SECONDS",
     3600,
@@ -261,7 +296,7 @@ pub const DATABASE_AUTH_TOKEN: Variable = text(
 pub const REDIS_URL: Variable = native(text(
     "REDIS_URL",
     "unset",
-    "keep revocations, replay guards and rate limits in a real Redis instead of in process",
+    "keep revocations, replay guards, rate-limit windows and usage counters in a real Redis instead of the embedded database",
 ));
 pub const UPSTASH_URL: Variable = text(
     "UPSTASH_REDIS_REST_URL",
@@ -304,7 +339,21 @@ pub const RATE_LIMIT_IP_PER_MINUTE: Variable = integer(
     60,
     0,
     MAX_LIMIT,
-    "per IP on unauthenticated endpoints and failed client authentications (`0` = unlimited)",
+    "per IP on unauthenticated endpoints, and separately on failed client authentications (`0` = unlimited)",
+);
+pub const RATE_LIMIT_CLIENT_FAILURES_PER_MINUTE: Variable = integer(
+    "AGENTIDP_RATE_LIMIT_CLIENT_FAILURES_PER_MINUTE",
+    300,
+    0,
+    MAX_LIMIT,
+    "failed authentications per client, from all addresses together, before the client is refused (429, even with the right secret) until the window moves on (`0` = unlimited)",
+);
+pub const RATE_LIMIT_AGENT_SHARE_PERCENT: Variable = integer(
+    "AGENTIDP_RATE_LIMIT_AGENT_SHARE_PERCENT",
+    50,
+    1,
+    100,
+    "largest share of its organization's `/v1/*` limit one agent may use, so no agent can starve the admin",
 );
 pub const RATE_LIMIT_WINDOW_SECONDS: Variable = integer(
     "AGENTIDP_RATE_LIMIT_WINDOW_SECONDS",
@@ -364,6 +413,22 @@ pub const DEV_TIME_TRAVEL: Variable = Variable {
     doc: "DEVELOPMENT ONLY, logged loudly: `on` lets `POST /v1/webhooks/dispatch?at=<unix seconds>` run the dispatcher as if its clock read `at` (tests drive retry schedules so); never in production",
 };
 
+pub const GITHUB_OIDC_ISSUER: Variable = text(
+    "GITHUB_OIDC_ISSUER",
+    "`https://token.actions.githubusercontent.com`",
+    "the GitHub Actions OIDC issuer trusted for workload identity federation (`iss` must equal it)",
+);
+pub const GITHUB_OIDC_JWKS_URL: Variable = text(
+    "GITHUB_OIDC_JWKS_URL",
+    "the issuer's `/.well-known/jwks`",
+    "where that issuer's signing keys are fetched",
+);
+pub const GITHUB_OIDC_AUDIENCE: Variable = text(
+    "GITHUB_OIDC_AUDIENCE",
+    "unset (GitHub Actions federation off)",
+    "the `aud` GitHub OIDC tokens must carry for this deployment, e.g. its issuer URL; never GitHub's default `https://github.com/OWNER`",
+);
+
 /// Every variable, in the order the README lists them.
 pub const VARIABLES: &[Variable] = &[
     ISSUER,
@@ -371,6 +436,11 @@ pub const VARIABLES: &[Variable] = &[
     DATA_DIR,
     DB_SYNCHRONOUS,
     LOG,
+    HEADER_TIMEOUT_SECONDS,
+    BODY_TIMEOUT_SECONDS,
+    IDLE_TIMEOUT_SECONDS,
+    MAX_CONNECTIONS,
+    SHUTDOWN_GRACE_SECONDS,
     TOKEN_TTL_SECONDS,
     MAX_AGENTS_PER_ORG,
     AGENT_LIMIT_TIERS,
@@ -385,6 +455,8 @@ pub const VARIABLES: &[Variable] = &[
     RATE_LIMIT_TIERS,
     RATE_LIMIT_CLIENT_PER_MINUTE,
     RATE_LIMIT_IP_PER_MINUTE,
+    RATE_LIMIT_CLIENT_FAILURES_PER_MINUTE,
+    RATE_LIMIT_AGENT_SHARE_PERCENT,
     RATE_LIMIT_WINDOW_SECONDS,
     RATE_LIMIT_ON_KV_FAILURE,
     REVOCATION_ON_KV_FAILURE,
@@ -394,6 +466,9 @@ pub const VARIABLES: &[Variable] = &[
     STRIPE_PRICE_TIERS,
     DEV_WEBHOOKS_ALLOW_LOOPBACK,
     DEV_TIME_TRAVEL,
+    GITHUB_OIDC_ISSUER,
+    GITHUB_OIDC_JWKS_URL,
+    GITHUB_OIDC_AUDIENCE,
 ];
 
 /// The README's configuration table, generated from [`VARIABLES`] (a test keeps the two equal).
@@ -442,8 +517,13 @@ pub struct RateLimits {
     pub window_seconds: i64,
     /// Per client on `/oauth2/token`, `/oauth2/introspect` and `/oauth2/revoke`.
     pub client: u64,
-    /// Per client IP on unauthenticated endpoints and failed client authentications.
+    /// Per client IP on unauthenticated endpoints, and (in its own window) on failed client
+    /// authentications.
     pub ip: u64,
+    /// Failed authentications per client, from every address together.
+    pub client_failures: u64,
+    /// The largest share, in percent, of its organization's limit that one agent may use.
+    pub agent_share_percent: u64,
     pub on_kv_failure: FailurePolicy,
 }
 
@@ -454,12 +534,20 @@ impl RateLimits {
             window_seconds: RATE_LIMIT_WINDOW_SECONDS.integer(source)?,
             client: limit(&RATE_LIMIT_CLIENT_PER_MINUTE)?,
             ip: limit(&RATE_LIMIT_IP_PER_MINUTE)?,
+            client_failures: limit(&RATE_LIMIT_CLIENT_FAILURES_PER_MINUTE)?,
+            agent_share_percent: limit(&RATE_LIMIT_AGENT_SHARE_PERCENT)?,
             on_kv_failure: FailurePolicy::load(source, &RATE_LIMIT_ON_KV_FAILURE)?,
         })
     }
 
     pub fn window_millis(&self) -> i64 {
         self.window_seconds * 1000
+    }
+
+    /// One agent's share of an organization limit: rounded up, so a share is never zero while the
+    /// organization has any budget; unlimited (0) stays unlimited.
+    pub fn agent_share(&self, organization_limit: u64) -> u64 {
+        (organization_limit * self.agent_share_percent).div_ceil(100)
     }
 }
 
@@ -538,6 +626,95 @@ pub struct Config {
     pub webhooks: WebhookSettings,
     /// `None` when `STRIPE_WEBHOOK_SECRET` is unset: the billing webhook answers 404.
     pub stripe: Option<StripeSettings>,
+    /// OIDC issuers whose tokens may be exchanged for agent tokens (workload identity federation).
+    pub trusted_issuers: Vec<TrustedIssuer>,
+}
+
+/// An OIDC issuer whose tokens trust policies may accept: who it is, where its keys are, and the
+/// audience its tokens must name for this deployment. A new kind of issuer (GitLab, a Kubernetes
+/// cluster) is one more provider name and its variables.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TrustedIssuer {
+    /// The `provider` trust policies name (`github`).
+    pub provider: &'static str,
+    /// The exact `iss` of its tokens.
+    pub issuer: String,
+    pub jwks_url: String,
+    /// The exact `aud` its tokens must carry: a value unique to this deployment.
+    pub audience: String,
+}
+
+impl Config {
+    /// The trusted issuer whose `iss` is exactly `issuer`.
+    pub fn trusted_issuer(&self, issuer: &str) -> Option<&TrustedIssuer> {
+        self.trusted_issuers.iter().find(|i| i.issuer == issuer)
+    }
+
+    /// The trusted issuer of a trust-policy provider.
+    pub fn issuer_of_provider(&self, provider: &str) -> Option<&TrustedIssuer> {
+        self.trusted_issuers.iter().find(|i| i.provider == provider)
+    }
+}
+
+/// GitHub's own default audiences (the owner's URL) and the cloud providers' documented ones are
+/// shared by every relying party: a token minted for any of them must never open this deployment.
+fn shared_audience(audience: &str) -> bool {
+    let lower = audience.to_ascii_lowercase();
+    lower.starts_with("https://github.com")
+        || lower.starts_with("http://github.com")
+        || ["sts.amazonaws.com", "api://azureadtokenexchange"].contains(&lower.as_str())
+        || lower.starts_with("//iam.googleapis.com/")
+        || lower.starts_with("https://iam.googleapis.com/")
+}
+
+/// GitHub Actions, trusted when `GITHUB_OIDC_AUDIENCE` is set.
+fn github_issuer(source: &dyn ConfigSource) -> Result<Option<TrustedIssuer>, ConfigError> {
+    let Some(audience) = GITHUB_OIDC_AUDIENCE.text(source) else {
+        return Ok(None);
+    };
+    let audience = audience.trim().to_owned();
+    if shared_audience(&audience) {
+        return Err(GITHUB_OIDC_AUDIENCE.error(format!(
+            "`{audience}` is an audience other relying parties share (GitHub's default is the \
+             owner's URL); use a value unique to this deployment, such as its issuer URL"
+        )));
+    }
+    if audience
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control())
+        || audience.len() > 512
+    {
+        return Err(GITHUB_OIDC_AUDIENCE.error("must be one value without spaces".into()));
+    }
+    let issuer = match GITHUB_OIDC_ISSUER.text(source) {
+        Some(v) => https_url(&GITHUB_OIDC_ISSUER, &v)?,
+        None => "https://token.actions.githubusercontent.com".to_owned(),
+    };
+    let jwks_url = match GITHUB_OIDC_JWKS_URL.text(source) {
+        Some(v) => https_url(&GITHUB_OIDC_JWKS_URL, &v)?,
+        None => format!("{issuer}/.well-known/jwks"),
+    };
+    Ok(Some(TrustedIssuer {
+        provider: "github",
+        issuer,
+        jwks_url,
+        audience,
+    }))
+}
+
+/// An http(s) URL without query or fragment (http for local stand-ins), without trailing slash.
+fn https_url(variable: &Variable, value: &str) -> Result<String, ConfigError> {
+    let trimmed = value.trim().trim_end_matches('/');
+    let host = trimmed
+        .strip_prefix("https://")
+        .or_else(|| trimmed.strip_prefix("http://"))
+        .unwrap_or("");
+    if host.is_empty() || trimmed.contains(['?', '#', ' ']) {
+        return Err(variable.error(format!(
+            "`{value}` is not an http(s) URL without query or fragment"
+        )));
+    }
+    Ok(trimmed.to_owned())
 }
 
 impl Config {
@@ -567,6 +744,7 @@ impl Config {
             kv_timeout_ms: KV_TIMEOUT_MS.integer(source)?,
             webhooks: WebhookSettings::load(source)?,
             stripe: StripeSettings::load(source)?,
+            trusted_issuers: github_issuer(source)?.into_iter().collect(),
         })
     }
 
@@ -695,6 +873,44 @@ mod tests {
                 ("price_2".to_owned(), Tier::Enterprise)
             ]
         );
+    }
+
+    #[test]
+    fn github_federation_needs_a_deployment_specific_audience() {
+        let config = Config::load(&source(&[]), Some("http://x")).unwrap();
+        assert!(config.trusted_issuers.is_empty());
+        let config = Config::load(
+            &source(&[("GITHUB_OIDC_AUDIENCE", "https://id.example.com")]),
+            Some("http://x"),
+        )
+        .unwrap();
+        let github = config
+            .trusted_issuer("https://token.actions.githubusercontent.com")
+            .unwrap();
+        assert_eq!(
+            github.jwks_url,
+            "https://token.actions.githubusercontent.com/.well-known/jwks"
+        );
+        assert_eq!(config.issuer_of_provider("github"), Some(github));
+        for shared in [
+            "https://github.com/octo-org",
+            "sts.amazonaws.com",
+            "api://AzureADTokenExchange",
+        ] {
+            let pairs: &'static [(&str, &str)] =
+                Box::leak(Box::new([("GITHUB_OIDC_AUDIENCE", shared)]));
+            let err = Config::load(&source(pairs), Some("http://x")).unwrap_err();
+            assert_eq!(err.variable, GITHUB_OIDC_AUDIENCE.name, "{shared}");
+        }
+        let err = Config::load(
+            &source(&[
+                ("GITHUB_OIDC_AUDIENCE", "agentidp"),
+                ("GITHUB_OIDC_ISSUER", "token.actions"),
+            ]),
+            Some("http://x"),
+        )
+        .unwrap_err();
+        assert_eq!(err.variable, GITHUB_OIDC_ISSUER.name);
     }
 
     #[test]

@@ -9,12 +9,15 @@ use crate::config::Config;
 use crate::domain::audit::{AuditDraft, Outcome};
 use crate::jose::access_token::{self, TokenError, VerifiedToken};
 use crate::jose::keys::{KeyRing, KeySet, KeySource};
+use crate::jose::remote_jwks::RemoteKeySets;
 use crate::jose::verified_cache::VerifiedCache;
 use crate::limits::Limiter;
 use crate::ports::crypto::Es256Accelerator;
 use crate::ports::kv::KeyValue;
 use crate::ports::outbound::Outbound;
-use crate::ports::runtime::{new_uuid, random_bytes, Background, Clock, Entropy};
+use crate::ports::runtime::{
+    new_time_ordered_uuid, new_uuid, random_bytes, Background, Clock, Entropy,
+};
 use crate::ports::sql::{Database, DbError};
 
 /// What a platform hands the core: its implementations of the seams.
@@ -23,11 +26,12 @@ pub struct Platform {
     pub kv: Arc<dyn KeyValue>,
     pub clock: Arc<dyn Clock>,
     pub entropy: Arc<dyn Entropy>,
+    /// Outbound HTTP: trusted OIDC issuers' key sets and webhook deliveries. Redirects are never
+    /// followed and every request has a deadline; a request to a URL a tenant chose
+    /// (`Target::Tenant`) is refused, natively, when its name resolves to a private address.
+    pub outbound: Arc<dyn Outbound>,
     /// A faster ES256 signer, where the platform has one.
     pub es256_accelerator: Option<Es256Accelerator>,
-    /// Outbound HTTP to the world (webhook deliveries): no redirects followed, 15 s at most;
-    /// natively a client that also refuses to connect to private addresses.
-    pub outbound: Arc<dyn Outbound>,
     /// Work after the response, where the platform has no per-request way (Workers does).
     pub background: Arc<dyn Background>,
 }
@@ -55,11 +59,13 @@ pub struct Services {
     pub kv: Arc<dyn KeyValue>,
     pub clock: Arc<dyn Clock>,
     pub entropy: Arc<dyn Entropy>,
+    pub outbound: Arc<dyn Outbound>,
     pub es256_accelerator: Option<Es256Accelerator>,
     pub keys: KeyRing,
+    /// Trusted OIDC issuers' signing keys, fetched through `outbound` and cached per instance.
+    pub issuer_keys: RemoteKeySets,
     pub verified_tokens: VerifiedCache,
     pub limiter: Limiter,
-    pub outbound: Arc<dyn Outbound>,
     pub background: Arc<dyn Background>,
     pub deliveries_due: DeliveriesDue,
 }
@@ -104,11 +110,12 @@ impl AppState {
             kv: platform.kv,
             clock: platform.clock,
             entropy: platform.entropy,
+            outbound: platform.outbound,
             es256_accelerator: platform.es256_accelerator,
             keys: KeyRing::new(),
+            issuer_keys: RemoteKeySets::default(),
             verified_tokens: VerifiedCache::default(),
             limiter,
-            outbound: platform.outbound,
             background: platform.background,
             deliveries_due: DeliveriesDue::default(),
         }))
@@ -126,7 +133,8 @@ impl AppState {
         random_bytes::<N>(self.entropy.as_ref())
     }
 
-    /// An audit event stamped now, for `Change::event`.
+    /// An audit event stamped now, for `Change::event`. Its id is time-ordered, so appending
+    /// events writes the end of the id index rather than a random page of it per event.
     pub fn audit(
         &self,
         org_id: &str,
@@ -134,10 +142,11 @@ impl AppState {
         action: &'static str,
         outcome: Outcome,
     ) -> AuditDraft {
+        let now = self.now_millis();
         AuditDraft {
             org_id: org_id.to_owned(),
-            id: self.new_id(),
-            occurred_at: self.now_millis(),
+            id: new_time_ordered_uuid(now, self.entropy.as_ref()),
+            occurred_at: now,
             actor: actor.to_owned(),
             action,
             agent_id: None,

@@ -57,14 +57,20 @@ fn key(run: &str, name: &str) -> String {
     format!("conformance:{run}:{name}")
 }
 
+fn window(run: &str, name: &str, limit: u64) -> Window {
+    Window {
+        key: key(run, name),
+        limit,
+        window_millis: 60_000,
+    }
+}
+
 fn hit(run: &str, limit: u64, now: i64, n: u64) -> Admission {
     Admission {
-        window: Some(Window {
-            key: key(run, "window"),
-            limit,
-            window_millis: 60_000,
-        }),
+        windows: vec![window(run, "window", limit)],
+        peek: false,
         reads: vec![key(run, "revoked")],
+        unless_revoked: None,
         counters: vec![key(run, "calls")],
         counter_ttl_seconds: 60,
         now_millis: now,
@@ -108,13 +114,13 @@ pub async fn key_value_suite(kv: Arc<dyn KeyValue>, expiry: Expiry, run: &str) {
     for n in 1..=5 {
         let outcome = kv.admit(&hit(run, 5, 1_000_000, n)).await.unwrap();
         assert!(outcome.admitted, "hit {n}");
-        assert_eq!(outcome.in_window, n);
+        assert_eq!(outcome.windows[0].in_window, n);
         assert_eq!(outcome.values, vec![Some("1".to_owned())]);
     }
     let sixth = kv.admit(&hit(run, 5, 1_000_100, 6)).await.unwrap();
     assert!(!sixth.admitted);
-    assert_eq!(sixth.in_window, 5);
-    assert_eq!(sixth.oldest_millis, 1_000_000);
+    assert_eq!(sixth.windows[0].in_window, 5);
+    assert_eq!(sixth.windows[0].oldest_millis, 1_000_000);
     assert_eq!(sixth.values, vec![Some("1".to_owned())]);
     assert_eq!(
         kv.get_many(&[key(run, "calls")]).await.unwrap(),
@@ -124,16 +130,124 @@ pub async fn key_value_suite(kv: Arc<dyn KeyValue>, expiry: Expiry, run: &str) {
     assert!(!kv.admit(&hit(run, 5, 1_059_999, 7)).await.unwrap().admitted);
     let after = kv.admit(&hit(run, 5, 1_060_000, 8)).await.unwrap();
     assert!(after.admitted, "the window did not slide");
-    assert_eq!(after.in_window, 1);
+    assert_eq!(after.windows[0].in_window, 1);
 
     // No window (limits off): admitted, metered, reads answered.
     let mut unlimited = hit(run, 0, 2_000_000, 9);
-    unlimited.window = None;
+    unlimited.windows.clear();
     let outcome = kv.admit(&unlimited).await.unwrap();
     assert!(outcome.admitted);
+    assert!(outcome.windows.is_empty());
     assert_eq!(
         kv.get_many(&[key(run, "calls")]).await.unwrap(),
         vec![Some("7".to_owned())]
+    );
+
+    // Several windows: admitted only while every one has room, and then counted in every one;
+    // a refusal counts in none and meters nothing.
+    let both = |n: u64, now: i64| Admission {
+        windows: vec![window(run, "wide", 5), window(run, "narrow", 2)],
+        peek: false,
+        reads: Vec::new(),
+        unless_revoked: None,
+        counters: vec![key(run, "both-calls")],
+        counter_ttl_seconds: 60,
+        now_millis: now,
+        hit_id: format!("{run}-both-{n}"),
+    };
+    for n in 1..=2 {
+        let outcome = kv.admit(&both(n, 3_000_000)).await.unwrap();
+        assert!(outcome.admitted, "hit {n} of both");
+        let counts: Vec<u64> = outcome.windows.iter().map(|w| w.in_window).collect();
+        assert_eq!(counts, [n, n]);
+    }
+    let refused = kv.admit(&both(3, 3_000_001)).await.unwrap();
+    assert!(!refused.admitted, "the narrow window is full");
+    let counts: Vec<u64> = refused.windows.iter().map(|w| w.in_window).collect();
+    assert_eq!(
+        counts,
+        [2, 2],
+        "a refused hit was counted in the wide window"
+    );
+    assert_eq!(
+        kv.get_many(&[key(run, "both-calls")]).await.unwrap(),
+        vec![Some("2".to_owned())]
+    );
+
+    // A peek asks without counting: nothing recorded, nothing metered, no log left behind.
+    let peek = |windows: Vec<Window>, now: i64| Admission {
+        windows,
+        peek: true,
+        reads: vec![key(run, "revoked")],
+        unless_revoked: None,
+        counters: vec![key(run, "peek-calls")],
+        counter_ttl_seconds: 60,
+        now_millis: now,
+        hit_id: format!("{run}-peek"),
+    };
+    for _ in 0..3 {
+        let outcome = kv
+            .admit(&peek(vec![window(run, "wide", 5)], 3_000_002))
+            .await
+            .unwrap();
+        assert!(outcome.admitted);
+        assert_eq!(outcome.windows[0].in_window, 2, "a peek was counted");
+        assert_eq!(outcome.values, vec![Some("1".to_owned())]);
+    }
+    let full = kv
+        .admit(&peek(vec![window(run, "narrow", 2)], 3_000_003))
+        .await
+        .unwrap();
+    assert!(!full.admitted, "a peek at a full window has room");
+    let fresh = kv
+        .admit(&peek(vec![window(run, "never-hit", 1)], 3_000_004))
+        .await
+        .unwrap();
+    assert!(fresh.admitted);
+    assert_eq!(fresh.windows[0].in_window, 0);
+    assert_eq!(
+        kv.get_many(&[key(run, "peek-calls")]).await.unwrap(),
+        vec![None],
+        "a peek was metered"
+    );
+
+    // A revoked token's call counts in no window and meters nothing, whatever the room; an
+    // unrevoked one counts. The reads are the token's jti entry, then its subject's cutoff.
+    kv.set(&key(run, "cutoff"), "500", 60).await.unwrap();
+    let token_call = |issued_at: i64, jti_entry: &str, n: u64| Admission {
+        windows: vec![window(run, "token-window", 1)],
+        peek: false,
+        reads: vec![key(run, jti_entry), key(run, "cutoff")],
+        unless_revoked: Some(issued_at),
+        counters: vec![key(run, "token-calls")],
+        counter_ttl_seconds: 60,
+        now_millis: 4_000_000,
+        hit_id: format!("{run}-token-{n}"),
+    };
+    for (n, (issued_at, jti_entry)) in [(500, "no-such-jti"), (900, "revoked")]
+        .into_iter()
+        .enumerate()
+    {
+        let outcome = kv
+            .admit(&token_call(issued_at, jti_entry, n as u64))
+            .await
+            .unwrap();
+        assert!(
+            outcome.admitted,
+            "a revoked token's call was refused for room"
+        );
+        assert!(
+            outcome.windows.is_empty(),
+            "a revoked token's call was counted"
+        );
+        assert_eq!(outcome.values.len(), 2);
+    }
+    let live = kv.admit(&token_call(501, "no-such-jti", 7)).await.unwrap();
+    assert!(live.admitted);
+    assert_eq!(live.windows[0].in_window, 1);
+    assert_eq!(
+        kv.get_many(&[key(run, "token-calls")]).await.unwrap(),
+        vec![Some("1".to_owned())]
     );
 
     // Revocation entries: one token, and every token of a subject up to a moment.

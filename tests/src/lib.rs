@@ -16,6 +16,7 @@ pub mod conformance;
 pub use reqwest;
 
 pub mod webhooks;
+pub mod oidc;
 
 /// A request path for a route of the route table: each `{parameter}` becomes a well-formed,
 /// unknown id.
@@ -75,6 +76,14 @@ fn workspace_binary(variable: &str, package: &str) -> PathBuf {
     target.join("debug").join(package)
 }
 
+fn fresh_data_dir() -> PathBuf {
+    std::env::temp_dir().join(format!(
+        "agentidp-test-{}-{}",
+        std::process::id(),
+        free_port()
+    ))
+}
+
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -128,19 +137,31 @@ impl Server {
     }
 
     pub async fn start_with(env: &[(&str, &str)]) -> Server {
-        let data_dir = std::env::temp_dir().join(format!(
-            "agentidp-test-{}-{}",
-            std::process::id(),
-            free_port()
-        ));
-        Server::start_in(data_dir, env).await
+        Server::start_in(fresh_data_dir(), env).await
     }
 
     /// Starts a server on an existing data directory (restarts, second instances).
     pub async fn start_in(data_dir: PathBuf, env: &[(&str, &str)]) -> Server {
+        Server::launch(data_dir, env, None).await
+    }
+
+    /// Starts a server allowed at most `nofile` open file descriptors (through util-linux
+    /// `prlimit`, which execs the server in place), for descriptor-exhaustion tests.
+    pub async fn start_with_fd_limit(env: &[(&str, &str)], nofile: u32) -> Server {
+        Server::launch(fresh_data_dir(), env, Some(nofile)).await
+    }
+
+    async fn launch(data_dir: PathBuf, env: &[(&str, &str)], nofile: Option<u32>) -> Server {
         let port = free_port();
         let base = format!("http://127.0.0.1:{port}");
-        let mut command = Command::new(server_binary());
+        let mut command = match nofile {
+            Some(n) => {
+                let mut command = Command::new("prlimit");
+                command.arg(format!("--nofile={n}")).arg(server_binary());
+                command
+            }
+            None => Command::new(server_binary()),
+        };
         command
             .args([
                 "serve",
@@ -156,6 +177,7 @@ impl Server {
             .env("RATE_LIMIT_PER_MINUTE", "100000")
             .env("AGENTIDP_RATE_LIMIT_CLIENT_PER_MINUTE", "100000")
             .env("AGENTIDP_RATE_LIMIT_IP_PER_MINUTE", "100000")
+            .env("AGENTIDP_RATE_LIMIT_CLIENT_FAILURES_PER_MINUTE", "100000")
             // Debug builds on a busy machine: a 50 ms KV deadline would fail revocation checks
             // closed (503) under bursts; outage tests set a short one explicitly.
             .env("AGENTIDP_KV_TIMEOUT_MS", "2000")
@@ -217,11 +239,39 @@ impl Server {
             .expect("waiting for agentidp")
     }
 
-    /// Kills the server with SIGKILL, as a crash would, keeping the data directory.
+    /// Sends SIGTERM and waits at most `limit` for the process to exit; `None` if it is still
+    /// running then (dropping the server kills it).
+    pub fn stop_within(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status();
+        let child = self.child.as_mut().expect("a server this test started");
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = child.try_wait().expect("waiting for agentidp") {
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Kills the server with SIGKILL (no cleanup at all, as a crash or an OOM kill would) and
+    /// waits for it, keeping the data directory.
     pub fn kill(&mut self) {
         let child = self.child.as_mut().expect("a server this test started");
         let _ = child.kill();
         let _ = child.wait();
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child
+            .as_ref()
+            .expect("a server this test started")
+            .id()
     }
 
     pub async fn get(&self, path: &str, token: &str) -> Response {
@@ -317,22 +367,21 @@ impl Server {
         }
     }
 
-    /// Registers an agent (with `capabilities`) and a client-secret credential for it.
+    /// Registers an agent (with `capabilities`) and a client-secret credential for it. Management
+    /// scopes among the capabilities are allowed explicitly, as the API requires.
     pub async fn agent_with_secret(
         &self,
         org: &Org,
         name: &str,
         capabilities: &[&str],
     ) -> AgentClient {
-        let response = self
-            .post(
-                "/v1/agents",
-                &org.token,
-                json!({ "name": name, "agent_type": "assistant", "capabilities": capabilities }),
-            )
-            .await;
-        assert_eq!(response.status(), 201);
-        let agent: Value = response.json().await.unwrap();
+        let mut body =
+            json!({ "name": name, "agent_type": "assistant", "capabilities": capabilities });
+        if capabilities.iter().any(|c| is_management_scope(c)) {
+            body["allow_management_scopes"] = json!(true);
+        }
+        let (status, agent) = status_json(self.post("/v1/agents", &org.token, body).await).await;
+        assert_eq!(status, 201, "creating an agent failed: {agent}");
         let id = agent["id"].as_str().unwrap().to_owned();
         let response = self
             .post(
@@ -378,6 +427,21 @@ impl Server {
             .await
             .unwrap()
     }
+}
+
+/// Whether a scope belongs to the management API (reserved: an agent gets it only when allowed
+/// explicitly).
+pub fn is_management_scope(scope: &str) -> bool {
+    agentidp_shared::domain::scopes::is_management(scope)
+}
+
+/// An HTTP client whose connections come from `ip`, a loopback address such as `127.0.0.7`: the
+/// server sees a different client address per client, as it would for callers across the network.
+pub fn client_from(ip: [u8; 4]) -> Client {
+    Client::builder()
+        .local_address(std::net::IpAddr::from(ip))
+        .build()
+        .expect("an HTTP client bound to a loopback address")
 }
 
 /// Asserts a problem document (RFC 9457) with this status and `code`, and returns its body.

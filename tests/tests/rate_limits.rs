@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 
 use agentidp_tests::reqwest::Response;
 use agentidp_tests::{
-    assert_problem, jwt_parts, server_binary, status_json, DevBackends, RedisServer, Server,
+    assert_problem, client_from, jwt_parts, server_binary, status_json, DevBackends, RedisServer,
+    Server,
 };
 use serde_json::json;
 
@@ -145,7 +146,8 @@ async fn unauthenticated_endpoints_are_limited_per_ip(backend: Backend) {
     let d = deploy(backend, &[("AGENTIDP_RATE_LIMIT_IP_PER_MINUTE", "4")]).await;
     let server = &d.server;
     let org = server.bootstrap("acme").await; // POST /v1/orgs: the address's first request
-    for remaining in [2, 1, 0] {
+                                              // Failed authentications count in the address's own failure window.
+    for remaining in [3, 2, 1, 0] {
         let failed = server
             .token_request(&org.client_id, "wrong-secret", &[])
             .await;
@@ -158,6 +160,23 @@ async fn unauthenticated_endpoints_are_limited_per_ip(backend: Backend) {
     assert_eq!(refused.status(), 429);
     assert_retry_after(&refused, 60);
     assert_eq!(status_json(refused).await.1["error"], "slow_down");
+    // Refused before the secret is checked, so the right secret is refused too: a 429 reveals
+    // nothing about the secret.
+    let right = server
+        .token_request(&org.client_id, &org.client_secret, &[])
+        .await;
+    assert_eq!(right.status(), 429);
+    // The address's unauthenticated calls have their own window, which sign-up started.
+    for remaining in [2, 1, 0] {
+        let search = server
+            .http
+            .get(server.url("/v1/marketplace/agents"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(search.status(), 200);
+        assert_eq!(limit_headers(&search, 60), (4, remaining));
+    }
     let search = server
         .http
         .get(server.url("/v1/marketplace/agents"))
@@ -174,8 +193,61 @@ async fn unauthenticated_endpoints_are_limited_per_ip(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(signup.status(), 429);
-    // Only failures count: the right secret still gets a token.
-    server.token(&org.client_id, &org.client_secret, &[]).await;
+}
+
+/// The failure budgets are checked before the secret (a peek at two windows in one round trip)
+/// and spent by failures only, on every backend.
+async fn failure_budgets_are_checked_before_the_secret(backend: Backend) {
+    let env = [("AGENTIDP_RATE_LIMIT_CLIENT_FAILURES_PER_MINUTE", "3")];
+    let d = deploy(backend, &env).await;
+    let server = &d.server;
+    let org = server.bootstrap("acme").await;
+    let token = |address: u8, secret: &str| {
+        let http = client_from([127, 0, 0, address]);
+        let request = http
+            .post(server.url("/oauth2/token"))
+            .basic_auth(&org.client_id, Some(secret.to_owned()))
+            .form(&[("grant_type", "client_credentials")]);
+        async move { request.send().await.unwrap().status().as_u16() }
+    };
+    // Successes spend nothing.
+    for _ in 0..5 {
+        assert_eq!(token(50, &org.client_secret).await, 200);
+    }
+    for address in 51..54 {
+        assert_eq!(token(address, "wrong").await, 401);
+    }
+    assert_eq!(token(54, "wrong").await, 429);
+    assert_eq!(token(55, &org.client_secret).await, 429);
+}
+
+/// Calls refused for want of a scope are free, and an agent's allowed calls stop at its share.
+async fn an_agent_spends_only_its_share(backend: Backend) {
+    let d = deploy(backend, &[("RATE_LIMIT_PER_MINUTE", "10")]).await;
+    let server = &d.server;
+    let org = server.bootstrap("acme").await;
+    let reader = server
+        .agent_with_secret(&org, "reader", &["agents:read"])
+        .await; // 2 calls
+    let token = server
+        .token(&reader.client_id, &reader.client_secret, &[])
+        .await;
+    for _ in 0..10 {
+        let refused = server.get("/v1/audit/events", &token).await;
+        assert_eq!(refused.status(), 403);
+    }
+    for remaining in (0..5).rev() {
+        let response = server.get("/v1/agents", &token).await;
+        assert_eq!(response.status(), 200);
+        assert_eq!(limit_headers(&response, 60), (5, remaining));
+    }
+    let refused = server.get("/v1/agents", &token).await;
+    assert_eq!(refused.status(), 429);
+    assert_retry_after(&refused, 60);
+    // The admin has the rest of the organization's budget.
+    let response = server.get("/v1/agents", &org.token).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(limit_headers(&response, 60), (10, 2));
 }
 
 /// With a fixed window, N requests just before a boundary and N just after would all pass. Here,
@@ -289,7 +361,7 @@ async fn usage_is_metered_per_month(backend: Backend) {
     assert_problem(status_json(response).await, 403, "insufficient_scope");
 }
 
-/// The in-process store forgets its counters on restart; the persisted month does not.
+/// The default store persists its counters and resumes from them after a restart.
 #[tokio::test]
 async fn usage_survives_a_restart_of_the_in_process_store() {
     let env = [("AGENTIDP_ISSUER", "http://idp.test")];
@@ -303,9 +375,10 @@ async fn usage_survives_a_restart_of_the_in_process_store() {
     server.stop();
     let restarted = Server::start_in(server.data_dir.clone(), &env).await;
     let (_, usage) = status_json(restarted.get("/v1/usage", &org.token).await).await;
+    // Counting continues from the persisted month: this read is the fifth call.
     assert_eq!(
         (usage["api_calls"].as_i64(), usage["tokens_issued"].as_i64()),
-        (Some(4), Some(1))
+        (Some(5), Some(1))
     );
 }
 
@@ -425,17 +498,21 @@ async fn kv_outage_opens_limits_and_closes_revocation(backend: Backend) {
     );
 }
 
-/// Two instances on one Redis (and one database, as edge instances share Turso): a revocation
-/// through one is refused by the other on its next request.
+/// Two instances on one Redis and one database (libSQL over HTTP, as edge instances share Turso;
+/// two servers cannot share an embedded data directory): a revocation through one is refused by
+/// the other on its next request.
 #[tokio::test]
 async fn revocation_is_visible_from_a_second_instance() {
     let redis = RedisServer::start();
+    let backends = DevBackends::start(&redis.url);
     let env = [
         ("REDIS_URL", redis.url.as_str()),
         ("AGENTIDP_ISSUER", "http://idp.test"),
+        ("AGENTIDP_DATABASE_URL", backends.hrana_url.as_str()),
+        ("AGENTIDP_DATABASE_AUTH_TOKEN", backends.token.as_str()),
     ];
     let first = Server::start_with(&env).await;
-    let second = Server::start_in(first.data_dir.clone(), &env).await;
+    let second = Server::start_with(&env).await;
     let org = first.bootstrap("acme").await;
     let agent = first
         .agent_with_secret(&org, "indexer", &["agents:read"])
@@ -538,6 +615,8 @@ on_every_backend!(
     limit_reached_exactly_at_n,
     oauth_endpoints_are_limited_per_client,
     unauthenticated_endpoints_are_limited_per_ip,
+    failure_budgets_are_checked_before_the_secret,
+    an_agent_spends_only_its_share,
     window_boundary_cannot_be_doubled,
     concurrent_clients_are_counted_exactly,
     usage_is_metered_per_month,

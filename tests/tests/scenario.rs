@@ -2,7 +2,7 @@
 //! by default, or whatever `AGENTIDP_BASE_URL` points at (the five Workers in workerd, or the five
 //! Spin components in wasmtime, each behind the local router). Deployments must allow loopback
 //! webhook receivers (`AGENTIDP_DEV_WEBHOOKS_ALLOW_LOOPBACK=on`); `AGENTIDP_SCHEDULED_URL` names
-//! the Workers scheduled entry point (`wrangler dev --test-scheduled`: `/__scheduled`) when there
+//! the Workers scheduled entry point (miniflare's `/cdn-cgi/handler/scheduled`) when there
 //! is one to run the dispatcher through.
 
 use agentidp_shared::http::routes::{Access, ROUTES};
@@ -260,6 +260,166 @@ async fn every_route_answers_as_its_access_level_says() {
             }
         }
     }
+}
+
+/// A GitHub Actions workflow, with no stored secret: its OIDC token (from the issuer stand-in on
+/// loopback) becomes an agent token through a trust policy, by token exchange and by jwt-bearer,
+/// and registers an agent through a registration policy. The edge runs give the stand-in's URL
+/// and key (`AGENTIDP_OIDC_ISSUER_URL`, `AGENTIDP_OIDC_KEY_FILE`) and configure the deployment
+/// with it; natively this test starts both.
+#[tokio::test]
+async fn a_workflow_exchanges_its_oidc_token_for_an_agent_token() {
+    use agentidp_tests::oidc::{exchange, Grant, Issuer};
+    let issuer = Issuer::from_env().await;
+    let server = match std::env::var("AGENTIDP_BASE_URL") {
+        Ok(base) if !base.is_empty() => Server::at(&base).await,
+        _ => {
+            let env = issuer.server_env();
+            let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            Server::start_with(&pairs).await
+        }
+    };
+    let org = server.bootstrap(&unique("federated")).await;
+    let agent = server
+        .create_agent(
+            &org,
+            json!({ "name": unique("deployer"), "agent_type": "ci", "capabilities": ["agents:read", "deploy:write"] }),
+        )
+        .await;
+    let agent_id = agent["id"].as_str().unwrap().to_owned();
+    // A repository of its own per run: deployments the scenario runs against are shared.
+    let repository = format!("octo/{}", unique("app"));
+    let (status, policy) = status_json(
+        server
+            .post(
+                "/v1/oidc/trust-policies",
+                &org.token,
+                json!({ "provider": "github", "repository": repository, "branch": "main", "agent_id": agent_id }),
+            )
+            .await,
+    )
+    .await;
+    assert_eq!(status, 201, "{policy}");
+
+    let token = issuer.mint(&issuer.claims(&repository, "111"));
+    let (status, body) = exchange(
+        &server,
+        Grant::TokenExchange,
+        &token,
+        &[("agent_id", &agent_id), ("scope", "agents:read")],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["issued_token_type"],
+        "urn:ietf:params:oauth:token-type:access_token"
+    );
+    let access = body["access_token"].as_str().unwrap().to_owned();
+    let (_, claims) = jwt_parts(&access);
+    assert_eq!(claims["sub"], agent_id.as_str());
+    assert_eq!(claims["act"]["repository"], repository.as_str());
+    let (status, read) =
+        status_json(server.get(&format!("/v1/agents/{agent_id}"), &access).await).await;
+    assert_eq!(status, 200, "{read}");
+
+    // Single use, everywhere the store is shared.
+    let (status, body) = exchange(
+        &server,
+        Grant::JwtBearer,
+        &token,
+        &[("agent_id", &agent_id)],
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("already used"),
+        "{body}"
+    );
+
+    // jwt-bearer with a fresh token; a refusal explains itself.
+    let (status, body) = exchange(
+        &server,
+        Grant::JwtBearer,
+        &issuer.mint(&issuer.claims(&repository, "111")),
+        &[("agent_id", &agent_id)],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let mut feature = issuer.claims(&repository, "111");
+    feature.insert("ref".into(), json!("refs/heads/feature"));
+    let (status, body) = exchange(
+        &server,
+        Grant::TokenExchange,
+        &issuer.mint(&feature),
+        &[("agent_id", &agent_id)],
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{body}"
+    );
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("ref refs/heads/feature does not match"),
+        "{body}"
+    );
+
+    // Registration: a registration token registers an agent, and nothing else.
+    let (status, policy) = status_json(
+        server
+            .post(
+                "/v1/oidc/trust-policies",
+                &org.token,
+                json!({ "provider": "github", "repository": repository, "allow_registration": true, "max_registrations": 1, "scopes": ["deploy:write"] }),
+            )
+            .await,
+    )
+    .await;
+    assert_eq!(status, 201, "{policy}");
+    let (status, body) = exchange(
+        &server,
+        Grant::TokenExchange,
+        &issuer.mint(&issuer.claims(&repository, "111")),
+        &[("org_id", &org.id)],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let registration = body["access_token"].as_str().unwrap().to_owned();
+    let (status, registered) = status_json(
+        server
+            .post(
+                "/v1/agents",
+                &registration,
+                json!({ "name": unique("ci-agent"), "agent_type": "ci" }),
+            )
+            .await,
+    )
+    .await;
+    assert_eq!(status, 201, "{registered}");
+    assert_eq!(registered["capabilities"], json!(["deploy:write"]));
+    let (status, problem) = status_json(
+        server
+            .post(
+                "/v1/agents",
+                &registration,
+                json!({ "name": unique("ci-agent"), "agent_type": "ci" }),
+            )
+            .await,
+    )
+    .await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (403, Some("registration_limit_exceeded")),
+        "{problem}"
+    );
+    let (status, _) = status_json(server.get("/v1/agents", &registration).await).await;
+    assert_eq!(status, 403);
 }
 
 /// Webhooks in every deployment: an event delivered right after the request that caused it, signed

@@ -9,7 +9,8 @@ use agentidp_shared::domain::scopes;
 use agentidp_shared::http::auth::Principal;
 use agentidp_shared::http::error::ApiError;
 use agentidp_shared::http::extract::{ApiJson, ApiQuery};
-use agentidp_shared::services::agents;
+use agentidp_shared::oauth::federation::TRUST_POLICY_CLAIM;
+use agentidp_shared::services::{agents, trust_policies};
 use agentidp_shared::state::AppState;
 
 use crate::extract::Ids;
@@ -19,8 +20,28 @@ pub async fn create(
     principal: Principal,
     ApiJson(new): ApiJson<NewAgent>,
 ) -> Result<(StatusCode, Json<Agent>), ApiError> {
-    principal.require(scopes::AGENTS_WRITE)?;
-    let agent = agents::create(&state, &principal.org_id, &principal.subject, new).await?;
+    let registering = principal.require(scopes::AGENTS_WRITE).is_err()
+        && principal.require(scopes::AGENTS_REGISTER).is_ok();
+    let agent = if registering {
+        // A workflow's registration token: it registers through the trust policy that issued it.
+        let claims = &principal.token.claims.extensions;
+        let policy_id = claims
+            .other
+            .get(TRUST_POLICY_CLAIM)
+            .and_then(|v| v.as_str())
+            .ok_or_else(|| ApiError::insufficient_scope(scopes::AGENTS_WRITE))?;
+        let workflow = claims.act.as_ref();
+        trust_policies::register_agent(&state, &principal.org_id, policy_id, workflow, new).await?
+    } else {
+        agents::create(
+            &state,
+            &principal.org_id,
+            &principal.subject,
+            principal.is_admin(),
+            new,
+        )
+        .await?
+    };
     Ok((StatusCode::CREATED, Json(agent)))
 }
 
@@ -29,7 +50,6 @@ pub async fn list(
     principal: Principal,
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<Json<Page<Agent>>, ApiError> {
-    principal.require(scopes::AGENTS_READ)?;
     Ok(Json(agents::list(&state, &principal.org_id, query).await?))
 }
 
@@ -38,7 +58,6 @@ pub async fn read(
     principal: Principal,
     Ids(id): Ids<String>,
 ) -> Result<Json<Agent>, ApiError> {
-    principal.require(scopes::AGENTS_READ)?;
     Ok(Json(agents::get(&state, &principal.org_id, &id).await?))
 }
 
@@ -48,9 +67,17 @@ pub async fn update(
     Ids(id): Ids<String>,
     ApiJson(patch): ApiJson<AgentPatch>,
 ) -> Result<Json<Agent>, ApiError> {
-    principal.require(scopes::AGENTS_WRITE)?;
-    let updated = agents::update(&state, &principal.org_id, &principal.subject, &id, patch).await?;
-    if updated.suspended {
+    let updated = agents::update(
+        &state,
+        &principal.org_id,
+        &principal.subject,
+        principal.is_admin(),
+        &id,
+        patch,
+    )
+    .await?;
+    // Suspension, and removed capabilities (which live tokens may carry), end the agent's tokens.
+    if updated.revokes_tokens() {
         agents::revoke_tokens(&state, &id).await?;
     }
     Ok(Json(updated.agent))
@@ -63,7 +90,6 @@ pub async fn decommission(
     principal: Principal,
     Ids(id): Ids<String>,
 ) -> Result<Json<Agent>, ApiError> {
-    principal.require(scopes::AGENTS_WRITE)?;
     let agent = agents::decommission(&state, &principal.org_id, &principal.subject, &id).await?;
     agents::revoke_tokens(&state, &agent.id).await?;
     Ok(Json(agent))

@@ -6,7 +6,6 @@ use agentidp_shared::axum::response::Response;
 use agentidp_shared::axum::Json;
 use agentidp_shared::domain::credentials::{Credential, ListQuery, NewCredential, Rotation};
 use agentidp_shared::domain::page::Page;
-use agentidp_shared::domain::scopes;
 use agentidp_shared::http::auth::Principal;
 use agentidp_shared::http::cache::uncached;
 use agentidp_shared::http::error::ApiError;
@@ -22,7 +21,6 @@ pub async fn create(
     Ids(agent_id): Ids<String>,
     OptionalJson(new): OptionalJson<NewCredential>,
 ) -> Result<Response, ApiError> {
-    principal.require(scopes::AGENTS_WRITE)?;
     let issued = credentials::create(
         &state,
         &principal.org_id,
@@ -40,7 +38,6 @@ pub async fn list(
     Ids(agent_id): Ids<String>,
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<Json<Page<Credential>>, ApiError> {
-    principal.require(scopes::AGENTS_READ)?;
     let page = credentials::list(&state, &principal.org_id, &agent_id, query).await?;
     Ok(Json(page))
 }
@@ -51,7 +48,6 @@ pub async fn rotate(
     Ids((agent_id, id)): Ids<(String, String)>,
     OptionalJson(rotation): OptionalJson<Rotation>,
 ) -> Result<Response, ApiError> {
-    principal.require(scopes::AGENTS_WRITE)?;
     let issued = credentials::rotate(
         &state,
         &principal.org_id,
@@ -70,7 +66,6 @@ pub async fn revoke(
     principal: Principal,
     Ids((agent_id, id)): Ids<(String, String)>,
 ) -> Result<Json<Credential>, ApiError> {
-    principal.require(scopes::AGENTS_WRITE)?;
     let credential = credentials::revoke(
         &state,
         &principal.org_id,

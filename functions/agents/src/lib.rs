@@ -1,9 +1,12 @@
-//! The agents function: organizations, agents and their credentials, as routes over the shared core.
+//! The agents function: organizations and their admin credentials, agents and their credentials,
+//! and trust policies, as routes over the shared core.
 
+mod admin_credentials;
 mod agents;
 mod credentials;
 mod extract;
 mod orgs;
+mod trust_policies;
 mod usage;
 
 use agentidp_shared::axum::Router;
@@ -14,6 +17,10 @@ use agentidp_shared::state::AppState;
 pub fn routes() -> Router<AppState> {
     Mount::new(Function::Agents)
         .handle("createOrganization", orgs::create)
+        .handle("listAdminCredentials", admin_credentials::list)
+        .handle("createAdminCredential", admin_credentials::create)
+        .handle("rotateAdminCredential", admin_credentials::rotate)
+        .handle("revokeAdminCredential", admin_credentials::revoke)
         .handle("createAgent", agents::create)
         .handle("listAgents", agents::list)
         .handle("getAgent", agents::read)
@@ -24,6 +31,11 @@ pub fn routes() -> Router<AppState> {
         .handle("revokeCredential", credentials::revoke)
         .handle("rotateCredential", credentials::rotate)
         .handle("getUsage", usage::read)
+        .handle("createTrustPolicy", trust_policies::create)
+        .handle("listTrustPolicies", trust_policies::list)
+        .handle("evaluateTrustPolicies", trust_policies::evaluate)
+        .handle("getTrustPolicy", trust_policies::read)
+        .handle("deleteTrustPolicy", trust_policies::delete)
         .finish()
 }
 

@@ -7,7 +7,6 @@ use agentidp_shared::axum::response::{IntoResponse, Response};
 use agentidp_shared::axum::{Json, Router};
 use agentidp_shared::domain::audit::{AuditEvent, EventsQuery, ExportQuery, Verification};
 use agentidp_shared::domain::page::Page;
-use agentidp_shared::domain::scopes;
 use agentidp_shared::http::auth::Principal;
 use agentidp_shared::http::error::ApiError;
 use agentidp_shared::http::extract::ApiQuery;
@@ -32,7 +31,6 @@ async fn events(
     principal: Principal,
     query: Result<ApiQuery<EventsQuery>, ApiError>,
 ) -> Result<Json<Page<AuditEvent>>, ApiError> {
-    principal.require(scopes::AUDIT_READ)?;
     let ApiQuery(query) = query?;
     let page = audit_trail::list_events(state.db.as_ref(), &principal.org_id, query).await?;
     Ok(Json(page))
@@ -43,7 +41,6 @@ async fn verify(
     principal: Principal,
     query: Result<ApiQuery<NoParameters>, ApiError>,
 ) -> Result<Json<Verification>, ApiError> {
-    principal.require(scopes::AUDIT_READ)?;
     query?;
     let verification = audit_trail::verify_chain(state.db.as_ref(), &principal.org_id).await?;
     Ok(Json(verification))
@@ -61,7 +58,6 @@ async fn export(
     principal: Principal,
     query: Result<ApiQuery<ExportQuery>, ApiError>,
 ) -> Result<Response, ApiError> {
-    principal.require(scopes::AUDIT_READ)?;
     let ApiQuery(query) = query?;
     let mut export = Export::new(&principal.org_id, query)?;
     let first = export.next_chunk(state.db.as_ref()).await?;

@@ -5,7 +5,6 @@ use agentidp_shared::axum::extract::State;
 use agentidp_shared::axum::http::StatusCode;
 use agentidp_shared::axum::Json;
 use agentidp_shared::domain::page::Page;
-use agentidp_shared::domain::scopes;
 use agentidp_shared::domain::webhooks::{Delivery, ListQuery};
 use agentidp_shared::http::auth::Principal;
 use agentidp_shared::http::error::ApiError;
@@ -22,7 +21,6 @@ pub async fn list(
     Ids(id): Ids<String>,
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<Json<Page<Delivery>>, ApiError> {
-    principal.require(scopes::WEBHOOKS_READ)?;
     let page = webhooks::deliveries(&state, &principal.org_id, &id, query).await?;
     Ok(Json(page))
 }
@@ -33,7 +31,6 @@ pub async fn retry(
     principal: Principal,
     Ids((id, delivery_id)): Ids<(String, String)>,
 ) -> Result<(StatusCode, Json<Delivery>), ApiError> {
-    principal.require(scopes::WEBHOOKS_WRITE)?;
     let delivery = webhooks::retry(
         &state,
         &principal.org_id,

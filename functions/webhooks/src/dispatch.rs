@@ -5,7 +5,6 @@
 use agentidp_shared::axum::extract::{FromRequestParts, State};
 use agentidp_shared::axum::http::request::Parts;
 use agentidp_shared::axum::Json;
-use agentidp_shared::domain::scopes;
 use agentidp_shared::domain::secrets::token_matches;
 use agentidp_shared::http::auth::{bearer, Principal};
 use agentidp_shared::http::error::ApiError;
@@ -34,7 +33,6 @@ impl FromRequestParts<AppState> for Dispatcher {
             return Ok(Dispatcher::Operator);
         }
         let principal = Principal::from_request_parts(parts, state).await?;
-        principal.require(scopes::WEBHOOKS_WRITE)?;
         Ok(Dispatcher::Organization(principal.org_id))
     }
 }

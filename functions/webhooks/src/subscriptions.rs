@@ -6,7 +6,6 @@ use agentidp_shared::axum::http::StatusCode;
 use agentidp_shared::axum::response::Response;
 use agentidp_shared::axum::Json;
 use agentidp_shared::domain::page::Page;
-use agentidp_shared::domain::scopes;
 use agentidp_shared::domain::webhooks::{
     Delivery, ListQuery, NewSubscription, SecretRotation, Subscription, SubscriptionPatch,
 };
@@ -25,7 +24,6 @@ pub async fn create(
     principal: Principal,
     ApiJson(new): ApiJson<NewSubscription>,
 ) -> Result<Response, ApiError> {
-    principal.require(scopes::WEBHOOKS_WRITE)?;
     let created = webhooks::create(&state, &principal.org_id, &principal.subject, new).await?;
     Ok(uncached((StatusCode::CREATED, Json(created))))
 }
@@ -35,7 +33,6 @@ pub async fn list(
     principal: Principal,
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<Json<Page<Subscription>>, ApiError> {
-    principal.require(scopes::WEBHOOKS_READ)?;
     Ok(Json(
         webhooks::list(&state, &principal.org_id, query).await?,
     ))
@@ -46,7 +43,6 @@ pub async fn read(
     principal: Principal,
     Ids(id): Ids<String>,
 ) -> Result<Json<Subscription>, ApiError> {
-    principal.require(scopes::WEBHOOKS_READ)?;
     Ok(Json(webhooks::get(&state, &principal.org_id, &id).await?))
 }
 
@@ -56,7 +52,6 @@ pub async fn update(
     Ids(id): Ids<String>,
     ApiJson(patch): ApiJson<SubscriptionPatch>,
 ) -> Result<Json<Subscription>, ApiError> {
-    principal.require(scopes::WEBHOOKS_WRITE)?;
     let updated =
         webhooks::update(&state, &principal.org_id, &principal.subject, &id, patch).await?;
     Ok(Json(updated))
@@ -67,7 +62,6 @@ pub async fn delete(
     principal: Principal,
     Ids(id): Ids<String>,
 ) -> Result<StatusCode, ApiError> {
-    principal.require(scopes::WEBHOOKS_WRITE)?;
     webhooks::delete(&state, &principal.org_id, &principal.subject, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -78,7 +72,6 @@ pub async fn rotate(
     Ids(id): Ids<String>,
     OptionalJson(rotation): OptionalJson<SecretRotation>,
 ) -> Result<Response, ApiError> {
-    principal.require(scopes::WEBHOOKS_WRITE)?;
     let rotated =
         webhooks::rotate_secret(&state, &principal.org_id, &principal.subject, &id, rotation)
             .await?;
@@ -91,7 +84,6 @@ pub async fn test(
     principal: Principal,
     Ids(id): Ids<String>,
 ) -> Result<(StatusCode, Json<Delivery>), ApiError> {
-    principal.require(scopes::WEBHOOKS_WRITE)?;
     let delivery = webhooks::send_test(&state, &principal.org_id, &principal.subject, &id).await?;
     Ok((StatusCode::ACCEPTED, Json(delivery)))
 }

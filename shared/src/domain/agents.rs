@@ -4,6 +4,7 @@
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 
+use crate::domain::scopes;
 use crate::domain::time::{optional_timestamp, timestamp};
 use crate::domain::validate::{bounded_text, not_null, Invalid};
 
@@ -138,6 +139,10 @@ pub struct NewAgent {
     pub metadata: Map<String, Value>,
     #[serde(default)]
     pub visibility: Visibility,
+    /// Must be `true` for `capabilities` to include management scopes (see
+    /// [`valid_capabilities`]), so no agent becomes an administrator by accident.
+    #[serde(default)]
+    pub allow_management_scopes: bool,
 }
 
 /// Body of `PATCH /v1/agents/{id}`: the outer `Option` is "sent", the inner one is JSON `null`.
@@ -164,6 +169,9 @@ pub struct AgentPatch {
     pub visibility: Option<Option<Visibility>>,
     #[serde(default, deserialize_with = "sent")]
     pub status: Option<Option<AgentStatus>>,
+    /// Must be `true` for `capabilities` to add management scopes the agent does not hold yet.
+    #[serde(default)]
+    pub allow_management_scopes: bool,
 }
 
 /// Distinguishes a field sent as `null` from one not sent at all.
@@ -220,23 +228,41 @@ fn valid_agent_type(agent_type: String) -> Result<String, Invalid> {
     Ok(agent_type)
 }
 
-/// RFC 6749 §3.3 scope-token characters: printable ASCII except space, `"` and `\`.
-fn is_scope_char(b: u8) -> bool {
-    matches!(b, 0x21 | 0x23..=0x5B | 0x5D..=0x7E)
-}
-
 /// Capabilities are the scopes an agent may be granted, so each must be a valid scope token.
-pub fn valid_capabilities(capabilities: Vec<String>) -> Result<Vec<String>, Invalid> {
+/// Management scopes (`agents:*`, `audit:*`, `webhooks:*`, ...; `domain::scopes::is_management`)
+/// are reserved: one the agent does not already hold (`held`) is accepted only when the request
+/// allows them explicitly, and the organization's own (`orgs:*`) never.
+pub fn valid_capabilities(
+    capabilities: Vec<String>,
+    held: &[String],
+    allow_management_scopes: bool,
+) -> Result<Vec<String>, Invalid> {
     let mut unique: Vec<String> = Vec::with_capacity(capabilities.len());
     for (i, capability) in capabilities.into_iter().enumerate() {
+        let field = || format!("capabilities[{i}]");
         if capability.is_empty()
             || capability.len() > MAX_CAPABILITY_CHARS
-            || !capability.bytes().all(is_scope_char)
+            || !capability.bytes().all(scopes::is_scope_char)
         {
             return Err(Invalid::new(
-                &format!("capabilities[{i}]"),
+                &field(),
                 format!(
                     "must be an OAuth scope token: 1 to {MAX_CAPABILITY_CHARS} printable ASCII characters without spaces, quotes or backslashes"
+                ),
+            ));
+        }
+        if scopes::is_admin_only(&capability) {
+            return Err(Invalid::new(
+                &field(),
+                format!("`{capability}` manages the organization's admin credentials; only admin credentials hold it"),
+            ));
+        }
+        let added = !held.contains(&capability);
+        if scopes::is_management(&capability) && added && !allow_management_scopes {
+            return Err(Invalid::new(
+                &field(),
+                format!(
+                    "`{capability}` is a management scope: it would make the agent an administrator; send \"allow_management_scopes\": true if that is intended"
                 ),
             ));
         }
@@ -290,7 +316,7 @@ impl Agent {
                 .version
                 .map(|v| bounded_text("version", v, MAX_VERSION_CHARS))
                 .transpose()?,
-            capabilities: valid_capabilities(new.capabilities)?,
+            capabilities: valid_capabilities(new.capabilities, &[], new.allow_management_scopes)?,
             owner: new
                 .owner
                 .map(|o| bounded_text("owner", o, MAX_OWNER_CHARS))
@@ -303,6 +329,20 @@ impl Agent {
             updated_at: now,
             last_auth_at: None,
         })
+    }
+
+    /// The management scopes among this agent's capabilities that `before` did not hold.
+    pub fn added_management_scopes<'a>(&'a self, before: &'a [String]) -> Vec<&'a str> {
+        self.capabilities
+            .iter()
+            .filter(|c| scopes::is_management(c) && !before.contains(c))
+            .map(String::as_str)
+            .collect()
+    }
+
+    /// Whether this agent lost a capability `before` had: its live tokens may carry it.
+    pub fn lost_capabilities(&self, before: &[String]) -> bool {
+        before.iter().any(|c| !self.capabilities.contains(c))
     }
 
     /// The agent with `patch` applied (validated), and the names of the fields it changes.
@@ -323,7 +363,11 @@ impl Agent {
                 .transpose()?;
         }
         if let Some(capabilities) = patch.capabilities {
-            next.capabilities = valid_capabilities(not_null("capabilities", capabilities)?)?;
+            next.capabilities = valid_capabilities(
+                not_null("capabilities", capabilities)?,
+                &self.capabilities,
+                patch.allow_management_scopes,
+            )?;
         }
         if let Some(owner) = patch.owner {
             next.owner = owner
@@ -439,10 +483,29 @@ mod tests {
 
     #[test]
     fn capabilities_are_scope_tokens_deduplicated_in_order() {
-        let caps = valid_capabilities(vec!["b:x".into(), "a".into(), "b:x".into()]).unwrap();
+        let caps =
+            valid_capabilities(vec!["b:x".into(), "a".into(), "b:x".into()], &[], false).unwrap();
         assert_eq!(caps, vec!["b:x", "a"]);
         for bad in ["", "two words", "quote\"", "back\\slash", "é"] {
-            assert!(valid_capabilities(vec![bad.into()]).is_err(), "{bad:?}");
+            assert!(
+                valid_capabilities(vec![bad.into()], &[], false).is_err(),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn management_scopes_need_an_explicit_allowance_and_orgs_scopes_never_pass() {
+        let write = || vec!["agents:write".to_owned()];
+        assert!(valid_capabilities(write(), &[], false).is_err());
+        assert_eq!(valid_capabilities(write(), &[], true).unwrap(), write());
+        // Keeping one the agent already holds needs no allowance.
+        assert_eq!(
+            valid_capabilities(write(), &write(), false).unwrap(),
+            write()
+        );
+        for never in ["orgs:write", "orgs:read"] {
+            assert!(valid_capabilities(vec![never.into()], &[], true).is_err());
         }
     }
 

@@ -3,6 +3,7 @@
 
 pub mod agents;
 pub mod audit;
+pub mod auth_failures;
 pub mod billing;
 pub mod credentials;
 pub mod marketplace;
@@ -13,6 +14,7 @@ pub mod scopes;
 pub mod secrets;
 pub mod ssrf;
 pub mod time;
+pub mod trust_policies;
 pub mod usage;
 pub mod validate;
 pub mod webhooks;

@@ -34,6 +34,19 @@ pub fn function_app(routes: Router<AppState>) -> Router<AppState> {
     app.fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn(headers_layer))
+        .layer(axum::middleware::map_response(security_headers))
+}
+
+/// Headers every response carries. `nosniff`: browsers must take the declared content type at its
+/// word (JSON stays JSON). Deliberately absent: any CORS header. The API is called by servers and
+/// agents, not by scripts in browsers, so no origin is granted access; a browser application
+/// talks to its own backend, which calls this API.
+async fn security_headers(mut response: Response) -> Response {
+    response.headers_mut().insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    response
 }
 
 /// A function app with its state, starting what a request leaves behind (the webhook deliveries

@@ -101,8 +101,9 @@ impl ApiError {
     }
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
+impl ApiError {
+    /// The RFC 9457 document, for answers written outside a handler (the native listener's).
+    pub fn problem_document(&self) -> Value {
         let mut body = json!({
             "type": format!("urn:agentidp:problem:{}", self.code),
             "title": self.title(),
@@ -111,8 +112,15 @@ impl IntoResponse for ApiError {
             "code": self.code,
         });
         if let Value::Object(map) = &mut body {
-            map.extend(self.extra);
+            map.extend(self.extra.clone());
         }
+        body
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = self.problem_document();
         let mut response = (self.status, body.to_string()).into_response();
         let headers = response.headers_mut();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
@@ -204,7 +212,6 @@ impl From<ServiceError> for ApiError {
             ServiceError::CredentialRevoked => {
                 ApiError::conflict("credential_revoked", e.to_string())
             }
-            ServiceError::Contention => ApiError::conflict("conflict", e.to_string()),
             ServiceError::UrlNotAllowed(_) => {
                 ApiError::new(StatusCode::BAD_REQUEST, "url_not_allowed", e.to_string())
                     .with("field", "url")
@@ -227,6 +234,31 @@ impl From<ServiceError> for ApiError {
             ServiceError::BadSignature(_) => {
                 ApiError::new(StatusCode::BAD_REQUEST, "invalid_signature", e.to_string())
             }
+            ServiceError::RegistrationLimit { limit } => ApiError::new(
+                StatusCode::FORBIDDEN,
+                "registration_limit_exceeded",
+                e.to_string(),
+            )
+            .with("limit", limit),
+            ServiceError::IssuerUnavailable(detail) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "issuer_unavailable",
+                detail,
+            ),
+            ServiceError::Contention | ServiceError::RotatedConcurrently => {
+                ApiError::conflict("conflict", e.to_string())
+            }
+            ServiceError::GracePeriodRunning { .. } => {
+                ApiError::conflict("grace_period_running", e.to_string())
+            }
+            ServiceError::LastAdminCredential => {
+                ApiError::conflict("last_admin_credential", e.to_string())
+            }
+            ServiceError::ManagementScopesNeedAnAdmin => ApiError::new(
+                StatusCode::FORBIDDEN,
+                "management_scopes_need_an_admin",
+                e.to_string(),
+            ),
             ServiceError::Db(db) => db.into(),
             ServiceError::Kv(kv) => kv.into(),
         }

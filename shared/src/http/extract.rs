@@ -16,6 +16,8 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 pub enum BodyError {
     TooLarge,
+    /// The platform gave up waiting for the rest of the body (a slow or stalled client).
+    TimedOut(String),
     Unreadable(String),
 }
 
@@ -38,8 +40,15 @@ pub async fn read_body(headers: &HeaderMap, body: Body) -> Result<Bytes, BodyErr
         Err(e) => {
             let too_large = std::error::Error::source(&e)
                 .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+            let timed_out = std::iter::successors(std::error::Error::source(&e), |s| s.source())
+                .any(|s| {
+                    s.downcast_ref::<std::io::Error>()
+                        .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
+                });
             if too_large {
                 Err(BodyError::TooLarge)
+            } else if timed_out {
+                Err(BodyError::TimedOut(e.to_string()))
             } else {
                 Err(BodyError::Unreadable(e.to_string()))
             }
@@ -64,6 +73,7 @@ fn body_problem(e: BodyError) -> ApiError {
             "payload_too_large",
             format!("the request body exceeds {MAX_BODY_BYTES} bytes"),
         ),
+        BodyError::TimedOut(m) => ApiError::new(StatusCode::REQUEST_TIMEOUT, "request_timeout", m),
         BodyError::Unreadable(m) => ApiError::new(StatusCode::BAD_REQUEST, "invalid_body", m),
     }
 }
@@ -181,7 +191,7 @@ impl<S: Send + Sync> FromRequest<S> for OAuthForm {
         }
         let bytes = read_body(&parts.headers, body).await.map_err(|e| match e {
             BodyError::TooLarge => OAuthError::request_too_large(MAX_BODY_BYTES),
-            BodyError::Unreadable(m) => OAuthError::invalid_request(m),
+            BodyError::TimedOut(m) | BodyError::Unreadable(m) => OAuthError::invalid_request(m),
         })?;
         OAuthForm::parse(&bytes)
     }

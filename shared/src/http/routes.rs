@@ -1,11 +1,16 @@
 //! The route table: every route of the API declared once (method, path, the function that serves it,
-//! who may call it, its OpenAPI operation). Function routers are mounted from it, and the edge
-//! descriptors, the dev router, the edge harness and the OpenAPI test are checked against it.
+//! who may call it and with which scope, its OpenAPI operation). Function routers are mounted from
+//! it, and the edge descriptors, the dev router, the edge harness and the OpenAPI test are checked
+//! against it.
 
 use axum::handler::Handler;
 use axum::routing::{on, MethodFilter};
 use axum::Router;
 
+use crate::domain::scopes::{
+    AGENTS_READ, AGENTS_REGISTER, AGENTS_WRITE, AUDIT_READ, ORGS_READ, ORGS_WRITE, WEBHOOKS_READ,
+    WEBHOOKS_WRITE,
+};
 use crate::state::AppState;
 
 /// The five functions, each its own edge build.
@@ -96,6 +101,41 @@ pub struct Route {
     pub access: Access,
     /// The OpenAPI `operationId`.
     pub operation: &'static str,
+    /// The scope a bearer route requires. `http::auth::Principal` checks it before the call
+    /// counts against any rate limit, so a refused call spends nothing.
+    pub scope: Option<&'static str>,
+    /// A scope that serves as well as `scope` (the handler tells the two apart).
+    pub alternative_scope: Option<&'static str>,
+    /// An action an admin needs to stop a misbehaving agent (suspend, decommission, revoke or
+    /// rotate a credential): counted only against the caller's own window, never the
+    /// organization's, so agents that exhausted the organization's budget cannot block it.
+    pub emergency: bool,
+}
+
+impl Route {
+    /// The route, requiring `scope` of its bearer token.
+    pub const fn needs(self, scope: &'static str) -> Route {
+        Route {
+            scope: Some(scope),
+            ..self
+        }
+    }
+
+    /// The route, accepting `scope` in place of the one it [`needs`](Route::needs).
+    pub const fn or(self, scope: &'static str) -> Route {
+        Route {
+            alternative_scope: Some(scope),
+            ..self
+        }
+    }
+
+    /// The route, as an emergency action (see [`Route::emergency`]).
+    pub const fn emergency(self) -> Route {
+        Route {
+            emergency: true,
+            ..self
+        }
+    }
 }
 
 const fn route(
@@ -112,6 +152,9 @@ const fn route(
         every_function: false,
         access,
         operation,
+        scope: None,
+        alternative_scope: None,
+        emergency: false,
     }
 }
 
@@ -156,49 +199,138 @@ pub const ROUTES: &[Route] = &[
         "getOpenidConfiguration",
     ),
     route(Post, "/v1/orgs", Agents, Signup, "createOrganization"),
-    route(Post, "/v1/agents", Agents, Bearer, "createAgent"),
-    route(Get, "/v1/agents", Agents, Bearer, "listAgents"),
-    route(Get, "/v1/agents/{id}", Agents, Bearer, "getAgent"),
-    route(Patch, "/v1/agents/{id}", Agents, Bearer, "updateAgent"),
+    route(
+        Get,
+        "/v1/orgs/credentials",
+        Agents,
+        Bearer,
+        "listAdminCredentials",
+    )
+    .needs(ORGS_READ),
+    route(
+        Post,
+        "/v1/orgs/credentials",
+        Agents,
+        Bearer,
+        "createAdminCredential",
+    )
+    .needs(ORGS_WRITE),
+    route(
+        Post,
+        "/v1/orgs/credentials/{cid}/rotate",
+        Agents,
+        Bearer,
+        "rotateAdminCredential",
+    )
+    .needs(ORGS_WRITE)
+    .emergency(),
+    route(
+        Delete,
+        "/v1/orgs/credentials/{cid}",
+        Agents,
+        Bearer,
+        "revokeAdminCredential",
+    )
+    .needs(ORGS_WRITE)
+    .emergency(),
+    // A trust policy's registration token carries only `agents:register`.
+    route(Post, "/v1/agents", Agents, Bearer, "createAgent")
+        .needs(AGENTS_WRITE)
+        .or(AGENTS_REGISTER),
+    route(Get, "/v1/agents", Agents, Bearer, "listAgents").needs(AGENTS_READ),
+    route(Get, "/v1/agents/{id}", Agents, Bearer, "getAgent").needs(AGENTS_READ),
+    // Suspension is an update.
+    route(Patch, "/v1/agents/{id}", Agents, Bearer, "updateAgent")
+        .needs(AGENTS_WRITE)
+        .emergency(),
     route(
         Delete,
         "/v1/agents/{id}",
         Agents,
         Bearer,
         "decommissionAgent",
-    ),
+    )
+    .needs(AGENTS_WRITE)
+    .emergency(),
     route(
         Post,
         "/v1/agents/{id}/credentials",
         Agents,
         Bearer,
         "createCredential",
-    ),
+    )
+    .needs(AGENTS_WRITE),
     route(
         Get,
         "/v1/agents/{id}/credentials",
         Agents,
         Bearer,
         "listCredentials",
-    ),
+    )
+    .needs(AGENTS_READ),
     route(
         Delete,
         "/v1/agents/{id}/credentials/{cid}",
         Agents,
         Bearer,
         "revokeCredential",
-    ),
+    )
+    .needs(AGENTS_WRITE)
+    .emergency(),
     route(
         Post,
         "/v1/agents/{id}/credentials/{cid}/rotate",
         Agents,
         Bearer,
         "rotateCredential",
-    ),
-    route(Get, "/v1/usage", Agents, Bearer, "getUsage"),
-    route(Get, "/v1/audit/events", Audit, Bearer, "listAuditEvents"),
-    route(Get, "/v1/audit/verify", Audit, Bearer, "verifyAuditChain"),
-    route(Get, "/v1/audit/export", Audit, Bearer, "exportAuditEvents"),
+    )
+    .needs(AGENTS_WRITE)
+    .emergency(),
+    // Usage is the organization's own bookkeeping, as readable as its agents.
+    route(Get, "/v1/usage", Agents, Bearer, "getUsage").needs(AGENTS_READ),
+    route(
+        Post,
+        "/v1/oidc/trust-policies",
+        Agents,
+        Bearer,
+        "createTrustPolicy",
+    )
+    .needs(AGENTS_WRITE),
+    route(
+        Get,
+        "/v1/oidc/trust-policies",
+        Agents,
+        Bearer,
+        "listTrustPolicies",
+    )
+    .needs(AGENTS_READ),
+    route(
+        Post,
+        "/v1/oidc/trust-policies/evaluate",
+        Agents,
+        Bearer,
+        "evaluateTrustPolicies",
+    )
+    .needs(AGENTS_READ),
+    route(
+        Get,
+        "/v1/oidc/trust-policies/{id}",
+        Agents,
+        Bearer,
+        "getTrustPolicy",
+    )
+    .needs(AGENTS_READ),
+    route(
+        Delete,
+        "/v1/oidc/trust-policies/{id}",
+        Agents,
+        Bearer,
+        "deleteTrustPolicy",
+    )
+    .needs(AGENTS_WRITE),
+    route(Get, "/v1/audit/events", Audit, Bearer, "listAuditEvents").needs(AUDIT_READ),
+    route(Get, "/v1/audit/verify", Audit, Bearer, "verifyAuditChain").needs(AUDIT_READ),
+    route(Get, "/v1/audit/export", Audit, Bearer, "exportAuditEvents").needs(AUDIT_READ),
     route(
         Get,
         "/v1/marketplace/agents",
@@ -213,58 +345,58 @@ pub const ROUTES: &[Route] = &[
         Public,
         "getMarketplaceAgent",
     ),
-    route(Post, "/v1/webhooks", Webhooks, Bearer, "createWebhook"),
-    route(Get, "/v1/webhooks", Webhooks, Bearer, "listWebhooks"),
+    route(Post, "/v1/webhooks", Webhooks, Bearer, "createWebhook").needs(WEBHOOKS_WRITE),
+    route(Get, "/v1/webhooks", Webhooks, Bearer, "listWebhooks").needs(WEBHOOKS_READ),
     route(
         Post,
         "/v1/webhooks/dispatch",
         Webhooks,
         Bearer,
         "dispatchWebhooks",
-    ),
-    route(Get, "/v1/webhooks/{id}", Webhooks, Bearer, "getWebhook"),
+    ).needs(WEBHOOKS_WRITE),
+    route(Get, "/v1/webhooks/{id}", Webhooks, Bearer, "getWebhook").needs(WEBHOOKS_READ),
     route(
         Patch,
         "/v1/webhooks/{id}",
         Webhooks,
         Bearer,
         "updateWebhook",
-    ),
+    ).needs(WEBHOOKS_WRITE),
     route(
         Delete,
         "/v1/webhooks/{id}",
         Webhooks,
         Bearer,
         "deleteWebhook",
-    ),
+    ).needs(WEBHOOKS_WRITE),
     route(
         Post,
         "/v1/webhooks/{id}/rotate",
         Webhooks,
         Bearer,
         "rotateWebhookSecret",
-    ),
+    ).needs(WEBHOOKS_WRITE),
     route(
         Post,
         "/v1/webhooks/{id}/test",
         Webhooks,
         Bearer,
         "testWebhook",
-    ),
+    ).needs(WEBHOOKS_WRITE),
     route(
         Get,
         "/v1/webhooks/{id}/deliveries",
         Webhooks,
         Bearer,
         "listWebhookDeliveries",
-    ),
+    ).needs(WEBHOOKS_READ),
     route(
         Post,
         "/v1/webhooks/{id}/deliveries/{delivery_id}/retry",
         Webhooks,
         Bearer,
         "retryWebhookDelivery",
-    ),
+    ).needs(WEBHOOKS_WRITE),
     route(
         Post,
         "/v1/billing/stripe",
@@ -277,6 +409,14 @@ pub const ROUTES: &[Route] = &[
 /// The route with `operation`.
 pub fn by_operation(operation: &str) -> Option<&'static Route> {
     ROUTES.iter().find(|r| r.operation == operation)
+}
+
+/// The route serving a request, from its method and concrete path (no two routes of one method
+/// match the same path: a test keeps it so).
+pub fn by_request(method: &str, path: &str) -> Option<&'static Route> {
+    ROUTES
+        .iter()
+        .find(|r| r.method.as_str() == method && matches(r.path, path))
 }
 
 /// Whether `path` (a concrete request path) matches a route's template.
@@ -384,6 +524,50 @@ mod tests {
         assert!(!matches("/v1/agents/{id}", "/v1/agents/a/b"));
         assert!(matches("/v1/usage", "/v1/usage"));
         assert!(!matches("/v1/usage", "/v1/usages"));
+    }
+
+    #[test]
+    fn a_request_finds_exactly_its_route() {
+        let concrete = |template: &str| {
+            template
+                .split('/')
+                .map(|s| if s.starts_with('{') { "x" } else { s })
+                .collect::<Vec<_>>()
+                .join("/")
+        };
+        for route in ROUTES {
+            let path = concrete(route.path);
+            let found: Vec<&str> = ROUTES
+                .iter()
+                .filter(|r| r.method == route.method && matches(r.path, &path))
+                .map(|r| r.operation)
+                .collect();
+            assert_eq!(found, [route.operation], "{path}");
+        }
+        assert_eq!(
+            by_request("DELETE", "/v1/orgs/credentials/abc").map(|r| r.operation),
+            Some("revokeAdminCredential")
+        );
+        assert!(by_request("PUT", "/v1/agents").is_none());
+    }
+
+    #[test]
+    fn every_bearer_route_declares_its_scope() {
+        for route in ROUTES {
+            assert_eq!(
+                route.scope.is_some(),
+                route.access == Access::Bearer,
+                "{} {}: a bearer route needs `.needs(scope)`, and only a bearer route",
+                route.method.as_str(),
+                route.path
+            );
+            assert!(
+                !route.emergency || route.access == Access::Bearer,
+                "{} {}: only bearer routes are emergency actions",
+                route.method.as_str(),
+                route.path
+            );
+        }
     }
 
     #[test]

@@ -135,6 +135,12 @@ pub fn key_id(token: &str) -> Result<String, TokenError> {
         .ok_or(TokenError::UnknownKey)
 }
 
+/// Longest access token accepted. Above the largest one this server mints within its own bounds
+/// (100 capabilities of 128 characters in `scope`, 10 audiences of 512 characters, about 25 KiB
+/// encoded), so every token it issues is one it accepts; a bound nonetheless, as verification
+/// parses what callers send.
+pub const MAX_ACCESS_TOKEN_BYTES: usize = 32 * 1024;
+
 /// Verifies an access token issued by `issuer`; `audience` restricts `aud` when given.
 pub fn verify(
     keys: &KeySet,
@@ -152,7 +158,7 @@ pub fn verify(
         allowed_audiences: audience.map(|a| HashSet::from([a.to_owned()])),
         time_tolerance: Some(Duration::from_secs(CLOCK_SKEW_SECONDS)),
         artificial_time: Some(UnixTimeStamp::from_secs(now_seconds.max(0) as u64)),
-        max_token_length: Some(8 * 1024),
+        max_token_length: Some(MAX_ACCESS_TOKEN_BYTES),
         ..Default::default()
     };
     let claims = verifier

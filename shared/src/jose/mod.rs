@@ -1,7 +1,9 @@
-//! JOSE: this issuer's signing keys and JWKS, RFC 9068 access tokens, JWK parsing, and the
-//! verified-token memo.
+//! JOSE: this issuer's signing keys and JWKS, RFC 9068 access tokens, JWK parsing, the
+//! verified-token memo, and trusted OIDC issuers' ID tokens and key sets.
 
 pub mod access_token;
+pub mod id_token;
 pub mod jwk;
 pub mod keys;
+pub mod remote_jwks;
 pub mod verified_cache;

@@ -8,7 +8,8 @@ use std::sync::{Arc, Mutex};
 
 use crate::config::tiers::{Tier, Tiers};
 use crate::config::{FailurePolicy, RateLimits};
-use crate::ports::kv::{Admission, AdmissionOutcome, KeyValue, KvError, Window};
+use crate::domain::auth_failures::period_start;
+use crate::ports::kv::{Admission, KeyValue, KvError, Window, WindowState};
 use crate::ports::runtime::{random_token, Clock, Entropy};
 use crate::ports::sql::Database;
 use crate::store::{kv_keys, orgs};
@@ -21,27 +22,48 @@ const TIER_CACHE_ENTRIES: usize = 10_000;
 /// Who a request counts against.
 #[derive(Clone, Copy, Debug)]
 pub enum Subject<'a> {
+    /// The organization's `/v1/*` calls.
     Organization(&'a str),
+    /// One client's own `/v1/*` calls within its organization: an agent's share of the
+    /// organization's limit, or the whole of it for an admin credential.
+    OrganizationClient {
+        org_id: &'a str,
+        client_id: &'a str,
+        is_agent: bool,
+    },
+    /// A client's `/oauth2/*` calls.
     Client(&'a str),
+    /// An address's unauthenticated calls.
     Ip(&'a str),
+    /// An address's failed client authentications.
+    FailedFromIp(&'a str),
+    /// A client's failed authentications, from every address.
+    FailedAsClient(&'a str),
 }
 
 impl Subject<'_> {
     fn key(&self) -> String {
         match self {
             Subject::Organization(org) => kv_keys::organization_window(org),
+            Subject::OrganizationClient {
+                org_id, client_id, ..
+            } => kv_keys::organization_client_window(org_id, client_id),
             Subject::Client(client) => kv_keys::client_window(client),
             Subject::Ip(ip) => kv_keys::ip_window(ip),
+            Subject::FailedFromIp(ip) => kv_keys::ip_failures_window(ip),
+            Subject::FailedAsClient(client) => kv_keys::client_failures_window(client),
         }
     }
 }
 
-/// What an admitted request adds to its organization's monthly usage.
+/// What an admitted request adds to a counter: its organization's monthly usage, or a client's
+/// tally of failed authentications (whose value before this one the admission reads back).
 #[derive(Clone, Copy, Debug)]
 pub enum Meter<'a> {
     Nothing,
     ApiCall { org_id: &'a str },
     TokenIssued { org_id: &'a str },
+    FailedAuthentication { client_id: &'a str },
 }
 
 /// The outcome of one limit check, as the `RateLimit-*` headers report it.
@@ -55,14 +77,15 @@ pub struct Decision {
 }
 
 impl Decision {
-    /// Derives the headers' figures from the window's state after this request.
+    /// Derives the headers' figures from a window's state after this request.
     pub fn new(
         limit: u64,
         window_millis: i64,
         now_millis: i64,
-        outcome: &AdmissionOutcome,
+        admitted: bool,
+        state: &WindowState,
     ) -> Self {
-        let reset_millis = (outcome.oldest_millis.saturating_add(window_millis) - now_millis)
+        let reset_millis = (state.oldest_millis.saturating_add(window_millis) - now_millis)
             .clamp(0, window_millis);
         // Rounded up: a client that waits `reset` seconds must find room, never one millisecond short.
         let reset_seconds = u64::try_from((reset_millis + 999) / 1000)
@@ -70,10 +93,24 @@ impl Decision {
             .max(1);
         Decision {
             limit,
-            remaining: limit.saturating_sub(outcome.in_window),
+            remaining: limit.saturating_sub(state.in_window),
             reset_seconds,
-            admitted: outcome.admitted,
+            admitted,
         }
+    }
+
+    /// The decision the headers report when a request counts against several windows: a full
+    /// window when refused (the one that frees up last, so waiting `Retry-After` suffices),
+    /// else the one with the least room left.
+    fn binding(decisions: impl IntoIterator<Item = Decision>) -> Option<Decision> {
+        decisions.into_iter().reduce(|a, b| {
+            let key = |d: &Decision| (d.remaining == 0, u64::MAX - d.remaining, d.reset_seconds);
+            if key(&b) > key(&a) {
+                b
+            } else {
+                a
+            }
+        })
     }
 }
 
@@ -105,6 +142,19 @@ pub enum Refusal {
 #[derive(Debug)]
 pub struct Admitted {
     pub reads: Result<Vec<Option<String>>, KvError>,
+    /// For [`Meter::FailedAuthentication`], the client's tally including this failure, when the
+    /// store answered.
+    pub tally: Option<Tally>,
+}
+
+/// A client's failed authentications in one tally period, counted atomically.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Tally {
+    /// Failures this period, this one included.
+    pub count: u64,
+    pub period_start_millis: i64,
+    /// When this failure was counted.
+    pub at_millis: i64,
 }
 
 /// Admits requests: the configured limits over the key-value store, with per-instance state (the
@@ -206,8 +256,19 @@ impl Limiter {
     async fn limit_for(&self, subject: Subject<'_>) -> u64 {
         match subject {
             Subject::Organization(org_id) => self.organization_limit(org_id).await,
+            Subject::OrganizationClient {
+                org_id, is_agent, ..
+            } => {
+                let limit = self.organization_limit(org_id).await;
+                if is_agent {
+                    self.limits.agent_share(limit)
+                } else {
+                    limit
+                }
+            }
             Subject::Client(_) => self.limits.client,
-            Subject::Ip(_) => self.limits.ip,
+            Subject::Ip(_) | Subject::FailedFromIp(_) => self.limits.ip,
+            Subject::FailedAsClient(_) => self.limits.client_failures,
         }
     }
 
@@ -221,55 +282,176 @@ impl Limiter {
         meter: Meter<'_>,
         reads: Vec<String>,
     ) -> Result<Admitted, Refusal> {
-        let limit = self.limit_for(subject).await;
+        self.admit_all(slot, &[subject], meter, reads).await
+    }
+
+    /// Like [`Limiter::admit`], against several windows at once: admitted only when every one has
+    /// room, and then counted in every one.
+    pub async fn admit_all(
+        &self,
+        slot: &DecisionSlot,
+        subjects: &[Subject<'_>],
+        meter: Meter<'_>,
+        reads: Vec<String>,
+    ) -> Result<Admitted, Refusal> {
+        self.run(slot, subjects, meter, reads, false).await
+    }
+
+    /// Whether every one of `subjects` has room, without counting anything: for budgets checked
+    /// before any work is done and spent only by what the work then shows (failed
+    /// authentications). A refusal reports its decision; room does not, so the count that follows
+    /// sets the headers.
+    pub async fn has_room(
+        &self,
+        slot: &DecisionSlot,
+        subjects: &[Subject<'_>],
+    ) -> Result<(), Refusal> {
+        self.run(slot, subjects, Meter::Nothing, Vec::new(), true)
+            .await
+            .map(|_| ())
+    }
+
+    /// Like [`Limiter::admit_all`], for a call made with an access token whose revocation entries
+    /// `revocation_keys` are (its `jti`'s, its subject's): read in the same round trip, and when
+    /// they revoke the token (issued at `issued_at`, Unix seconds) nothing is counted or metered,
+    /// so a revoked token's calls spend no one's budget. The caller judges the reads as usual.
+    pub async fn admit_unless_revoked(
+        &self,
+        slot: &DecisionSlot,
+        subjects: &[Subject<'_>],
+        meter: Meter<'_>,
+        revocation_keys: Vec<String>,
+        issued_at: i64,
+    ) -> Result<Admitted, Refusal> {
+        self.run_with(
+            slot,
+            subjects,
+            meter,
+            revocation_keys,
+            false,
+            Some(issued_at),
+        )
+        .await
+    }
+
+    async fn run(
+        &self,
+        slot: &DecisionSlot,
+        subjects: &[Subject<'_>],
+        meter: Meter<'_>,
+        reads: Vec<String>,
+        peek: bool,
+    ) -> Result<Admitted, Refusal> {
+        self.run_with(slot, subjects, meter, reads, peek, None)
+            .await
+    }
+
+    async fn run_with(
+        &self,
+        slot: &DecisionSlot,
+        subjects: &[Subject<'_>],
+        meter: Meter<'_>,
+        reads: Vec<String>,
+        peek: bool,
+        unless_revoked: Option<i64>,
+    ) -> Result<Admitted, Refusal> {
         let now = self.clock.now_millis();
         let window_millis = self.limits.window_millis();
-        let window = (limit > 0).then(|| Window {
-            key: subject.key(),
-            limit,
-            window_millis,
-        });
-        let counters = match meter {
-            Meter::Nothing => Vec::new(),
-            Meter::ApiCall { org_id } => vec![kv_keys::api_calls(org_id, now)],
-            Meter::TokenIssued { org_id } => vec![kv_keys::tokens_issued(org_id, now)],
+        let mut windows = Vec::with_capacity(subjects.len());
+        for subject in subjects {
+            let limit = self.limit_for(*subject).await;
+            if limit > 0 {
+                windows.push(Window {
+                    key: subject.key(),
+                    limit,
+                    window_millis,
+                });
+            }
+        }
+        let (counters, counter_ttl_seconds) = match meter {
+            Meter::Nothing => (Vec::new(), kv_keys::USAGE_COUNTER_TTL_SECONDS),
+            Meter::ApiCall { org_id } => (
+                vec![kv_keys::api_calls(org_id, now)],
+                kv_keys::USAGE_COUNTER_TTL_SECONDS,
+            ),
+            Meter::TokenIssued { org_id } => (
+                vec![kv_keys::tokens_issued(org_id, now)],
+                kv_keys::USAGE_COUNTER_TTL_SECONDS,
+            ),
+            Meter::FailedAuthentication { client_id } => (
+                vec![kv_keys::failure_tally(client_id, period_start(now))],
+                kv_keys::FAILURE_TALLY_TTL_SECONDS,
+            ),
         };
-        if window.is_none() && counters.is_empty() && reads.is_empty() {
+        if windows.is_empty() && counters.is_empty() && reads.is_empty() {
             return Ok(Admitted {
                 reads: Ok(Vec::new()),
+                tally: None,
             });
         }
+        // The tally's value before this failure, read in the same atomic step that counts it.
+        let tallied = matches!(meter, Meter::FailedAuthentication { .. });
+        let mut reads = reads;
+        if tallied {
+            reads.extend(counters.first().cloned());
+        }
+        let limited = !windows.is_empty();
         let admission = Admission {
-            window,
+            windows,
+            peek,
             reads,
+            unless_revoked,
             counters,
-            counter_ttl_seconds: kv_keys::USAGE_COUNTER_TTL_SECONDS,
+            counter_ttl_seconds,
             now_millis: now,
             hit_id: format!("{now}-{}", random_token::<9>(self.entropy.as_ref())),
         };
         match self.kv.admit(&admission).await {
             Ok(outcome) => {
-                if limit > 0 {
-                    let decision = Decision::new(limit, window_millis, now, &outcome);
-                    slot.set(decision);
-                    if !decision.admitted {
+                let decisions = admission
+                    .windows
+                    .iter()
+                    .zip(&outcome.windows)
+                    .map(|(w, state)| {
+                        Decision::new(w.limit, window_millis, now, outcome.admitted, state)
+                    });
+                if let Some(decision) = Decision::binding(decisions) {
+                    if !(peek && outcome.admitted) {
+                        slot.set(decision);
+                    }
+                    if !outcome.admitted {
                         return Err(Refusal::Limited(decision));
                     }
                 }
+                let mut values = outcome.values;
+                let tally = if tallied && !peek {
+                    let before = values.pop().flatten().and_then(|v| v.parse::<u64>().ok());
+                    Some(Tally {
+                        count: before.unwrap_or(0) + 1,
+                        period_start_millis: period_start(now),
+                        at_millis: now,
+                    })
+                } else {
+                    None
+                };
                 Ok(Admitted {
-                    reads: Ok(outcome.values),
+                    reads: Ok(values),
+                    tally,
                 })
             }
-            Err(e) if limit > 0 && self.limits.on_kv_failure == FailurePolicy::Closed => {
+            Err(e) if limited && self.limits.on_kv_failure == FailurePolicy::Closed => {
                 Err(Refusal::Unavailable(e))
             }
             Err(e) => {
-                if limit > 0 {
+                if limited {
                     self.fail_open_total.fetch_add(1, Ordering::Relaxed);
                     self.last_fail_open_millis.store(now, Ordering::Relaxed);
                     tracing::warn!(error = %e, "rate limit store failed; admitting unchecked (fail open)");
                 }
-                Ok(Admitted { reads: Err(e) })
+                Ok(Admitted {
+                    reads: Err(e),
+                    tally: None,
+                })
             }
         }
     }
@@ -279,24 +461,34 @@ impl Limiter {
 mod tests {
     use super::*;
 
-    fn outcome(admitted: bool, in_window: u64, oldest_millis: i64) -> AdmissionOutcome {
-        AdmissionOutcome {
-            admitted,
+    fn state(in_window: u64, oldest_millis: i64) -> WindowState {
+        WindowState {
             in_window,
             oldest_millis,
-            values: Vec::new(),
         }
     }
 
     #[test]
     fn headers_count_down_and_reset_when_the_oldest_request_leaves() {
-        let first = Decision::new(2, 60_000, 1_000, &outcome(true, 1, 1_000));
+        let first = Decision::new(2, 60_000, 1_000, true, &state(1, 1_000));
         assert_eq!((first.remaining, first.reset_seconds), (1, 60));
-        let second = Decision::new(2, 60_000, 30_500, &outcome(true, 2, 1_000));
+        let second = Decision::new(2, 60_000, 30_500, true, &state(2, 1_000));
         assert_eq!((second.remaining, second.reset_seconds), (0, 31));
-        let third = Decision::new(2, 60_000, 30_600, &outcome(false, 2, 1_000));
+        let third = Decision::new(2, 60_000, 30_600, false, &state(2, 1_000));
         assert!(!third.admitted);
         // 30.4 s until the request at 1.0 s leaves: rounded up so waiting that long suffices.
         assert_eq!((third.remaining, third.reset_seconds), (0, 31));
+    }
+
+    #[test]
+    fn several_windows_report_the_one_that_binds() {
+        let roomy = Decision::new(10, 60_000, 1_000, true, &state(3, 1_000));
+        let tight = Decision::new(4, 60_000, 1_000, true, &state(3, 1_000));
+        assert_eq!(Decision::binding([roomy, tight]), Some(tight));
+        let full_soon = Decision::new(2, 60_000, 50_000, false, &state(2, 1_000));
+        let full_later = Decision::new(3, 60_000, 50_000, false, &state(3, 40_000));
+        let refused = Decision::binding([roomy, full_soon, full_later]).unwrap();
+        assert_eq!((refused.limit, refused.reset_seconds), (3, 50));
+        assert_eq!(Decision::binding([]), None);
     }
 }

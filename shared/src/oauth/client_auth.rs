@@ -3,27 +3,47 @@
 
 use std::collections::HashSet;
 
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use base64::Engine;
-use jwt_simple::prelude::{Duration, NoCustomClaims, UnixTimeStamp, VerificationOptions};
-use serde_json::json;
-
-use crate::domain::audit::Outcome;
 use crate::domain::scopes;
 use crate::domain::secrets::{hash_secret, secret_matches};
 use crate::jose::access_token::CLOCK_SKEW_SECONDS;
 use crate::jose::jwk::Verifier;
 use crate::oauth::error::OAuthError;
 use crate::oauth::form::OAuthForm;
-use crate::ports::sql::Change;
 use crate::state::AppState;
 use crate::store::credentials::{self as store, StoredClient};
 use crate::store::kv_keys;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::Engine;
+use jwt_simple::prelude::{Duration, NoCustomClaims, UnixTimeStamp, VerificationOptions};
 
 pub const JWT_BEARER_ASSERTION: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
 /// Longest lifetime accepted for a client assertion; it also bounds the replay cache.
 const MAX_ASSERTION_LIFETIME_SECONDS: i64 = 300;
+
+/// Longest `jti` kept in the replay cache: generous for UUIDs and random strings, bounded for keys.
+const MAX_JTI_CHARS: usize = 256;
+
+/// RFC 8725 §3.11: a JWT explicitly typed as an RFC 9068 access token (`typ: at+jwt`, in any case,
+/// with or without the `application/` prefix) is never accepted as a client assertion, so a token
+/// cannot be replayed as a credential even where its claims would pass.
+fn is_typed_as_access_token(jwt: &str) -> bool {
+    let Some(header) = jwt
+        .split('.')
+        .next()
+        .and_then(|h| URL_SAFE_NO_PAD.decode(h).ok())
+        .and_then(|h| serde_json::from_slice::<serde_json::Value>(&h).ok())
+    else {
+        return false;
+    };
+    header
+        .get("typ")
+        .and_then(|t| t.as_str())
+        .is_some_and(|typ| {
+            let typ = typ.to_ascii_lowercase();
+            typ.strip_prefix("application/").unwrap_or(&typ) == "at+jwt"
+        })
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Method {
@@ -70,7 +90,7 @@ impl AuthenticatedClient {
 }
 
 /// What the client presented, before anything is looked up.
-enum Presented {
+pub enum Presented {
     Secret {
         client_id: String,
         secret: String,
@@ -82,37 +102,60 @@ enum Presented {
     },
 }
 
-/// Authenticates the caller; `authorization` is the raw `Authorization` header, if any.
+impl Presented {
+    /// The client id the caller claims: looked up, never trusted, until authentication succeeds.
+    pub fn client_id(&self) -> &str {
+        match self {
+            Presented::Secret { client_id, .. } | Presented::Assertion { client_id, .. } => {
+                client_id
+            }
+        }
+    }
+
+    pub fn method(&self) -> Method {
+        match self {
+            Presented::Secret { method, .. } => *method,
+            Presented::Assertion { .. } => Method::PrivateKeyJwt,
+        }
+    }
+}
+
+/// A refused authentication, for the failure accounting (`oauth::failed_authentication`).
+#[derive(Debug)]
+pub struct Rejected {
+    /// The credential presented, when one with that client id exists.
+    pub client: Option<StoredClient>,
+    pub method: Method,
+    /// Why, for the audit trail; never the caller's to see.
+    pub reason: &'static str,
+}
+
+/// Authenticates what the caller presented (`Ok(Err(_))` when it does not authenticate);
+/// `Err` only when a dependency failed.
 pub async fn authenticate(
     state: &AppState,
-    authorization: Option<&str>,
-    form: &OAuthForm,
-) -> Result<AuthenticatedClient, OAuthError> {
-    let presented = presented_credentials(authorization, form)?;
-    let client_id = match &presented {
-        Presented::Secret { client_id, .. } | Presented::Assertion { client_id, .. } => {
-            client_id.clone()
-        }
-    };
-    let Some(record) = store::find_client(state.db.as_ref(), &client_id).await? else {
+    presented: &Presented,
+) -> Result<Result<AuthenticatedClient, Rejected>, OAuthError> {
+    let method = presented.method();
+    let Some(record) = store::find_client(state.db.as_ref(), presented.client_id()).await? else {
         // Spend the same hashing work as for a known client, so timing does not reveal which ids exist.
-        if let Presented::Secret { secret, .. } = &presented {
+        if let Presented::Secret { secret, .. } = presented {
             let _ = secret_matches(secret, &hash_secret(""));
         }
-        return Err(OAuthError::invalid_client("client authentication failed"));
+        return Ok(Err(Rejected {
+            client: None,
+            method,
+            reason: "unknown client",
+        }));
     };
-    let method = match &presented {
-        Presented::Secret { method, .. } => *method,
-        Presented::Assertion { .. } => Method::PrivateKeyJwt,
-    };
-    let verdict = match &presented {
+    let verdict = match presented {
         Presented::Secret { secret, .. } => check_secret(&record, secret, state.now_millis()),
         Presented::Assertion { assertion, .. } => {
             check_assertion(state, &record, assertion).await?
         }
     }
     .and_then(|()| check_usable(&record));
-    match verdict {
+    Ok(match verdict {
         Ok(()) => Ok(AuthenticatedClient {
             allowed_scopes: if record.is_admin {
                 scopes::ADMIN.iter().map(|s| (*s).to_owned()).collect()
@@ -125,14 +168,16 @@ pub async fn authenticate(
             agent_id: record.agent_id,
             method,
         }),
-        Err(reason) => {
-            record_failure(state, &record, method, reason).await?;
-            Err(OAuthError::invalid_client("client authentication failed"))
-        }
-    }
+        Err(reason) => Err(Rejected {
+            client: Some(record),
+            method,
+            reason,
+        }),
+    })
 }
 
-fn presented_credentials(
+/// What the caller presented to authenticate, parsed without any lookup.
+pub fn presented_credentials(
     authorization: Option<&str>,
     form: &OAuthForm,
 ) -> Result<Presented, OAuthError> {
@@ -285,12 +330,18 @@ async fn check_assertion(
         max_token_length: Some(8 * 1024),
         ..Default::default()
     };
+    if is_typed_as_access_token(assertion) {
+        return Ok(Err("an access token is not a client assertion"));
+    }
     let Ok(claims) = verifier.verify::<NoCustomClaims>(assertion, options) else {
         return Ok(Err("client assertion failed verification"));
     };
     let (Some(exp), Some(jti)) = (claims.expires_at, claims.jwt_id) else {
         return Ok(Err("client assertion lacks `exp` or `jti`"));
     };
+    if jti.trim().is_empty() || jti.len() > MAX_JTI_CHARS {
+        return Ok(Err("client assertion `jti` is empty or too long"));
+    }
     let exp = exp.as_secs() as i64;
     if exp - now > MAX_ASSERTION_LIFETIME_SECONDS {
         return Ok(Err("client assertion lives too long"));
@@ -303,27 +354,33 @@ async fn check_assertion(
     Ok(Ok(()))
 }
 
-/// An authentication failure of a known client lands in its organization's audit trail.
-async fn record_failure(
-    state: &AppState,
-    record: &StoredClient,
-    method: Method,
-    reason: &str,
-) -> Result<(), OAuthError> {
-    let mut event = state
-        .audit(
-            &record.org_id,
-            &record.client_id,
-            "authentication.failed",
-            Outcome::Failure,
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn jwt_with_header(header: &str) -> String {
+        format!(
+            "{}.{}.sig",
+            URL_SAFE_NO_PAD.encode(header),
+            URL_SAFE_NO_PAD.encode(r#"{"iss":"c"}"#)
         )
-        .target(record.credential_id.clone())
-        .details(
-            json!({ "client_id": record.client_id, "method": method.as_str(), "reason": reason }),
-        );
-    if let Some(agent) = &record.agent_id {
-        event = event.agent(agent);
     }
-    state.db.commit(Change::new().event(event)).await?;
-    Ok(())
+
+    #[test]
+    fn access_tokens_are_told_apart_from_assertions_by_their_type() {
+        for typ in ["at+jwt", "AT+JWT", "application/at+jwt"] {
+            let jwt = jwt_with_header(&format!(r#"{{"alg":"ES256","typ":"{typ}"}}"#));
+            assert!(is_typed_as_access_token(&jwt), "{typ}");
+        }
+        for header in [
+            r#"{"alg":"ES256","typ":"JWT"}"#,
+            r#"{"alg":"ES256"}"#,
+            "not json",
+        ] {
+            assert!(
+                !is_typed_as_access_token(&jwt_with_header(header)),
+                "{header}"
+            );
+        }
+    }
 }

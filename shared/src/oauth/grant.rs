@@ -6,6 +6,7 @@ use async_trait::async_trait;
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
+use crate::config::Config;
 use crate::domain::audit::Outcome;
 use crate::jose::access_token::{self, ClaimExtensions, MintRequest};
 use crate::limits::{DecisionSlot, Meter, Subject};
@@ -73,6 +74,12 @@ pub trait Grant: Send + Sync + 'static {
 
     fn authentication(&self) -> CallerAuthentication;
 
+    /// Whether this deployment's configuration enables the grant (federation needs a trusted
+    /// issuer); a disabled grant is unsupported and left out of the metadata.
+    fn is_enabled(&self, _config: &Config) -> bool {
+        true
+    }
+
     /// Validates the request and decides what to issue; issues nothing itself.
     async fn authorize(
         &self,
@@ -137,15 +144,18 @@ pub async fn issue(
     )
     .map_err(OAuthError::server_error)?;
 
+    // The jti is the event's target and the client its actor, so neither is repeated: every byte
+    // of this event is written once per token issued.
     let mut details = json!({
         "grant_type": grant_type,
-        "client_id": issuance.client_id,
         "scope": issuance.scope,
         "aud": issuance.audiences,
-        "jti": jti,
         "expires_at": now + ttl,
     });
     if let Value::Object(common) = &mut details {
+        if issuance.client_id != issuance.actor {
+            common.insert("client_id".into(), json!(issuance.client_id));
+        }
         common.extend(issuance.details);
     }
     let mut event = state
@@ -196,17 +206,35 @@ pub fn granted_scope(requested: Option<&str>, allowed: &[String]) -> Result<Stri
     Ok(granted.join(" "))
 }
 
-/// RFC 8707 `resource` (absolute URIs without fragment) and `audience` values; the API itself
-/// (the issuer) when none is named.
+/// Most `resource` and `audience` values one token may name, together.
+pub const MAX_AUDIENCES: usize = 10;
+/// Longest `resource` or `audience` value. With [`MAX_AUDIENCES`] it bounds the token, so every
+/// token minted stays one that introspection, revocation and the API accept.
+pub const MAX_AUDIENCE_CHARS: usize = 512;
+
+/// RFC 8707 `resource` (absolute URIs without fragment) and `audience` values, at most
+/// [`MAX_AUDIENCES`] of at most [`MAX_AUDIENCE_CHARS`] each; the API itself (the issuer) when none
+/// is named.
 pub fn requested_audiences(form: &OAuthForm, issuer: &str) -> Result<Vec<String>, OAuthError> {
+    let named = form.get_all("resource").count() + form.get_all("audience").count();
+    if named > MAX_AUDIENCES {
+        return Err(OAuthError::invalid_target(format!(
+            "at most {MAX_AUDIENCES} resource and audience values per token"
+        )));
+    }
     let mut audiences: Vec<String> = Vec::new();
     for resource in form.get_all("resource") {
         let absolute = resource
             .split_once("://")
             .is_some_and(|(scheme, rest)| !scheme.is_empty() && !rest.is_empty());
         if !absolute || resource.contains('#') || resource.contains(char::is_whitespace) {
+            return Err(OAuthError::invalid_target(
+                "each resource must be an absolute URI without a fragment",
+            ));
+        }
+        if resource.chars().count() > MAX_AUDIENCE_CHARS {
             return Err(OAuthError::invalid_target(format!(
-                "resource `{resource}` must be an absolute URI without a fragment"
+                "each resource must be at most {MAX_AUDIENCE_CHARS} characters"
             )));
         }
         if !audiences.iter().any(|a| a == resource) {
@@ -214,17 +242,17 @@ pub fn requested_audiences(form: &OAuthForm, issuer: &str) -> Result<Vec<String>
         }
     }
     for audience in form.get_all("audience") {
-        if audience.is_empty() || audience.len() > 512 || audience.contains(char::is_whitespace) {
-            return Err(OAuthError::invalid_target(
-                "audience values must be non-empty without spaces",
-            ));
+        if audience.is_empty()
+            || audience.chars().count() > MAX_AUDIENCE_CHARS
+            || audience.contains(char::is_whitespace)
+        {
+            return Err(OAuthError::invalid_target(format!(
+                "audience values must be 1 to {MAX_AUDIENCE_CHARS} characters without spaces"
+            )));
         }
         if !audiences.iter().any(|a| a == audience) {
             audiences.push(audience.to_owned());
         }
-    }
-    if audiences.len() > 10 {
-        return Err(OAuthError::invalid_target("at most 10 audiences per token"));
     }
     if audiences.is_empty() {
         audiences.push(issuer.to_owned());
@@ -277,5 +305,25 @@ mod tests {
             requested_audiences(&form, "http://iss").unwrap(),
             vec!["http://iss".to_owned()]
         );
+    }
+
+    #[test]
+    fn audiences_are_bounded_in_length_and_number() {
+        let long = format!("resource=https://a.example/{}", "x".repeat(500));
+        let form = OAuthForm::parse(long.as_bytes()).unwrap();
+        let error = requested_audiences(&form, "http://iss").unwrap_err();
+        assert_eq!(error.error(), "invalid_target");
+        let eleven = (0..11)
+            .map(|i| format!("audience=a{i}"))
+            .collect::<Vec<_>>()
+            .join("&");
+        let form = OAuthForm::parse(eleven.as_bytes()).unwrap();
+        assert!(requested_audiences(&form, "http://iss").is_err());
+        let ten = (0..10)
+            .map(|i| format!("audience={}{i}", "a".repeat(511)))
+            .collect::<Vec<_>>()
+            .join("&");
+        let form = OAuthForm::parse(ten.as_bytes()).unwrap();
+        assert_eq!(requested_audiences(&form, "http://iss").unwrap().len(), 10);
     }
 }

@@ -1,5 +1,12 @@
-//! Token introspection (RFC 7662): an authenticated client of the same organization learns whether a
-//! token is active; anything invalid, expired, revoked or foreign is simply `{"active": false}`.
+//! Token introspection (RFC 7662): an authenticated client learns whether a token it may know about
+//! is active; anything invalid, expired, revoked, foreign or not the caller's business is simply
+//! `{"active": false}`.
+//!
+//! Who may introspect what (RFC 7662 §4): an organization's admin credential any token of its
+//! organization; an agent its own tokens (issued to it through any of its credentials) and tokens
+//! meant for it, whose `aud` names its agent id or client id (the agent as a resource server).
+//! Anything else answers exactly like an invalid token, so introspection cannot be used to learn
+//! about other clients' tokens, the admin's included.
 
 use serde_json::{json, Value};
 
@@ -20,7 +27,7 @@ pub async fn introspect(
         return Ok(inactive());
     };
     // Another organization's token is reported inactive, so introspection cannot probe tenants.
-    if verified.claims.org_id != caller.org_id {
+    if verified.claims.org_id != caller.org_id || !may_introspect(caller, &verified) {
         return Ok(inactive());
     }
     let mut body = json!({
@@ -47,6 +54,17 @@ pub async fn introspect(
     Ok(body)
 }
 
+/// The policy in this module's documentation, for a token of the caller's organization.
+fn may_introspect(caller: &AuthenticatedClient, token: &VerifiedToken) -> bool {
+    let is_admin = caller.agent_id.is_none();
+    let own = token.subject == caller.subject();
+    let meant_for_caller = token
+        .audiences
+        .iter()
+        .any(|a| a == caller.subject() || *a == caller.client_id);
+    is_admin || own || meant_for_caller
+}
+
 fn inactive() -> Value {
     json!({ "active": false })
 }
@@ -70,4 +88,51 @@ pub async fn admit_with_live_token(
         return Ok(None);
     }
     Ok(Some(verified))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jose::access_token::AccessClaims;
+    use crate::oauth::client_auth::Method;
+
+    fn client(agent_id: Option<&str>, client_id: &str) -> AuthenticatedClient {
+        AuthenticatedClient {
+            credential_id: "cred".into(),
+            org_id: "org".into(),
+            client_id: client_id.into(),
+            agent_id: agent_id.map(str::to_owned),
+            allowed_scopes: Vec::new(),
+            method: Method::ClientSecretBasic,
+        }
+    }
+
+    fn token(subject: &str, audiences: &[&str]) -> VerifiedToken {
+        VerifiedToken {
+            subject: subject.into(),
+            jti: "jti".into(),
+            issued_at: 0,
+            expires_at: 1,
+            audiences: audiences.iter().map(|a| (*a).to_owned()).collect(),
+            claims: AccessClaims {
+                client_id: "client".into(),
+                scope: String::new(),
+                org_id: "org".into(),
+                extensions: Default::default(),
+            },
+        }
+    }
+
+    #[test]
+    fn agents_see_their_own_tokens_and_those_meant_for_them_admins_every_one() {
+        let admin = client(None, "aidp_admin");
+        let alice = client(Some("alice"), "aidp_alice");
+        let api = "https://idp.example";
+        assert!(may_introspect(&admin, &token("alice", &[api])));
+        assert!(may_introspect(&alice, &token("alice", &[api])));
+        assert!(!may_introspect(&alice, &token("bob", &[api])));
+        assert!(!may_introspect(&alice, &token("aidp_admin", &[api])));
+        assert!(may_introspect(&alice, &token("bob", &["alice"])));
+        assert!(may_introspect(&alice, &token("bob", &[api, "aidp_alice"])));
+    }
 }

@@ -11,7 +11,11 @@ use crate::oauth::GRANTS;
 pub fn document(config: &Config) -> Value {
     let issuer = &config.issuer;
     let auth_methods: Vec<&str> = Method::ALL.iter().map(|m| m.as_str()).collect();
-    let grant_types: Vec<&str> = GRANTS.iter().map(|g| g.grant_type()).collect();
+    let grant_types: Vec<&str> = GRANTS
+        .iter()
+        .filter(|g| g.is_enabled(config))
+        .map(|g| g.grant_type())
+        .collect();
     let signing_algs = ["ES256", "EdDSA"];
     json!({
         "issuer": issuer,

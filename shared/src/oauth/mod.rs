@@ -5,23 +5,31 @@
 pub mod client_auth;
 pub mod client_credentials;
 pub mod error;
+pub mod failed_authentication;
+pub mod federation;
 pub mod form;
 pub mod grant;
 pub mod introspection;
+pub mod jwt_bearer;
 pub mod metadata;
 pub mod revocation;
+pub mod token_exchange;
 
 use crate::limits::{Admitted, DecisionSlot, Meter, Subject};
 use crate::state::AppState;
 
 use client_auth::AuthenticatedClient;
-use error::OAuthError;
+use error::{ErrorCode, OAuthError};
 use form::OAuthForm;
 use grant::{CallerAuthentication, Grant, GrantRequest, TokenResponse};
 
 /// Every grant this server supports, in the order the metadata lists them. A new grant is a new
 /// file and one line here.
-pub static GRANTS: &[&dyn Grant] = &[&client_credentials::ClientCredentials];
+pub static GRANTS: &[&dyn Grant] = &[
+    &client_credentials::ClientCredentials,
+    &token_exchange::TokenExchange,
+    &jwt_bearer::JwtBearer,
+];
 
 /// `POST /oauth2/token`: picks the grant by `grant_type`, authenticates the caller the way that
 /// grant says, lets it decide, and issues through the one issuance path.
@@ -35,7 +43,7 @@ pub async fn token(
     let grant_type = form.require("grant_type")?;
     let grant = GRANTS
         .iter()
-        .find(|g| g.grant_type() == grant_type)
+        .find(|g| g.grant_type() == grant_type && g.is_enabled(&state.config))
         .ok_or_else(|| {
             OAuthError::unsupported_grant_type(format!(
                 "grant_type `{grant_type}` is not supported"
@@ -51,13 +59,29 @@ pub async fn token(
         form,
         client: client.as_ref(),
     };
-    let issuance = grant.authorize(state, request).await?;
+    let issuance = match grant.authorize(state, request).await {
+        // A grant whose parameters are its credential is unauthenticated: its refusals count
+        // against the caller's IP, so guessing and replaying are throttled per address.
+        Err(e)
+            if client.is_none()
+                && matches!(e.code, ErrorCode::InvalidGrant | ErrorCode::InvalidRequest) =>
+        {
+            let subject = Subject::Ip(client_ip);
+            state
+                .limiter
+                .admit(slot, subject, Meter::Nothing, Vec::new())
+                .await?;
+            return Err(e);
+        }
+        other => other?,
+    };
     grant::issue(state, slot, grant.grant_type(), issuance).await
 }
 
-/// Client authentication for every `/oauth2/*` endpoint. A failure counts against the caller's IP:
-/// past that limit failures answer 429, so guessing and enumeration are throttled per address.
-/// Successes are counted per client afterwards (`admit_client`), once the client is known.
+/// Client authentication for every `/oauth2/*` endpoint. The failure budgets of the caller's
+/// address and of the client it claims to be are checked first, before any lookup or comparison
+/// (`failed_authentication`); a failure then spends from both. Successes are counted per client
+/// afterwards (`admit_client`), once the client is known.
 pub async fn authenticate_client(
     state: &AppState,
     slot: &DecisionSlot,
@@ -65,16 +89,24 @@ pub async fn authenticate_client(
     authorization: Option<&str>,
     form: &OAuthForm,
 ) -> Result<AuthenticatedClient, OAuthError> {
-    match client_auth::authenticate(state, authorization, form).await {
-        Err(e) if e.error() == "invalid_client" => {
-            let subject = Subject::Ip(client_ip);
-            state
-                .limiter
-                .admit(slot, subject, Meter::Nothing, Vec::new())
-                .await?;
-            Err(e)
+    let presented = client_auth::presented_credentials(authorization, form);
+    let claimed = presented.as_ref().ok().map(|p| p.client_id());
+    failed_authentication::ensure_budget(state, slot, client_ip, claimed).await?;
+    let presented = match presented {
+        Ok(presented) => presented,
+        Err(e) => {
+            if e.error() == "invalid_client" {
+                failed_authentication::record(state, slot, client_ip, None).await?;
+            }
+            return Err(e);
         }
-        other => other,
+    };
+    match client_auth::authenticate(state, &presented).await? {
+        Ok(client) => Ok(client),
+        Err(rejected) => {
+            failed_authentication::record(state, slot, client_ip, Some(&rejected)).await?;
+            Err(OAuthError::invalid_client("client authentication failed"))
+        }
     }
 }
 

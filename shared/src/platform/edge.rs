@@ -47,7 +47,8 @@ pub struct EdgePlatform {
     pub warn: fn(&str),
 }
 
-/// A webhook endpoint has this long to answer; the platforms' fetch has no deadline of its own.
+/// A webhook endpoint (or a trusted issuer's key set) has this long to answer; the platforms'
+/// fetch has no deadline of its own.
 const WORLD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
 
 /// The state of an edge instance: libSQL over HTTP and Upstash REST, both required, because an
@@ -70,7 +71,8 @@ async fn build_state(
     if config.webhooks.time_travel {
         warn("DEVELOPMENT SWITCH ON: AGENTIDP_DEV_TIME_TRAVEL=on lets dispatchers choose the time they dispatch at. Never use it in production.");
     }
-    // Requests to URLs users chose get a deadline; the platform follows no redirects for them.
+    // Requests to the world (issuers' keys, webhook endpoints) get a deadline; the platform
+    // follows no redirects. It resolves names itself: tenants' URLs were checked before sending.
     let world: Arc<dyn Outbound> = Arc::new(TimeoutOutbound::new(
         outbound.clone(),
         WORLD_TIMEOUT,
@@ -84,7 +86,7 @@ async fn build_state(
         config::DATABASE_AUTH_TOKEN.text(source),
     );
     let kv = UpstashKv::new(
-        outbound,
+        outbound.clone(),
         &config::UPSTASH_URL
             .required(source)
             .map_err(misconfigured)?,
@@ -102,8 +104,8 @@ async fn build_state(
         kv: Arc::new(kv),
         clock,
         entropy: Arc::new(OsEntropy),
-        es256_accelerator: crate::platform::es256_accelerator(),
         outbound: world,
+        es256_accelerator: crate::platform::es256_accelerator(),
         background,
     };
     Ok(AppState::new(config, platform))

@@ -5,7 +5,8 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 
-use crate::ports::kv::{Admission, AdmissionOutcome, KeyValue, KvError};
+use crate::domain::revocation::revoked_by;
+use crate::ports::kv::{Admission, AdmissionOutcome, KeyValue, KvError, Window, WindowState};
 use crate::ports::runtime::Clock;
 
 /// In-process store: the default of the native server, sharing nothing between processes.
@@ -51,6 +52,13 @@ impl MemoryEntries {
                 .retain(|_, (hits, window)| hits.back().is_some_and(|t| *t > now - *window));
             self.writes_since_sweep = 0;
         }
+    }
+}
+
+fn window_state(hits: &VecDeque<i64>, now: i64) -> WindowState {
+    WindowState {
+        in_window: hits.len() as u64,
+        oldest_millis: hits.front().copied().unwrap_or(now),
     }
 }
 
@@ -104,32 +112,9 @@ impl KeyValue for MemoryKv {
 
     async fn admit(&self, admission: &Admission) -> Result<AdmissionOutcome, KvError> {
         let now = admission.now_millis;
-        let mut entries = self.lock();
-        let (admitted, in_window, oldest_millis) = match &admission.window {
-            None => (true, 0, now),
-            Some(window) => {
-                let span = window.window_millis.max(1);
-                let (hits, length) = entries
-                    .windows
-                    .entry(window.key.clone())
-                    .or_insert_with(|| (VecDeque::new(), span));
-                *length = span;
-                // Same bound as the script's ZREMRANGEBYSCORE: a hit exactly `span` ago has left.
-                while hits.front().is_some_and(|t| *t <= now - span) {
-                    hits.pop_front();
-                }
-                let admitted = (hits.len() as u64) < window.limit;
-                if admitted {
-                    // Keep the log sorted even if the clock steps back, as a sorted set would.
-                    let at = hits.partition_point(|t| *t <= now);
-                    hits.insert(at, now);
-                }
-                let oldest = hits.front().copied().unwrap_or(now);
-                (admitted, hits.len() as u64, oldest)
-            }
-        };
         let clock_now = self.clock.now_millis();
-        let values = admission
+        let mut entries = self.lock();
+        let values: Vec<Option<String>> = admission
             .reads
             .iter()
             .map(|k| {
@@ -140,7 +125,50 @@ impl KeyValue for MemoryKv {
                     .map(|(v, _)| v.clone())
             })
             .collect();
-        if admitted {
+        // Same rule as the script: a revoked token's call counts nowhere.
+        let revoked = admission
+            .unless_revoked
+            .is_some_and(|issued_at| revoked_by(issued_at, &values));
+        let windows: &[Window] = if revoked { &[] } else { &admission.windows };
+        let mut admitted = true;
+        for window in windows {
+            let span = window.window_millis.max(1);
+            // A peek at a log that does not exist leaves none behind, as a sorted set would.
+            if let Some((hits, length)) = entries.windows.get_mut(&window.key) {
+                *length = span;
+                // Same bound as the script's ZREMRANGEBYSCORE: a hit exactly `span` ago has left.
+                while hits.front().is_some_and(|t| *t <= now - span) {
+                    hits.pop_front();
+                }
+                admitted &= (hits.len() as u64) < window.limit;
+            } else {
+                admitted &= window.limit > 0;
+            }
+        }
+        let record = admitted && !admission.peek && !revoked;
+        let mut states = Vec::with_capacity(windows.len());
+        for window in windows {
+            let span = window.window_millis.max(1);
+            let state = if record {
+                let (hits, _) = entries
+                    .windows
+                    .entry(window.key.clone())
+                    .or_insert_with(|| (VecDeque::new(), span));
+                // Keep the log sorted even if the clock steps back, as a sorted set would.
+                let at = hits.partition_point(|t| *t <= now);
+                hits.insert(at, now);
+                window_state(hits, now)
+            } else {
+                entries
+                    .windows
+                    .get(&window.key)
+                    .map_or(window_state(&VecDeque::new(), now), |(hits, _)| {
+                        window_state(hits, now)
+                    })
+            };
+            states.push(state);
+        }
+        if record {
             let expires = self.expiry(admission.counter_ttl_seconds);
             for key in &admission.counters {
                 let current = entries
@@ -158,8 +186,7 @@ impl KeyValue for MemoryKv {
         entries.after_write(clock_now);
         Ok(AdmissionOutcome {
             admitted,
-            in_window,
-            oldest_millis,
+            windows: states,
             values,
         })
     }

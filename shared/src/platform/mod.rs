@@ -21,6 +21,12 @@ pub mod native;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod redis;
 
+#[cfg(not(target_arch = "wasm32"))]
+pub mod durable_kv;
+
+#[cfg(not(target_arch = "wasm32"))]
+pub mod wal;
+
 pub mod kv_timeout;
 
 #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]

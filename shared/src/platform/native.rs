@@ -10,11 +10,13 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::domain::audit::{seal, ChainHead};
 use crate::domain::ssrf;
-use crate::ports::outbound::{Outbound, OutboundError, OutboundRequest, OutboundResponse};
+use crate::ports::outbound::{Outbound, OutboundError, OutboundRequest, OutboundResponse, Target};
 use crate::ports::sql::{Change, Database, DbError, Row, Statement, Value};
 use crate::store::chain;
 
 pub use crate::platform::system::SystemClock;
+
+use crate::platform::wal;
 
 /// How far a commit is pushed to disk before the caller hears it succeeded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -61,7 +63,8 @@ impl EmbeddedDatabase {
             let conn = database.connect().map_err(engine_error)?;
             let pragmas = format!(
                 "PRAGMA journal_mode=WAL; PRAGMA synchronous={synchronous}; \
-                 PRAGMA foreign_keys=ON; PRAGMA busy_timeout=5000;"
+                 PRAGMA foreign_keys=ON; PRAGMA busy_timeout=5000; {}",
+                wal::pragmas()
             );
             Ok::<_, DbError>((conn, pragmas))
         };
@@ -70,8 +73,9 @@ impl EmbeddedDatabase {
             Durability::Normal => "NORMAL",
         };
         let (writer_conn, pragmas) = connect(synchronous)?;
-        // Checkpoints run on their own thread (below), not inside the writer's commits, where they
-        // would stall every request waiting on that group commit.
+        // Checkpoints run on their own thread (below) and, past a bound, between the writer's
+        // groups (`wal.rs`), never inside a commit, where they would stall every request waiting on
+        // that group commit.
         writer_conn
             .execute_batch(&format!("{pragmas} PRAGMA wal_autocheckpoint=0;"))
             .await
@@ -83,9 +87,10 @@ impl EmbeddedDatabase {
             readers.push(conn);
         }
         let (writer, jobs) = mpsc::unbounded_channel();
+        let bound = wal::WriterBound::new(path);
         std::thread::Builder::new()
             .name("agentidp-db-writer".into())
-            .spawn(move || run_writer(writer_conn, jobs))
+            .spawn(move || run_writer(writer_conn, jobs, bound))
             .map_err(|e| DbError::Unavailable(format!("starting the writer thread: {e}")))?;
         let (checkpoint_conn, pragmas) = connect(synchronous)?;
         checkpoint_conn
@@ -94,7 +99,7 @@ impl EmbeddedDatabase {
             .map_err(engine_error)?;
         std::thread::Builder::new()
             .name("agentidp-db-checkpoint".into())
-            .spawn(move || run_checkpoints(checkpoint_conn))
+            .spawn(move || wal::run_checkpoints(checkpoint_conn))
             .map_err(|e| DbError::Unavailable(format!("starting the checkpoint thread: {e}")))?;
         Ok(EmbeddedDatabase {
             readers,
@@ -102,6 +107,13 @@ impl EmbeddedDatabase {
             writer,
             _database: database,
         })
+    }
+
+    /// Copies the whole WAL back and empties the file, for a clean shutdown: the next start (and
+    /// anyone copying the data directory) finds everything in the database file.
+    pub async fn checkpoint_truncate(&self) -> Result<(), DbError> {
+        self.execute_script("PRAGMA wal_checkpoint(TRUNCATE);")
+            .await
     }
 
     fn reader(&self) -> &libsql::Connection {
@@ -212,25 +224,11 @@ async fn query_on(conn: &libsql::Connection, statement: &Statement) -> Result<Ve
     Ok(out)
 }
 
-/// How often the WAL is copied back into the database file. PASSIVE never blocks the writer or
-/// readers; it copies what it can and leaves the rest for the next round.
-const CHECKPOINT_INTERVAL: std::time::Duration = std::time::Duration::from_millis(500);
-
-fn run_checkpoints(conn: libsql::Connection) {
-    let Ok(runtime) = tokio::runtime::Builder::new_current_thread().build() else {
-        tracing::error!("database checkpoint thread could not start");
-        return;
-    };
-    loop {
-        std::thread::sleep(CHECKPOINT_INTERVAL);
-        // The database closing (process exit) is the only way out; errors are retried next round.
-        if let Err(e) = runtime.block_on(conn.query("PRAGMA wal_checkpoint(PASSIVE)", ())) {
-            tracing::warn!(error = %e, "WAL checkpoint failed; retrying");
-        }
-    }
-}
-
-fn run_writer(conn: libsql::Connection, mut jobs: mpsc::UnboundedReceiver<Job>) {
+fn run_writer(
+    conn: libsql::Connection,
+    mut jobs: mpsc::UnboundedReceiver<Job>,
+    bound: wal::WriterBound,
+) {
     let runtime = match tokio::runtime::Builder::new_current_thread().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -252,6 +250,7 @@ fn run_writer(conn: libsql::Connection, mut jobs: mpsc::UnboundedReceiver<Job>) 
             }
         }
         runtime.block_on(writer.run(group));
+        runtime.block_on(bound.after_group(&writer.conn));
     }
 }
 
@@ -455,11 +454,28 @@ impl Writer {
                 Some(head) => head.clone(),
                 None => load_head(&self.conn, &event.org_id).await?,
             };
-            let sealed = seal(event, &head);
-            let insert = chain::insert_statement(&sealed);
-            self.execute(&insert.sql, to_params(&insert.params))
+            let mut sealed = seal(event, &head);
+            let mut insert = chain::insert_statement(&sealed);
+            let mut appended = self
+                .execute(&insert.sql, to_params(&insert.params))
                 .await
-                .map_err(|e| statement_error(e, &insert))?;
+                .map_err(|e| statement_error(e, &insert));
+            if appended
+                .as_ref()
+                .is_err_and(DbError::is_audit_chain_conflict)
+            {
+                // Another writer extended the chain (the data directory is locked against a second
+                // server, but a tool may still write): continue from the head as stored, which
+                // this transaction reads including its own pending appends.
+                let stored = load_head(&self.conn, &event.org_id).await?;
+                sealed = seal(event, &stored);
+                insert = chain::insert_statement(&sealed);
+                appended = self
+                    .execute(&insert.sql, to_params(&insert.params))
+                    .await
+                    .map_err(|e| statement_error(e, &insert));
+            }
+            appended?;
             job_heads.insert(event.org_id.clone(), sealed.head());
         }
         Ok(changed)
@@ -470,12 +486,14 @@ async fn load_head(conn: &libsql::Connection, org_id: &str) -> Result<ChainHead,
     chain::chain_head_from(query_on(conn, &chain::chain_head_query(org_id)).await?)
 }
 
-/// Outbound HTTP for the native server: the protocol clients (libSQL over HTTP, Upstash REST) and,
-/// built with [`NativeOutbound::to_the_world`], webhook deliveries. Redirects are never followed.
+/// Outbound HTTP for the native server: the protocol clients (libSQL over HTTP, Upstash REST),
+/// trusted issuers' key sets and, once given [`NativeOutbound::with_tenants`], webhook deliveries
+/// (`Target::Tenant`) through a client of their own. Redirects are never followed.
 pub struct NativeOutbound {
+    /// For the operator's URLs.
     client: reqwest::Client,
-    /// Most of a response body read; the rest is dropped.
-    max_body: usize,
+    /// For tenants' URLs: SSRF-guarded name resolution, 15 s; without it they are refused.
+    tenants: Option<reqwest::Client>,
 }
 
 /// What the protocol clients may read of one answer (large query results).
@@ -486,6 +504,7 @@ const MAX_WORLD_BODY: usize = 64 * 1024;
 pub const WORLD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
 
 impl NativeOutbound {
+    /// For the operator's URLs only, each request ending after `timeout`.
     pub fn new(timeout: std::time::Duration) -> Self {
         NativeOutbound {
             client: reqwest::Client::builder()
@@ -493,26 +512,25 @@ impl NativeOutbound {
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .unwrap_or_default(),
-            max_body: MAX_PROTOCOL_BODY,
+            tenants: None,
         }
     }
 
-    /// For requests to URLs users chose (webhooks): 15 s, no redirects, no proxy (a proxy would
+    /// Also sends to URLs tenants chose (webhooks): 15 s, no redirects, no proxy (a proxy would
     /// resolve names itself), and every address a name resolves to checked against the SSRF rules
     /// before connecting, so a name cannot point at a private address. `allow_loopback` is the
     /// development switch.
-    pub fn to_the_world(allow_loopback: bool) -> Self {
-        let client = reqwest::Client::builder()
-            .timeout(WORLD_TIMEOUT)
-            .redirect(reqwest::redirect::Policy::none())
-            .no_proxy()
-            .dns_resolver(Arc::new(GuardedResolver { allow_loopback }))
-            .build()
-            .unwrap_or_default();
-        NativeOutbound {
-            client,
-            max_body: MAX_WORLD_BODY,
-        }
+    pub fn with_tenants(mut self, allow_loopback: bool) -> Self {
+        self.tenants = Some(
+            reqwest::Client::builder()
+                .timeout(WORLD_TIMEOUT)
+                .redirect(reqwest::redirect::Policy::none())
+                .no_proxy()
+                .dns_resolver(Arc::new(GuardedResolver { allow_loopback }))
+                .build()
+                .unwrap_or_default(),
+        );
+        self
     }
 }
 
@@ -561,13 +579,35 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     text
 }
 
+/// Background work as tokio tasks. Work cut short by a shutdown is not lost: what it would have
+/// delivered stays in the outbox for the next dispatcher.
+pub struct TokioBackground;
+
+impl crate::ports::runtime::Background for TokioBackground {
+    fn spawn(&self, work: crate::ports::runtime::BackgroundWork) {
+        tokio::spawn(work);
+    }
+}
+
 #[async_trait]
 impl Outbound for NativeOutbound {
     async fn send(&self, request: OutboundRequest) -> Result<OutboundResponse, OutboundError> {
         let url = request.url.clone();
+        let (client, max_body) = match request.target {
+            Target::Operator => (&self.client, MAX_PROTOCOL_BODY),
+            Target::Tenant => match &self.tenants {
+                Some(client) => (client, MAX_WORLD_BODY),
+                None => {
+                    return Err(OutboundError::Transport {
+                        url,
+                        reason: "this client sends to no tenant's URL".into(),
+                    })
+                }
+            },
+        };
         let method =
             reqwest::Method::from_bytes(request.method.as_bytes()).unwrap_or(reqwest::Method::POST);
-        let mut builder = self.client.request(method, &request.url).body(request.body);
+        let mut builder = client.request(method, &request.url).body(request.body);
         for (name, value) in request.headers {
             builder = builder.header(name, value);
         }
@@ -583,25 +623,24 @@ impl Outbound for NativeOutbound {
         };
         let mut response = builder.send().await.map_err(failed)?;
         let status = response.status().as_u16();
+        let headers = response
+            .headers()
+            .iter()
+            .filter_map(|(n, v)| Some((n.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+            .collect();
         let mut body = Vec::new();
         while let Some(chunk) = response.chunk().await.map_err(failed)? {
-            let room = self.max_body - body.len();
+            let room = max_body - body.len();
             body.extend_from_slice(&chunk[..chunk.len().min(room)]);
             if chunk.len() >= room {
                 break;
             }
         }
-        Ok(OutboundResponse { status, body })
-    }
-}
-
-/// Background work as tokio tasks. Work cut short by a shutdown is not lost: what it would have
-/// delivered stays in the outbox for the next dispatcher.
-pub struct TokioBackground;
-
-impl crate::ports::runtime::Background for TokioBackground {
-    fn spawn(&self, work: crate::ports::runtime::BackgroundWork) {
-        tokio::spawn(work);
+        Ok(OutboundResponse {
+            status,
+            headers,
+            body,
+        })
     }
 }
 
@@ -670,15 +709,20 @@ mod tests {
 
     #[tokio::test]
     async fn the_world_client_refuses_a_private_name_before_connecting() {
-        let outbound = NativeOutbound::to_the_world(false);
-        let error = outbound
-            .send(OutboundRequest::post_json(
-                "http://localhost:9/".into(),
-                None,
-                b"{}".to_vec(),
-            ))
+        let outbound = NativeOutbound::new(WORLD_TIMEOUT).with_tenants(false);
+        let mut request =
+            OutboundRequest::post_json("http://localhost:9/".into(), None, b"{}".to_vec());
+        request.target = Target::Tenant;
+        let error = outbound.send(request).await.unwrap_err();
+        assert!(error.to_string().contains("loopback"), "{error}");
+        // Without the tenants' client, a tenant's URL goes nowhere.
+        let mut request =
+            OutboundRequest::post_json("https://hooks.example.com/".into(), None, Vec::new());
+        request.target = Target::Tenant;
+        let error = NativeOutbound::new(WORLD_TIMEOUT)
+            .send(request)
             .await
             .unwrap_err();
-        assert!(error.to_string().contains("loopback"), "{error}");
+        assert!(error.to_string().contains("no tenant"), "{error}");
     }
 }

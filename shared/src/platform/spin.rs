@@ -59,8 +59,10 @@ async fn send(request: OutboundRequest) -> Result<OutboundResponse, OutboundErro
     for (name, value) in &request.headers {
         builder = builder.header(*name, value);
     }
-    // Without it the body goes out chunked, which some receivers do not read.
-    builder = builder.header("content-length", request.body.len());
+    // Without it the body goes out chunked, which some receivers do not read; GET has none.
+    if !matches!(request.method, "GET" | "HEAD") {
+        builder = builder.header("content-length", request.body.len());
+    }
     let outgoing = builder
         .body(http_body_util::Full::new(Bytes::from(request.body)))
         .map_err(|e| failed(e.to_string()))?;
@@ -68,11 +70,17 @@ async fn send(request: OutboundRequest) -> Result<OutboundResponse, OutboundErro
         .await
         .map_err(|e| failed(format!("{e:?}")))?;
     let status = response.status().as_u16();
+    let headers = response
+        .headers()
+        .iter()
+        .filter_map(|(n, v)| Some((n.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+        .collect();
     let body = edge::collect_body(response.into_body())
         .await
         .map_err(|_| failed("response body too large".into()))?;
     Ok(OutboundResponse {
         status,
+        headers,
         body: body.to_vec(),
     })
 }

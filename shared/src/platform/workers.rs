@@ -97,16 +97,24 @@ async fn fetch(request: OutboundRequest) -> Result<OutboundResponse, OutboundErr
     init.with_method(worker::Method::from(request.method.to_owned()))
         .with_headers(headers)
         // A redirect is an answer like any other, never followed (it could lead anywhere).
-        .with_redirect(worker::RequestRedirect::Manual)
-        .with_body(Some(
+        .with_redirect(worker::RequestRedirect::Manual);
+    // fetch() refuses any body on GET and HEAD, even an empty one.
+    if !request.body.is_empty() {
+        init.with_body(Some(
             worker::js_sys::Uint8Array::from(request.body.as_slice()).into(),
         ));
+    }
     let outgoing = worker::Request::new_with_init(&request.url, &init).map_err(failed)?;
     let mut response = worker::Fetch::Request(outgoing)
         .send()
         .await
         .map_err(failed)?;
     let status = response.status_code();
+    let headers = response
+        .headers()
+        .entries()
+        .map(|(name, value)| (name.to_ascii_lowercase(), value))
+        .collect();
     // Read at most MAX_RESPONSE_BYTES: an endpoint cannot exhaust the isolate's memory.
     let mut body = Vec::new();
     let mut stream = response.stream().map_err(failed)?;
@@ -118,7 +126,11 @@ async fn fetch(request: OutboundRequest) -> Result<OutboundResponse, OutboundErr
             break;
         }
     }
-    Ok(OutboundResponse { status, body })
+    Ok(OutboundResponse {
+        status,
+        headers,
+        body,
+    })
 }
 
 #[async_trait]

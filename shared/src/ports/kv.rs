@@ -31,14 +31,23 @@ pub trait KeyValue: Send + Sync + 'static {
 }
 
 /// One rate-limited request in a single round trip: read some keys (revocation entries), record a
-/// hit in a sliding-window log unless the window is full, and bump usage counters if admitted.
+/// hit in sliding-window logs unless one of them is full, and bump usage counters if admitted.
 #[derive(Clone, Debug)]
 pub struct Admission {
-    /// The window to record the hit in; `None` admits unconditionally (limits off).
-    pub window: Option<Window>,
+    /// The windows the hit counts against: admitted only when every one has room, and then
+    /// recorded in every one. None admits unconditionally (limits off).
+    pub windows: Vec<Window>,
+    /// Only ask whether every window has room: record no hit and bump no counter. For checks made
+    /// before any work, such as a client's failure budget before its secret is compared.
+    pub peek: bool,
     /// Keys read in the same round trip, answered in order like `get_many`.
     pub reads: Vec<String>,
-    /// Counters incremented by one when the request is admitted.
+    /// When the first two reads are a token's revocation entries (its `jti`, its subject's
+    /// cutoff), the token's issue time (Unix seconds): if they revoke it, the admission counts in
+    /// no window and meters nothing (the call is refused anyway, so it spends no one's budget),
+    /// and it is not refused for want of room either; the reads are answered as always.
+    pub unless_revoked: Option<i64>,
+    /// Counters incremented by one when the request is admitted (and not a peek).
     pub counters: Vec<String>,
     /// Lifetime of the counters, refreshed on every increment.
     pub counter_ttl_seconds: u64,
@@ -56,13 +65,20 @@ pub struct Window {
     pub window_millis: i64,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AdmissionOutcome {
-    pub admitted: bool,
-    /// Hits in the window after this request (including it when admitted).
+/// A window's state after the admission.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WindowState {
+    /// Hits in the window after this request (including it when admitted and recorded).
     pub in_window: u64,
     /// When the oldest hit still in the window was recorded (`now` for an empty window).
     pub oldest_millis: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AdmissionOutcome {
+    pub admitted: bool,
+    /// One per window of the admission, in order; none when a revoked token was not counted.
+    pub windows: Vec<WindowState>,
     /// The values of `reads`, in order.
     pub values: Vec<Option<String>>,
 }

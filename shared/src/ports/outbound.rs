@@ -9,6 +9,19 @@ pub struct OutboundRequest {
     pub url: String,
     pub headers: Vec<(&'static str, String)>,
     pub body: Vec<u8>,
+    /// Who chose the URL; a platform that resolves names itself guards tenants' URLs.
+    pub target: Target,
+}
+
+/// Who chose where a request goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// The operator, through configuration: the database, the key-value store, trusted
+    /// issuers' key sets. May be anywhere the operator put it, loopback included.
+    Operator,
+    /// A tenant (a webhook URL): natively, every address its name resolves to is checked against
+    /// the SSRF rules before connecting, and the answer is read only in part.
+    Tenant,
 }
 
 impl OutboundRequest {
@@ -23,14 +36,38 @@ impl OutboundRequest {
             url,
             headers,
             body,
+            target: Target::Operator,
+        }
+    }
+
+    /// A GET without a body (JWKS and discovery documents).
+    pub fn get(url: String) -> Self {
+        OutboundRequest {
+            method: "GET",
+            url,
+            headers: vec![("accept", "application/json".to_owned())],
+            body: Vec::new(),
+            target: Target::Operator,
         }
     }
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct OutboundResponse {
     pub status: u16,
+    /// Response headers, names lowercased.
+    pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+}
+
+impl OutboundResponse {
+    /// The first value of a header (`name` in lowercase).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

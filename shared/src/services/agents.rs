@@ -51,19 +51,43 @@ pub async fn get_live(state: &AppState, org_id: &str, id: &str) -> Result<Agent,
     Ok(agent)
 }
 
+/// Management scopes reach an agent only from an admin credential: an agent trusted with
+/// `agents:write` cannot hand out (or take) more than it was given.
+pub(crate) fn check_management_grant(
+    agent: &Agent,
+    before: &[String],
+    caller_is_admin: bool,
+) -> Result<(), ServiceError> {
+    if !caller_is_admin && !agent.added_management_scopes(before).is_empty() {
+        return Err(ServiceError::ManagementScopesNeedAnAdmin);
+    }
+    Ok(())
+}
+
+/// An organization's tier and its cap on agents (`None`: unlimited). Read afresh, not from a
+/// cache: a tier just bought lifts the cap on the next request.
+pub(crate) async fn agent_cap(
+    state: &AppState,
+    org_id: &str,
+) -> Result<(Tier, Option<i64>), ServiceError> {
+    let tier = org_store::tier(state.db.as_ref(), org_id).await?;
+    let tier = Tier::parse(tier.as_deref().unwrap_or_default()).unwrap_or(Tier::Free);
+    Ok((tier, state.config.tiers.allowance(tier).agent_limit()))
+}
+
 /// Registers an agent, enforcing its organization's tier cap in the same transaction as the insert.
 pub async fn create(
     state: &AppState,
     org_id: &str,
     actor: &str,
+    caller_is_admin: bool,
     new: NewAgent,
 ) -> Result<Agent, ServiceError> {
     let now = state.now_millis();
+    let management_allowed = new.allow_management_scopes;
     let agent = Agent::register(new, state.new_id(), org_id, now)?;
-    // Read afresh, not from a cache: a tier just bought lifts the cap on the next request.
-    let tier = org_store::tier(state.db.as_ref(), org_id).await?;
-    let tier = Tier::parse(tier.as_deref().unwrap_or_default()).unwrap_or(Tier::Free);
-    let cap = state.config.tiers.allowance(tier).agent_limit();
+    check_management_grant(&agent, &[], caller_is_admin)?;
+    let (tier, cap) = agent_cap(state, org_id).await?;
     let event = state
         .audit(org_id, actor, "agent.created", Outcome::Success)
         .agent(&agent.id)
@@ -72,6 +96,8 @@ pub async fn create(
             "name": agent.name,
             "agent_type": agent.agent_type,
             "capabilities": agent.capabilities,
+            "management_scopes": agent.added_management_scopes(&[]),
+            "management_scopes_allowed": management_allowed,
             "visibility": agent.visibility,
         }));
     let mut change = Change::new()
@@ -121,6 +147,16 @@ pub struct Updated {
     /// The request asked for suspension (also when already suspended, so a retry after a failed
     /// revocation still revokes): the caller must revoke the agent's tokens.
     pub suspended: bool,
+    /// Capabilities were removed: the agent's live tokens may carry them, so the caller must
+    /// revoke its tokens (the agent then asks for new ones, with what it still holds).
+    pub capabilities_removed: bool,
+}
+
+impl Updated {
+    /// Whether the agent's tokens must be revoked now that the update is durable.
+    pub fn revokes_tokens(&self) -> bool {
+        self.suspended || self.capabilities_removed
+    }
 }
 
 /// Applies a partial update. Optimistic: the write is conditional on `updated_at` being what was
@@ -129,6 +165,7 @@ pub async fn update(
     state: &AppState,
     org_id: &str,
     actor: &str,
+    caller_is_admin: bool,
     id: &str,
     patch: AgentPatch,
 ) -> Result<Updated, ServiceError> {
@@ -140,6 +177,8 @@ pub async fn update(
         let current = get_live(state, org_id, id).await?;
         // A retry re-applies the same patch to the fresher row.
         let (mut next, changed) = current.patched(patch.clone())?;
+        check_management_grant(&next, &current.capabilities, caller_is_admin)?;
+        let capabilities_removed = next.lost_capabilities(&current.capabilities);
         let status_action = match (current.status, next.status) {
             (AgentStatus::Active, AgentStatus::Suspended) => Some("agent.suspended"),
             (AgentStatus::Suspended, AgentStatus::Active) => Some("agent.reactivated"),
@@ -150,6 +189,7 @@ pub async fn update(
             return Ok(Updated {
                 agent: current,
                 suspended,
+                capabilities_removed,
             });
         }
         next.updated_at = state.now_millis().max(current.updated_at + 1);
@@ -200,6 +240,7 @@ pub async fn update(
                 return Ok(Updated {
                     agent: next,
                     suspended,
+                    capabilities_removed,
                 });
             }
             Err(DbError::Guard(store::CHANGED)) => continue,

@@ -10,10 +10,11 @@ use crate::domain::credentials::{
 };
 use crate::domain::page::{Keyset, Page, PageRequest};
 use crate::domain::secrets;
+use crate::domain::time::rfc3339;
 use crate::domain::validate::{is_id, Invalid};
 use crate::domain::webhooks::EventType;
 use crate::jose::jwk::Verifier;
-use crate::ports::sql::{Change, DbError};
+use crate::ports::sql::{Change, DbError, Statement};
 use crate::services::{agents, webhooks, ServiceError};
 use crate::state::AppState;
 use crate::store::agents as agent_store;
@@ -49,10 +50,12 @@ fn valid_public_jwk(jwk: Map<String, Value>) -> Result<Value, Invalid> {
     Ok(Value::Object(kept))
 }
 
-fn guard_error(e: DbError) -> ServiceError {
+pub(crate) fn guard_error(e: DbError) -> ServiceError {
     match e {
         DbError::Guard(agent_store::DECOMMISSIONED) => ServiceError::Decommissioned,
         DbError::Guard(store::REVOKED) => ServiceError::CredentialRevoked,
+        DbError::Guard(store::SECRET_CHANGED) => ServiceError::RotatedConcurrently,
+        DbError::Guard(store::LAST_ADMIN) => ServiceError::LastAdminCredential,
         other => ServiceError::Db(other),
     }
 }
@@ -153,16 +156,26 @@ pub async fn list(
     }))
 }
 
-/// Replaces a client secret. With a grace period the previous secret keeps working until it ends;
-/// without one it stops at once. Only the latest previous secret is kept.
-pub async fn rotate(
+/// A validated rotation: the secret it replaces, the new one, and when the replaced one stops.
+pub(crate) struct PlannedRotation {
+    pub base: store::RotationBase,
+    pub secret: String,
+    pub hash: Vec<u8>,
+    pub previous_expires_at: Option<i64>,
+    pub grace_seconds: i64,
+    pub now: i64,
+}
+
+/// Plans the rotation of a client secret (an agent's or an admin's) from the state it replaces.
+/// A rotation with a grace period while an earlier one still runs is refused: it would silently
+/// end that grace period early, breaking what the earlier rotation promised. A rotation without
+/// one ends every earlier secret, explicitly.
+pub(crate) async fn plan_rotation(
     state: &AppState,
     org_id: &str,
-    actor: &str,
-    agent_id: &str,
     id: &str,
     rotation: Rotation,
-) -> Result<IssuedCredential, ServiceError> {
+) -> Result<PlannedRotation, ServiceError> {
     let grace = rotation.grace_period_seconds.unwrap_or(0);
     if !(0..=MAX_GRACE_PERIOD_SECONDS).contains(&grace) {
         return Err(Invalid::new(
@@ -171,6 +184,57 @@ pub async fn rotate(
         )
         .into());
     }
+    let base = store::rotation_base(state.db.as_ref(), org_id, id)
+        .await?
+        .ok_or(ServiceError::NotRotatable)?;
+    let now = state.now_millis();
+    if let Some(until) = base.previous_secret_expires_at.filter(|t| *t > now) {
+        if grace > 0 {
+            return Err(ServiceError::GracePeriodRunning {
+                until: rfc3339(until),
+            });
+        }
+    }
+    let (secret, hash) = secrets::client_secret_from(state.random());
+    Ok(PlannedRotation {
+        base,
+        secret,
+        hash,
+        previous_expires_at: (grace > 0).then(|| now + grace * 1000),
+        grace_seconds: grace,
+        now,
+    })
+}
+
+impl PlannedRotation {
+    /// The statements that rotate credential `id` as planned, guarded on its secret still being
+    /// the one the plan read (compare-and-set).
+    pub(crate) fn statements(&self, org_id: &str, id: &str) -> [Statement; 2] {
+        [
+            store::secret_unchanged(org_id, id, &self.base.secret_hash),
+            store::rotate_secret(
+                org_id,
+                id,
+                self.hash.clone(),
+                self.previous_expires_at,
+                self.now,
+            ),
+        ]
+    }
+}
+
+/// Replaces a client secret. With a grace period the previous secret keeps working until it ends;
+/// without one it stops at once. Only the latest previous secret is kept. Of concurrent rotations
+/// exactly one wins; the others are refused (409) rather than hand out a secret that a later
+/// write silently replaced.
+pub async fn rotate(
+    state: &AppState,
+    org_id: &str,
+    actor: &str,
+    agent_id: &str,
+    id: &str,
+    rotation: Rotation,
+) -> Result<IssuedCredential, ServiceError> {
     let mut credential = get(state, org_id, agent_id, id).await?;
     if credential.kind != CredentialKind::ClientSecret {
         return Err(ServiceError::NotRotatable);
@@ -178,40 +242,33 @@ pub async fn rotate(
     if !credential.is_active() {
         return Err(ServiceError::CredentialRevoked);
     }
-    let now = state.now_millis();
-    let previous_expires_at = (grace > 0).then(|| now + grace * 1000);
-    let (secret, hash) = secrets::client_secret_from(state.random());
-    credential.rotated_at = Some(now);
-    credential.previous_secret_expires_at = previous_expires_at;
+    let plan = plan_rotation(state, org_id, id, rotation).await?;
+    credential.rotated_at = Some(plan.now);
+    credential.previous_secret_expires_at = plan.previous_expires_at;
     let mut details = credential.audit_details();
-    details["grace_period_seconds"] = grace.into();
+    details["grace_period_seconds"] = plan.grace_seconds.into();
     let event = state
         .audit(org_id, actor, "credential.rotated", Outcome::Success)
         .agent(agent_id)
         .target(id)
         .details(details);
+    let [unchanged, rotate] = plan.statements(org_id, id);
     let change = Change::new()
         .statement(agent_store::still_live(org_id, agent_id))
         .statement(store::still_active(org_id, agent_id, id))
-        .statement(store::rotate_secret(
-            org_id,
-            agent_id,
-            id,
-            hash,
-            previous_expires_at,
-            now,
-        ))
+        .statement(unchanged)
+        .statement(rotate)
         .statement(webhooks::event(
             state,
             org_id,
             EventType::CredentialRotated,
-            json!({ "credential": credential, "grace_period_seconds": grace }),
+            json!({ "credential": credential, "grace_period_seconds": plan.grace_seconds }),
         ))
         .event(event);
     state.db.commit(change).await.map_err(guard_error)?;
     Ok(IssuedCredential {
         credential,
-        client_secret: Some(ClientSecret(secret)),
+        client_secret: Some(ClientSecret(plan.secret)),
     })
 }
 

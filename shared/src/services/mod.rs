@@ -1,6 +1,7 @@
 //! What a caller can do: the operations behind the management API, each validating through the
 //! domain, writing through the store in one atomic change with its audit events.
 
+pub mod admin_credentials;
 pub mod agents;
 pub mod audit_trail;
 pub mod billing;
@@ -8,6 +9,7 @@ pub mod credentials;
 pub mod marketplace;
 pub mod orgs;
 pub mod revocation;
+pub mod trust_policies;
 pub mod usage;
 pub mod webhooks;
 
@@ -49,6 +51,19 @@ pub enum ServiceError {
     BillingNotConfigured,
     #[error(transparent)]
     BadSignature(SignatureError),
+    #[error("the trust policy may register at most {limit} agents")]
+    RegistrationLimit { limit: i64 },
+    /// A trusted OIDC issuer's keys cannot be read right now.
+    #[error("{0}")]
+    IssuerUnavailable(String),
+    #[error("the secret was rotated concurrently by another request; read the credential again before retrying")]
+    RotatedConcurrently,
+    #[error("the previous secret is still in its grace period (until {until}); rotating again with a grace period would end it early: wait for it to end, or rotate with \"grace_period_seconds\": 0 to end every earlier secret now")]
+    GracePeriodRunning { until: String },
+    #[error("this is the organization's last active admin credential; create another one first (POST /v1/orgs/credentials), so the organization is never left without an admin")]
+    LastAdminCredential,
+    #[error("only an organization's admin credential may give an agent management scopes")]
+    ManagementScopesNeedAnAdmin,
     #[error(transparent)]
     Db(#[from] DbError),
     #[error(transparent)]

@@ -17,7 +17,7 @@ use crate::domain::webhooks::{
     SubscriptionWithSecret, Verdict, DEFAULT_ROTATION_GRACE_SECONDS, DISABLE_AFTER_FAILING_MILLIS,
     MAX_ROTATION_GRACE_SECONDS, MAX_SUBSCRIPTIONS_PER_ORG,
 };
-use crate::ports::outbound::{body_excerpt, OutboundRequest};
+use crate::ports::outbound::{body_excerpt, OutboundRequest, Target};
 use crate::ports::runtime::{random_token, BackgroundWork};
 use crate::ports::sql::{Change, DbError, Statement};
 use crate::services::ServiceError;
@@ -508,6 +508,7 @@ async fn attempt(state: &AppState, delivery: &Claimed) -> Attempted {
             ("webhook-signature", signature),
         ],
         body: delivery.payload.clone().into_bytes(),
+        target: Target::Tenant,
     };
     let result = state.outbound.send(request).await;
     let duration_ms = (state.clock.now_millis() - started).max(0);

@@ -1,66 +1,85 @@
 //! The admission as a Lua script, so Redis and Upstash run it atomically in one round trip: the
 //! key-value store's equivalent of a stored procedure, and the decoding of its reply.
 
-use crate::ports::kv::{Admission, AdmissionOutcome, KvError};
+use crate::ports::kv::{Admission, AdmissionOutcome, KvError, WindowState};
 
 /// The admission as a Lua script, so Redis and Upstash run it atomically in one round trip.
-/// KEYS: [window] reads... counters...; ARGV: now, window ms, limit, hit id, counter TTL, reads, has window.
-/// Rejected hits are not logged, so a caller hammering past the limit does not extend its own ban.
+/// KEYS: windows... reads... counters...; ARGV: now, hit id, counter TTL, window count, read count,
+/// peek, the issue time of the token whose revocation entries the first two reads are (or empty),
+/// then each window's length in ms and limit.
+/// Rejected hits are not logged, so a caller hammering past the limit does not extend its own ban;
+/// nor are the calls of a revoked token, which are refused anyway.
 pub const ADMISSION_SCRIPT: &str = r"
 local now = tonumber(ARGV[1])
-local first = 1
-local admitted, count, oldest = 1, 0, now
-if ARGV[7] == '1' then
-  local key = KEYS[1]
-  local window = tonumber(ARGV[2])
-  first = 2
-  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
-  count = redis.call('ZCARD', key)
-  if count < tonumber(ARGV[3]) then
-    redis.call('ZADD', key, now, ARGV[4])
-    redis.call('PEXPIRE', key, window)
-    count = count + 1
-  else
-    admitted = 0
+local windows = tonumber(ARGV[4])
+local reads = tonumber(ARGV[5])
+local record = ARGV[6] ~= '1'
+if ARGV[7] ~= '' then
+  local issued = tonumber(ARGV[7])
+  local cutoff = tonumber(redis.call('GET', KEYS[windows + 2]) or '')
+  if redis.call('GET', KEYS[windows + 1]) or (cutoff and issued <= cutoff) then
+    record = false
+    windows = 0
   end
-  local head = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
-  if head[2] then oldest = tonumber(head[2]) end
 end
-local reads = tonumber(ARGV[6])
+local admitted = 1
+local counts = {}
+for i = 1, windows do
+  local length = tonumber(ARGV[6 + 2 * i])
+  redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now - length)
+  counts[i] = redis.call('ZCARD', KEYS[i])
+  if counts[i] >= tonumber(ARGV[7 + 2 * i]) then admitted = 0 end
+end
+local states = {}
+for i = 1, windows do
+  if admitted == 1 and record then
+    redis.call('ZADD', KEYS[i], now, ARGV[2])
+    redis.call('PEXPIRE', KEYS[i], tonumber(ARGV[6 + 2 * i]))
+    counts[i] = counts[i] + 1
+  end
+  local oldest = now
+  local head = redis.call('ZRANGE', KEYS[i], 0, 0, 'WITHSCORES')
+  if head[2] then oldest = tonumber(head[2]) end
+  states[#states + 1] = counts[i]
+  states[#states + 1] = oldest
+end
+local first = tonumber(ARGV[4])
 local values = {}
-for i = first, first + reads - 1 do
+for i = first + 1, first + reads do
   values[#values + 1] = redis.call('GET', KEYS[i])
 end
-if admitted == 1 then
-  for i = first + reads, #KEYS do
+if admitted == 1 and record then
+  for i = first + reads + 1, #KEYS do
     redis.call('INCR', KEYS[i])
-    redis.call('EXPIRE', KEYS[i], ARGV[5])
+    redis.call('EXPIRE', KEYS[i], ARGV[3])
   end
 end
-return {admitted, count, oldest, values}
+return {admitted, states, values}
 ";
 
 /// The script's KEYS and ARGV for this admission.
 pub fn script_arguments(admission: &Admission) -> (Vec<String>, Vec<String>) {
-    let mut keys = Vec::with_capacity(1 + admission.reads.len() + admission.counters.len());
-    let (window_millis, limit) = match &admission.window {
-        Some(w) => {
-            keys.push(w.key.clone());
-            (w.window_millis.max(1), w.limit)
-        }
-        None => (1, 0),
-    };
+    let mut keys = Vec::with_capacity(
+        admission.windows.len() + admission.reads.len() + admission.counters.len(),
+    );
+    keys.extend(admission.windows.iter().map(|w| w.key.clone()));
     keys.extend(admission.reads.iter().cloned());
     keys.extend(admission.counters.iter().cloned());
-    let args = vec![
+    let mut args = vec![
         admission.now_millis.to_string(),
-        window_millis.to_string(),
-        limit.to_string(),
         admission.hit_id.clone(),
         admission.counter_ttl_seconds.max(1).to_string(),
+        admission.windows.len().to_string(),
         admission.reads.len().to_string(),
-        if admission.window.is_some() { "1" } else { "0" }.to_owned(),
+        if admission.peek { "1" } else { "0" }.to_owned(),
+        admission
+            .unless_revoked
+            .map_or_else(String::new, |issued_at| issued_at.to_string()),
     ];
+    for window in &admission.windows {
+        args.push(window.window_millis.max(1).to_string());
+        args.push(window.limit.to_string());
+    }
     (keys, args)
 }
 
@@ -83,22 +102,20 @@ impl ScriptValue {
     }
 }
 
-/// Decodes `{admitted, count, oldest, values}`; anything else is a store failure, not a panic.
+/// Decodes `{admitted, {count, oldest}..., values}`; anything else is a store failure, not a panic.
 pub fn decode_reply(reply: ScriptValue, reads: usize) -> Result<AdmissionOutcome, KvError> {
     let bad = || KvError::Unavailable("unexpected admission script reply".into());
-    let ScriptValue::List(mut items) = reply else {
+    let ScriptValue::List(items) = reply else {
         return Err(bad());
     };
-    if items.len() != 4 {
-        return Err(bad());
-    }
-    let values = match items.pop() {
-        Some(ScriptValue::List(values)) => values,
-        // Lua drops an empty table to an empty array, but be lenient with a nil too.
-        Some(ScriptValue::Nil) => Vec::new(),
-        _ => return Err(bad()),
+    let [admitted, states, values] = <[ScriptValue; 3]>::try_from(items).map_err(|_| bad())?;
+    // Lua drops an empty table to an empty array, but be lenient with a nil too.
+    let list = |value: ScriptValue| match value {
+        ScriptValue::List(items) => Ok(items),
+        ScriptValue::Nil => Ok(Vec::new()),
+        _ => Err(bad()),
     };
-    let values: Vec<Option<String>> = values
+    let values: Vec<Option<String>> = list(values)?
         .into_iter()
         .map(|v| match v {
             ScriptValue::Text(t) => Some(t),
@@ -106,14 +123,23 @@ pub fn decode_reply(reply: ScriptValue, reads: usize) -> Result<AdmissionOutcome
             _ => None,
         })
         .collect();
-    if values.len() != reads {
+    let states = list(states)?;
+    if values.len() != reads || states.len() % 2 != 0 {
         return Err(bad());
     }
     let number = |v: &ScriptValue| v.as_i64().ok_or_else(bad);
+    let windows = states
+        .chunks(2)
+        .map(|pair| {
+            Ok(WindowState {
+                in_window: u64::try_from(number(&pair[0])?).unwrap_or(0),
+                oldest_millis: number(&pair[1])?,
+            })
+        })
+        .collect::<Result<Vec<_>, KvError>>()?;
     Ok(AdmissionOutcome {
-        admitted: number(&items[0])? == 1,
-        in_window: u64::try_from(number(&items[1])?).unwrap_or(0),
-        oldest_millis: number(&items[2])?,
+        admitted: number(&admitted)? == 1,
+        windows,
         values,
     })
 }

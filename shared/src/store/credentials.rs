@@ -4,7 +4,9 @@
 use serde_json::Value;
 
 use crate::domain::credentials::{Credential, CredentialKind};
+use crate::domain::orgs::OrgCredential;
 use crate::domain::page::PageRequest;
+use crate::domain::scopes;
 use crate::ports::sql::{Database, DbError, Row, Statement};
 use crate::store::{guard, json_column};
 
@@ -13,6 +15,10 @@ const CREDENTIAL_COLUMNS: &str = "id, agent_id, kind, client_id, public_jwk, sta
 
 /// Guard code, as `DbError::Guard` reports it.
 pub const REVOKED: &str = "credential_revoked";
+/// Guard code: the secret changed since it was read (a concurrent rotation won).
+pub const SECRET_CHANGED: &str = "credential_secret_changed";
+/// Guard code: the change would leave the organization without an active admin credential.
+pub const LAST_ADMIN: &str = "last_admin_credential";
 
 fn credential_from_row(row: &Row) -> Result<Credential, DbError> {
     let kind: String = row.get("kind")?;
@@ -136,11 +142,52 @@ pub fn still_active(org_id: &str, agent_id: &str, id: &str) -> Statement {
     .bind(org_id)
 }
 
+/// What a rotation is based on: the secret hash it replaces and the end of the running grace
+/// period, read together so a rotation judges and compares the same state.
+#[derive(Clone, Debug)]
+pub struct RotationBase {
+    pub secret_hash: Vec<u8>,
+    pub previous_secret_expires_at: Option<i64>,
+}
+
+/// The rotation base of a client-secret credential of the organization (agent's or admin's).
+pub async fn rotation_base(
+    db: &dyn Database,
+    org_id: &str,
+    id: &str,
+) -> Result<Option<RotationBase>, DbError> {
+    let statement = Statement::new(
+        "SELECT secret_hash, previous_secret_expires_at FROM credentials \
+         WHERE id = ?1 AND org_id = ?2 AND kind = 'client_secret' AND secret_hash IS NOT NULL",
+    )
+    .bind(id)
+    .bind(org_id);
+    let Some(row) = db.query_one(statement).await? else {
+        return Ok(None);
+    };
+    Ok(Some(RotationBase {
+        secret_hash: row.get("secret_hash")?,
+        previous_secret_expires_at: row.get("previous_secret_expires_at")?,
+    }))
+}
+
+/// Guards a rotation on the secret still being the one it read: a compare-and-set, so of
+/// concurrent rotations exactly one replaces a given secret and the others are refused.
+pub fn secret_unchanged(org_id: &str, id: &str, expected_hash: &[u8]) -> Statement {
+    guard(
+        SECRET_CHANGED,
+        "NOT EXISTS (SELECT 1 FROM credentials WHERE id = ?1 AND org_id = ?2 \
+         AND secret_hash = ?3)",
+    )
+    .bind(id)
+    .bind(org_id)
+    .bind(expected_hash.to_vec())
+}
+
 /// Replaces the secret hash; the previous one is kept until `previous_expires_at` (dropped, not
 /// kept with a past expiry, when there is no grace period).
 pub fn rotate_secret(
     org_id: &str,
-    agent_id: &str,
     id: &str,
     new_hash: Vec<u8>,
     previous_expires_at: Option<i64>,
@@ -150,13 +197,12 @@ pub fn rotate_secret(
         "UPDATE credentials SET \
          previous_secret_hash = CASE WHEN ?1 IS NULL THEN NULL ELSE secret_hash END, \
          previous_secret_expires_at = ?1, secret_hash = ?2, rotated_at = ?3 \
-         WHERE id = ?4 AND agent_id = ?5 AND org_id = ?6",
+         WHERE id = ?4 AND org_id = ?5",
     )
     .bind(previous_expires_at)
     .bind(new_hash)
     .bind(now_millis)
     .bind(id)
-    .bind(agent_id)
     .bind(org_id)
 }
 
@@ -182,6 +228,100 @@ pub fn revoke_all_of_agent(org_id: &str, agent_id: &str, now_millis: i64) -> Sta
     .bind(now_millis)
     .bind(org_id)
     .bind(agent_id)
+}
+
+const ADMIN_COLUMNS: &str = "id, client_id, status, created_at, rotated_at, revoked_at, \
+     last_used_at, previous_secret_expires_at";
+
+fn admin_credential_from_row(row: &Row) -> Result<OrgCredential, DbError> {
+    Ok(OrgCredential {
+        id: row.get("id")?,
+        client_id: row.get("client_id")?,
+        status: row.get("status")?,
+        scope: scopes::ADMIN.join(" "),
+        created_at: row.get("created_at")?,
+        rotated_at: row.get("rotated_at")?,
+        revoked_at: row.get("revoked_at")?,
+        last_used_at: row.get("last_used_at")?,
+        previous_secret_expires_at: row.get("previous_secret_expires_at")?,
+    })
+}
+
+/// One admin credential of one organization.
+pub async fn find_admin(
+    db: &dyn Database,
+    org_id: &str,
+    id: &str,
+) -> Result<Option<OrgCredential>, DbError> {
+    let statement = Statement::new(format!(
+        "SELECT {ADMIN_COLUMNS} FROM credentials WHERE id = ?1 AND org_id = ?2 AND role = 'admin'"
+    ))
+    .bind(id)
+    .bind(org_id);
+    db.query_one(statement)
+        .await?
+        .as_ref()
+        .map(admin_credential_from_row)
+        .transpose()
+}
+
+/// The rows of one page of an organization's admin credentials, oldest first.
+pub async fn list_admins(
+    db: &dyn Database,
+    org_id: &str,
+    page: &PageRequest,
+) -> Result<Vec<OrgCredential>, DbError> {
+    let (after_at, after_id) = page
+        .after
+        .as_ref()
+        .map_or((i64::MIN, String::new()), |k| (k.position, k.id.clone()));
+    let statement = Statement::new(format!(
+        "SELECT {ADMIN_COLUMNS} FROM credentials \
+         WHERE org_id = ?1 AND role = 'admin' AND (created_at, id) > (?2, ?3) \
+         ORDER BY created_at, id LIMIT ?4"
+    ))
+    .bind(org_id)
+    .bind(after_at)
+    .bind(after_id)
+    .bind(page.fetch());
+    db.query(statement)
+        .await?
+        .iter()
+        .map(admin_credential_from_row)
+        .collect()
+}
+
+/// Guards a write on an admin credential still being active.
+pub fn admin_still_active(org_id: &str, id: &str) -> Statement {
+    guard(
+        REVOKED,
+        "NOT EXISTS (SELECT 1 FROM credentials WHERE id = ?1 AND org_id = ?2 AND role = 'admin' \
+         AND status = 'active')",
+    )
+    .bind(id)
+    .bind(org_id)
+}
+
+/// Revokes an admin credential.
+pub fn revoke_admin(org_id: &str, id: &str, now_millis: i64) -> Statement {
+    Statement::new(
+        "UPDATE credentials SET status = 'revoked', revoked_at = ?1, previous_secret_hash = NULL, \
+         previous_secret_expires_at = NULL WHERE id = ?2 AND org_id = ?3 AND role = 'admin'",
+    )
+    .bind(now_millis)
+    .bind(id)
+    .bind(org_id)
+}
+
+/// Guards, after a revocation in the same transaction, that the organization keeps an active
+/// admin credential: without one nobody could manage it again.
+pub fn an_admin_remains(org_id: &str) -> Statement {
+    guard(
+        LAST_ADMIN,
+        "NOT EXISTS (SELECT 1 FROM credentials WHERE org_id = ?1 AND role = 'admin' \
+         AND status = 'active')",
+    )
+    .bind(org_id)
 }
 
 /// At most one write per second per credential: the same information, far fewer dirty pages.

@@ -9,6 +9,11 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
     ("0001_core", include_str!("../../../schema/0001_core.sql")),
     ("0002_audit", include_str!("../../../schema/0002_audit.sql")),
     ("0003_usage", include_str!("../../../schema/0003_usage.sql")),
+    ("0004_kv", include_str!("../../../schema/0004_kv.sql")),
+    (
+        "0005_trust_policies",
+        include_str!("../../../schema/0005_trust_policies.sql"),
+    ),
     (
         "0006_webhooks",
         include_str!("../../../schema/0006_webhooks.sql"),

@@ -7,11 +7,13 @@ pub mod audit_trail;
 pub mod billing;
 pub mod chain;
 pub mod credentials;
+pub mod kv_entries;
 pub mod kv_keys;
 pub mod marketplace;
 pub mod migrations;
 pub mod orgs;
 pub mod signing_keys;
+pub mod trust_policies;
 pub mod usage;
 pub mod webhooks;
 

@@ -58,3 +58,31 @@ pub fn raise(
     .bind(api_calls)
     .bind(now_millis)
 }
+
+/// Persisted figures of one organization for one month.
+pub struct UsageMonth {
+    pub org_id: String,
+    pub month: String,
+    pub tokens_issued: i64,
+    pub api_calls: i64,
+}
+
+/// Every organization's persisted figures for `month` (`YYYY-MM`) and later months.
+pub async fn since(db: &dyn Database, month: &str) -> Result<Vec<UsageMonth>, DbError> {
+    let statement = Statement::new(
+        "SELECT org_id, month, tokens_issued, api_calls FROM usage_months WHERE month >= ?1",
+    )
+    .bind(month);
+    db.query(statement)
+        .await?
+        .iter()
+        .map(|row| {
+            Ok(UsageMonth {
+                org_id: row.get("org_id")?,
+                month: row.get("month")?,
+                tokens_issued: row.get("tokens_issued")?,
+                api_calls: row.get("api_calls")?,
+            })
+        })
+        .collect()
+}

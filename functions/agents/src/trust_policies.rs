@@ -1,0 +1,73 @@
+//! `/v1/oidc/trust-policies/**`: an organization's trust policies for workload identity federation
+//! (create, list, read, delete) and the dry run that says which policy a workflow would match.
+
+use agentidp_shared::axum::extract::{Path, State};
+use agentidp_shared::axum::http::StatusCode;
+use agentidp_shared::axum::Json;
+use agentidp_shared::domain::page::Page;
+use agentidp_shared::domain::trust_policies::{NewTrustPolicy, TrustPolicy};
+use agentidp_shared::http::auth::Principal;
+use agentidp_shared::http::error::ApiError;
+use agentidp_shared::http::extract::{ApiJson, ApiQuery};
+use agentidp_shared::oauth::federation::{self, Evaluation, EvaluationRequest};
+use agentidp_shared::services::trust_policies::{self, ListQuery};
+use agentidp_shared::state::AppState;
+
+/// The policy id of the path; an undecodable one answers like a missing policy.
+type PolicyId = Result<Path<String>, agentidp_shared::axum::extract::rejection::PathRejection>;
+
+fn policy_id(path: PolicyId) -> Result<String, ApiError> {
+    path.map(|Path(id)| id)
+        .map_err(|_| ApiError::not_found("trust policy"))
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiJson(new): ApiJson<NewTrustPolicy>,
+) -> Result<(StatusCode, Json<TrustPolicy>), ApiError> {
+    let policy = trust_policies::create(&state, &principal.org_id, &principal.subject, new).await?;
+    Ok((StatusCode::CREATED, Json(policy)))
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiQuery(query): ApiQuery<ListQuery>,
+) -> Result<Json<Page<TrustPolicy>>, ApiError> {
+    Ok(Json(
+        trust_policies::list(&state, &principal.org_id, query).await?,
+    ))
+}
+
+pub async fn read(
+    State(state): State<AppState>,
+    principal: Principal,
+    path: PolicyId,
+) -> Result<Json<TrustPolicy>, ApiError> {
+    let id = policy_id(path)?;
+    Ok(Json(
+        trust_policies::get(&state, &principal.org_id, &id).await?,
+    ))
+}
+
+pub async fn delete(
+    State(state): State<AppState>,
+    principal: Principal,
+    path: PolicyId,
+) -> Result<Json<TrustPolicy>, ApiError> {
+    let id = policy_id(path)?;
+    let policy = trust_policies::delete(&state, &principal.org_id, &principal.subject, &id).await?;
+    Ok(Json(policy))
+}
+
+/// A dry run: issues nothing, uses no `jti`, pins nothing.
+pub async fn evaluate(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiJson(request): ApiJson<EvaluationRequest>,
+) -> Result<Json<Evaluation>, ApiError> {
+    Ok(Json(
+        federation::evaluate(&state, &principal.org_id, request).await?,
+    ))
+}

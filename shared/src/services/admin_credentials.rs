@@ -1,0 +1,154 @@
+//! The organization's admin credentials: listed, created, rotated and revoked by the organization's
+//! own admins, never leaving it without an active one.
+
+use crate::domain::audit::Outcome;
+use crate::domain::credentials::{ClientSecret, ListQuery, Rotation};
+use crate::domain::orgs::{IssuedOrgCredential, OrgCredential};
+use crate::domain::page::{Keyset, Page, PageRequest};
+use crate::domain::validate::is_id;
+use crate::domain::{scopes, secrets};
+use crate::ports::sql::{Change, DbError};
+use crate::services::credentials::{guard_error, plan_rotation};
+use crate::services::{revocation, ServiceError};
+use crate::state::AppState;
+use crate::store::credentials as store;
+
+/// One admin credential of the organization; an agent's credential or another organization's
+/// answers like a missing one.
+async fn get(state: &AppState, org_id: &str, id: &str) -> Result<OrgCredential, ServiceError> {
+    if !is_id(id) {
+        return Err(ServiceError::NotFound("admin credential"));
+    }
+    store::find_admin(state.db.as_ref(), org_id, id)
+        .await?
+        .ok_or(ServiceError::NotFound("admin credential"))
+}
+
+/// One page of the organization's admin credentials, oldest first.
+pub async fn list(
+    state: &AppState,
+    org_id: &str,
+    query: ListQuery,
+) -> Result<Page<OrgCredential>, ServiceError> {
+    let page = PageRequest::parse(query.limit, query.cursor.as_deref())?;
+    let rows = store::list_admins(state.db.as_ref(), org_id, &page).await?;
+    Ok(Page::from_rows(rows, &page, |c| Keyset {
+        position: c.created_at,
+        id: c.id.clone(),
+    }))
+}
+
+/// A further admin credential, its secret shown once: how an admin replaces one for good (create,
+/// switch, revoke the old), since the last active one cannot be revoked.
+pub async fn create(
+    state: &AppState,
+    org_id: &str,
+    actor: &str,
+) -> Result<IssuedOrgCredential, ServiceError> {
+    let (secret, secret_hash) = secrets::client_secret_from(state.random());
+    let credential = OrgCredential {
+        id: state.new_id(),
+        client_id: secrets::client_id_from(state.random()),
+        status: "active".into(),
+        scope: scopes::ADMIN.join(" "),
+        created_at: state.now_millis(),
+        rotated_at: None,
+        revoked_at: None,
+        last_used_at: None,
+        previous_secret_expires_at: None,
+    };
+    let event = state
+        .audit(org_id, actor, "admin_credential.created", Outcome::Success)
+        .target(credential.id.clone())
+        .details(credential.audit_details());
+    let change = Change::new()
+        .statement(store::insert_admin(
+            org_id,
+            &credential.id,
+            &credential.client_id,
+            secret_hash,
+            credential.created_at,
+        ))
+        .event(event);
+    state.db.commit(change).await?;
+    Ok(IssuedOrgCredential {
+        credential,
+        client_secret: ClientSecret(secret),
+    })
+}
+
+/// Replaces an admin credential's secret, as an agent's (grace period, compare-and-set).
+pub async fn rotate(
+    state: &AppState,
+    org_id: &str,
+    actor: &str,
+    id: &str,
+    rotation: Rotation,
+) -> Result<IssuedOrgCredential, ServiceError> {
+    let mut credential = get(state, org_id, id).await?;
+    if !credential.is_active() {
+        return Err(ServiceError::CredentialRevoked);
+    }
+    let plan = plan_rotation(state, org_id, id, rotation).await?;
+    credential.rotated_at = Some(plan.now);
+    credential.previous_secret_expires_at = plan.previous_expires_at;
+    let mut details = credential.audit_details();
+    details["grace_period_seconds"] = plan.grace_seconds.into();
+    let event = state
+        .audit(org_id, actor, "admin_credential.rotated", Outcome::Success)
+        .target(id)
+        .details(details);
+    let [unchanged, rotate] = plan.statements(org_id, id);
+    let change = Change::new()
+        .statement(store::admin_still_active(org_id, id))
+        .statement(unchanged)
+        .statement(rotate)
+        .event(event);
+    state.db.commit(change).await.map_err(guard_error)?;
+    Ok(IssuedOrgCredential {
+        credential,
+        client_secret: ClientSecret(plan.secret),
+    })
+}
+
+/// Revokes an admin credential, unless it is the organization's last active one, and then every
+/// token obtained with it (an admin's tokens have its client id as subject). Idempotent: revoking
+/// a revoked credential answers with it and revokes its tokens again, so a retry completes it.
+pub async fn revoke(
+    state: &AppState,
+    org_id: &str,
+    actor: &str,
+    id: &str,
+) -> Result<OrgCredential, ServiceError> {
+    let mut credential = get(state, org_id, id).await?;
+    if credential.is_active() {
+        let now = state.now_millis();
+        let event = state
+            .audit(org_id, actor, "admin_credential.revoked", Outcome::Success)
+            .target(id)
+            .details(credential.audit_details());
+        let change = Change::new()
+            .statement(store::admin_still_active(org_id, id))
+            .statement(store::revoke_admin(org_id, id, now))
+            .statement(store::an_admin_remains(org_id))
+            .event(event);
+        match state.db.commit(change).await {
+            Ok(_) => {
+                credential.status = "revoked".into();
+                credential.revoked_at = Some(now);
+                credential.previous_secret_expires_at = None;
+            }
+            // Revoked concurrently: same outcome, and only one event records it.
+            Err(DbError::Guard(store::REVOKED)) => credential = get(state, org_id, id).await?,
+            Err(e) => return Err(guard_error(e)),
+        }
+    }
+    revocation::revoke_subject(
+        state.kv.as_ref(),
+        &credential.client_id,
+        state.clock.now_seconds(),
+        state.config.token_ttl_seconds,
+    )
+    .await?;
+    Ok(credential)
+}

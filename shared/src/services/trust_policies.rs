@@ -1,0 +1,283 @@
+//! Creating, listing, reading and deleting an organization's trust policies, pinning them to their
+//! first workflow, and registering agents through them, each committed with its audit events.
+
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::domain::agents::{Agent, AgentStatus, NewAgent};
+use crate::domain::audit::Outcome;
+use crate::domain::page::{Keyset, Page, PageRequest};
+use crate::domain::trust_policies::{NewTrustPolicy, TrustPolicy, WorkflowClaims};
+use crate::domain::validate::{is_id, Invalid};
+use crate::domain::webhooks::EventType;
+use crate::ports::sql::{Change, DbError};
+use crate::services::{agents, revocation, webhooks, ServiceError};
+use crate::state::AppState;
+use crate::store::agents as agent_store;
+use crate::store::trust_policies as store;
+
+/// Query of `GET /v1/oidc/trust-policies`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    pub agent_id: Option<String>,
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+}
+
+/// Creates a policy. The agent must be a live agent of the organization (another organization's
+/// answers as not found) and the scopes among its capabilities; the provider must be configured.
+pub async fn create(
+    state: &AppState,
+    org_id: &str,
+    actor: &str,
+    new: NewTrustPolicy,
+) -> Result<TrustPolicy, ServiceError> {
+    let now = state.now_millis();
+    let policy = TrustPolicy::create(new, state.new_id(), org_id, now)?;
+    if state.config.issuer_of_provider(&policy.provider).is_none() {
+        return Err(Invalid::new(
+            "provider",
+            format!(
+                "this deployment trusts no {} issuer (its operator has not set GITHUB_OIDC_AUDIENCE)",
+                policy.provider
+            ),
+        )
+        .into());
+    }
+    let mut change = Change::new().statement(store::insert(&policy));
+    if let Some(agent_id) = &policy.agent_id {
+        let agent = agents::find(state, org_id, agent_id)
+            .await?
+            .filter(|a| a.status != AgentStatus::Decommissioned)
+            .ok_or_else(|| Invalid::new("agent_id", "agent not found"))?;
+        if let Some(outside) = policy
+            .scopes
+            .iter()
+            .flatten()
+            .find(|s| !agent.capabilities.contains(s))
+        {
+            return Err(Invalid::new(
+                "scopes",
+                format!("`{outside}` is not among the agent's capabilities"),
+            )
+            .into());
+        }
+        change = change.statement(agent_store::still_live(org_id, agent_id));
+    }
+    let mut event = state
+        .audit(org_id, actor, "trust_policy.created", Outcome::Success)
+        .target(policy.id.clone())
+        .details(serde_json::to_value(&policy).unwrap_or(Value::Null));
+    if let Some(agent_id) = &policy.agent_id {
+        event = event.agent(agent_id);
+    }
+    let change = change.statement(webhooks::event(
+        state,
+        org_id,
+        EventType::TrustPolicyCreated,
+        json!({ "trust_policy": policy }),
+    ));
+    match state.db.commit(change.event(event)).await {
+        Ok(_) => Ok(TrustPolicy {
+            registered_agents: policy.allow_registration.then_some(0),
+            ..policy
+        }),
+        Err(DbError::Guard(agent_store::DECOMMISSIONED)) => {
+            Err(Invalid::new("agent_id", "agent not found").into())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// One page of the organization's policies in creation order, optionally those of one agent.
+pub async fn list(
+    state: &AppState,
+    org_id: &str,
+    query: ListQuery,
+) -> Result<Page<TrustPolicy>, ServiceError> {
+    let page = PageRequest::parse(query.limit, query.cursor.as_deref())?;
+    if query.agent_id.as_deref().is_some_and(|a| !is_id(a)) {
+        return Ok(Page {
+            data: Vec::new(),
+            next_cursor: None,
+        });
+    }
+    let rows = store::list(state.db.as_ref(), org_id, query.agent_id.as_deref(), &page).await?;
+    Ok(Page::from_rows(rows, &page, |p| Keyset {
+        position: p.created_at,
+        id: p.id.clone(),
+    }))
+}
+
+/// A policy of the organization; another organization's answers as not found.
+pub async fn get(state: &AppState, org_id: &str, id: &str) -> Result<TrustPolicy, ServiceError> {
+    let found = if is_id(id) {
+        store::find(state.db.as_ref(), org_id, id).await?
+    } else {
+        None
+    };
+    found.ok_or(ServiceError::NotFound("trust policy"))
+}
+
+/// Deletes a policy; workflows it admitted get no new tokens through it. Registration tokens it
+/// issued are revoked (their subject is the policy); agents it registered stay.
+pub async fn delete(
+    state: &AppState,
+    org_id: &str,
+    actor: &str,
+    id: &str,
+) -> Result<TrustPolicy, ServiceError> {
+    let policy = get(state, org_id, id).await?;
+    let mut event = state
+        .audit(org_id, actor, "trust_policy.deleted", Outcome::Success)
+        .target(id)
+        .details(json!({ "repository": policy.repository, "provider": policy.provider }));
+    if let Some(agent_id) = &policy.agent_id {
+        event = event.agent(agent_id);
+    }
+    let [registrations, row] = store::delete(org_id, id);
+    let change = Change::new()
+        .statement(registrations)
+        .statement(row)
+        .statement(webhooks::event(
+            state,
+            org_id,
+            EventType::TrustPolicyDeleted,
+            json!({ "trust_policy": policy }),
+        ))
+        .event(event);
+    state.db.commit(change).await?;
+    if policy.allow_registration {
+        revocation::revoke_subject(
+            state.kv.as_ref(),
+            id,
+            state.clock.now_seconds(),
+            state.config.token_ttl_seconds,
+        )
+        .await?;
+    }
+    Ok(policy)
+}
+
+/// Pins a policy's missing immutable ids to those of the workflow that just matched it, recorded
+/// once; `Ok(false)` when another workflow pinned it first to different ids.
+pub async fn pin(
+    state: &AppState,
+    policy: &TrustPolicy,
+    claims: &WorkflowClaims,
+) -> Result<bool, ServiceError> {
+    let Some(owner_id) = claims.repository_owner_id.as_deref() else {
+        return Ok(true);
+    };
+    if policy.repository_owner_id.is_some() {
+        return Ok(true);
+    }
+    let repository_id = if policy.is_repository_pattern() {
+        None
+    } else {
+        claims.repository_id.as_deref()
+    };
+    let now = state.now_millis();
+    let event = state
+        .audit(
+            &policy.org_id,
+            &policy.id,
+            "trust_policy.pinned",
+            Outcome::Success,
+        )
+        .target(policy.id.clone())
+        .details(json!({
+            "repository": claims.repository,
+            "repository_id": repository_id.or(policy.repository_id.as_deref()),
+            "repository_owner_id": owner_id,
+        }));
+    let [guard, update] = store::pin(&policy.org_id, &policy.id, repository_id, owner_id, now);
+    let change = Change::new()
+        .statement(guard)
+        .statement(update)
+        .event(event);
+    match state.db.commit(change).await {
+        Ok(_) => Ok(true),
+        Err(DbError::Guard(store::ALREADY_PINNED)) => {
+            let current = store::find(state.db.as_ref(), &policy.org_id, &policy.id).await?;
+            Ok(current.is_some_and(|p| p.check(claims).is_ok()))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Registers an agent with a registration token of `policy_id`: its capabilities a subset of the
+/// policy's scopes (all of them when none are asked for), the policy's cap and the organization's
+/// counted after the inserts inside one transaction.
+pub async fn register_agent(
+    state: &AppState,
+    org_id: &str,
+    policy_id: &str,
+    workflow: Option<&Value>,
+    mut new: NewAgent,
+) -> Result<Agent, ServiceError> {
+    let policy = get(state, org_id, policy_id).await?;
+    if !policy.allow_registration {
+        return Err(ServiceError::NotFound("trust policy"));
+    }
+    let allowed = policy.scopes.clone().unwrap_or_default();
+    if new.capabilities.is_empty() {
+        new.capabilities = allowed.clone();
+    } else if let Some(outside) = new.capabilities.iter().find(|c| !allowed.contains(c)) {
+        return Err(Invalid::new(
+            "capabilities",
+            format!(
+                "`{outside}` is not among the scopes the trust policy lets registered agents have"
+            ),
+        )
+        .into());
+    }
+    let now = state.now_millis();
+    let agent = Agent::register(new, state.new_id(), org_id, now)?;
+    // A workflow is never an admin: management scopes cannot be registered through a policy.
+    crate::services::agents::check_management_grant(&agent, &[], false)?;
+    let (tier, cap) = crate::services::agents::agent_cap(state, org_id).await?;
+    let event = state
+        .audit(org_id, policy_id, "agent.created", Outcome::Success)
+        .agent(&agent.id)
+        .target(agent.id.clone())
+        .details(json!({
+            "name": agent.name,
+            "agent_type": agent.agent_type,
+            "capabilities": agent.capabilities,
+            "visibility": agent.visibility,
+            "trust_policy_id": policy_id,
+            "workflow": workflow,
+        }));
+    let [registration, policy_live, policy_cap] =
+        store::register(org_id, policy_id, &agent.id, now);
+    let mut change = Change::new()
+        .statement(agent_store::insert(&agent))
+        .statement(registration)
+        .statement(policy_live)
+        .statement(policy_cap)
+        .statement(webhooks::event(
+            state,
+            org_id,
+            EventType::AgentCreated,
+            json!({ "agent": agent, "trust_policy_id": policy_id }),
+        ));
+    if let Some(limit) = cap {
+        change = change.statement(agent_store::within_cap(org_id, limit));
+    }
+    let change = change.event(event);
+    match state.db.commit(change).await {
+        Ok(_) => Ok(agent),
+        Err(DbError::Guard(agent_store::FREE_TIER_LIMIT)) => Err(ServiceError::AgentLimit {
+            tier: tier.as_str(),
+            limit: cap.unwrap_or_default(),
+        }),
+        Err(DbError::Guard(store::REGISTRATION_CAP)) => Err(ServiceError::RegistrationLimit {
+            limit: policy.max_registrations.unwrap_or_default(),
+        }),
+        Err(DbError::Guard(store::POLICY_GONE)) => Err(ServiceError::NotFound("trust policy")),
+        Err(e) if agent_store::is_email_taken(&e) => Err(ServiceError::EmailTaken),
+        Err(e) => Err(e.into()),
+    }
+}

@@ -1,0 +1,173 @@
+//! Failed client authentication is limited before any work is done, per client address and per
+//! client, and reaches the audit trail as bounded summaries rather than one write per guess.
+
+use std::time::Duration;
+
+use agentidp_tests::reqwest::{Client, Response};
+use agentidp_tests::{client_from, status_json, Server};
+use serde_json::Value;
+
+/// `client_credentials` with `client_secret_basic`, sent by `http` (so from its address).
+async fn token_request(server: &Server, http: &Client, client_id: &str, secret: &str) -> Response {
+    http.post(server.url("/oauth2/token"))
+        .basic_auth(client_id, Some(secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn oauth_error(response: Response) -> (u16, String) {
+    let (status, body) = status_json(response).await;
+    (
+        status,
+        body["error"].as_str().unwrap_or_default().to_owned(),
+    )
+}
+
+fn unauthorized() -> (u16, String) {
+    (401, "invalid_client".to_owned())
+}
+
+fn slowed_down() -> (u16, String) {
+    (429, "slow_down".to_owned())
+}
+
+#[tokio::test]
+async fn a_limited_address_is_refused_before_its_secret_is_checked() {
+    let server = Server::start_with(&[("AGENTIDP_RATE_LIMIT_IP_PER_MINUTE", "3")]).await;
+    let org = server.bootstrap("acme").await;
+    let attacker = client_from([127, 0, 0, 9]);
+    for guess in 1..=3 {
+        let response = token_request(&server, &attacker, &org.client_id, "wrong").await;
+        assert_eq!(oauth_error(response).await, unauthorized(), "guess {guess}");
+    }
+    let refused = token_request(&server, &attacker, &org.client_id, "wrong").await;
+    assert!(refused.headers().get("retry-after").is_some());
+    assert_eq!(oauth_error(refused).await, slowed_down());
+    // A 429 says nothing about the secret: the right one is refused the same way from there.
+    let right = token_request(&server, &attacker, &org.client_id, &org.client_secret).await;
+    assert_eq!(oauth_error(right).await, slowed_down());
+    // Introspection and revocation authenticate the same way, so they are refused too.
+    let introspect = attacker
+        .post(server.url("/oauth2/introspect"))
+        .basic_auth(&org.client_id, Some(&org.client_secret))
+        .form(&[("token", org.token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(oauth_error(introspect).await, slowed_down());
+    // Another address is not limited by this one's failures.
+    let elsewhere = client_from([127, 0, 0, 10]);
+    let response = token_request(&server, &elsewhere, &org.client_id, &org.client_secret).await;
+    assert_eq!(response.status(), 200);
+}
+
+#[tokio::test]
+async fn guesses_spread_over_addresses_are_limited_per_client() {
+    let server =
+        Server::start_with(&[("AGENTIDP_RATE_LIMIT_CLIENT_FAILURES_PER_MINUTE", "5")]).await;
+    let org = server.bootstrap("acme").await;
+    let agent = server.agent_with_secret(&org, "bystander", &[]).await;
+    for address in 20..25u8 {
+        let response = token_request(
+            &server,
+            &client_from([127, 0, 0, address]),
+            &org.client_id,
+            "x",
+        )
+        .await;
+        assert_eq!(
+            oauth_error(response).await,
+            unauthorized(),
+            "from .{address}"
+        );
+    }
+    let fresh = client_from([127, 0, 0, 30]);
+    let refused = token_request(&server, &fresh, &org.client_id, "x").await;
+    assert_eq!(oauth_error(refused).await, slowed_down());
+    let right = token_request(&server, &fresh, &org.client_id, &org.client_secret).await;
+    assert_eq!(oauth_error(right).await, slowed_down());
+    // The budget is the client's: another client of the organization is untouched.
+    let response = token_request(&server, &fresh, &agent.client_id, &agent.client_secret).await;
+    assert_eq!(response.status(), 200);
+}
+
+#[tokio::test]
+async fn the_failure_budget_recovers_with_the_window() {
+    let server = Server::start_with(&[
+        ("AGENTIDP_RATE_LIMIT_CLIENT_FAILURES_PER_MINUTE", "2"),
+        ("AGENTIDP_RATE_LIMIT_WINDOW_SECONDS", "2"),
+    ])
+    .await;
+    let org = server.bootstrap("acme").await;
+    let http = &server.http;
+    for _ in 0..2 {
+        let response = token_request(&server, http, &org.client_id, "wrong").await;
+        assert_eq!(response.status(), 401);
+    }
+    let refused = token_request(&server, http, &org.client_id, &org.client_secret).await;
+    assert_eq!(refused.status(), 429);
+    let retry: u64 = refused.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=2).contains(&retry), "Retry-After {retry}");
+    tokio::time::sleep(Duration::from_millis(2_100)).await;
+    let response = token_request(&server, http, &org.client_id, &org.client_secret).await;
+    assert_eq!(response.status(), 200);
+}
+
+async fn failure_events(server: &Server, token: &str) -> Vec<Value> {
+    let path = "/v1/audit/events?limit=200&action=authentication.failed";
+    let (status, body) = status_json(server.get(path, token).await).await;
+    assert_eq!(status, 200, "{body}");
+    let mut events = body["data"].as_array().unwrap().clone();
+    events.reverse();
+    events
+}
+
+#[tokio::test]
+async fn failures_reach_the_audit_trail_as_bounded_summaries() {
+    let server = Server::start().await;
+    let org = server.bootstrap("acme").await;
+    let agent = server.agent_with_secret(&org, "target", &[]).await;
+    let addresses: Vec<Client> = (40..44u8).map(|a| client_from([127, 0, 0, a])).collect();
+    for guess in 0..40 {
+        let http = &addresses[guess % addresses.len()];
+        let response = token_request(&server, http, &agent.client_id, "guess").await;
+        assert_eq!(response.status(), 401);
+    }
+    let events = failure_events(&server, &org.token).await;
+    // One event when failures start, then one each time the count doubles: 1, 2, 4, 8, 16, 32.
+    let counts: Vec<u64> = events
+        .iter()
+        .map(|e| e["details"]["count"].as_u64().unwrap_or(0))
+        .collect();
+    assert_eq!(counts, [1, 2, 4, 8, 16, 32], "{events:#?}");
+    let last = &events[events.len() - 1];
+    assert_eq!(last["agent_id"], agent.id.as_str());
+    assert_eq!(last["outcome"], "failure");
+    let details = &last["details"];
+    assert_eq!(details["client_id"], agent.client_id.as_str());
+    assert!(
+        details["first_failure_at"].as_str().unwrap()
+            <= details["last_failure_at"].as_str().unwrap()
+    );
+    let ips: Vec<&str> = details["ips"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|ip| ip.as_str().unwrap())
+        .collect();
+    assert!(ips.len() >= 2 && ips.contains(&"127.0.0.40"), "{ips:?}");
+    assert_eq!(
+        details["reasons"],
+        serde_json::json!(["wrong client secret"])
+    );
+    // The chain still verifies, and the secret itself never reaches the trail.
+    let (_, verdict) = status_json(server.get("/v1/audit/verify", &org.token).await).await;
+    assert_eq!(verdict["valid"], true, "{verdict}");
+    assert!(!serde_json::to_string(&events).unwrap().contains("guess"));
+}
