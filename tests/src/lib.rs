@@ -15,8 +15,8 @@ pub mod conformance;
 
 pub use reqwest;
 
-pub mod webhooks;
 pub mod oidc;
+pub mod webhooks;
 
 /// A request path for a route of the route table: each `{parameter}` becomes a well-formed,
 /// unknown id.

@@ -353,7 +353,8 @@ pub const ROUTES: &[Route] = &[
         Webhooks,
         Bearer,
         "dispatchWebhooks",
-    ).needs(WEBHOOKS_WRITE),
+    )
+    .needs(WEBHOOKS_WRITE),
     route(Get, "/v1/webhooks/{id}", Webhooks, Bearer, "getWebhook").needs(WEBHOOKS_READ),
     route(
         Patch,
@@ -361,42 +362,48 @@ pub const ROUTES: &[Route] = &[
         Webhooks,
         Bearer,
         "updateWebhook",
-    ).needs(WEBHOOKS_WRITE),
+    )
+    .needs(WEBHOOKS_WRITE),
     route(
         Delete,
         "/v1/webhooks/{id}",
         Webhooks,
         Bearer,
         "deleteWebhook",
-    ).needs(WEBHOOKS_WRITE),
+    )
+    .needs(WEBHOOKS_WRITE),
     route(
         Post,
         "/v1/webhooks/{id}/rotate",
         Webhooks,
         Bearer,
         "rotateWebhookSecret",
-    ).needs(WEBHOOKS_WRITE),
+    )
+    .needs(WEBHOOKS_WRITE),
     route(
         Post,
         "/v1/webhooks/{id}/test",
         Webhooks,
         Bearer,
         "testWebhook",
-    ).needs(WEBHOOKS_WRITE),
+    )
+    .needs(WEBHOOKS_WRITE),
     route(
         Get,
         "/v1/webhooks/{id}/deliveries",
         Webhooks,
         Bearer,
         "listWebhookDeliveries",
-    ).needs(WEBHOOKS_READ),
+    )
+    .needs(WEBHOOKS_READ),
     route(
         Post,
         "/v1/webhooks/{id}/deliveries/{delivery_id}/retry",
         Webhooks,
         Bearer,
         "retryWebhookDelivery",
-    ).needs(WEBHOOKS_WRITE),
+    )
+    .needs(WEBHOOKS_WRITE),
     route(
         Post,
         "/v1/billing/stripe",
