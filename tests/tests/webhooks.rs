@@ -1010,3 +1010,88 @@ async fn dispatchers_of_two_servers_on_one_database_attempt_each_delivery_once()
         .collect();
     race(&[&first, &second], &org, 20, &dispatchers).await;
 }
+
+/// Trust policies announce their creation and deletion, and an agent a workflow registers through
+/// a policy is announced like any other, counted against the organization's tier cap on that path
+/// too.
+#[tokio::test]
+async fn trust_policies_and_agents_registered_through_them_are_announced() {
+    use agentidp_tests::oidc::{exchange, Grant, Issuer};
+    let issuer = Issuer::start().await;
+    let federation = issuer.server_env();
+    let mut env: Vec<(&str, &str)> = DRIVEN.to_vec();
+    env.extend(federation.iter().map(|(k, v)| (*k, v.as_str())));
+    // A free tier of two agents, so the registration path meets the tier's cap.
+    env.push(("AGENTIDP_MAX_AGENTS_PER_ORG", "2"));
+    let server = Server::start_with(&env).await;
+    let receiver = Receiver::start();
+    let org = server.bootstrap("acme").await;
+    let (_, secret) = subscribe(&server, &org, &receiver.url("/policies"), &["*"]).await;
+    receiver.endpoint("/policies", &[&secret], &[200]).await;
+
+    let (status, policy) = status_json(
+        server
+            .post(
+                "/v1/oidc/trust-policies",
+                &org.token,
+                json!({ "provider": "github", "repository": "octo/*", "branch": "main",
+                        "allow_registration": true, "scopes": ["deploy:read"] }),
+            )
+            .await,
+    )
+    .await;
+    assert_eq!(status, 201, "{policy}");
+    let policy_id = policy["id"].as_str().unwrap().to_owned();
+    let token = issuer.mint(&issuer.claims("octo/app", "111"));
+    let (status, body) = exchange(&server, Grant::TokenExchange, &token, &[]).await;
+    assert_eq!(status, 200, "{body}");
+    let registration = body["access_token"].as_str().unwrap().to_owned();
+    let register = |name: &'static str| {
+        let (server, registration) = (&server, registration.clone());
+        async move {
+            status_json(
+                server
+                    .post(
+                        "/v1/agents",
+                        &registration,
+                        json!({ "name": name, "agent_type": "ci" }),
+                    )
+                    .await,
+            )
+            .await
+        }
+    };
+    let (status, first) = register("ci-1").await;
+    assert_eq!(status, 201, "{first}");
+    let (status, second) = register("ci-2").await;
+    assert_eq!(status, 201, "{second}");
+    // The policy allows ten; the free tier's cap of two stops the third.
+    assert_problem(register("ci-3").await, 403, "free_tier_limit_exceeded");
+    let path = format!("/v1/oidc/trust-policies/{policy_id}");
+    assert_eq!(server.delete(&path, &org.token).await.status(), 200);
+
+    let expected = [
+        "trust_policy.created",
+        "agent.created",
+        "agent.created",
+        "trust_policy.deleted",
+    ];
+    let received = receiver.wait_for("/policies", expected.len()).await;
+    assert_all_verified(&received);
+    let mut got = types(&received);
+    got.sort();
+    let mut wanted: Vec<String> = expected.iter().map(|t| (*t).to_owned()).collect();
+    wanted.sort();
+    assert_eq!(got, wanted);
+    for delivery in &received {
+        let data = &delivery["body"]["data"];
+        assert_eq!(data["org_id"], org.id, "{data}");
+        match delivery["body"]["type"].as_str().unwrap() {
+            "agent.created" => {
+                assert_eq!(data["trust_policy_id"], policy_id.as_str(), "{data}");
+                assert!([&first["id"], &second["id"]].contains(&&data["agent"]["id"]));
+            }
+            _ => assert_eq!(data["trust_policy"]["id"], policy_id.as_str(), "{data}"),
+        }
+    }
+}
