@@ -28,7 +28,9 @@ async fn agent_with_policy(
     let agent = server
         .create_agent(
             org,
-            json!({ "name": "deployer", "agent_type": "ci", "capabilities": capabilities }),
+            // Some tests give it management scopes (`agents:read`): the admin allows them.
+            json!({ "name": "deployer", "agent_type": "ci", "capabilities": capabilities,
+                    "allow_management_scopes": true }),
         )
         .await;
     let agent_id = agent["id"].as_str().unwrap().to_owned();
