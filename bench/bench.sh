@@ -7,7 +7,9 @@
 #   AGENTIDP_DB_SYNCHRONOUS=normal bash bench/bench.sh      # durability trade-off, see README
 #
 # Knobs (environment): BENCH_THREADS (wrk threads, default 2), BENCH_CONNECTIONS (default 32),
-# BENCH_DURATION (default 15s), BENCH_WARMUP (default 3s), AGENTIDP_DB_SYNCHRONOUS (default full).
+# BENCH_DURATION (default 15s), BENCH_WARMUP (default 3s), AGENTIDP_DB_SYNCHRONOUS (default full),
+# BENCH_BIN (a release `agentidp` to measure instead of building this tree's, e.g. an older commit's
+# for a before/after comparison on the same machine).
 # wrk and the server share this machine's cores, so the figures are a floor, not a ceiling.
 # Rate limits are off (organization, client and IP limits all 0) so that they do not cap the figures.
 set -euo pipefail
@@ -51,13 +53,18 @@ fi
 command -v python3 >/dev/null || { echo "python3 is required" >&2; exit 1; }
 wrk --version 2>&1 | head -n 1 || true
 
-say "cargo build --release -p agentidp"
-cargo build --release -p agentidp
+if [[ -n ${BENCH_BIN:-} ]]; then
+  SERVER_BIN=$BENCH_BIN
+else
+  say "cargo build --release -p agentidp"
+  cargo build --release -p agentidp
+  SERVER_BIN=$TARGET_DIR/release/agentidp
+fi
 
 say "start agentidp serve (AGENTIDP_DB_SYNCHRONOUS=$AGENTIDP_DB_SYNCHRONOUS)"
 PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 BASE=http://127.0.0.1:$PORT
-(cd "$WORK_DIR" && exec "$TARGET_DIR/release/agentidp" serve --listen "127.0.0.1:$PORT" \
+(cd "$WORK_DIR" && exec "$SERVER_BIN" serve --listen "127.0.0.1:$PORT" \
   --data-dir "$WORK_DIR/data") >"$WORK_DIR/server.log" 2>&1 </dev/null &
 SERVER_PID=$!
 for _ in $(seq 150); do
@@ -104,7 +111,7 @@ run() {
 run token /oauth2/token "grant_type=client_credentials&scope=read:docs"
 run introspect /oauth2/introspect "token=$access_token"
 
-say "summary ($(nproc) cores shared by wrk and the server; AGENTIDP_DB_SYNCHRONOUS=$AGENTIDP_DB_SYNCHRONOUS; $(git rev-parse --short HEAD 2>/dev/null || echo '?'))"
+say "summary ($(nproc) cores shared by wrk and the server; AGENTIDP_DB_SYNCHRONOUS=$AGENTIDP_DB_SYNCHRONOUS; ${BENCH_BIN:-$(git rev-parse --short HEAD 2>/dev/null || echo '?')})"
 printf '%-12s %10s %9s %9s %9s %9s %8s\n' endpoint 'req/s' 'p50 ms' 'p90 ms' 'p99 ms' 'max ms' errors
 failed=0
 for line in "${RESULTS[@]}"; do

@@ -6,9 +6,12 @@
 #   bash scripts/test.sh fmt clippy wasm
 #
 # Stages: setup fmt clippy wasm build standins (the local Turso and Upstash stand-ins driven by the
-# official npm clients) rust python edge (the wasm builds end to end in workerd via miniflare and in
-# wasmtime, scripts/test-edge.sh). Idempotent and prompt-free on a fresh Debian machine with rustup
-# (CI runs it as `bash .ci/run` with CI=true and no stdin). It installs into the rustup toolchain,
+# official npm clients) rust python schemathesis (schema-driven API fuzzing of the served OpenAPI
+# document, short form) edge (the wasm builds end to end in workerd via miniflare and in wasmtime,
+# scripts/test-edge.sh), and, on request only, fuzz (a short cargo fuzz smoke run of every target:
+# `bash scripts/test.sh fuzz`; add it to ALL_STAGES to run it by default). Idempotent and
+# prompt-free on a fresh Debian machine with rustup (CI runs it as `bash .ci/run` with CI=true and
+# no stdin). It installs into the rustup toolchain,
 # ~/.cargo/bin (pinned edge tools), node_modules, target/ (ignored by git) and, through apt-get,
 # redis-server when missing. Servers it starts listen on free loopback ports, are started as
 # `(cd dir && exec cmd) &` so `$!` is the server itself, and are killed by that PID on exit.
@@ -23,7 +26,9 @@ PY_REQUIREMENTS=tests/python/requirements.txt
 WASM_CRATES=(agentidp-shared agentidp-token agentidp-agents agentidp-audit agentidp-marketplace
   agentidp-webhooks)
 WASM_TARGETS=(wasm32-unknown-unknown wasm32-wasip2)
-ALL_STAGES=(setup fmt clippy wasm build standins rust python edge)
+ALL_STAGES=(setup fmt clippy wasm build standins rust python schemathesis edge)
+# Stages that run only when named: `fuzz` needs the nightly toolchain and its own build (~7 min cold).
+OPTIONAL_STAGES=(fuzz)
 
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
 # The tests choose their own deployment; a base URL left in the caller's shell must not leak in.
@@ -209,6 +214,25 @@ stage_python() {
   fi
 }
 
+# Schemathesis against the debug server's /openapi.json: every operation, valid and invalid inputs,
+# authenticated, then stateful sequences through the document's links (scripts/schemathesis.sh).
+# A bounded number of examples keeps it to about 1-2 minutes warm.
+stage_schemathesis() {
+  section "schemathesis: the served OpenAPI document against the running server"
+  [[ -x $TARGET_DIR/debug/agentidp ]] || stage_build
+  [[ -x $PYENV/bin/st ]] || stage_setup
+  AGENTIDP_BIN=$TARGET_DIR/debug/agentidp PYENV=$PYENV \
+    SCHEMATHESIS_EXAMPLES=${SCHEMATHESIS_EXAMPLES:-20} timeout -k 10 900 \
+    bash scripts/schemathesis.sh || fail "schemathesis found responses that contradict the schema"
+}
+
+# cargo fuzz, every target for a few seconds from the committed corpora (scripts/fuzz.sh --smoke).
+# Installs nightly and cargo-fuzz when missing; skips with a message when it cannot.
+stage_fuzz() {
+  section "fuzz: a short cargo fuzz run of every target (scripts/fuzz.sh --smoke)"
+  timeout -k 10 3600 bash scripts/fuzz.sh --smoke "${FUZZ_SECONDS:-10}" || fail "a fuzz target crashed"
+}
+
 # The edge builds in their real runtimes: the Workers in workerd, driven in-process by miniflare
 # (tests/edge/workers.mjs), the Spin components in `wasmtime serve`. Not `wrangler dev`: five of
 # them share the project's .wrangler/state, and on a fresh clone their workerd processes race to
@@ -230,7 +254,7 @@ stages=("$@")
 ((${#stages[@]})) || stages=("${ALL_STAGES[@]}")
 for stage in "${stages[@]}"; do
   declare -F "stage_$stage" >/dev/null \
-    || fail "unknown stage '$stage' (one of: ${ALL_STAGES[*]})"
+    || fail "unknown stage '$stage' (one of: ${ALL_STAGES[*]} ${OPTIONAL_STAGES[*]})"
 done
 for stage in "${stages[@]}"; do "stage_$stage"; done
 section "all stages passed: ${stages[*]}"

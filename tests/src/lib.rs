@@ -12,6 +12,7 @@ use reqwest::{Client, Response};
 use serde_json::{json, Value};
 
 pub mod conformance;
+pub mod fault_proxy;
 
 pub use reqwest;
 

@@ -28,7 +28,7 @@ async fn agent_with_policy(
     let agent = server
         .create_agent(
             org,
-            // Some tests give it management scopes (`agents:read`): the admin allows them.
+            // A deploying workflow may hold a management scope: the admin says so explicitly.
             json!({ "name": "deployer", "agent_type": "ci", "capabilities": capabilities,
                     "allow_management_scopes": true }),
         )

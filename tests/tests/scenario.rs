@@ -283,7 +283,8 @@ async fn a_workflow_exchanges_its_oidc_token_for_an_agent_token() {
     let agent = server
         .create_agent(
             &org,
-            json!({ "name": unique("deployer"), "agent_type": "ci", "capabilities": ["agents:read", "deploy:write"], "allow_management_scopes": true }),
+            json!({ "name": unique("deployer"), "agent_type": "ci",
+                    "capabilities": ["agents:read", "deploy:write"], "allow_management_scopes": true }),
         )
         .await;
     let agent_id = agent["id"].as_str().unwrap().to_owned();

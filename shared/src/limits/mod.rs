@@ -85,7 +85,9 @@ impl Decision {
         admitted: bool,
         state: &WindowState,
     ) -> Self {
-        let reset_millis = (state.oldest_millis.saturating_add(window_millis) - now_millis)
+        // The store's answer is not trusted to be sane: no oldest time may overflow the arithmetic.
+        let reset_millis = (state.oldest_millis.saturating_add(window_millis))
+            .saturating_sub(now_millis)
             .clamp(0, window_millis);
         // Rounded up: a client that waits `reset` seconds must find room, never one millisecond short.
         let reset_seconds = u64::try_from((reset_millis + 999) / 1000)
@@ -490,5 +492,18 @@ mod tests {
         let refused = Decision::binding([roomy, full_soon, full_later]).unwrap();
         assert_eq!((refused.limit, refused.reset_seconds), (3, 50));
         assert_eq!(Decision::binding([]), None);
+    }
+
+    /// Found by fuzzing the Upstash reply decoder (fuzz/corpus/upstash_response/
+    /// admission_extreme_oldest): an absurd `oldest` from the store overflowed in debug builds.
+    #[test]
+    fn any_oldest_time_from_the_store_gives_a_bounded_reset() {
+        for oldest in [i64::MIN, -1, 0, i64::MAX] {
+            let decision = Decision::new(2, 60_000, 1_800_000_000_000, true, &state(1, oldest));
+            assert!(
+                (1..=60).contains(&decision.reset_seconds),
+                "{oldest}: {decision:?}"
+            );
+        }
     }
 }

@@ -90,6 +90,7 @@ impl AuthenticatedClient {
 }
 
 /// What the client presented, before anything is looked up.
+#[derive(Debug)]
 pub enum Presented {
     Secret {
         client_id: String,
@@ -176,7 +177,8 @@ pub async fn authenticate(
     })
 }
 
-/// What the caller presented to authenticate, parsed without any lookup.
+/// Which credentials the request carries, read from the `Authorization` header and the form
+/// without any lookup: a pure function, fuzzed by `fuzz/fuzz_targets/client_auth.rs`.
 pub fn presented_credentials(
     authorization: Option<&str>,
     form: &OAuthForm,
@@ -240,7 +242,7 @@ pub fn presented_credentials(
 }
 
 /// RFC 6749 §2.3.1: both halves are form-urlencoded before Base64.
-fn decode_basic(encoded: &str) -> Option<(String, String)> {
+pub fn decode_basic(encoded: &str) -> Option<(String, String)> {
     let decoded = String::from_utf8(STANDARD.decode(encoded).ok()?).ok()?;
     let (id, secret) = decoded.split_once(':')?;
     let (id, secret) = (form_decode(id)?, form_decode(secret)?);
@@ -256,7 +258,7 @@ fn form_decode(text: &str) -> Option<String> {
 }
 
 /// The `iss` of an unverified JWT, used only to find which key to verify it with.
-fn unverified_issuer(jwt: &str) -> Option<String> {
+pub fn unverified_issuer(jwt: &str) -> Option<String> {
     let payload = jwt.split('.').nth(1)?;
     let claims: serde_json::Value =
         serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()?;

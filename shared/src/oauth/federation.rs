@@ -418,13 +418,23 @@ async fn for_registration(
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EvaluationRequest {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     pub token: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     pub claims: Option<Map<String, Value>>,
     /// Only the policies naming this agent.
     #[serde(default)]
     pub agent_id: Option<String>,
+}
+
+/// A field that may be left out but not sent as `null`: a `"token": null` beside `claims` is a
+/// confused request, not a choice between the two.
+fn present<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(deserializer).map(Some)
 }
 
 /// One policy's verdict in a dry run.

@@ -239,31 +239,84 @@ impl HranaDatabase {
             .send(request)
             .await
             .map_err(|e| DbError::Unavailable(e.to_string()))?;
-        if !(200..300).contains(&response.status) {
-            return Err(DbError::Unavailable(format!(
-                "libSQL server answered {}: {}",
-                response.status,
-                body_excerpt(&response.body)
-            )));
-        }
-        let parsed: PipelineResponse = serde_json::from_slice(&response.body)
-            .map_err(|e| DbError::Decode(format!("libSQL pipeline response: {e}")))?;
-        Ok(parsed.results)
+        decode_pipeline_response(response.status, &response.body)
     }
 
     async fn single(&self, request: StreamRequest) -> Result<StreamResponse, DbError> {
-        let mut results = self
-            .pipeline(vec![request, StreamRequest::Close])
-            .await?
-            .into_iter();
-        match results.next() {
-            Some(StreamResult::Ok { response }) => Ok(response),
-            Some(StreamResult::Error { error }) => {
-                Err(DbError::from_engine_message(error.message, None))
-            }
-            None => Err(DbError::Decode("libSQL pipeline returned no result".into())),
+        first_response(self.pipeline(vec![request, StreamRequest::Close]).await?)
+    }
+}
+
+/// A pipeline's HTTP answer as its stream results, or why it is not one.
+pub fn decode_pipeline_response(status: u16, body: &[u8]) -> Result<Vec<StreamResult>, DbError> {
+    if !(200..300).contains(&status) {
+        return Err(DbError::Unavailable(format!(
+            "libSQL server answered {status}: {}",
+            body_excerpt(body)
+        )));
+    }
+    let parsed: PipelineResponse = serde_json::from_slice(body)
+        .map_err(|e| DbError::Decode(format!("libSQL pipeline response: {e}")))?;
+    Ok(parsed.results)
+}
+
+/// The answer to the first request of a pipeline (the one before its `close`).
+pub fn first_response(results: Vec<StreamResult>) -> Result<StreamResponse, DbError> {
+    match results.into_iter().next() {
+        Some(StreamResult::Ok { response }) => Ok(response),
+        Some(StreamResult::Error { error }) => {
+            Err(DbError::from_engine_message(error.message, None))
+        }
+        None => Err(DbError::Decode("libSQL pipeline returned no result".into())),
+    }
+}
+
+/// What a `transaction_batch` of `statements` did, from its batch result: the rows each statement
+/// changed, or the first error that explains the rollback.
+pub fn transaction_outcome(
+    statements: &[Statement],
+    response: StreamResponse,
+) -> Result<Vec<u64>, DbError> {
+    let StreamResponse::Batch { result } = response else {
+        return Err(DbError::Decode("unexpected libSQL response type".into()));
+    };
+    // The first failing statement explains the rollback.
+    for (i, statement) in statements.iter().enumerate() {
+        if let Some(Some(error)) = result.step_errors.get(i + 1) {
+            return Err(DbError::from_engine_message(
+                error.message.clone(),
+                Some(statement),
+            ));
         }
     }
+    let commit = statements.len() + 1;
+    if let Some(Some(error)) = result.step_errors.get(commit) {
+        return Err(DbError::Unavailable(format!(
+            "commit failed: {}",
+            error.message
+        )));
+    }
+    if let Some(Some(error)) = result.step_errors.first() {
+        return Err(DbError::Unavailable(format!(
+            "begin failed: {}",
+            error.message
+        )));
+    }
+    let committed = result.step_results.get(commit).is_some_and(Option::is_some);
+    if !committed {
+        return Err(DbError::Unavailable(
+            "the transaction did not commit".into(),
+        ));
+    }
+    Ok((1..=statements.len())
+        .map(|i| {
+            result
+                .step_results
+                .get(i)
+                .and_then(Option::as_ref)
+                .map_or(0, |r| r.affected_row_count)
+        })
+        .collect())
 }
 
 /// BEGIN, each statement only if the previous step succeeded, COMMIT if the last did, and
@@ -318,46 +371,7 @@ impl Database for HranaDatabase {
     async fn transaction(&self, statements: Vec<Statement>) -> Result<Vec<u64>, DbError> {
         let batch = transaction_batch(&statements);
         let response = self.single(StreamRequest::Batch { batch }).await?;
-        let StreamResponse::Batch { result } = response else {
-            return Err(DbError::Decode("unexpected libSQL response type".into()));
-        };
-        // The first failing statement explains the rollback.
-        for (i, statement) in statements.iter().enumerate() {
-            if let Some(Some(error)) = result.step_errors.get(i + 1) {
-                return Err(DbError::from_engine_message(
-                    error.message.clone(),
-                    Some(statement),
-                ));
-            }
-        }
-        let commit = statements.len() + 1;
-        if let Some(Some(error)) = result.step_errors.get(commit) {
-            return Err(DbError::Unavailable(format!(
-                "commit failed: {}",
-                error.message
-            )));
-        }
-        if let Some(Some(error)) = result.step_errors.first() {
-            return Err(DbError::Unavailable(format!(
-                "begin failed: {}",
-                error.message
-            )));
-        }
-        let committed = result.step_results.get(commit).is_some_and(Option::is_some);
-        if !committed {
-            return Err(DbError::Unavailable(
-                "the transaction did not commit".into(),
-            ));
-        }
-        Ok((1..=statements.len())
-            .map(|i| {
-                result
-                    .step_results
-                    .get(i)
-                    .and_then(Option::as_ref)
-                    .map_or(0, |r| r.affected_row_count)
-            })
-            .collect())
+        transaction_outcome(&statements, response)
     }
 
     async fn execute_script(&self, sql: &str) -> Result<(), DbError> {

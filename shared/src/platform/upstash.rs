@@ -53,23 +53,7 @@ impl UpstashKv {
             ))
             .await
             .map_err(|e| KvError::Unavailable(e.to_string()))?;
-        let parsed: Json = serde_json::from_slice(&response.body).map_err(|_| {
-            KvError::Unavailable(format!(
-                "Upstash answered {} with a non-JSON body: {}",
-                response.status,
-                body_excerpt(&response.body)
-            ))
-        })?;
-        if let Some(error) = parsed.get("error").and_then(Json::as_str) {
-            return Ok(Err(error.to_owned()));
-        }
-        if !(200..300).contains(&response.status) {
-            return Err(KvError::Unavailable(format!(
-                "Upstash answered {}",
-                response.status
-            )));
-        }
-        Ok(Ok(parsed.get("result").cloned().unwrap_or(Json::Null)))
+        decode_response(response.status, &response.body)
     }
 
     fn cached_sha(&self) -> Option<String> {
@@ -84,7 +68,39 @@ impl UpstashKv {
     }
 }
 
-fn script_value(value: Json) -> ScriptValue {
+/// One command's HTTP answer: Upstash's `{"result": ...}`, the error Redis answered
+/// (`{"error": "..."}`), or why the answer is unusable.
+pub fn decode_response(status: u16, body: &[u8]) -> Result<Result<Json, String>, KvError> {
+    let parsed: Json = serde_json::from_slice(body).map_err(|_| {
+        KvError::Unavailable(format!(
+            "Upstash answered {status} with a non-JSON body: {}",
+            body_excerpt(body)
+        ))
+    })?;
+    if let Some(error) = parsed.get("error").and_then(Json::as_str) {
+        return Ok(Err(error.to_owned()));
+    }
+    if !(200..300).contains(&status) {
+        return Err(KvError::Unavailable(format!("Upstash answered {status}")));
+    }
+    Ok(Ok(parsed.get("result").cloned().unwrap_or(Json::Null)))
+}
+
+/// An `MGET` result: one value (or nil) per key asked for.
+pub fn decode_mget(result: Json, key_count: usize) -> Result<Vec<Option<String>>, KvError> {
+    match result {
+        Json::Array(values) if values.len() == key_count => Ok(values
+            .into_iter()
+            .map(|v| v.as_str().map(str::to_owned))
+            .collect()),
+        other => Err(KvError::Unavailable(format!(
+            "unexpected MGET result {other}"
+        ))),
+    }
+}
+
+/// A script's JSON result as the admission decoder reads Redis replies.
+pub fn script_value(value: Json) -> ScriptValue {
     match value {
         Json::Number(n) => n.as_i64().map_or(ScriptValue::Nil, ScriptValue::Int),
         Json::String(s) => ScriptValue::Text(s),
@@ -132,15 +148,7 @@ impl KeyValue for UpstashKv {
     async fn get_many(&self, keys: &[String]) -> Result<Vec<Option<String>>, KvError> {
         let mut command = vec!["MGET"];
         command.extend(keys.iter().map(String::as_str));
-        match self.command(&command).await? {
-            Json::Array(values) if values.len() == keys.len() => Ok(values
-                .into_iter()
-                .map(|v| v.as_str().map(str::to_owned))
-                .collect()),
-            other => Err(KvError::Unavailable(format!(
-                "unexpected MGET result {other}"
-            ))),
-        }
+        decode_mget(self.command(&command).await?, keys.len())
     }
 
     async fn set(&self, key: &str, value: &str, ttl_seconds: u64) -> Result<(), KvError> {

@@ -21,7 +21,7 @@ use crate::store::agents as agent_store;
 use crate::store::credentials as store;
 
 /// Checks a public JWK the way the token endpoint will use it, and keeps only its public members.
-fn valid_public_jwk(jwk: Map<String, Value>) -> Result<Value, Invalid> {
+pub fn valid_public_jwk(jwk: Map<String, Value>) -> Result<Value, Invalid> {
     let jwk = Value::Object(jwk);
     let (_, alg) = Verifier::from_jwk(&jwk).map_err(|e| Invalid::new("public_jwk", e))?;
     if let Some(declared) = jwk.get("alg") {
