@@ -73,10 +73,12 @@ else
   BASE=http://127.0.0.1:$PORT
   say "start agentidp serve on $BASE"
   # Limits off and a high agent cap: the run is about the API's contract, not its quotas; a
-  # generated sequence must not stall on 429 or on the free tier's 100 agents.
+  # generated sequence must not stall on 429 or on the free tier's 100 agents. A Stripe secret,
+  # so the billing webhook exists and refuses what is not signed with it (unset, it is a 404).
   (cd "$WORK_DIR" && AGENTIDP_LOG=${AGENTIDP_LOG:-warn} RATE_LIMIT_PER_MINUTE=0 \
     AGENTIDP_RATE_LIMIT_CLIENT_PER_MINUTE=0 AGENTIDP_RATE_LIMIT_IP_PER_MINUTE=0 \
     AGENTIDP_MAX_AGENTS_PER_ORG=1000000 AGENTIDP_KV_TIMEOUT_MS=2000 \
+    STRIPE_WEBHOOK_SECRET=whsec_schemathesis \
     exec "$BIN" serve --listen "127.0.0.1:$PORT" --data-dir "$WORK_DIR/data") \
     >"$WORK_DIR/server.log" 2>&1 </dev/null &
   SERVER_PID=$!

@@ -165,6 +165,7 @@ export AGENTIDP_OIDC_ISSUER_URL=http://127.0.0.1:$oidc_port AGENTIDP_OIDC_KEY_FI
 # config ISSUER: the variables every function gets in both runtimes, as NAME=VALUE lines (vars for
 # the Workers, environment variables for the Spin components). The organization limit is low
 # enough for the scenario to reach it, proving the limiter exact through Upstash from inside wasm.
+# Webhooks may target loopback (the development switch): the scenario's receiver listens there.
 # The key-value deadline is the native tests' one (tests/src/lib.rs): behind a debug-build Upstash
 # stand-in on a busy 2-core machine, the production 50 ms fails revocation checks closed (503) and
 # limiter calls open at random; the deadline itself is tested natively (tests/tests/rate_limits.rs).
@@ -179,6 +180,7 @@ RATE_LIMIT_PER_MINUTE=60
 AGENTIDP_KV_TIMEOUT_MS=2000
 GITHUB_OIDC_ISSUER=http://127.0.0.1:$oidc_port
 GITHUB_OIDC_AUDIENCE=https://agentidp.test
+AGENTIDP_DEV_WEBHOOKS_ALLOW_LOOPBACK=on
 VARS
 }
 
@@ -268,9 +270,15 @@ router router-workers "$workers_router_port" workers_url wrangler.toml
 router router-spin "$spin_router_port" spin_url spin.toml
 echo "== all ready after $(elapsed) ms"
 
+# The webhooks Worker's scheduled (Cron Trigger) entry point, as miniflare triggers it; Spin has no
+# cron, so there the scenario's retry comes through POST /v1/webhooks/dispatch.
+scheduled_url=${workers_url[webhooks]:+${workers_url[webhooks]}/cdn-cgi/handler/scheduled}
 for runtime in workers:$workers_base spin:$spin_base; do
   echo "== scenario against the ${runtime%%:*} builds (${runtime#*:})"
-  AGENTIDP_BASE_URL=${runtime#*:} cargo test -q -p agentidp-tests --test scenario \
+  scheduled=
+  [[ ${runtime%%:*} == workers ]] && scheduled=$scheduled_url
+  AGENTIDP_BASE_URL=${runtime#*:} AGENTIDP_SCHEDULED_URL=$scheduled \
+    cargo test -q -p agentidp-tests --test scenario \
     || fail "scenario against the ${runtime%%:*} builds"
 done
 echo "== edge tests passed in $(elapsed) ms"

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use agentidp_shared::axum::{self, Router};
 use agentidp_shared::config::{self, Config, ConfigError};
-use agentidp_shared::http::app::function_app;
+use agentidp_shared::http::app::application;
 use agentidp_shared::http::error::ApiError;
 use agentidp_shared::http::extract::ClientIp;
 use agentidp_shared::http::observe::observed;
@@ -18,7 +18,7 @@ use agentidp_shared::platform::durable_kv::DurableKv;
 use agentidp_shared::platform::hrana::HranaDatabase;
 use agentidp_shared::platform::kv_timeout::TimeoutKv;
 use agentidp_shared::platform::native::{
-    Durability, EmbeddedDatabase, NativeOutbound, SystemClock, TokioTimer,
+    Durability, EmbeddedDatabase, NativeOutbound, SystemClock, TokioBackground, TokioTimer,
 };
 use agentidp_shared::platform::observed as counted;
 use agentidp_shared::platform::redis::RedisKv;
@@ -27,6 +27,7 @@ use agentidp_shared::platform::{es256_accelerator, OsEntropy};
 use agentidp_shared::ports::kv::KeyValue;
 use agentidp_shared::ports::runtime::Clock;
 use agentidp_shared::ports::sql::Database;
+use agentidp_shared::services::webhooks::{self, Scope};
 use agentidp_shared::state::{AppState, Platform};
 use agentidp_shared::store::migrations;
 use clap::Parser;
@@ -218,17 +219,31 @@ async fn serve(listen: Option<SocketAddr>, data_dir_flag: Option<PathBuf>) -> Re
         tracing::info!(kid, "generated the first signing key");
     }
     let (kv, durable_kv) = key_value(clock.clone(), config.kv_timeout_ms, &db).await?;
+    let dispatch_every = config::WEBHOOK_DISPATCH_INTERVAL_SECONDS
+        .integer(&env)
+        .map_err(|e| e.to_string())?;
     let platform = Platform {
         db: counted::database(db),
         kv: counted::key_value(kv),
         clock,
         entropy: Arc::new(OsEntropy),
-        // Trusted OIDC issuers' key sets; a slow issuer must not hold a token request for long.
-        outbound: Arc::new(NativeOutbound::new(std::time::Duration::from_secs(5))),
+        // Trusted OIDC issuers' key sets (a slow issuer must not hold a token request for long)
+        // and webhook deliveries, each to its own client.
+        outbound: Arc::new(
+            NativeOutbound::new(std::time::Duration::from_secs(5))
+                .with_tenants(config.webhooks.allow_loopback),
+        ),
         es256_accelerator: es256_accelerator(),
+        background: Arc::new(TokioBackground),
     };
     let state = AppState::new(config, platform);
     let issuer = state.config.issuer.clone();
+    if dispatch_every > 0 {
+        tokio::spawn(dispatch_periodically(
+            state.clone(),
+            std::time::Duration::from_secs(dispatch_every.unsigned_abs()),
+        ));
+    }
     let app = all_functions(state);
 
     let listener = tokio::net::TcpListener::bind(listen)
@@ -265,6 +280,19 @@ async fn serve(listen: Option<SocketAddr>, data_dir_flag: Option<PathBuf>) -> Re
     Ok(())
 }
 
+/// The webhook dispatcher of the native server: every `every`, the due deliveries of every
+/// organization (retries, and whatever a crash left in the outbox).
+async fn dispatch_periodically(state: AppState, every: std::time::Duration) {
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        if let Err(e) = webhooks::dispatch(&state, Scope::Everyone, state.now_millis()).await {
+            tracing::warn!(error = %e, "periodic webhook dispatch failed; retrying next tick");
+        }
+    }
+}
+
 /// The five functions on one router, as the edge serves them on one host.
 fn all_functions(state: AppState) -> Router {
     let routes = Router::new()
@@ -273,12 +301,11 @@ fn all_functions(state: AppState) -> Router {
         .merge(agentidp_audit::routes())
         .merge(agentidp_marketplace::routes())
         .merge(agentidp_webhooks::routes());
-    let app = function_app(routes)
+    let app = application(routes, state)
         .layer(axum::middleware::map_request(record_client_ip))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
             panic_response,
         ))
-        .with_state(state);
     observed(app)
 }
 

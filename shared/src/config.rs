@@ -1,6 +1,10 @@
 //! Configuration: every variable declared once (name, default, range, one line of doc), read once at
 //! start from whatever the platform offers (environment, Worker vars, the component's environment).
 
+pub mod tiers;
+
+use tiers::{Tier, Tiers};
+
 /// Where configuration values come from: a lookup by variable name.
 pub trait ConfigSource {
     fn get(&self, name: &str) -> Option<String>;
@@ -189,7 +193,7 @@ const fn native(variable: Variable) -> Variable {
 }
 
 /// Largest configurable rate limit; `0` means unlimited.
-const MAX_LIMIT: i64 = 100_000_000;
+pub(crate) const MAX_LIMIT: i64 = 100_000_000;
 
 pub const ISSUER: Variable = text(
     "AGENTIDP_ISSUER",
@@ -279,6 +283,11 @@ pub const MAX_AGENTS_PER_ORG: Variable = integer(
     1_000_000,
     "free-tier cap on agents (not decommissioned) per organization",
 );
+pub const AGENT_LIMIT_TIERS: Variable = text(
+    "AGENTIDP_AGENT_LIMIT_TIERS",
+    "`pro=1000,enterprise=0`",
+    "per-tier caps on agents per organization (`0` = unlimited); `free` defaults to `AGENTIDP_MAX_AGENTS_PER_ORG`",
+);
 pub const SIGNUP_TOKEN: Variable = text(
     "AGENTIDP_SIGNUP_TOKEN",
     "unset (open)",
@@ -321,12 +330,12 @@ pub const RATE_LIMIT_PER_MINUTE: Variable = integer(
     100,
     0,
     MAX_LIMIT,
-    "requests per window per organization on authenticated `/v1/*` (`0` = unlimited)",
+    "requests per window per organization of the free tier on authenticated `/v1/*` (`0` = unlimited)",
 );
 pub const RATE_LIMIT_TIERS: Variable = text(
     "AGENTIDP_RATE_LIMIT_TIERS",
-    "unset",
-    "per-tier organization limits, e.g. `free=100,pro=1000,enterprise=0`",
+    "`pro=1000,enterprise=0`",
+    "per-tier organization request limits (`0` = unlimited), e.g. `free=100,pro=5000`; `free` defaults to `RATE_LIMIT_PER_MINUTE`",
 );
 pub const RATE_LIMIT_CLIENT_PER_MINUTE: Variable = integer(
     "AGENTIDP_RATE_LIMIT_CLIENT_PER_MINUTE",
@@ -373,6 +382,46 @@ pub const REVOCATION_ON_KV_FAILURE: Variable = policy(
     "closed",
     "key-value store unreachable: `closed` answers 503 rather than accept a possibly revoked token; `open` skips the check",
 );
+pub const WEBHOOK_DISPATCH_TOKEN: Variable = text(
+    "AGENTIDP_WEBHOOK_DISPATCH_TOKEN",
+    "unset",
+    "when set, `POST /v1/webhooks/dispatch` with `Authorization: Bearer <this>` delivers every organization's due webhooks (cron jobs, Spin deployments)",
+);
+pub const WEBHOOK_DISPATCH_INTERVAL_SECONDS: Variable = native(integer(
+    "AGENTIDP_WEBHOOK_DISPATCH_INTERVAL_SECONDS",
+    5,
+    0,
+    3600,
+    "how often the server delivers due webhook retries (`0` = never: only requests and `POST /v1/webhooks/dispatch` deliver)",
+));
+pub const STRIPE_WEBHOOK_SECRET: Variable = text(
+    "STRIPE_WEBHOOK_SECRET",
+    "unset (billing off)",
+    "signing secret (`whsec_…`) of the Stripe endpoint `POST /v1/billing/stripe`; unset, that endpoint answers 404",
+);
+pub const STRIPE_PRICE_TIERS: Variable = text(
+    "AGENTIDP_STRIPE_PRICE_TIERS",
+    "unset",
+    "Stripe price ids and the tier each buys, e.g. `price_123=pro,price_456=enterprise` (else the object's `metadata.tier`, else `pro`)",
+);
+pub const DEV_WEBHOOKS_ALLOW_LOOPBACK: Variable = Variable {
+    name: "AGENTIDP_DEV_WEBHOOKS_ALLOW_LOOPBACK",
+    kind: Kind::Choice {
+        default: "off",
+        choices: &["off", "on"],
+    },
+    scope: Scope::Everywhere,
+    doc: "DEVELOPMENT ONLY, logged loudly: `on` lets webhooks target `http://127.0.0.1`, `http://[::1]` and `http://localhost`; never in production",
+};
+pub const DEV_TIME_TRAVEL: Variable = Variable {
+    name: "AGENTIDP_DEV_TIME_TRAVEL",
+    kind: Kind::Choice {
+        default: "off",
+        choices: &["off", "on"],
+    },
+    scope: Scope::Everywhere,
+    doc: "DEVELOPMENT ONLY, logged loudly: `on` lets `POST /v1/webhooks/dispatch?at=<unix seconds>` run the dispatcher as if its clock read `at` (tests drive retry schedules so); never in production",
+};
 
 pub const GITHUB_OIDC_ISSUER: Variable = text(
     "GITHUB_OIDC_ISSUER",
@@ -406,6 +455,7 @@ pub const VARIABLES: &[Variable] = &[
     METRICS_TOKEN,
     TOKEN_TTL_SECONDS,
     MAX_AGENTS_PER_ORG,
+    AGENT_LIMIT_TIERS,
     SIGNUP_TOKEN,
     DATABASE_URL,
     DATABASE_AUTH_TOKEN,
@@ -422,6 +472,12 @@ pub const VARIABLES: &[Variable] = &[
     RATE_LIMIT_WINDOW_SECONDS,
     RATE_LIMIT_ON_KV_FAILURE,
     REVOCATION_ON_KV_FAILURE,
+    WEBHOOK_DISPATCH_TOKEN,
+    WEBHOOK_DISPATCH_INTERVAL_SECONDS,
+    STRIPE_WEBHOOK_SECRET,
+    STRIPE_PRICE_TIERS,
+    DEV_WEBHOOKS_ALLOW_LOOPBACK,
+    DEV_TIME_TRAVEL,
     GITHUB_OIDC_ISSUER,
     GITHUB_OIDC_JWKS_URL,
     GITHUB_OIDC_AUDIENCE,
@@ -466,14 +522,11 @@ impl FailurePolicy {
     }
 }
 
-/// The configured limits. Each count is per window (one minute unless configured otherwise).
+/// The configured limits besides the tiers' (`tiers.rs`). Each count is per window (one minute
+/// unless configured otherwise).
 #[derive(Clone, Debug)]
 pub struct RateLimits {
     pub window_seconds: i64,
-    /// Per organization on authenticated `/v1/*`, for tiers not listed in `tiers`; 0 = unlimited.
-    pub organization: u64,
-    /// Per-organization limit by `orgs.tier`.
-    pub tiers: Vec<(String, u64)>,
     /// Per client on `/oauth2/token`, `/oauth2/introspect` and `/oauth2/revoke`.
     pub client: u64,
     /// Per client IP on unauthenticated endpoints, and (in its own window) on failed client
@@ -491,8 +544,6 @@ impl RateLimits {
         let limit = |variable: &Variable| variable.integer(source).map(i64::unsigned_abs);
         Ok(RateLimits {
             window_seconds: RATE_LIMIT_WINDOW_SECONDS.integer(source)?,
-            organization: limit(&RATE_LIMIT_PER_MINUTE)?,
-            tiers: parse_tiers(&RATE_LIMIT_TIERS.text(source).unwrap_or_default())?,
             client: limit(&RATE_LIMIT_CLIENT_PER_MINUTE)?,
             ip: limit(&RATE_LIMIT_IP_PER_MINUTE)?,
             client_failures: limit(&RATE_LIMIT_CLIENT_FAILURES_PER_MINUTE)?,
@@ -510,48 +561,62 @@ impl RateLimits {
     pub fn agent_share(&self, organization_limit: u64) -> u64 {
         (organization_limit * self.agent_share_percent).div_ceil(100)
     }
+}
 
-    /// The per-window limit of an organization of `tier`: its tier's when listed, else the default.
-    pub fn organization_limit(&self, tier: &str) -> u64 {
-        self.tiers
-            .iter()
-            .find(|(name, _)| name == tier)
-            .map_or(self.organization, |(_, limit)| *limit)
+/// Webhook delivery settings, including the two development switches.
+#[derive(Clone, Debug, Default)]
+pub struct WebhookSettings {
+    /// DEVELOPMENT ONLY: webhook URLs may name loopback addresses over plain HTTP.
+    pub allow_loopback: bool,
+    /// DEVELOPMENT ONLY: the dispatch endpoint accepts `at`, a time to dispatch as of.
+    pub time_travel: bool,
+    /// The operator's token for dispatching every organization's due deliveries.
+    pub dispatch_token: Option<String>,
+}
+
+impl WebhookSettings {
+    fn load(source: &dyn ConfigSource) -> Result<Self, ConfigError> {
+        Ok(WebhookSettings {
+            allow_loopback: DEV_WEBHOOKS_ALLOW_LOOPBACK.choice(source)? == "on",
+            time_travel: DEV_TIME_TRAVEL.choice(source)? == "on",
+            dispatch_token: WEBHOOK_DISPATCH_TOKEN.text(source),
+        })
     }
 }
 
-/// `free=100,pro=1000,enterprise=0`: tier names as stored in `orgs.tier`, limits per window.
-fn parse_tiers(raw: &str) -> Result<Vec<(String, u64)>, ConfigError> {
-    let invalid = |reason: String| RATE_LIMIT_TIERS.error(reason);
-    let mut tiers: Vec<(String, u64)> = Vec::new();
-    for entry in raw.split(',').map(str::trim).filter(|e| !e.is_empty()) {
-        let (name, limit) = entry
-            .split_once('=')
-            .ok_or_else(|| invalid(format!("`{entry}` is not TIER=LIMIT")))?;
-        let name = name.trim();
-        let valid_name = !name.is_empty()
-            && name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-        if !valid_name {
-            return Err(invalid(format!("`{name}` is not a tier name")));
+/// The Stripe billing webhook, when configured.
+#[derive(Clone, Debug)]
+pub struct StripeSettings {
+    /// The endpoint's signing secret; Stripe keys its HMAC with this text as is.
+    pub secret: String,
+    /// Price ids and the tier each buys.
+    pub price_tiers: Vec<(String, Tier)>,
+}
+
+impl StripeSettings {
+    fn load(source: &dyn ConfigSource) -> Result<Option<Self>, ConfigError> {
+        let Some(secret) = STRIPE_WEBHOOK_SECRET.text(source) else {
+            return Ok(None);
+        };
+        let mut price_tiers: Vec<(String, Tier)> = Vec::new();
+        let raw = STRIPE_PRICE_TIERS.text(source).unwrap_or_default();
+        for entry in raw.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+            let parsed = entry
+                .split_once('=')
+                .and_then(|(price, tier)| Some((price.trim(), Tier::parse(tier.trim())?)))
+                .filter(|(price, _)| !price.is_empty());
+            let Some((price, tier)) = parsed else {
+                return Err(STRIPE_PRICE_TIERS.error(format!(
+                    "`{entry}` is not PRICE_ID=TIER with a tier of `free`, `pro` or `enterprise`"
+                )));
+            };
+            price_tiers.push((price.to_owned(), tier));
         }
-        let limit = limit
-            .trim()
-            .parse::<u64>()
-            .ok()
-            .filter(|l| *l <= MAX_LIMIT.unsigned_abs())
-            .ok_or_else(|| {
-                invalid(format!(
-                    "the limit of tier `{name}` is not an integer from 0 to {MAX_LIMIT}"
-                ))
-            })?;
-        if tiers.iter().any(|(n, _)| n == name) {
-            return Err(invalid(format!("tier `{name}` is listed twice")));
-        }
-        tiers.push((name.to_owned(), limit));
+        Ok(Some(StripeSettings {
+            secret: secret.trim().to_owned(),
+            price_tiers,
+        }))
     }
-    Ok(tiers)
 }
 
 /// Everything the core needs to know about its deployment.
@@ -561,8 +626,8 @@ pub struct Config {
     pub issuer: String,
     /// Lifetime of access tokens.
     pub token_ttl_seconds: i64,
-    /// Free-tier cap on agents that are not decommissioned, per organization.
-    pub max_agents_per_org: i64,
+    /// What each tier allows (requests, agents): what the limiter, the agent cap and usage read.
+    pub tiers: Tiers,
     /// When set, `POST /v1/orgs` requires `Authorization: Bearer <this>`.
     pub signup_token: Option<String>,
     pub rate_limits: RateLimits,
@@ -570,6 +635,9 @@ pub struct Config {
     pub revocation_on_kv_failure: FailurePolicy,
     /// How long a key-value call may take before it counts as failed (applied by the platform).
     pub kv_timeout_ms: i64,
+    pub webhooks: WebhookSettings,
+    /// `None` when `STRIPE_WEBHOOK_SECRET` is unset: the billing webhook answers 404.
+    pub stripe: Option<StripeSettings>,
     /// OIDC issuers whose tokens may be exchanged for agent tokens (workload identity federation).
     pub trusted_issuers: Vec<TrustedIssuer>,
 }
@@ -681,11 +749,13 @@ impl Config {
         Ok(Config {
             issuer,
             token_ttl_seconds: TOKEN_TTL_SECONDS.integer(source)?,
-            max_agents_per_org: MAX_AGENTS_PER_ORG.integer(source)?,
+            tiers: Tiers::load(source)?,
             signup_token: SIGNUP_TOKEN.text(source),
             rate_limits: RateLimits::load(source)?,
             revocation_on_kv_failure: FailurePolicy::load(source, &REVOCATION_ON_KV_FAILURE)?,
             kv_timeout_ms: KV_TIMEOUT_MS.integer(source)?,
+            webhooks: WebhookSettings::load(source)?,
+            stripe: StripeSettings::load(source)?,
             trusted_issuers: github_issuer(source)?.into_iter().collect(),
         })
     }
@@ -715,7 +785,10 @@ fn parse_issuer(value: &str) -> Result<String, ConfigError> {
 mod tests {
     use super::*;
 
-    fn source(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+    /// A configuration source from fixed pairs (also for the tiers' tests).
+    pub(super) fn source(
+        pairs: &'static [(&'static str, &'static str)],
+    ) -> impl Fn(&str) -> Option<String> {
         move |name| {
             pairs
                 .iter()
@@ -759,32 +832,58 @@ mod tests {
     }
 
     #[test]
-    fn tiers_parse_and_errors_name_the_variable() {
-        assert_eq!(
-            parse_tiers(" free=100, pro=1000 ,enterprise=0").unwrap(),
-            vec![
-                ("free".to_owned(), 100),
-                ("pro".to_owned(), 1000),
-                ("enterprise".to_owned(), 0)
-            ]
-        );
-        assert!(parse_tiers("").unwrap().is_empty());
-        for bad in ["free", "free=lots", "=5", "free=1,free=2", "free=-1"] {
-            assert_eq!(
-                parse_tiers(bad).unwrap_err().variable,
-                RATE_LIMIT_TIERS.name,
-                "{bad}"
-            );
-        }
+    fn limits_and_switches_name_their_variable() {
         let many = source(&[("RATE_LIMIT_PER_MINUTE", "many")]);
         assert_eq!(
-            RateLimits::load(&many).unwrap_err().variable,
+            Config::load(&many, Some("http://x")).unwrap_err().variable,
             RATE_LIMIT_PER_MINUTE.name
         );
         let ajar = source(&[("AGENTIDP_RATE_LIMIT_ON_KV_FAILURE", "ajar")]);
         assert_eq!(
             RateLimits::load(&ajar).unwrap_err().variable,
             RATE_LIMIT_ON_KV_FAILURE.name
+        );
+        let maybe = source(&[("AGENTIDP_DEV_WEBHOOKS_ALLOW_LOOPBACK", "maybe")]);
+        assert_eq!(
+            Config::load(&maybe, Some("http://x")).unwrap_err().variable,
+            DEV_WEBHOOKS_ALLOW_LOOPBACK.name
+        );
+        let prices = source(&[
+            ("STRIPE_WEBHOOK_SECRET", "whsec_x"),
+            ("AGENTIDP_STRIPE_PRICE_TIERS", "price_1=gold"),
+        ]);
+        assert_eq!(
+            Config::load(&prices, Some("http://x"))
+                .unwrap_err()
+                .variable,
+            STRIPE_PRICE_TIERS.name
+        );
+    }
+
+    #[test]
+    fn development_switches_are_off_and_billing_unconfigured_by_default() {
+        let config = Config::load(&source(&[]), Some("http://x")).unwrap();
+        assert!(!config.webhooks.allow_loopback && !config.webhooks.time_travel);
+        assert!(config.stripe.is_none());
+        let config = Config::load(
+            &source(&[
+                ("STRIPE_WEBHOOK_SECRET", " whsec_abc "),
+                (
+                    "AGENTIDP_STRIPE_PRICE_TIERS",
+                    "price_1=pro, price_2=enterprise",
+                ),
+            ]),
+            Some("http://x"),
+        )
+        .unwrap();
+        let stripe = config.stripe.unwrap();
+        assert_eq!(stripe.secret, "whsec_abc");
+        assert_eq!(
+            stripe.price_tiers,
+            vec![
+                ("price_1".to_owned(), Tier::Pro),
+                ("price_2".to_owned(), Tier::Enterprise)
+            ]
         );
     }
 

@@ -1,8 +1,9 @@
 //! The state every handler receives: configuration, the platform's services, and the per-instance
 //! caches built on them (signing keys, verified tokens, rate limiter).
 
+use std::collections::BTreeSet;
 use std::ops::Deref;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use crate::config::Config;
 use crate::domain::audit::{AuditDraft, Outcome};
@@ -14,7 +15,9 @@ use crate::limits::Limiter;
 use crate::ports::crypto::Es256Accelerator;
 use crate::ports::kv::KeyValue;
 use crate::ports::outbound::Outbound;
-use crate::ports::runtime::{new_time_ordered_uuid, new_uuid, random_bytes, Clock, Entropy};
+use crate::ports::runtime::{
+    new_time_ordered_uuid, new_uuid, random_bytes, Background, Clock, Entropy,
+};
 use crate::ports::sql::{Database, DbError};
 
 /// What a platform hands the core: its implementations of the seams.
@@ -23,10 +26,31 @@ pub struct Platform {
     pub kv: Arc<dyn KeyValue>,
     pub clock: Arc<dyn Clock>,
     pub entropy: Arc<dyn Entropy>,
-    /// Outbound HTTP (trusted OIDC issuers' key sets).
+    /// Outbound HTTP: trusted OIDC issuers' key sets and webhook deliveries. Redirects are never
+    /// followed and every request has a deadline; a request to a URL a tenant chose
+    /// (`Target::Tenant`) is refused, natively, when its name resolves to a private address.
     pub outbound: Arc<dyn Outbound>,
     /// A faster ES256 signer, where the platform has one.
     pub es256_accelerator: Option<Es256Accelerator>,
+    /// Work after the response, where the platform has no per-request way (Workers does).
+    pub background: Arc<dyn Background>,
+}
+
+/// Organizations whose requests on this instance enqueued webhook deliveries since the last look:
+/// they are delivered right after the response (`services::webhooks::after_response`).
+#[derive(Default)]
+pub struct DeliveriesDue(Mutex<BTreeSet<String>>);
+
+impl DeliveriesDue {
+    pub fn note(&self, org_id: &str) {
+        let mut orgs = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        orgs.insert(org_id.to_owned());
+    }
+
+    pub fn take(&self) -> Vec<String> {
+        let mut orgs = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        std::mem::take(&mut *orgs).into_iter().collect()
+    }
 }
 
 pub struct Services {
@@ -42,6 +66,8 @@ pub struct Services {
     pub issuer_keys: RemoteKeySets,
     pub verified_tokens: VerifiedCache,
     pub limiter: Limiter,
+    pub background: Arc<dyn Background>,
+    pub deliveries_due: DeliveriesDue,
 }
 
 #[derive(Clone)]
@@ -57,8 +83,22 @@ impl Deref for AppState {
 
 impl AppState {
     pub fn new(config: Config, platform: Platform) -> Self {
+        if config.webhooks.allow_loopback {
+            tracing::warn!(
+                "DEVELOPMENT SWITCH ON: AGENTIDP_DEV_WEBHOOKS_ALLOW_LOOPBACK=on lets webhooks \
+                 target loopback addresses over plain HTTP. Never use it in production."
+            );
+        }
+        if config.webhooks.time_travel {
+            tracing::warn!(
+                "DEVELOPMENT SWITCH ON: AGENTIDP_DEV_TIME_TRAVEL=on lets anyone allowed to \
+                 dispatch webhooks run the dispatcher at any time they choose. Never use it in \
+                 production."
+            );
+        }
         let limiter = Limiter::new(
             config.rate_limits.clone(),
+            config.tiers.clone(),
             platform.kv.clone(),
             platform.db.clone(),
             platform.clock.clone(),
@@ -76,6 +116,8 @@ impl AppState {
             issuer_keys: RemoteKeySets::default(),
             verified_tokens: VerifiedCache::default(),
             limiter,
+            background: platform.background,
+            deliveries_due: DeliveriesDue::default(),
         }))
     }
 

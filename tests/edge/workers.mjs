@@ -10,7 +10,8 @@
 // deploys (functions/FUNCTION/build/index.js and its wasm, as built by scripts/build-edge.sh) with
 // wrangler.toml's compatibility date, binds every NAME=VALUE line of FILE as a text var (what
 // `wrangler dev --var` and `vars` do), listens on a loopback port the kernel picks, and waits for
-// GET /health to answer 200. It prints one line per Worker on stdout:
+// GET /health to answer 200. GET /cdn-cgi/handler/scheduled on a Worker runs its scheduled entry
+// point (the webhooks Worker's Cron Trigger dispatcher). It prints one line per Worker on stdout:
 //
 //   ready FUNCTION URL COLD_MS       (COLD_MS: workerd spawned to first 200 on /health)
 //
@@ -162,6 +163,9 @@ async function start(name, wrangler, vars) {
     bindings: vars,
     // The fallback `request.cf` object, instead of fetching (and caching) Cloudflare's.
     cf: false,
+    // GET /cdn-cgi/handler/scheduled runs the Worker's scheduled (Cron Trigger) entry point, as
+    // `wrangler dev --test-scheduled` does: the scenario drives the webhooks dispatcher through it.
+    unsafeTriggerHandlers: true,
     log: new Log(LogLevel.WARN),
   });
   running.push(mf);

@@ -19,6 +19,7 @@ pub use reqwest;
 
 pub mod oidc;
 pub mod pages;
+pub mod webhooks;
 
 /// A request path for a route of the route table: each `{parameter}` becomes a well-formed,
 /// unknown id.
@@ -38,7 +39,7 @@ pub fn concrete(route: &agentidp_shared::http::routes::Route) -> String {
 }
 pub use serde_json;
 
-fn workspace_root() -> PathBuf {
+pub(crate) fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .unwrap()
@@ -118,10 +119,21 @@ impl Server {
 
     /// The deployment at `AGENTIDP_BASE_URL` if set, else a fresh native server.
     pub async fn from_env() -> Server {
+        Server::from_env_with(&[]).await
+    }
+
+    /// Like [`Server::from_env`]; `env` configures the native server when this starts one (an
+    /// external deployment must have been started with the same configuration).
+    pub async fn from_env_with(env: &[(&str, &str)]) -> Server {
         match std::env::var("AGENTIDP_BASE_URL") {
             Ok(base) if !base.is_empty() => Server::at(&base).await,
-            _ => Server::start().await,
+            _ => Server::start_with(env).await,
         }
+    }
+
+    /// Whether this is a server this process started (natively), not an external deployment.
+    pub fn is_native(&self) -> bool {
+        self.child.is_some()
     }
 
     pub async fn start() -> Server {

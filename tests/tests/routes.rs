@@ -41,6 +41,8 @@ fn access_of(operation: &Value) -> Access {
         Access::Client
     } else if schemes.contains("signupToken") {
         Access::Signup
+    } else if schemes.contains("stripeSignature") {
+        Access::Signature
     } else {
         Access::Public
     }

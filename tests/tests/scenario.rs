@@ -1,8 +1,12 @@
 //! A user's whole journey as one scenario, run unchanged against every deployment: the native server
 //! by default, or whatever `AGENTIDP_BASE_URL` points at (the five Workers in workerd, or the five
-//! Spin components in wasmtime, each behind the local router).
+//! Spin components in wasmtime, each behind the local router). Deployments must allow loopback
+//! webhook receivers (`AGENTIDP_DEV_WEBHOOKS_ALLOW_LOOPBACK=on`); `AGENTIDP_SCHEDULED_URL` names
+//! the Workers scheduled entry point (miniflare's `/cdn-cgi/handler/scheduled`) when there
+//! is one to run the dispatcher through.
 
 use agentidp_shared::http::routes::{Access, ROUTES};
+use agentidp_tests::webhooks::{assert_all_verified, deliveries, dispatch, subscribe, Receiver};
 use agentidp_tests::{concrete, jwt_parts, status_json, Server};
 use serde_json::{json, Value};
 
@@ -254,6 +258,17 @@ async fn every_route_answers_as_its_access_level_says() {
                     "{label}: not an RFC 6749 error: {body}"
                 );
             }
+            Access::Signature => {
+                // No signature: refused, or not configured in this deployment; never a token error.
+                let code = body["code"].as_str().unwrap_or_default();
+                assert!(
+                    matches!(
+                        (status, code),
+                        (400, "invalid_signature") | (404, "billing_not_configured")
+                    ),
+                    "{label}: {status} {body}"
+                );
+            }
             Access::Public | Access::Signup => {
                 let code = body["code"].as_str().unwrap_or_default();
                 assert!(
@@ -466,4 +481,79 @@ async fn the_pages_and_what_they_load_come_from_this_deployment() {
             file.path
         );
     }
+}
+
+/// Webhooks in every deployment: an event delivered right after the request that caused it, signed
+/// so the `standardwebhooks` package verifies it, and a failed attempt retried by a dispatcher (the
+/// Workers Cron Trigger's entry point where `AGENTIDP_SCHEDULED_URL` names it, else
+/// `POST /v1/webhooks/dispatch`). Polls the receiver, not the API, to stay within rate limits.
+#[tokio::test]
+async fn webhooks_are_delivered_after_the_request_and_retried_by_the_dispatcher() {
+    let server = Server::from_env_with(&[("AGENTIDP_DEV_WEBHOOKS_ALLOW_LOOPBACK", "on")]).await;
+    let receiver = Receiver::start();
+    let org = server.bootstrap(&unique("hooks")).await;
+    let (subscription, secret) = subscribe(&server, &org, &receiver.url("/scenario"), &["*"]).await;
+    receiver.endpoint("/scenario", &[&secret], &[200]).await;
+    let agent = server
+        .create_agent(
+            &org,
+            json!({ "name": unique("hooked"), "agent_type": "worker" }),
+        )
+        .await;
+    let received = receiver.wait_for("/scenario", 1).await;
+    assert_all_verified(&received);
+    assert_eq!(received[0]["body"]["type"], "agent.created");
+    assert_eq!(received[0]["body"]["data"]["agent"]["id"], agent["id"]);
+    // A fixed length, not chunked: some receivers read nothing else.
+    let length = received[0]["raw"].as_str().unwrap().len().to_string();
+    assert_eq!(received[0]["content_length"], json!(length));
+
+    // The next event fails once; its retry, due 5 s later, comes from a dispatcher.
+    receiver
+        .endpoint("/scenario", &[&secret], &[500, 200])
+        .await;
+    let (status, queued) = status_json(
+        server
+            .post(
+                &format!("/v1/webhooks/{subscription}/test"),
+                &org.token,
+                json!({}),
+            )
+            .await,
+    )
+    .await;
+    assert_eq!(status, 202, "{queued}");
+    receiver.wait_for("/scenario", 2).await;
+    let scheduled = std::env::var("AGENTIDP_SCHEDULED_URL")
+        .ok()
+        .filter(|u| !u.is_empty());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while receiver.received("/scenario").await.len() < 3 {
+        assert!(std::time::Instant::now() < deadline, "the retry never came");
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        match &scheduled {
+            Some(url) => {
+                let ran = server.http.get(url).send().await.unwrap();
+                assert!(ran.status().is_success(), "{url}: {}", ran.status());
+            }
+            None => {
+                let (status, report) = dispatch(&server, &org.token, None).await;
+                assert_eq!(status, 200, "{report}");
+            }
+        }
+    }
+    let received = receiver.received("/scenario").await;
+    assert_all_verified(&received);
+    assert_eq!(received[1]["webhook_id"], received[2]["webhook_id"]);
+    assert_eq!(received[2]["body"]["type"], "webhook.test");
+    let log = deliveries(&server, &org, &subscription).await;
+    let test = log.iter().find(|d| d["id"] == queued["id"]).unwrap();
+    assert_eq!(test["status"], "delivered", "{test:#}");
+    let codes: Vec<&Value> = test["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| &a["status_code"])
+        .collect();
+    assert_eq!(codes, vec![&json!(500), &json!(200)]);
 }

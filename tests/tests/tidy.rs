@@ -444,6 +444,36 @@ fn metric_names(sources: &[Source]) -> Vec<Violation> {
     violations
 }
 
+/// Webhook events enter the outbox only through `services::webhooks::event`, which hands the
+/// producer a statement for its own change: nothing else writes outbox rows, so no event is ever
+/// enqueued outside the transaction of the change that caused it.
+fn outbox_in_change(sources: &[Source]) -> Vec<Violation> {
+    const OUTBOX_WRITES: &[&str] = &["fan_out(", "enqueue_one("];
+    const OWNERS: &[&str] = &[
+        "shared/src/store/webhooks.rs",
+        "shared/src/services/webhooks.rs",
+    ];
+    sources
+        .iter()
+        .filter(|s| {
+            ["shared/src/", "functions/", "server/"]
+                .iter()
+                .any(|prefix| s.path.starts_with(prefix))
+        })
+        .filter(|s| !OWNERS.contains(&s.path.as_str()))
+        .filter(|s| {
+            let code = production_code(&s.text);
+            OUTBOX_WRITES.iter().any(|write| code.contains(write))
+        })
+        .map(|s| {
+            format!(
+                "{}: writes webhook outbox rows itself (add services::webhooks::event to the change)",
+                s.path
+            )
+        })
+        .collect()
+}
+
 /// The README's configuration table is the one `config::VARIABLES` renders.
 fn readme_configuration(readme: &str) -> Vec<Violation> {
     let expected = agentidp_shared::config::markdown_table();
@@ -512,6 +542,11 @@ fn there_are_no_import_circles() {
 #[test]
 fn metric_names_are_declared_once() {
     report("metric_names", metric_names(&sources()));
+}
+
+#[test]
+fn webhook_events_are_enqueued_in_their_change() {
+    report("outbox_in_change", outbox_in_change(&sources()));
 }
 
 #[test]
@@ -612,6 +647,11 @@ fn the_rules_catch_violations() {
         "//! x\nconst N: &str = \"agentidp_tokens_total\";\n",
     )];
     assert!(metric_names(&declared).is_empty());
+    let outbox = [file(
+        "shared/src/services/agents.rs",
+        "//! x\nfn f() { Change::new().statement(store::webhooks::fan_out(a, b, c, d, 1)); }\n",
+    )];
+    assert_eq!(outbox_in_change(&outbox).len(), 1);
 
     let mut readme = String::from("# x\n\n");
     readme.push_str(&agentidp_shared::config::markdown_table());

@@ -4,6 +4,7 @@
 pub mod agents;
 pub mod audit;
 pub mod auth_failures;
+pub mod billing;
 pub mod credentials;
 pub mod marketplace;
 pub mod orgs;
@@ -11,7 +12,9 @@ pub mod page;
 pub mod revocation;
 pub mod scopes;
 pub mod secrets;
+pub mod ssrf;
 pub mod time;
 pub mod trust_policies;
 pub mod usage;
 pub mod validate;
+pub mod webhooks;

@@ -56,7 +56,8 @@ pub struct Usage {
 pub struct AgentAllowance {
     /// Agents that are not decommissioned.
     pub count: i64,
-    pub limit: i64,
+    /// The tier's cap; `null` when unlimited.
+    pub limit: Option<i64>,
 }
 
 #[derive(Debug, Serialize)]

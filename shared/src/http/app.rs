@@ -13,6 +13,8 @@ use crate::domain::time::rfc3339;
 use crate::http::error::ApiError;
 use crate::http::limits::headers_layer;
 use crate::http::routes::ROUTES;
+use crate::ports::runtime::Background;
+use crate::services::webhooks;
 use crate::state::AppState;
 use crate::store::{self, kv_keys};
 
@@ -44,6 +46,38 @@ async fn security_headers(mut response: Response) -> Response {
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
+    response
+}
+
+/// A function app with its state, starting what a request leaves behind (the webhook deliveries
+/// its change enqueued) once the handler has answered: what every deployment serves.
+pub fn application(routes: Router<AppState>, state: AppState) -> Router {
+    function_app(routes)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            after_response,
+        ))
+        .with_state(state)
+}
+
+/// How a request's after-response work runs when the platform ties it to the request (Workers'
+/// `ctx.waitUntil`); without it, the state's [`Background`].
+#[derive(Clone)]
+pub struct RequestBackground(pub std::sync::Arc<dyn Background>);
+
+async fn after_response(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let background = request
+        .extensions()
+        .get::<RequestBackground>()
+        .map_or_else(|| state.background.clone(), |b| b.0.clone());
+    let response = next.run(request).await;
+    if let Some(work) = webhooks::after_response(&state) {
+        background.spawn(work);
+    }
     response
 }
 

@@ -196,15 +196,43 @@ impl From<ServiceError> for ApiError {
                 ApiError::conflict("agent_decommissioned", e.to_string())
             }
             ServiceError::EmailTaken => ApiError::conflict("email_taken", e.to_string()),
-            ServiceError::FreeTierLimit { limit } => ApiError::new(
+            ServiceError::AgentLimit { tier, limit } => ApiError::new(
                 StatusCode::FORBIDDEN,
-                "free_tier_limit_exceeded",
+                // The free tier keeps the code it always had; paid tiers have their own.
+                if tier == "free" {
+                    "free_tier_limit_exceeded"
+                } else {
+                    "tier_limit_exceeded"
+                },
                 e.to_string(),
             )
-            .with("limit", limit),
+            .with("limit", limit)
+            .with("tier", tier),
             ServiceError::NotRotatable => ApiError::conflict("not_rotatable", e.to_string()),
             ServiceError::CredentialRevoked => {
                 ApiError::conflict("credential_revoked", e.to_string())
+            }
+            ServiceError::UrlNotAllowed(_) => {
+                ApiError::new(StatusCode::BAD_REQUEST, "url_not_allowed", e.to_string())
+                    .with("field", "url")
+            }
+            ServiceError::SubscriptionLimit { limit } => ApiError::new(
+                StatusCode::FORBIDDEN,
+                "webhook_limit_exceeded",
+                e.to_string(),
+            )
+            .with("limit", limit),
+            ServiceError::WebhookDisabled => ApiError::conflict("webhook_disabled", e.to_string()),
+            ServiceError::DeliveryNotFailed => {
+                ApiError::conflict("delivery_not_failed", e.to_string())
+            }
+            ServiceError::BillingNotConfigured => ApiError::new(
+                StatusCode::NOT_FOUND,
+                "billing_not_configured",
+                "this deployment has no Stripe webhook (STRIPE_WEBHOOK_SECRET is unset)",
+            ),
+            ServiceError::BadSignature(_) => {
+                ApiError::new(StatusCode::BAD_REQUEST, "invalid_signature", e.to_string())
             }
             ServiceError::RegistrationLimit { limit } => ApiError::new(
                 StatusCode::FORBIDDEN,

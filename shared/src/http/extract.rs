@@ -65,6 +65,19 @@ fn media_type(headers: &HeaderMap) -> String {
         .unwrap_or_default()
 }
 
+/// A body that could not be read, as a problem.
+fn body_problem(e: BodyError) -> ApiError {
+    match e {
+        BodyError::TooLarge => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("the request body exceeds {MAX_BODY_BYTES} bytes"),
+        ),
+        BodyError::TimedOut(m) => ApiError::new(StatusCode::REQUEST_TIMEOUT, "request_timeout", m),
+        BodyError::Unreadable(m) => ApiError::new(StatusCode::BAD_REQUEST, "invalid_body", m),
+    }
+}
+
 /// A JSON body parsed into `T`, or a problem naming what is wrong with it.
 pub struct ApiJson<T>(pub T);
 
@@ -81,18 +94,25 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
                 "send the body as application/json",
             ));
         }
-        let bytes = read_body(&parts.headers, body).await.map_err(|e| match e {
-            BodyError::TooLarge => ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
-                format!("the request body exceeds {MAX_BODY_BYTES} bytes"),
-            ),
-            BodyError::TimedOut(m) => {
-                ApiError::new(StatusCode::REQUEST_TIMEOUT, "request_timeout", m)
-            }
-            BodyError::Unreadable(m) => ApiError::new(StatusCode::BAD_REQUEST, "invalid_body", m),
-        })?;
+        let bytes = read_body(&parts.headers, body)
+            .await
+            .map_err(body_problem)?;
         parse_json(&bytes).map(ApiJson)
+    }
+}
+
+/// The body exactly as sent (signed payloads are verified byte for byte), within the limit.
+pub struct RawBody(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for RawBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, _state: &S) -> Result<Self, ApiError> {
+        let (parts, body) = req.into_parts();
+        let bytes = read_body(&parts.headers, body)
+            .await
+            .map_err(body_problem)?;
+        Ok(RawBody(bytes))
     }
 }
 
@@ -114,6 +134,30 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         }
         ApiError::invalid_field(path, inner.to_string())
     })
+}
+
+/// A JSON body that may be omitted entirely (no body and no `Content-Type`), meaning `{}`.
+pub struct OptionalJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for OptionalJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let headers = req.headers();
+        let declared_empty = headers
+            .get(header::CONTENT_LENGTH)
+            .is_some_and(|v| v.as_bytes() == b"0");
+        let untyped = !headers.contains_key(header::CONTENT_TYPE);
+        let chunked = headers.contains_key(header::TRANSFER_ENCODING);
+        if untyped
+            && (declared_empty || (!chunked && !headers.contains_key(header::CONTENT_LENGTH)))
+        {
+            return Ok(OptionalJson(T::default()));
+        }
+        ApiJson::<T>::from_request(req, state)
+            .await
+            .map(|ApiJson(value)| OptionalJson(value))
+    }
 }
 
 /// A query string parsed into `T`, or a problem naming the parameter.

@@ -8,7 +8,8 @@ use axum::routing::{on, MethodFilter};
 use axum::Router;
 
 use crate::domain::scopes::{
-    AGENTS_READ, AGENTS_REGISTER, AGENTS_WRITE, AUDIT_READ, ORGS_READ, ORGS_WRITE,
+    AGENTS_READ, AGENTS_REGISTER, AGENTS_WRITE, AUDIT_READ, ORGS_READ, ORGS_WRITE, WEBHOOKS_READ,
+    WEBHOOKS_WRITE,
 };
 use crate::state::AppState;
 
@@ -57,6 +58,9 @@ pub enum Access {
     /// Anyone, from a browser: an HTML page or one of its static files, served with the pages'
     /// security headers (`http::pages`). Not rate limited: it does no work beyond copying bytes.
     Page,
+    /// A signature over the body by a party that shares a secret with the deployment (Stripe's
+    /// `Stripe-Signature`); `404` where that secret is not configured.
+    Signature,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -170,8 +174,8 @@ const fn everywhere(path: &'static str, operation: &'static str) -> Route {
     }
 }
 
-use Access::{Bearer, Client, Page, Public, Signup};
-use Function::{Agents, Audit, Marketplace, Token};
+use Access::{Bearer, Client, Page, Public, Signature, Signup};
+use Function::{Agents, Audit, Marketplace, Token, Webhooks};
 use Method::{Delete, Get, Patch, Post};
 
 /// Every route of the API.
@@ -355,6 +359,72 @@ pub const ROUTES: &[Route] = &[
     ),
     route(Get, "/portal", Marketplace, Page, "getPortal"),
     route(Get, "/portal/{asset}", Marketplace, Page, "getPortalFile"),
+    route(Post, "/v1/webhooks", Webhooks, Bearer, "createWebhook").needs(WEBHOOKS_WRITE),
+    route(Get, "/v1/webhooks", Webhooks, Bearer, "listWebhooks").needs(WEBHOOKS_READ),
+    route(
+        Post,
+        "/v1/webhooks/dispatch",
+        Webhooks,
+        Bearer,
+        "dispatchWebhooks",
+    )
+    .needs(WEBHOOKS_WRITE),
+    route(Get, "/v1/webhooks/{id}", Webhooks, Bearer, "getWebhook").needs(WEBHOOKS_READ),
+    route(
+        Patch,
+        "/v1/webhooks/{id}",
+        Webhooks,
+        Bearer,
+        "updateWebhook",
+    )
+    .needs(WEBHOOKS_WRITE),
+    route(
+        Delete,
+        "/v1/webhooks/{id}",
+        Webhooks,
+        Bearer,
+        "deleteWebhook",
+    )
+    .needs(WEBHOOKS_WRITE),
+    route(
+        Post,
+        "/v1/webhooks/{id}/rotate",
+        Webhooks,
+        Bearer,
+        "rotateWebhookSecret",
+    )
+    .needs(WEBHOOKS_WRITE),
+    route(
+        Post,
+        "/v1/webhooks/{id}/test",
+        Webhooks,
+        Bearer,
+        "testWebhook",
+    )
+    .needs(WEBHOOKS_WRITE),
+    route(
+        Get,
+        "/v1/webhooks/{id}/deliveries",
+        Webhooks,
+        Bearer,
+        "listWebhookDeliveries",
+    )
+    .needs(WEBHOOKS_READ),
+    route(
+        Post,
+        "/v1/webhooks/{id}/deliveries/{delivery_id}/retry",
+        Webhooks,
+        Bearer,
+        "retryWebhookDelivery",
+    )
+    .needs(WEBHOOKS_WRITE),
+    route(
+        Post,
+        "/v1/billing/stripe",
+        Webhooks,
+        Signature,
+        "receiveStripeEvent",
+    ),
 ];
 
 /// The route with `operation`.

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use crate::config::tiers::{Tier, Tiers};
 use crate::config::{FailurePolicy, RateLimits};
 use crate::domain::auth_failures::period_start;
 use crate::ports::kv::{Admission, KeyValue, KvError, Window, WindowState};
@@ -14,8 +15,9 @@ use crate::ports::runtime::{random_token, Clock, Entropy};
 use crate::ports::sql::Database;
 use crate::store::{kv_keys, orgs};
 
-/// How long an organization's tier is trusted before it is read again.
-const TIER_CACHE_MILLIS: i64 = 60_000;
+/// How long an organization's tier is trusted before it is read again. A tier change made through
+/// this instance takes effect at once ([`Limiter::forget_tier`]); other instances see it within this.
+const TIER_CACHE_MILLIS: i64 = 10_000;
 const TIER_CACHE_ENTRIES: usize = 10_000;
 
 /// Who a request counts against.
@@ -177,18 +179,20 @@ pub struct Tally {
 /// fail-open counts `/health/detailed` reports, and a cache of organizations' tiers).
 pub struct Limiter {
     limits: RateLimits,
+    tiers: Tiers,
     kv: Arc<dyn KeyValue>,
     db: Arc<dyn Database>,
     clock: Arc<dyn Clock>,
     entropy: Arc<dyn Entropy>,
     fail_open_total: AtomicU64,
     last_fail_open_millis: AtomicI64,
-    tiers: Mutex<HashMap<String, (String, i64)>>,
+    tier_cache: Mutex<HashMap<String, (String, i64)>>,
 }
 
 impl Limiter {
     pub fn new(
         limits: RateLimits,
+        tiers: Tiers,
         kv: Arc<dyn KeyValue>,
         db: Arc<dyn Database>,
         clock: Arc<dyn Clock>,
@@ -196,13 +200,14 @@ impl Limiter {
     ) -> Self {
         Limiter {
             limits,
+            tiers,
             kv,
             db,
             clock,
             entropy,
             fail_open_total: AtomicU64::new(0),
             last_fail_open_millis: AtomicI64::new(0),
-            tiers: Mutex::new(HashMap::new()),
+            tier_cache: Mutex::new(HashMap::new()),
         }
     }
 
@@ -220,25 +225,32 @@ impl Limiter {
     }
 
     fn cached_tier(&self, org_id: &str, now: i64) -> Option<String> {
-        let tiers = self.tiers.lock().unwrap_or_else(|p| p.into_inner());
-        tiers
+        let cache = self.tier_cache.lock().unwrap_or_else(|p| p.into_inner());
+        cache
             .get(org_id)
             .filter(|(_, at)| now - *at < TIER_CACHE_MILLIS)
             .map(|(tier, _)| tier.clone())
     }
 
     fn cache_tier(&self, org_id: &str, tier: String, now: i64) {
-        let mut tiers = self.tiers.lock().unwrap_or_else(|p| p.into_inner());
-        if tiers.len() >= TIER_CACHE_ENTRIES {
-            tiers.clear();
+        let mut cache = self.tier_cache.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.len() >= TIER_CACHE_ENTRIES {
+            cache.clear();
         }
-        tiers.insert(org_id.to_owned(), (tier, now));
+        cache.insert(org_id.to_owned(), (tier, now));
     }
 
-    /// The limit for an organization: its tier's when tiers are configured, else the default.
+    /// Drops the cached tier of an organization, so its next request reads the tier afresh.
+    pub fn forget_tier(&self, org_id: &str) {
+        let mut cache = self.tier_cache.lock().unwrap_or_else(|p| p.into_inner());
+        cache.remove(org_id);
+    }
+
+    /// The request limit of an organization's tier (`0` = unlimited).
     async fn organization_limit(&self, org_id: &str) -> u64 {
-        if self.limits.tiers.is_empty() {
-            return self.limits.organization;
+        let free = self.tiers.allowance(Tier::Free).requests_per_window;
+        if !self.tiers.requests_vary() {
+            return free;
         }
         let now = self.clock.now_millis();
         let tier = match self.cached_tier(org_id, now) {
@@ -250,13 +262,13 @@ impl Limiter {
                     tier
                 }
                 Err(e) => {
-                    // The request is authenticated already; the default limit still applies.
+                    // The request is authenticated already; the free tier's limit still applies.
                     tracing::warn!(error = %e, "reading an organization's tier failed");
-                    return self.limits.organization;
+                    return free;
                 }
             },
         };
-        self.limits.organization_limit(&tier)
+        self.tiers.of(&tier).requests_per_window
     }
 
     async fn limit_for(&self, subject: Subject<'_>) -> u64 {

@@ -4,12 +4,13 @@
 use serde_json::json;
 
 use crate::domain::audit::Outcome;
+use crate::domain::webhooks::EventType;
 use crate::limits::DecisionSlot;
 use crate::oauth::client_auth::AuthenticatedClient;
 use crate::oauth::error::OAuthError;
 use crate::oauth::introspection::admit_with_live_token;
 use crate::ports::sql::Change;
-use crate::services::revocation;
+use crate::services::{revocation, webhooks};
 use crate::state::AppState;
 
 pub async fn revoke(
@@ -42,9 +43,24 @@ pub async fn revoke(
         )
         .target(verified.jti.clone())
         .details(json!({ "jti": verified.jti, "token_client_id": verified.claims.client_id }));
-    if verified.subject != verified.claims.client_id {
-        event = event.agent(&verified.subject);
+    let agent_id = (verified.subject != verified.claims.client_id).then_some(&verified.subject);
+    if let Some(agent_id) = agent_id {
+        event = event.agent(agent_id);
     }
-    state.db.commit(Change::new().event(event)).await?;
+    let announcement = webhooks::event(
+        state,
+        &caller.org_id,
+        EventType::TokenRevoked,
+        json!({
+            "jti": verified.jti,
+            "client_id": verified.claims.client_id,
+            "agent_id": agent_id,
+            "revoked_by": caller.client_id,
+        }),
+    );
+    state
+        .db
+        .commit(Change::new().statement(announcement).event(event))
+        .await?;
     Ok(())
 }

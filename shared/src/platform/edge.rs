@@ -11,7 +11,7 @@ use axum::Router;
 use tower::ServiceExt;
 
 use crate::config::{self, Config, ConfigError, ConfigSource};
-use crate::http::app::function_app;
+use crate::http::app::application;
 use crate::http::error::ApiError;
 use crate::http::extract::ClientIp;
 use crate::http::observe::observed;
@@ -19,10 +19,11 @@ use crate::platform::hrana::HranaDatabase;
 use crate::platform::kv_timeout::TimeoutKv;
 use crate::platform::metrics_log;
 use crate::platform::observed as counted;
+use crate::platform::outbound_timeout::TimeoutOutbound;
 use crate::platform::system::OsEntropy;
 use crate::platform::upstash::UpstashKv;
 use crate::ports::outbound::Outbound;
-use crate::ports::runtime::{Clock, Timer};
+use crate::ports::runtime::{Background, Clock, Timer};
 use crate::state::{AppState, Platform};
 use crate::store::migrations;
 
@@ -44,7 +45,14 @@ pub struct EdgePlatform {
     pub outbound: Arc<dyn Outbound>,
     pub clock: Arc<dyn Clock>,
     pub timer: Arc<dyn Timer>,
+    pub background: Arc<dyn Background>,
+    /// Where a warning an operator must see goes (the runtime's log).
+    pub warn: fn(&str),
 }
+
+/// A webhook endpoint (or a trusted issuer's key set) has this long to answer; the platforms'
+/// fetch has no deadline of its own.
+const WORLD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
 
 /// The state of an edge instance: libSQL over HTTP and Upstash REST, both required, because an
 /// instance-local store would make revocation and replay checks silently per-instance.
@@ -56,8 +64,23 @@ async fn build_state(
         outbound,
         clock,
         timer,
+        background,
+        warn,
     } = platform;
     let config = Config::load(source, None).map_err(misconfigured)?;
+    if config.webhooks.allow_loopback {
+        warn("DEVELOPMENT SWITCH ON: AGENTIDP_DEV_WEBHOOKS_ALLOW_LOOPBACK=on lets webhooks target loopback addresses over plain HTTP. Never use it in production.");
+    }
+    if config.webhooks.time_travel {
+        warn("DEVELOPMENT SWITCH ON: AGENTIDP_DEV_TIME_TRAVEL=on lets dispatchers choose the time they dispatch at. Never use it in production.");
+    }
+    // Requests to the world (issuers' keys, webhook endpoints) get a deadline; the platform
+    // follows no redirects. It resolves names itself: tenants' URLs were checked before sending.
+    let world: Arc<dyn Outbound> = Arc::new(TimeoutOutbound::new(
+        outbound.clone(),
+        WORLD_TIMEOUT,
+        timer.clone(),
+    ));
     let db = HranaDatabase::new(
         outbound.clone(),
         &config::DATABASE_URL
@@ -86,29 +109,31 @@ async fn build_state(
         kv: counted::key_value(Arc::new(kv)),
         clock,
         entropy: Arc::new(OsEntropy),
-        outbound,
+        outbound: world,
         es256_accelerator: crate::platform::es256_accelerator(),
+        background,
     };
     Ok(AppState::new(config, platform))
 }
 
 thread_local! {
-    /// Wasm instances are single-threaded; the app lives as long as the instance.
-    static APP: RefCell<Option<Router>> = const { RefCell::new(None) };
+    /// Wasm instances are single-threaded; the state and app live as long as the instance.
+    static APP: RefCell<Option<(AppState, Router)>> = const { RefCell::new(None) };
 }
 
-async fn app(
+/// The instance's state and app, built on its first request (or scheduled event).
+pub async fn instance(
     routes: fn() -> Router<AppState>,
     source: &dyn ConfigSource,
     platform: EdgePlatform,
-) -> Result<Router, ApiError> {
-    if let Some(app) = APP.with(|cell| cell.borrow().clone()) {
-        return Ok(app);
+) -> Result<(AppState, Router), ApiError> {
+    if let Some(instance) = APP.with(|cell| cell.borrow().clone()) {
+        return Ok(instance);
     }
     let state = build_state(source, platform).await?;
-    let app = observed(function_app(routes()).with_state(state));
-    APP.with(|cell| *cell.borrow_mut() = Some(app.clone()));
-    Ok(app)
+    let app = observed(application(routes(), state.clone()));
+    APP.with(|cell| *cell.borrow_mut() = Some((state.clone(), app.clone())));
+    Ok((state, app))
 }
 
 /// Buffers a platform body, refusing more than the edge limit.
@@ -150,8 +175,8 @@ where
         Ok(body) => body,
         Err(response) => return response,
     };
-    let app = match app(routes, source, platform).await {
-        Ok(app) => app,
+    let app = match instance(routes, source, platform).await {
+        Ok((_, app)) => app,
         Err(problem) => return problem.into_response(),
     };
     let ip = client_ip(&parts.headers);

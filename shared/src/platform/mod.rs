@@ -5,6 +5,7 @@
 pub mod edge;
 pub mod hrana;
 pub mod memory_kv;
+pub mod outbound_timeout;
 pub mod system;
 pub mod upstash;
 
@@ -60,18 +61,32 @@ fn accelerated_es256(
 }
 
 /// Entry points of a function crate for each edge platform, selected by the build target;
-/// `$routes` is the crate's `fn routes() -> Router<AppState>`.
+/// `$routes` is the crate's `fn routes() -> Router<AppState>`. With `dispatcher`, the Worker also
+/// gets a scheduled (Cron Trigger) entry point that delivers every organization's due webhooks.
 #[macro_export]
 macro_rules! edge_entry_points {
+    ($routes:path, dispatcher) => {
+        $crate::edge_entry_points!($routes);
+
+        #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+        #[worker::event(scheduled)]
+        async fn scheduled(
+            _event: worker::ScheduledEvent,
+            env: worker::Env,
+            _context: worker::ScheduleContext,
+        ) {
+            $crate::platform::workers::dispatch_on_schedule($routes, env).await
+        }
+    };
     ($routes:path) => {
         #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
         #[worker::event(fetch)]
         async fn fetch(
             request: worker::HttpRequest,
             env: worker::Env,
-            _context: worker::Context,
+            context: worker::Context,
         ) -> worker::Result<$crate::axum::http::Response<$crate::axum::body::Body>> {
-            Ok($crate::platform::workers::serve($routes, request, env).await)
+            Ok($crate::platform::workers::serve($routes, request, env, context).await)
         }
 
         #[cfg(all(target_arch = "wasm32", target_os = "wasi"))]

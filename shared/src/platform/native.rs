@@ -9,8 +9,9 @@ use async_trait::async_trait;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::domain::audit::{seal, ChainHead};
+use crate::domain::ssrf;
 use crate::ports::metrics;
-use crate::ports::outbound::{Outbound, OutboundError, OutboundRequest, OutboundResponse};
+use crate::ports::outbound::{Outbound, OutboundError, OutboundRequest, OutboundResponse, Target};
 use crate::ports::sql::{Change, Database, DbError, Row, Statement, Value};
 use crate::store::chain;
 
@@ -489,19 +490,106 @@ async fn load_head(conn: &libsql::Connection, org_id: &str) -> Result<ChainHead,
     chain::chain_head_from(query_on(conn, &chain::chain_head_query(org_id)).await?)
 }
 
-/// Outbound HTTP for the native server (libSQL over HTTP, Upstash REST when configured).
+/// Outbound HTTP for the native server: the protocol clients (libSQL over HTTP, Upstash REST),
+/// trusted issuers' key sets and, once given [`NativeOutbound::with_tenants`], webhook deliveries
+/// (`Target::Tenant`) through a client of their own. Redirects are never followed.
 pub struct NativeOutbound {
+    /// For the operator's URLs.
     client: reqwest::Client,
+    /// For tenants' URLs: SSRF-guarded name resolution, 15 s; without it they are refused.
+    tenants: Option<reqwest::Client>,
 }
 
+/// What the protocol clients may read of one answer (large query results).
+const MAX_PROTOCOL_BODY: usize = 64 * 1024 * 1024;
+/// What a webhook receiver's answer may fill: the log keeps an excerpt, nothing more is needed.
+const MAX_WORLD_BODY: usize = 64 * 1024;
+/// A webhook endpoint has this long to answer (Standard Webhooks' usual 15 s).
+pub const WORLD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
+
 impl NativeOutbound {
+    /// For the operator's URLs only, each request ending after `timeout`.
     pub fn new(timeout: std::time::Duration) -> Self {
         NativeOutbound {
             client: reqwest::Client::builder()
                 .timeout(timeout)
+                .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .unwrap_or_default(),
+            tenants: None,
         }
+    }
+
+    /// Also sends to URLs tenants chose (webhooks): 15 s, no redirects, no proxy (a proxy would
+    /// resolve names itself), and every address a name resolves to checked against the SSRF rules
+    /// before connecting, so a name cannot point at a private address. `allow_loopback` is the
+    /// development switch.
+    pub fn with_tenants(mut self, allow_loopback: bool) -> Self {
+        self.tenants = Some(
+            reqwest::Client::builder()
+                .timeout(WORLD_TIMEOUT)
+                .redirect(reqwest::redirect::Policy::none())
+                .no_proxy()
+                .dns_resolver(Arc::new(GuardedResolver { allow_loopback }))
+                .build()
+                .unwrap_or_default(),
+        );
+        self
+    }
+}
+
+/// Resolves with the system resolver, then refuses the name if any address it has is forbidden.
+struct GuardedResolver {
+    allow_loopback: bool,
+}
+
+impl reqwest::dns::Resolve for GuardedResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let allow_loopback = self.allow_loopback;
+        let host = name.as_str().to_owned();
+        Box::pin(async move {
+            let addresses: Vec<std::net::SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            checked_addresses(&host, addresses, allow_loopback)
+                .map(|allowed| Box::new(allowed.into_iter()) as reqwest::dns::Addrs)
+                .map_err(|refusal| refusal.into())
+        })
+    }
+}
+
+fn checked_addresses(
+    host: &str,
+    addresses: Vec<std::net::SocketAddr>,
+    allow_loopback: bool,
+) -> Result<Vec<std::net::SocketAddr>, ssrf::Refusal> {
+    if addresses.is_empty() {
+        return Err(ssrf::Refusal(format!("{host} resolves to no address")));
+    }
+    for address in &addresses {
+        ssrf::may_connect(address.ip(), host, allow_loopback)?;
+    }
+    Ok(addresses)
+}
+
+/// An error with its causes, which `reqwest` keeps out of its own message.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// Background work as tokio tasks. Work cut short by a shutdown is not lost: what it would have
+/// delivered stays in the outbox for the next dispatcher.
+pub struct TokioBackground;
+
+impl crate::ports::runtime::Background for TokioBackground {
+    fn spawn(&self, work: crate::ports::runtime::BackgroundWork) {
+        tokio::spawn(work);
     }
 }
 
@@ -509,39 +597,53 @@ impl NativeOutbound {
 impl Outbound for NativeOutbound {
     async fn send(&self, request: OutboundRequest) -> Result<OutboundResponse, OutboundError> {
         let url = request.url.clone();
+        let (client, max_body) = match request.target {
+            Target::Operator => (&self.client, MAX_PROTOCOL_BODY),
+            Target::Tenant => match &self.tenants {
+                Some(client) => (client, MAX_WORLD_BODY),
+                None => {
+                    return Err(OutboundError::Transport {
+                        url,
+                        reason: "this client sends to no tenant's URL".into(),
+                    })
+                }
+            },
+        };
         let method =
             reqwest::Method::from_bytes(request.method.as_bytes()).unwrap_or(reqwest::Method::POST);
-        let mut builder = self.client.request(method, &request.url).body(request.body);
+        let mut builder = client.request(method, &request.url).body(request.body);
         for (name, value) in request.headers {
             builder = builder.header(name, value);
         }
-        let response = builder.send().await.map_err(|e| {
+        let failed = |e: reqwest::Error| {
             if e.is_timeout() {
                 OutboundError::Timeout { url: url.clone() }
             } else {
                 OutboundError::Transport {
                     url: url.clone(),
-                    reason: e.to_string(),
+                    reason: error_chain(&e),
                 }
             }
-        })?;
+        };
+        let mut response = builder.send().await.map_err(failed)?;
         let status = response.status().as_u16();
         let headers = response
             .headers()
             .iter()
             .filter_map(|(n, v)| Some((n.as_str().to_owned(), v.to_str().ok()?.to_owned())))
             .collect();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| OutboundError::Transport {
-                url,
-                reason: e.to_string(),
-            })?;
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(failed)? {
+            let room = max_body - body.len();
+            body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+            if chunk.len() >= room {
+                break;
+            }
+        }
         Ok(OutboundResponse {
             status,
             headers,
-            body: body.to_vec(),
+            body,
         })
     }
 }
@@ -582,5 +684,49 @@ impl crate::ports::crypto::RawEs256Signer for RingEs256 {
     fn sign(&self, message: &[u8]) -> Option<Vec<u8>> {
         let signature = self.key_pair.sign(&self.rng, message).ok()?;
         Some(signature.as_ref().to_vec())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn names_resolving_to_forbidden_addresses_are_refused_after_resolution() {
+        let resolved: Vec<std::net::SocketAddr> = tokio::net::lookup_host(("localhost", 0))
+            .await
+            .unwrap()
+            .collect();
+        assert!(!resolved.is_empty());
+        // A public-looking name that resolves to loopback (DNS rebinding) is refused even with
+        // the development switch; `localhost` itself only with it.
+        assert!(checked_addresses("rebind.example.com", resolved.clone(), true).is_err());
+        assert!(checked_addresses("localhost", resolved.clone(), false).is_err());
+        assert!(checked_addresses("localhost", resolved, true).is_ok());
+        let mixed = vec![
+            "93.184.215.14:0".parse().unwrap(),
+            "10.0.0.1:0".parse().unwrap(),
+        ];
+        assert!(checked_addresses("hooks.example.com", mixed, false).is_err());
+        assert!(checked_addresses("hooks.example.com", Vec::new(), false).is_err());
+    }
+
+    #[tokio::test]
+    async fn the_world_client_refuses_a_private_name_before_connecting() {
+        let outbound = NativeOutbound::new(WORLD_TIMEOUT).with_tenants(false);
+        let mut request =
+            OutboundRequest::post_json("http://localhost:9/".into(), None, b"{}".to_vec());
+        request.target = Target::Tenant;
+        let error = outbound.send(request).await.unwrap_err();
+        assert!(error.to_string().contains("loopback"), "{error}");
+        // Without the tenants' client, a tenant's URL goes nowhere.
+        let mut request =
+            OutboundRequest::post_json("https://hooks.example.com/".into(), None, Vec::new());
+        request.target = Target::Tenant;
+        let error = NativeOutbound::new(WORLD_TIMEOUT)
+            .send(request)
+            .await
+            .unwrap_err();
+        assert!(error.to_string().contains("no tenant"), "{error}");
     }
 }

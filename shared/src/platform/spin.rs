@@ -1,5 +1,6 @@
 //! Spin adapter (WASI Preview 3 HTTP): configuration from the component's environment, outbound over
-//! `wasi:http`, the WASI wall clock. Uses no Spin-only interface, so `wasmtime serve` runs it too.
+//! `wasi:http`, the WASI wall clock, after-response work as a task the component keeps running once
+//! it has answered. Uses no Spin-only interface, so `wasmtime serve` runs it too.
 
 use std::sync::Arc;
 
@@ -11,7 +12,23 @@ use axum::Router;
 use crate::platform::edge::{self, AssertSend, EdgePlatform};
 use crate::platform::system::SystemClock;
 use crate::ports::outbound::{Outbound, OutboundError, OutboundRequest, OutboundResponse};
+use crate::ports::runtime::{Background, BackgroundWork};
 use crate::state::AppState;
+
+/// WASI Preview 3 lets a component keep running after it has returned its response: a task
+/// spawned while handling a request is polled to completion within that request's component-model
+/// task (wit-bindgen's "execution after returning"), so the answer is not held back by it.
+pub struct AfterReturn;
+
+impl Background for AfterReturn {
+    fn spawn(&self, work: BackgroundWork) {
+        spin_sdk::wasip3::spawn(work);
+    }
+}
+
+fn warn(message: &str) {
+    eprintln!("{message}");
+}
 
 /// The WASI monotonic clock, for deadlines on remote stores.
 pub struct SpinTimer;
@@ -41,6 +58,10 @@ async fn send(request: OutboundRequest) -> Result<OutboundResponse, OutboundErro
         .uri(&request.url);
     for (name, value) in &request.headers {
         builder = builder.header(*name, value);
+    }
+    // Without it the body goes out chunked, which some receivers do not read; GET has none.
+    if !matches!(request.method, "GET" | "HEAD") {
+        builder = builder.header("content-length", request.body.len());
     }
     let outgoing = builder
         .body(http_body_util::Full::new(Bytes::from(request.body)))
@@ -84,6 +105,8 @@ pub async fn serve(
             outbound: Arc::new(SpinOutbound),
             clock: Arc::new(SystemClock),
             timer: Arc::new(SpinTimer),
+            background: Arc::new(AfterReturn),
+            warn,
         },
         request,
         |headers| {

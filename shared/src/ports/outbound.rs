@@ -9,6 +9,19 @@ pub struct OutboundRequest {
     pub url: String,
     pub headers: Vec<(&'static str, String)>,
     pub body: Vec<u8>,
+    /// Who chose the URL; a platform that resolves names itself guards tenants' URLs.
+    pub target: Target,
+}
+
+/// Who chose where a request goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// The operator, through configuration: the database, the key-value store, trusted
+    /// issuers' key sets. May be anywhere the operator put it, loopback included.
+    Operator,
+    /// A tenant (a webhook URL): natively, every address its name resolves to is checked against
+    /// the SSRF rules before connecting, and the answer is read only in part.
+    Tenant,
 }
 
 impl OutboundRequest {
@@ -23,6 +36,7 @@ impl OutboundRequest {
             url,
             headers,
             body,
+            target: Target::Operator,
         }
     }
 
@@ -33,6 +47,7 @@ impl OutboundRequest {
             url,
             headers: vec![("accept", "application/json".to_owned())],
             body: Vec::new(),
+            target: Target::Operator,
         }
     }
 }

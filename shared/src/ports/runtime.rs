@@ -1,5 +1,5 @@
-//! Clock, timer and entropy seams: the core never reads the system time, sleeps or draws from the
-//! OS RNG itself; each platform provides these, and tests may pin them.
+//! Clock, timer, entropy and background-work seams: the core never reads the system time, sleeps,
+//! draws from the OS RNG or spawns tasks itself; each platform provides these, and tests may pin them.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -19,6 +19,15 @@ pub trait Timer: Send + Sync + 'static {
         &self,
         duration: std::time::Duration,
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+}
+
+/// Work that outlives the request that started it (delivering the webhooks a change enqueued).
+pub type BackgroundWork = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
+/// Runs work after the response: natively a spawned task, on Workers the request's
+/// `ctx.waitUntil`, on Spin a task the component keeps running after it has answered.
+pub trait Background: Send + Sync + 'static {
+    fn spawn(&self, work: BackgroundWork);
 }
 
 /// Cryptographically secure randomness.

@@ -3,15 +3,18 @@
 
 use serde_json::json;
 
+use crate::config::tiers::Tier;
 use crate::domain::agents::{Agent, AgentPatch, AgentStatus, ListQuery, NewAgent};
 use crate::domain::audit::Outcome;
 use crate::domain::page::{Keyset, Page, PageRequest};
 use crate::domain::validate::{is_id, Invalid};
+use crate::domain::webhooks::EventType;
 use crate::ports::sql::{Change, DbError};
-use crate::services::{revocation, ServiceError};
+use crate::services::{revocation, webhooks, ServiceError};
 use crate::state::AppState;
 use crate::store::agents::{self as store, AgentFilter};
 use crate::store::credentials as credential_store;
+use crate::store::orgs as org_store;
 
 /// Optimistic updates retry this often before reporting a conflict.
 const UPDATE_ATTEMPTS: usize = 4;
@@ -61,7 +64,18 @@ pub(crate) fn check_management_grant(
     Ok(())
 }
 
-/// Registers an agent, enforcing the free-tier cap in the same transaction as the insert.
+/// An organization's tier and its cap on agents (`None`: unlimited). Read afresh, not from a
+/// cache: a tier just bought lifts the cap on the next request.
+pub(crate) async fn agent_cap(
+    state: &AppState,
+    org_id: &str,
+) -> Result<(Tier, Option<i64>), ServiceError> {
+    let tier = org_store::tier(state.db.as_ref(), org_id).await?;
+    let tier = Tier::parse(tier.as_deref().unwrap_or_default()).unwrap_or(Tier::Free);
+    Ok((tier, state.config.tiers.allowance(tier).agent_limit()))
+}
+
+/// Registers an agent, enforcing its organization's tier cap in the same transaction as the insert.
 pub async fn create(
     state: &AppState,
     org_id: &str,
@@ -73,7 +87,7 @@ pub async fn create(
     let management_allowed = new.allow_management_scopes;
     let agent = Agent::register(new, state.new_id(), org_id, now)?;
     check_management_grant(&agent, &[], caller_is_admin)?;
-    let limit = state.config.max_agents_per_org;
+    let (tier, cap) = agent_cap(state, org_id).await?;
     let event = state
         .audit(org_id, actor, "agent.created", Outcome::Success)
         .agent(&agent.id)
@@ -86,13 +100,24 @@ pub async fn create(
             "management_scopes_allowed": management_allowed,
             "visibility": agent.visibility,
         }));
-    let change = Change::new()
+    let mut change = Change::new()
         .statement(store::insert(&agent))
-        .statement(store::within_cap(org_id, limit))
-        .event(event);
+        .statement(webhooks::event(
+            state,
+            org_id,
+            EventType::AgentCreated,
+            json!({ "agent": agent }),
+        ));
+    if let Some(limit) = cap {
+        change = change.statement(store::within_cap(org_id, limit));
+    }
+    let change = change.event(event);
     match state.db.commit(change).await {
         Ok(_) => Ok(agent),
-        Err(DbError::Guard(store::FREE_TIER_LIMIT)) => Err(ServiceError::FreeTierLimit { limit }),
+        Err(DbError::Guard(store::FREE_TIER_LIMIT)) => Err(ServiceError::AgentLimit {
+            tier: tier.as_str(),
+            limit: cap.unwrap_or_default(),
+        }),
         Err(e) => Err(email_conflict(e)),
     }
 }
@@ -180,6 +205,27 @@ pub async fn update(
                     .details(json!({ "changed": changed })),
             );
         }
+        let reactivated = status_action == Some("agent.reactivated");
+        if !changed.is_empty() || reactivated {
+            let mut fields = changed.clone();
+            if reactivated {
+                fields.push("status");
+            }
+            change = change.statement(webhooks::event(
+                state,
+                org_id,
+                EventType::AgentUpdated,
+                json!({ "agent": next, "changed": fields }),
+            ));
+        }
+        if status_action == Some("agent.suspended") {
+            change = change.statement(webhooks::event(
+                state,
+                org_id,
+                EventType::AgentSuspended,
+                json!({ "agent": next }),
+            ));
+        }
         if let Some(action) = status_action {
             change = change.event(
                 state
@@ -222,10 +268,19 @@ pub async fn decommission(
         .agent(id)
         .target(id)
         .details(json!({ "from": current.status }));
+    let mut decommissioned = current.clone();
+    decommissioned.status = AgentStatus::Decommissioned;
+    decommissioned.updated_at = now.max(current.updated_at + 1);
     let change = Change::new()
         .statement(store::still_live(org_id, id))
         .statement(store::decommission(org_id, id, now))
         .statement(credential_store::revoke_all_of_agent(org_id, id, now))
+        .statement(webhooks::event(
+            state,
+            org_id,
+            EventType::AgentDecommissioned,
+            json!({ "agent": decommissioned }),
+        ))
         .event(event);
     match state.db.commit(change).await {
         // A concurrent decommission won; the outcome is the same.

@@ -1,7 +1,7 @@
 //! Giving agents credentials, listing, rotating and revoking them, always reached through their
 //! organization and agent.
 
-use serde_json::{Map, Value};
+use serde_json::{json, Map, Value};
 
 use crate::domain::audit::Outcome;
 use crate::domain::credentials::{
@@ -12,9 +12,10 @@ use crate::domain::page::{Keyset, Page, PageRequest};
 use crate::domain::secrets;
 use crate::domain::time::rfc3339;
 use crate::domain::validate::{is_id, Invalid};
+use crate::domain::webhooks::EventType;
 use crate::jose::jwk::Verifier;
 use crate::ports::sql::{Change, DbError, Statement};
-use crate::services::{agents, ServiceError};
+use crate::services::{agents, webhooks, ServiceError};
 use crate::state::AppState;
 use crate::store::agents as agent_store;
 use crate::store::credentials as store;
@@ -110,6 +111,12 @@ pub async fn create(
     let change = Change::new()
         .statement(agent_store::still_live(org_id, agent_id))
         .statement(store::insert(org_id, &credential, secret_hash))
+        .statement(webhooks::event(
+            state,
+            org_id,
+            EventType::CredentialCreated,
+            json!({ "credential": credential }),
+        ))
         .event(event);
     state.db.commit(change).await.map_err(guard_error)?;
     Ok(IssuedCredential {
@@ -251,6 +258,12 @@ pub async fn rotate(
         .statement(store::still_active(org_id, agent_id, id))
         .statement(unchanged)
         .statement(rotate)
+        .statement(webhooks::event(
+            state,
+            org_id,
+            EventType::CredentialRotated,
+            json!({ "credential": credential, "grace_period_seconds": plan.grace_seconds }),
+        ))
         .event(event);
     state.db.commit(change).await.map_err(guard_error)?;
     Ok(IssuedCredential {
@@ -268,7 +281,7 @@ pub async fn revoke(
     agent_id: &str,
     id: &str,
 ) -> Result<Credential, ServiceError> {
-    let mut credential = get(state, org_id, agent_id, id).await?;
+    let credential = get(state, org_id, agent_id, id).await?;
     if !credential.is_active() {
         return Ok(credential);
     }
@@ -278,9 +291,19 @@ pub async fn revoke(
         .agent(agent_id)
         .target(id)
         .details(credential.audit_details());
+    let mut revoked = credential.clone();
+    revoked.status = "revoked".into();
+    revoked.revoked_at = Some(now);
+    revoked.previous_secret_expires_at = None;
     let change = Change::new()
         .statement(store::still_active(org_id, agent_id, id))
         .statement(store::revoke(org_id, agent_id, id, now))
+        .statement(webhooks::event(
+            state,
+            org_id,
+            EventType::CredentialRevoked,
+            json!({ "credential": revoked }),
+        ))
         .event(event);
     match state.db.commit(change).await {
         Ok(_) => {}
@@ -288,10 +311,7 @@ pub async fn revoke(
         Err(DbError::Guard(store::REVOKED)) => return get(state, org_id, agent_id, id).await,
         Err(e) => return Err(e.into()),
     }
-    credential.status = "revoked".into();
-    credential.revoked_at = Some(now);
-    credential.previous_secret_expires_at = None;
-    Ok(credential)
+    Ok(revoked)
 }
 
 #[cfg(test)]

@@ -4,13 +4,16 @@
 pub mod admin_credentials;
 pub mod agents;
 pub mod audit_trail;
+pub mod billing;
 pub mod credentials;
 pub mod marketplace;
 pub mod orgs;
 pub mod revocation;
 pub mod trust_policies;
 pub mod usage;
+pub mod webhooks;
 
+use crate::domain::billing::SignatureError;
 use crate::domain::validate::Invalid;
 use crate::ports::kv::KvError;
 use crate::ports::sql::DbError;
@@ -27,14 +30,27 @@ pub enum ServiceError {
     Decommissioned,
     #[error("another agent of this organization already uses that email")]
     EmailTaken,
-    #[error("the free tier allows at most {limit} agents per organization")]
-    FreeTierLimit { limit: i64 },
+    #[error("the {tier} tier allows at most {limit} agents per organization")]
+    AgentLimit { tier: &'static str, limit: i64 },
     #[error("only client secrets can be rotated; register a new key instead")]
     NotRotatable,
     #[error("the credential is revoked")]
     CredentialRevoked,
     #[error("the agent was changed concurrently; retry")]
     Contention,
+    /// A webhook URL the SSRF rules refuse; the text says why.
+    #[error("url: {0}")]
+    UrlNotAllowed(String),
+    #[error("an organization may have at most {limit} webhook subscriptions")]
+    SubscriptionLimit { limit: i64 },
+    #[error("the webhook subscription is disabled; enable it first")]
+    WebhookDisabled,
+    #[error("only a failed delivery can be retried")]
+    DeliveryNotFailed,
+    #[error("billing is not configured on this deployment")]
+    BillingNotConfigured,
+    #[error(transparent)]
+    BadSignature(SignatureError),
     #[error("the trust policy may register at most {limit} agents")]
     RegistrationLimit { limit: i64 },
     /// A trusted OIDC issuer's keys cannot be read right now.

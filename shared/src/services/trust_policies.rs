@@ -9,8 +9,9 @@ use crate::domain::audit::Outcome;
 use crate::domain::page::{Keyset, Page, PageRequest};
 use crate::domain::trust_policies::{NewTrustPolicy, TrustPolicy, WorkflowClaims};
 use crate::domain::validate::{is_id, Invalid};
+use crate::domain::webhooks::EventType;
 use crate::ports::sql::{Change, DbError};
-use crate::services::{agents, revocation, ServiceError};
+use crate::services::{agents, revocation, webhooks, ServiceError};
 use crate::state::AppState;
 use crate::store::agents as agent_store;
 use crate::store::trust_policies as store;
@@ -71,6 +72,12 @@ pub async fn create(
     if let Some(agent_id) = &policy.agent_id {
         event = event.agent(agent_id);
     }
+    let change = change.statement(webhooks::event(
+        state,
+        org_id,
+        EventType::TrustPolicyCreated,
+        json!({ "trust_policy": policy }),
+    ));
     match state.db.commit(change.event(event)).await {
         Ok(_) => Ok(TrustPolicy {
             registered_agents: policy.allow_registration.then_some(0),
@@ -133,6 +140,12 @@ pub async fn delete(
     let change = Change::new()
         .statement(registrations)
         .statement(row)
+        .statement(webhooks::event(
+            state,
+            org_id,
+            EventType::TrustPolicyDeleted,
+            json!({ "trust_policy": policy }),
+        ))
         .event(event);
     state.db.commit(change).await?;
     if policy.allow_registration {
@@ -224,7 +237,7 @@ pub async fn register_agent(
     let agent = Agent::register(new, state.new_id(), org_id, now)?;
     // A workflow is never an admin: management scopes cannot be registered through a policy.
     crate::services::agents::check_management_grant(&agent, &[], false)?;
-    let org_limit = state.config.max_agents_per_org;
+    let (tier, cap) = crate::services::agents::agent_cap(state, org_id).await?;
     let event = state
         .audit(org_id, policy_id, "agent.created", Outcome::Success)
         .agent(&agent.id)
@@ -239,18 +252,27 @@ pub async fn register_agent(
         }));
     let [registration, policy_live, policy_cap] =
         store::register(org_id, policy_id, &agent.id, now);
-    let change = Change::new()
+    let mut change = Change::new()
         .statement(agent_store::insert(&agent))
-        .statement(agent_store::within_cap(org_id, org_limit))
         .statement(registration)
         .statement(policy_live)
         .statement(policy_cap)
-        .event(event);
+        .statement(webhooks::event(
+            state,
+            org_id,
+            EventType::AgentCreated,
+            json!({ "agent": agent, "trust_policy_id": policy_id }),
+        ));
+    if let Some(limit) = cap {
+        change = change.statement(agent_store::within_cap(org_id, limit));
+    }
+    let change = change.event(event);
     match state.db.commit(change).await {
         Ok(_) => Ok(agent),
-        Err(DbError::Guard(agent_store::FREE_TIER_LIMIT)) => {
-            Err(ServiceError::FreeTierLimit { limit: org_limit })
-        }
+        Err(DbError::Guard(agent_store::FREE_TIER_LIMIT)) => Err(ServiceError::AgentLimit {
+            tier: tier.as_str(),
+            limit: cap.unwrap_or_default(),
+        }),
         Err(DbError::Guard(store::REGISTRATION_CAP)) => Err(ServiceError::RegistrationLimit {
             limit: policy.max_registrations.unwrap_or_default(),
         }),

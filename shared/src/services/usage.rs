@@ -1,5 +1,5 @@
 //! Usage metering per organization: this month's counters from the key-value store, persisted to
-//! the database when read, reported with the tier's allowances.
+//! the database when read, reported with the tier's allowances (`config::tiers`).
 
 use crate::domain::time::rfc3339;
 use crate::domain::usage::{month_of, AgentAllowance, RateLimitSummary, Usage};
@@ -45,8 +45,7 @@ pub async fn read(state: &AppState, org_id: &str) -> Result<Usage, ServiceError>
             tracing::warn!(error = %e, "persisting usage counters failed");
         }
     }
-    let limits = &state.config.rate_limits;
-    let limit = limits.organization_limit(&stored.tier);
+    let allowance = state.config.tiers.of(&stored.tier);
     Ok(Usage {
         org_id: org_id.to_owned(),
         tier: stored.tier,
@@ -57,11 +56,11 @@ pub async fn read(state: &AppState, org_id: &str) -> Result<Usage, ServiceError>
         api_calls,
         agents: AgentAllowance {
             count: stored.agents,
-            limit: state.config.max_agents_per_org,
+            limit: allowance.agent_limit(),
         },
         rate_limit: RateLimitSummary {
-            limit: (limit > 0).then_some(limit),
-            window_seconds: limits.window_seconds,
+            limit: allowance.request_limit(),
+            window_seconds: state.config.rate_limits.window_seconds,
         },
     })
 }

@@ -14,6 +14,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0005_trust_policies",
         include_str!("../../../schema/0005_trust_policies.sql"),
     ),
+    (
+        "0006_webhooks",
+        include_str!("../../../schema/0006_webhooks.sql"),
+    ),
 ];
 
 pub async fn apply(db: &dyn Database, clock: &dyn Clock) -> Result<Vec<&'static str>, DbError> {

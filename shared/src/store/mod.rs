@@ -4,6 +4,7 @@
 pub mod admission_script;
 pub mod agents;
 pub mod audit_trail;
+pub mod billing;
 pub mod chain;
 pub mod credentials;
 pub mod kv_entries;
@@ -14,6 +15,7 @@ pub mod orgs;
 pub mod signing_keys;
 pub mod trust_policies;
 pub mod usage;
+pub mod webhooks;
 
 use crate::ports::sql::{DbError, Statement};
 
