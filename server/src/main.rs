@@ -305,7 +305,7 @@ fn all_functions(state: AppState) -> Router {
         .layer(axum::middleware::map_request(record_client_ip))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
             panic_response,
-        ))
+        ));
     observed(app)
 }
 
