@@ -36,7 +36,8 @@ for platform in $platforms; do
       spin)
         cargo build --quiet --release --target wasm32-wasip2 -p "agentidp-$function"
         mkdir -p build/spin
-        cp "target/wasm32-wasip2/release/agentidp_$function.wasm" "build/spin/$function.wasm"
+        cp "${CARGO_TARGET_DIR:-$root/target}/wasm32-wasip2/release/agentidp_$function.wasm" \
+          "build/spin/$function.wasm"
         ;;
       *) echo "unknown platform $platform (workers or spin)" >&2; exit 2 ;;
     esac
