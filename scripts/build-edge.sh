@@ -34,7 +34,9 @@ for platform in $platforms; do
           "functions/$function/build/index_bg.wasm" -o "functions/$function/build/index_bg.wasm"
         ;;
       spin)
-        cargo build --quiet --release --target wasm32-wasip2 -p "agentidp-$function"
+        # The linker keeps a names section (about a fifth of a component) unless told to strip it.
+        CARGO_PROFILE_RELEASE_STRIP=symbols \
+          cargo build --quiet --release --target wasm32-wasip2 -p "agentidp-$function"
         mkdir -p build/spin
         cp "${CARGO_TARGET_DIR:-$root/target}/wasm32-wasip2/release/agentidp_$function.wasm" \
           "build/spin/$function.wasm"
