@@ -30,8 +30,10 @@ fuzz_target!(|data: &[u8]| {
     let _set = result.as_str() == Some("OK");
     if let Ok(outcome) = decode_reply(script_value(result), reads) {
         assert_eq!(outcome.values.len(), reads);
-        let decision = Decision::new(100, WINDOW_MILLIS, NOW_MILLIS, &outcome);
-        assert!(decision.remaining <= 100);
-        assert!((1..=60).contains(&decision.reset_seconds), "{decision:?}");
+        for window in &outcome.windows {
+            let decision = Decision::new(100, WINDOW_MILLIS, NOW_MILLIS, outcome.admitted, window);
+            assert!(decision.remaining <= 100);
+            assert!((1..=60).contains(&decision.reset_seconds), "{decision:?}");
+        }
     }
 });
