@@ -4,12 +4,12 @@
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
-use axum::http::{Method, StatusCode};
+use axum::http::StatusCode;
 
 use crate::domain::revocation::revoked_by;
 use crate::http::error::ApiError;
 use crate::http::limits::slot_of;
-use crate::http::routes::{by_request, Route};
+use crate::http::routes::by_request;
 use crate::jose::access_token::VerifiedToken;
 use crate::limits::{Meter, Subject};
 use crate::ports::kv::KvError;
@@ -86,17 +86,6 @@ async fn is_known_revoked(state: &AppState, token: &VerifiedToken) -> bool {
     values.is_ok_and(|values| revoked_by(token.issued_at, &values))
 }
 
-/// The route table's entry for the request being extracted. `HEAD` runs the `GET` handler (axum
-/// answers it without the body), so it needs what `GET` needs.
-fn route_of(parts: &Parts) -> Option<&'static Route> {
-    let method = if parts.method == Method::HEAD {
-        "GET"
-    } else {
-        parts.method.as_str()
-    };
-    by_request(method, parts.uri.path())
-}
-
 impl FromRequestParts<AppState> for Principal {
     type Rejection = ApiError;
 
@@ -117,7 +106,7 @@ impl FromRequestParts<AppState> for Principal {
         };
         // Every handler taking a `Principal` is mounted from the table, so a request without an
         // entry is a bug: refused rather than let through unchecked.
-        let route = route_of(parts)
+        let route = by_request(parts.method.as_str(), parts.uri.path())
             .ok_or_else(|| ApiError::internal("a bearer request matched no route of the table"))?;
         if let Some(scope) = route.scope {
             let alternative = route

@@ -7,7 +7,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 use axum::Router;
 
-use crate::http::routes::{matches, Access, Route, ROUTES};
+use crate::http::routes::{by_request, Access};
 use crate::ports::metrics::{self, Event, Stopwatch};
 
 /// The operation label of requests no route matches.
@@ -18,19 +18,11 @@ pub fn observed(app: Router) -> Router {
     app.layer(axum::middleware::from_fn(observe))
 }
 
-/// The route of the table a request is for (`HEAD` is answered as `GET`).
-pub fn route_of(method: &str, path: &str) -> Option<&'static Route> {
-    let method = if method == "HEAD" { "GET" } else { method };
-    ROUTES
-        .iter()
-        .find(|r| r.method.as_str() == method && matches(r.path, path))
-}
-
 async fn observe(request: Request, next: Next) -> Response {
     if !metrics::is_enabled() {
         return next.run(request).await;
     }
-    let route = route_of(request.method().as_str(), request.uri().path());
+    let route = by_request(request.method().as_str(), request.uri().path());
     let watch = Stopwatch::start();
     let response = next.run(request).await;
     let status = response.status().as_u16();
@@ -51,7 +43,7 @@ mod tests {
 
     #[test]
     fn requests_are_labelled_by_operation_never_by_id() {
-        let op = |m: &str, p: &str| route_of(m, p).map(|r| r.operation);
+        let op = |m: &str, p: &str| by_request(m, p).map(|r| r.operation);
         assert_eq!(op("GET", "/v1/agents/1234"), Some("getAgent"));
         assert_eq!(op("HEAD", "/v1/agents/1234"), Some("getAgent"));
         assert_eq!(op("DELETE", "/v1/agents/1234"), Some("decommissionAgent"));
