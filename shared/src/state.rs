@@ -1,12 +1,13 @@
 //! The state every handler receives: configuration, the platform's services, and the per-instance
 //! caches built on them (signing keys, verified tokens, rate limiter).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::ops::Deref;
 use std::sync::{Arc, Mutex};
 
 use crate::config::Config;
 use crate::domain::audit::{AuditDraft, Outcome};
+use crate::domain::policies::CompiledPolicies;
 use crate::jose::access_token::{self, TokenError, VerifiedToken};
 use crate::jose::keys::{KeyRing, KeySet, KeySource};
 use crate::jose::remote_jwks::RemoteKeySets;
@@ -53,6 +54,37 @@ impl DeliveriesDue {
     }
 }
 
+/// Organizations' compiled policies, each at the version of its set it was compiled from; a
+/// newer version read with a request's own data replaces it (`services::policies::compiled`).
+#[derive(Default)]
+pub struct PolicySets(Mutex<HashMap<String, (i64, Arc<CompiledPolicies>)>>);
+
+/// Organizations whose compiled policies one instance keeps; past it the cache starts over, which
+/// costs recompiling, never a wrong decision.
+const MAX_CACHED_POLICY_SETS: usize = 4096;
+
+impl PolicySets {
+    pub fn get(&self, org_id: &str, version: i64) -> Option<Arc<CompiledPolicies>> {
+        let sets = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        sets.get(org_id)
+            .filter(|(cached, _)| *cached == version)
+            .map(|(_, compiled)| Arc::clone(compiled))
+    }
+
+    pub fn put(&self, org_id: &str, version: i64, compiled: Arc<CompiledPolicies>) {
+        let mut sets = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if sets.len() >= MAX_CACHED_POLICY_SETS && !sets.contains_key(org_id) {
+            sets.clear();
+        }
+        let newer = sets
+            .get(org_id)
+            .is_none_or(|(cached, _)| *cached <= version);
+        if newer {
+            sets.insert(org_id.to_owned(), (version, compiled));
+        }
+    }
+}
+
 pub struct Services {
     pub config: Config,
     pub db: Arc<dyn Database>,
@@ -68,6 +100,7 @@ pub struct Services {
     pub limiter: Limiter,
     pub background: Arc<dyn Background>,
     pub deliveries_due: DeliveriesDue,
+    pub policy_sets: PolicySets,
 }
 
 #[derive(Clone)]
@@ -118,6 +151,7 @@ impl AppState {
             limiter,
             background: platform.background,
             deliveries_due: DeliveriesDue::default(),
+            policy_sets: PolicySets::default(),
         }))
     }
 

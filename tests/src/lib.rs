@@ -406,6 +406,21 @@ impl Server {
 }
 
 impl Server {
+    /// Introspects `token` (RFC 7662) as the client `caller` (client id, secret), asserting 200.
+    pub async fn introspect(&self, caller: (&str, &str), token: &str) -> Value {
+        let response = self
+            .http
+            .post(self.url("/oauth2/introspect"))
+            .basic_auth(caller.0, Some(caller.1))
+            .form(&[("token", token)])
+            .send()
+            .await
+            .unwrap();
+        let (status, body) = status_json(response).await;
+        assert_eq!(status, 200, "{body}");
+        body
+    }
+
     /// Registers an agent from a JSON body, asserting it is created.
     pub async fn create_agent(&self, org: &Org, body: Value) -> Value {
         let (status, agent) = status_json(self.post("/v1/agents", &org.token, body).await).await;

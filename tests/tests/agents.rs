@@ -60,7 +60,7 @@ async fn signing_up_returns_the_organization_and_a_one_time_admin_credential() {
     let admin = &body["admin_credential"];
     assert_eq!(
         admin["scope"],
-        "agents:read agents:write audit:read webhooks:read webhooks:write orgs:read orgs:write"
+        "agents:read agents:write audit:read webhooks:read webhooks:write orgs:read orgs:write policies:read policies:write"
     );
     let token = server
         .token(

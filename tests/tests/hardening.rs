@@ -155,17 +155,7 @@ async fn management_scopes_are_given_to_agents_only_explicitly() {
 }
 
 async fn introspect(server: &Server, caller: (&str, &str), token: &str) -> Value {
-    let response = server
-        .http
-        .post(server.url("/oauth2/introspect"))
-        .basic_auth(caller.0, Some(caller.1))
-        .form(&[("token", token)])
-        .send()
-        .await
-        .unwrap();
-    let (status, body) = status_json(response).await;
-    assert_eq!(status, 200, "{body}");
-    body
+    server.introspect(caller, token).await
 }
 
 #[tokio::test]

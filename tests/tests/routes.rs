@@ -71,7 +71,7 @@ fn the_openapi_document_describes_exactly_the_route_table() {
             (
                 r.method.as_str().to_owned(),
                 r.path.to_owned(),
-                r.operation.to_owned(),
+                r.operation_id().to_owned(),
                 format!("{:?}", r.access),
             )
         })
@@ -82,6 +82,35 @@ fn the_openapi_document_describes_exactly_the_route_table() {
         missing.is_empty() && extra.is_empty(),
         "undocumented routes: {missing:#?}\ndocumented but not in the route table: {extra:#?}"
     );
+}
+
+#[test]
+fn every_bearer_operation_names_the_scope_the_decision_point_requires() {
+    let document: Value = serde_json::from_str(OPENAPI).unwrap();
+    for route in ROUTES.iter().filter(|r| r.access == Access::Bearer) {
+        let template = route.path;
+        let operation = &document["paths"][template][route.method.as_str().to_lowercase()];
+        let requirement = route
+            .requirement()
+            .expect("a bearer route declares its scope");
+        let mut expected = vec![requirement.scope];
+        expected.extend(requirement.alternative);
+        let named: Vec<&str> = operation["security"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|r| r["bearerAuth"].as_array())
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        assert_eq!(
+            named,
+            expected,
+            "{} {}: openapi.json's bearerAuth requirement must list the scope it needs",
+            route.method.as_str(),
+            template
+        );
+    }
 }
 
 /// Cloudflare route patterns: `*` matches any run of characters.

@@ -474,6 +474,49 @@ fn outbox_in_change(sources: &[Source]) -> Vec<Violation> {
         .collect()
 }
 
+/// Who may do what is decided in one place: `domain::authz::authorize` over the `Caller` that
+/// `http::auth` derives from the verified token. No handler or service reads a token's scopes,
+/// asks whether a caller is an admin, or compares a subject with a client id itself.
+fn one_decision_point(sources: &[Source]) -> Vec<Violation> {
+    const DECIDING: &[&str] = &[
+        ".scopes()",
+        ".holds(",
+        "is_admin()",
+        "subject ==",
+        "== caller",
+        "client_id ==",
+        "== client_id",
+        "auth::Principal",
+    ];
+    const DECISION_POINT: &[&str] = &[
+        "shared/src/domain/authz.rs",
+        "shared/src/domain/caller.rs",
+        "shared/src/http/auth.rs",
+        // Defines the scopes a token carries; decides nothing.
+        "shared/src/jose/access_token.rs",
+    ];
+    let mut violations = Vec::new();
+    for source in sources {
+        let in_scope = ["shared/src/", "functions/"]
+            .iter()
+            .any(|prefix| source.path.starts_with(prefix));
+        if !in_scope || DECISION_POINT.contains(&source.path.as_str()) {
+            continue;
+        }
+        let code = production_code(&source.text);
+        for pattern in DECIDING {
+            if code.contains(pattern) {
+                violations.push(format!(
+                    "{}: `{pattern}` decides who may do what outside the decision point \
+                     (call domain::authz::authorize, or Context::authorize)",
+                    source.path
+                ));
+            }
+        }
+    }
+    violations
+}
+
 /// The README's configuration table is the one `config::VARIABLES` renders.
 fn readme_configuration(readme: &str) -> Vec<Violation> {
     let expected = agentidp_shared::config::markdown_table();
@@ -542,6 +585,11 @@ fn there_are_no_import_circles() {
 #[test]
 fn metric_names_are_declared_once() {
     report("metric_names", metric_names(&sources()));
+}
+
+#[test]
+fn authorization_is_decided_at_one_point() {
+    report("one_decision_point", one_decision_point(&sources()));
 }
 
 #[test]
@@ -652,6 +700,22 @@ fn the_rules_catch_violations() {
         "//! x\nfn f() { Change::new().statement(store::webhooks::fan_out(a, b, c, d, 1)); }\n",
     )];
     assert_eq!(outbox_in_change(&outbox).len(), 1);
+    for deciding in [
+        "if principal.token.scopes().any(|s| s == \"agents:write\") {}",
+        "let admin = token.subject == token.claims.client_id;",
+        "if caller.is_admin() {}",
+    ] {
+        let handler = [file(
+            "functions/agents/src/x.rs",
+            &format!("//! x\nfn f() {{ {deciding} }}\n"),
+        )];
+        assert_eq!(one_decision_point(&handler).len(), 1, "{deciding}");
+    }
+    let decision_point = [file(
+        "shared/src/domain/authz.rs",
+        "//! x\nfn f() { if caller.is_admin() {} }\n",
+    )];
+    assert!(one_decision_point(&decision_point).is_empty());
 
     let mut readme = String::from("# x\n\n");
     readme.push_str(&agentidp_shared::config::markdown_table());

@@ -6,11 +6,11 @@ use agentidp_shared::axum::http::StatusCode;
 use agentidp_shared::axum::Json;
 use agentidp_shared::domain::page::Page;
 use agentidp_shared::domain::trust_policies::{NewTrustPolicy, TrustPolicy};
-use agentidp_shared::http::auth::Principal;
 use agentidp_shared::http::error::ApiError;
 use agentidp_shared::http::extract::{ApiJson, ApiQuery};
 use agentidp_shared::oauth::federation::{self, Evaluation, EvaluationRequest};
 use agentidp_shared::services::trust_policies::{self, ListQuery};
+use agentidp_shared::services::Context;
 use agentidp_shared::state::AppState;
 
 /// The policy id of the path; an undecodable one answers like a missing policy.
@@ -23,51 +23,47 @@ fn policy_id(path: PolicyId) -> Result<String, ApiError> {
 
 pub async fn create(
     State(state): State<AppState>,
-    principal: Principal,
+    ctx: Context,
     ApiJson(new): ApiJson<NewTrustPolicy>,
 ) -> Result<(StatusCode, Json<TrustPolicy>), ApiError> {
-    let policy = trust_policies::create(&state, &principal.org_id, &principal.subject, new).await?;
+    let policy = trust_policies::create(&state, &ctx, new).await?;
     Ok((StatusCode::CREATED, Json(policy)))
 }
 
 pub async fn list(
     State(state): State<AppState>,
-    principal: Principal,
+    ctx: Context,
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<Json<Page<TrustPolicy>>, ApiError> {
-    Ok(Json(
-        trust_policies::list(&state, &principal.org_id, query).await?,
-    ))
+    Ok(Json(trust_policies::list(&state, ctx.org(), query).await?))
 }
 
 pub async fn read(
     State(state): State<AppState>,
-    principal: Principal,
+    ctx: Context,
     path: PolicyId,
 ) -> Result<Json<TrustPolicy>, ApiError> {
     let id = policy_id(path)?;
-    Ok(Json(
-        trust_policies::get(&state, &principal.org_id, &id).await?,
-    ))
+    Ok(Json(trust_policies::get(&state, ctx.org(), &id).await?))
 }
 
 pub async fn delete(
     State(state): State<AppState>,
-    principal: Principal,
+    ctx: Context,
     path: PolicyId,
 ) -> Result<Json<TrustPolicy>, ApiError> {
     let id = policy_id(path)?;
-    let policy = trust_policies::delete(&state, &principal.org_id, &principal.subject, &id).await?;
+    let policy = trust_policies::delete(&state, &ctx, &id).await?;
     Ok(Json(policy))
 }
 
 /// A dry run: issues nothing, uses no `jti`, pins nothing.
 pub async fn evaluate(
     State(state): State<AppState>,
-    principal: Principal,
+    ctx: Context,
     ApiJson(request): ApiJson<EvaluationRequest>,
 ) -> Result<Json<Evaluation>, ApiError> {
     Ok(Json(
-        federation::evaluate(&state, &principal.org_id, request).await?,
+        federation::evaluate(&state, ctx.org(), request).await?,
     ))
 }

@@ -6,20 +6,21 @@ use agentidp_shared::axum::http::{header, HeaderValue, StatusCode};
 use agentidp_shared::axum::response::{IntoResponse, Response};
 use agentidp_shared::axum::{Json, Router};
 use agentidp_shared::domain::audit::{AuditEvent, EventsQuery, ExportQuery, Verification};
+use agentidp_shared::domain::authz::Operation;
 use agentidp_shared::domain::page::Page;
-use agentidp_shared::http::auth::Principal;
 use agentidp_shared::http::error::ApiError;
 use agentidp_shared::http::extract::ApiQuery;
 use agentidp_shared::http::routes::{Function, Mount};
 use agentidp_shared::services::audit_trail::{self, Export};
+use agentidp_shared::services::Context;
 use agentidp_shared::state::AppState;
 
 /// This function's routes, mounted from the route table.
 pub fn routes() -> Router<AppState> {
     Mount::new(Function::Audit)
-        .handle("listAuditEvents", events)
-        .handle("verifyAuditChain", verify)
-        .handle("exportAuditEvents", export)
+        .handle(Operation::ListAuditEvents, events)
+        .handle(Operation::VerifyAuditChain, verify)
+        .handle(Operation::ExportAuditEvents, export)
         .finish()
 }
 
@@ -28,21 +29,21 @@ pub fn routes() -> Router<AppState> {
 
 async fn events(
     State(state): State<AppState>,
-    principal: Principal,
+    ctx: Context,
     query: Result<ApiQuery<EventsQuery>, ApiError>,
 ) -> Result<Json<Page<AuditEvent>>, ApiError> {
     let ApiQuery(query) = query?;
-    let page = audit_trail::list_events(state.db.as_ref(), &principal.org_id, query).await?;
+    let page = audit_trail::list_events(state.db.as_ref(), ctx.org(), query).await?;
     Ok(Json(page))
 }
 
 async fn verify(
     State(state): State<AppState>,
-    principal: Principal,
+    ctx: Context,
     query: Result<ApiQuery<NoParameters>, ApiError>,
 ) -> Result<Json<Verification>, ApiError> {
     query?;
-    let verification = audit_trail::verify_chain(state.db.as_ref(), &principal.org_id).await?;
+    let verification = audit_trail::verify_chain(state.db.as_ref(), ctx.org()).await?;
     Ok(Json(verification))
 }
 
@@ -55,11 +56,11 @@ struct NoParameters {}
 /// gets a problem response; later chunks stream.
 async fn export(
     State(state): State<AppState>,
-    principal: Principal,
+    ctx: Context,
     query: Result<ApiQuery<ExportQuery>, ApiError>,
 ) -> Result<Response, ApiError> {
     let ApiQuery(query) = query?;
-    let mut export = Export::new(&principal.org_id, query)?;
+    let mut export = Export::new(ctx.org(), query)?;
     let first = export.next_chunk(state.db.as_ref()).await?;
     let rest = futures_util::stream::unfold(
         (state, export, first.is_some()),

@@ -8,6 +8,7 @@ use agentidp_shared::axum::extract::{Path, State};
 use agentidp_shared::axum::http::{header, HeaderValue};
 use agentidp_shared::axum::response::{IntoResponse, Response};
 use agentidp_shared::axum::{Json, Router};
+use agentidp_shared::domain::authz::Operation;
 use agentidp_shared::domain::marketplace::SearchQuery;
 use agentidp_shared::http::error::ApiError;
 use agentidp_shared::http::extract::ApiQuery;
@@ -22,12 +23,12 @@ const PUBLIC_MAX_AGE: &str = "public, max-age=30";
 /// This function's routes, mounted from the route table.
 pub fn routes() -> Router<AppState> {
     Mount::new(Function::Marketplace)
-        .handle("searchMarketplace", search)
-        .handle("getMarketplaceAgent", agent)
-        .handle("getPortal", pages::portal)
-        .handle("getPortalFile", pages::portal_file)
-        .handle("getApiReference", pages::docs)
-        .handle("getApiReferenceFile", pages::docs_file)
+        .handle(Operation::SearchMarketplace, search)
+        .handle(Operation::GetMarketplaceAgent, agent)
+        .handle(Operation::GetPortal, pages::portal)
+        .handle(Operation::GetPortalFile, pages::portal_file)
+        .handle(Operation::GetApiReference, pages::docs)
+        .handle(Operation::GetApiReferenceFile, pages::docs_file)
         .finish()
 }
 

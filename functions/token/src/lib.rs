@@ -4,6 +4,7 @@ use agentidp_shared::axum::extract::State;
 use agentidp_shared::axum::http::{header, HeaderMap, StatusCode};
 use agentidp_shared::axum::response::{IntoResponse, Response};
 use agentidp_shared::axum::{Json, Router};
+use agentidp_shared::domain::authz::Operation;
 use agentidp_shared::http::app::JWKS_MAX_AGE;
 use agentidp_shared::http::cache::{cacheable_json, uncached};
 use agentidp_shared::http::error::ApiError;
@@ -18,12 +19,12 @@ use agentidp_shared::state::AppState;
 /// This function's routes, mounted from the route table.
 pub fn routes() -> Router<AppState> {
     Mount::new(Function::Token)
-        .handle("issueToken", token)
-        .handle("introspectToken", introspect)
-        .handle("revokeToken", revoke)
-        .handle("getJwks", jwks)
-        .handle("getAuthorizationServerMetadata", server_metadata)
-        .handle("getOpenidConfiguration", server_metadata)
+        .handle(Operation::IssueToken, token)
+        .handle(Operation::IntrospectToken, introspect)
+        .handle(Operation::RevokeToken, revoke)
+        .handle(Operation::GetJwks, jwks)
+        .handle(Operation::GetAuthorizationServerMetadata, server_metadata)
+        .handle(Operation::GetOpenidConfiguration, server_metadata)
         .finish()
 }
 

@@ -6,10 +6,10 @@ use agentidp_shared::axum::http::StatusCode;
 use agentidp_shared::axum::Json;
 use agentidp_shared::domain::page::Page;
 use agentidp_shared::domain::webhooks::{Delivery, ListQuery};
-use agentidp_shared::http::auth::Principal;
 use agentidp_shared::http::error::ApiError;
 use agentidp_shared::http::extract::ApiQuery;
 use agentidp_shared::services::webhooks;
+use agentidp_shared::services::Context;
 use agentidp_shared::state::AppState;
 
 use crate::extract::Ids;
@@ -17,27 +17,20 @@ use crate::extract::Ids;
 /// Newest first, each delivery with its attempts.
 pub async fn list(
     State(state): State<AppState>,
-    principal: Principal,
+    ctx: Context,
     Ids(id): Ids<String>,
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<Json<Page<Delivery>>, ApiError> {
-    let page = webhooks::deliveries(&state, &principal.org_id, &id, query).await?;
+    let page = webhooks::deliveries(&state, ctx.org(), &id, query).await?;
     Ok(Json(page))
 }
 
 /// `202`: the delivery is due again and is attempted after this answer.
 pub async fn retry(
     State(state): State<AppState>,
-    principal: Principal,
+    ctx: Context,
     Ids((id, delivery_id)): Ids<(String, String)>,
 ) -> Result<(StatusCode, Json<Delivery>), ApiError> {
-    let delivery = webhooks::retry(
-        &state,
-        &principal.org_id,
-        &principal.subject,
-        &id,
-        &delivery_id,
-    )
-    .await?;
+    let delivery = webhooks::retry(&state, &ctx, &id, &delivery_id).await?;
     Ok((StatusCode::ACCEPTED, Json(delivery)))
 }

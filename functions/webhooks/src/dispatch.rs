@@ -6,10 +6,11 @@ use agentidp_shared::axum::extract::{FromRequestParts, State};
 use agentidp_shared::axum::http::request::Parts;
 use agentidp_shared::axum::Json;
 use agentidp_shared::domain::secrets::token_matches;
-use agentidp_shared::http::auth::{bearer, Principal};
+use agentidp_shared::http::auth::bearer;
 use agentidp_shared::http::error::ApiError;
 use agentidp_shared::http::extract::ApiQuery;
 use agentidp_shared::services::webhooks::{self, DispatchReport, Scope};
+use agentidp_shared::services::Context;
 use agentidp_shared::state::AppState;
 use serde::Deserialize;
 
@@ -32,8 +33,8 @@ impl FromRequestParts<AppState> for Dispatcher {
         if operator {
             return Ok(Dispatcher::Operator);
         }
-        let principal = Principal::from_request_parts(parts, state).await?;
-        Ok(Dispatcher::Organization(principal.org_id))
+        let ctx = Context::from_request_parts(parts, state).await?;
+        Ok(Dispatcher::Organization(ctx.caller.org.to_string()))
     }
 }
 

@@ -8,23 +8,24 @@ mod extract;
 mod subscriptions;
 
 use agentidp_shared::axum::Router;
+use agentidp_shared::domain::authz::Operation;
 use agentidp_shared::http::routes::{Function, Mount};
 use agentidp_shared::state::AppState;
 
 /// This function's routes, mounted from the route table.
 pub fn routes() -> Router<AppState> {
     Mount::new(Function::Webhooks)
-        .handle("createWebhook", subscriptions::create)
-        .handle("listWebhooks", subscriptions::list)
-        .handle("getWebhook", subscriptions::read)
-        .handle("updateWebhook", subscriptions::update)
-        .handle("deleteWebhook", subscriptions::delete)
-        .handle("rotateWebhookSecret", subscriptions::rotate)
-        .handle("testWebhook", subscriptions::test)
-        .handle("listWebhookDeliveries", deliveries::list)
-        .handle("retryWebhookDelivery", deliveries::retry)
-        .handle("dispatchWebhooks", dispatch::dispatch)
-        .handle("receiveStripeEvent", billing::stripe)
+        .handle(Operation::CreateWebhook, subscriptions::create)
+        .handle(Operation::ListWebhooks, subscriptions::list)
+        .handle(Operation::GetWebhook, subscriptions::read)
+        .handle(Operation::UpdateWebhook, subscriptions::update)
+        .handle(Operation::DeleteWebhook, subscriptions::delete)
+        .handle(Operation::RotateWebhookSecret, subscriptions::rotate)
+        .handle(Operation::TestWebhook, subscriptions::test)
+        .handle(Operation::ListWebhookDeliveries, deliveries::list)
+        .handle(Operation::RetryWebhookDelivery, deliveries::retry)
+        .handle(Operation::DispatchWebhooks, dispatch::dispatch)
+        .handle(Operation::ReceiveStripeEvent, billing::stripe)
         .finish()
 }
 

@@ -4,11 +4,14 @@
 pub mod agents;
 pub mod audit;
 pub mod auth_failures;
+pub mod authz;
 pub mod billing;
+pub mod caller;
 pub mod credentials;
 pub mod marketplace;
 pub mod orgs;
 pub mod page;
+pub mod policies;
 pub mod revocation;
 pub mod scopes;
 pub mod secrets;

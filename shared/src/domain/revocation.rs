@@ -3,14 +3,16 @@
 
 use crate::config::FailurePolicy;
 
-/// Judges the values of a token's two revocation entries (its `jti`, its subject), in that order.
+/// Judges the values of a token's revocation entries: its `jti` first, then cut-offs (its
+/// subject's, its client's) each revoking every token issued up to a moment.
 pub fn revoked_by(issued_at: i64, values: &[Option<String>]) -> bool {
     let jti_revoked = values.first().is_some_and(Option::is_some);
-    let subject_cutoff = values
-        .get(1)
-        .and_then(Option::as_deref)
-        .and_then(|v| v.parse::<i64>().ok());
-    jti_revoked || subject_cutoff.is_some_and(|cutoff| issued_at <= cutoff)
+    let cut_off = values
+        .iter()
+        .skip(1)
+        .filter_map(|v| v.as_deref()?.parse::<i64>().ok())
+        .any(|cutoff| issued_at <= cutoff);
+    jti_revoked || cut_off
 }
 
 /// Applies the failure policy when the entries could not be read: closed (the default) refuses
@@ -41,6 +43,11 @@ mod tests {
         assert!(!revoked_by(101, &cutoff));
         assert!(revoked_by(500, &[Some("1".to_owned()), None]));
         assert!(!revoked_by(500, &[None, None]));
+        assert!(revoked_by(100, &[None, None, Some("100".to_owned())]));
+        assert!(!revoked_by(
+            101,
+            &[None, Some("1".to_owned()), Some("100".to_owned())]
+        ));
     }
 
     #[test]

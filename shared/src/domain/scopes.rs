@@ -13,6 +13,10 @@ pub const AGENTS_REGISTER: &str = "agents:register";
 pub const ORGS_READ: &str = "orgs:read";
 /// Creating, rotating and revoking the organization's admin credentials.
 pub const ORGS_WRITE: &str = "orgs:write";
+/// Reading the organization's Cedar policies and deciding hypothetical requests with them.
+pub const POLICIES_READ: &str = "policies:read";
+/// Writing the organization's Cedar policies.
+pub const POLICIES_WRITE: &str = "policies:write";
 
 /// What an organization's admin credential is granted.
 pub const ADMIN: &[&str] = &[
@@ -23,6 +27,8 @@ pub const ADMIN: &[&str] = &[
     WEBHOOKS_WRITE,
     ORGS_READ,
     ORGS_WRITE,
+    POLICIES_READ,
+    POLICIES_WRITE,
 ];
 
 /// Resource names of the management API. A scope `<name>:<anything>` is a management scope,
@@ -38,6 +44,7 @@ const MANAGEMENT_RESOURCES: &[&str] = &[
     "oidc",
     "credentials",
     "tokens",
+    "policies",
 ];
 
 /// Resources whose scopes never go to an agent, even when management scopes are allowed: control

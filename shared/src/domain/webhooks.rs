@@ -22,6 +22,9 @@ pub enum EventType {
     TokenRevoked,
     TrustPolicyCreated,
     TrustPolicyDeleted,
+    PolicyCreated,
+    PolicyUpdated,
+    PolicyDeleted,
     OrganizationTierChanged,
     /// Sent only on request (`POST /v1/webhooks/{id}/test`), to that one subscription.
     WebhookTest,
@@ -29,7 +32,7 @@ pub enum EventType {
 
 impl EventType {
     /// The types a subscription may list (`webhook.test` is never fanned out).
-    pub const SUBSCRIBABLE: [EventType; 11] = [
+    pub const SUBSCRIBABLE: [EventType; 14] = [
         EventType::AgentCreated,
         EventType::AgentUpdated,
         EventType::AgentSuspended,
@@ -40,6 +43,9 @@ impl EventType {
         EventType::TokenRevoked,
         EventType::TrustPolicyCreated,
         EventType::TrustPolicyDeleted,
+        EventType::PolicyCreated,
+        EventType::PolicyUpdated,
+        EventType::PolicyDeleted,
         EventType::OrganizationTierChanged,
     ];
 
@@ -55,6 +61,9 @@ impl EventType {
             EventType::TokenRevoked => "token.revoked",
             EventType::TrustPolicyCreated => "trust_policy.created",
             EventType::TrustPolicyDeleted => "trust_policy.deleted",
+            EventType::PolicyCreated => "policy.created",
+            EventType::PolicyUpdated => "policy.updated",
+            EventType::PolicyDeleted => "policy.deleted",
             EventType::OrganizationTierChanged => "organization.tier_changed",
             EventType::WebhookTest => "webhook.test",
         }

@@ -9,6 +9,7 @@ use axum::routing::{get, MethodRouter};
 use axum::{Json, Router};
 use serde_json::json;
 
+use crate::domain::authz::Operation;
 use crate::domain::time::rfc3339;
 use crate::http::error::ApiError;
 use crate::http::limits::headers_layer;
@@ -81,12 +82,12 @@ async fn after_response(
     response
 }
 
-fn every_function_handler(operation: &str) -> MethodRouter<AppState> {
+fn every_function_handler(operation: Operation) -> MethodRouter<AppState> {
     match operation {
-        "health" => get(health),
-        "healthDetailed" => get(health_detailed),
-        "getOpenApi" => get(openapi),
-        other => panic!("no handler every function serves for `{other}`"),
+        Operation::Health => get(health),
+        Operation::HealthDetailed => get(health_detailed),
+        Operation::GetOpenApi => get(openapi),
+        other => panic!("no handler every function serves for `{other:?}`"),
     }
 }
 

@@ -1,45 +1,70 @@
-//! Bearer authentication of `/v1/*` calls: the verified token is the only source of the tenant, the
-//! route table says which scope a call needs, and only calls that pass both count against limits.
+//! Bearer authentication of `/v1/*` calls: the verified token is the only source of the caller and
+//! its tenant, the decision point rules on the route's operation, and only calls that pass both
+//! count against limits.
 
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 
+use crate::domain::authz::{authorize, Resource};
+use crate::domain::caller::{AgentId, Caller, ClientId, Identity, KeyBinding, OrgId};
 use crate::domain::revocation::revoked_by;
 use crate::http::error::ApiError;
 use crate::http::limits::slot_of;
 use crate::http::routes::by_request;
 use crate::jose::access_token::VerifiedToken;
 use crate::limits::{Meter, Subject};
+use crate::oauth::federation::TRUST_POLICY_CLAIM;
 use crate::ports::kv::KvError;
-use crate::services::revocation;
+use crate::services::{revocation, Context};
 use crate::state::AppState;
 
-/// The authenticated caller of a `/v1/*` endpoint.
-#[derive(Clone, Debug)]
-pub struct Principal {
-    pub org_id: String,
-    /// Agent id for agents, client id for an organization's admin.
-    pub subject: String,
-    pub client_id: String,
-    pub token: VerifiedToken,
-}
-
-impl Principal {
-    /// An organization's admin: its tokens' subject is its own client id (RFC 9068 §2.2), an
-    /// agent's is the agent id.
-    pub fn is_admin(&self) -> bool {
-        self.subject == self.client_id
-    }
-
-    /// Checks a scope beyond the one the route table declares (which the extractor has checked).
-    pub fn require(&self, scope: &str) -> Result<(), ApiError> {
-        if self.token.scopes().any(|s| s == scope) {
-            Ok(())
-        } else {
-            Err(ApiError::insufficient_scope(scope))
-        }
+/// The caller a verified token speaks for, derived once, in this one place: an admin's tokens
+/// name its own client id as subject (RFC 9068 §2.2), an agent's its agent id, and a workflow's
+/// carry the verified workflow as `act` with the trust policy as client (a registration token
+/// names the policy in its own claim and has no agent).
+pub fn caller_of(token: &VerifiedToken) -> Caller {
+    let claims = &token.claims;
+    let workflow = claims.extensions.act.clone();
+    let registration_policy = claims
+        .extensions
+        .other
+        .get(TRUST_POLICY_CLAIM)
+        .and_then(|v| v.as_str());
+    let identity = match (registration_policy, workflow) {
+        (Some(policy_id), Some(claims)) => Identity::Workflow {
+            agent_id: None,
+            policy_id: policy_id.to_owned(),
+            claims,
+        },
+        (_, Some(workflow)) => Identity::Workflow {
+            agent_id: Some(AgentId::new(token.subject.as_str())),
+            policy_id: claims.client_id.clone(),
+            claims: workflow,
+        },
+        _ if token.subject == claims.client_id => Identity::Admin {
+            client_id: ClientId::new(claims.client_id.as_str()),
+        },
+        _ => Identity::Agent {
+            agent_id: AgentId::new(token.subject.as_str()),
+            client_id: ClientId::new(claims.client_id.as_str()),
+        },
+    };
+    let key_binding = claims
+        .extensions
+        .cnf
+        .as_ref()
+        .and_then(|cnf| cnf.get("jkt"))
+        .and_then(|jkt| jkt.as_str())
+        .map(|jkt| KeyBinding {
+            jkt: jkt.to_owned(),
+        });
+    Caller {
+        org: OrgId::new(claims.org_id.as_str()),
+        identity,
+        scopes: token.scopes().map(str::to_owned).collect(),
+        key_binding,
     }
 }
 
@@ -86,52 +111,39 @@ async fn is_known_revoked(state: &AppState, token: &VerifiedToken) -> bool {
     values.is_ok_and(|values| revoked_by(token.issued_at, &values))
 }
 
-impl FromRequestParts<AppState> for Principal {
+impl FromRequestParts<AppState> for Context {
     type Rejection = ApiError;
 
-    /// Verifies the token and checks the scope the route table declares for the route; only then
-    /// does one key-value round trip count the call, meter it, and read the token's revocation
-    /// entries. A call counts against its organization's window and, for an agent, against its
-    /// own share of it; an emergency action counts only against the caller's own window.
+    /// Verifies the token, derives the caller and asks the decision point about the route's
+    /// operation; only then does one key-value round trip count the call, meter it, and read the
+    /// token's revocation entries. A call counts against its organization's window and, for an
+    /// agent, against its own share of it; an emergency action counts only against the caller's
+    /// own window.
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let token = bearer(parts).ok_or_else(|| {
             ApiError::invalid_token("send an access token as `Authorization: Bearer <token>`")
         })?;
         let token = verify_for_api(state, token).await?;
-        let principal = Principal {
-            org_id: token.claims.org_id.clone(),
-            subject: token.subject.clone(),
-            client_id: token.claims.client_id.clone(),
-            token,
-        };
-        // Every handler taking a `Principal` is mounted from the table, so a request without an
+        let caller = caller_of(&token);
+        // Every handler taking a `Context` is mounted from the table, so a request without an
         // entry is a bug: refused rather than let through unchecked.
         let route = by_request(parts.method.as_str(), parts.uri.path())
             .ok_or_else(|| ApiError::internal("a bearer request matched no route of the table"))?;
-        if let Some(scope) = route.scope {
-            let alternative = route
-                .alternative_scope
-                .is_some_and(|other| principal.require(other).is_ok());
-            if let Err(refused) =
-                principal
-                    .require(scope)
-                    .or_else(|e| if alternative { Ok(()) } else { Err(e) })
-            {
-                // Refused either way and counted nowhere; a revoked token hears that it is revoked.
-                return Err(if is_known_revoked(state, &principal.token).await {
-                    ApiError::invalid_token("the token has been revoked")
-                } else {
-                    refused
-                });
-            }
+        if let Err(denied) = authorize(&caller, route.operation, Resource::Call) {
+            // Refused either way and counted nowhere; a revoked token hears that it is revoked.
+            return Err(if is_known_revoked(state, &token).await {
+                ApiError::invalid_token("the token has been revoked")
+            } else {
+                denied.into()
+            });
         }
-        let org_id = principal.org_id.as_str();
+        let org_id = caller.org.as_str();
         let own = Subject::OrganizationClient {
             org_id,
-            client_id: &principal.client_id,
-            is_agent: !principal.is_admin(),
+            client_id: &token.claims.client_id,
+            is_agent: !caller.is_admin(),
         };
-        let subjects: &[Subject<'_>] = match (route.emergency, principal.is_admin()) {
+        let subjects: &[Subject<'_>] = match (route.emergency, caller.is_admin()) {
             (true, _) => &[own],
             // An admin's own window is the organization's whole limit: nothing to add.
             (false, true) => &[Subject::Organization(org_id)],
@@ -144,19 +156,22 @@ impl FromRequestParts<AppState> for Principal {
                 &slot_of(parts),
                 subjects,
                 Meter::ApiCall { org_id },
-                revocation::keys(&principal.token),
-                principal.token.issued_at,
+                revocation::keys(&token),
+                token.issued_at,
             )
             .await?;
         let revoked = revocation::is_revoked(
             state.config.revocation_on_kv_failure,
-            &principal.token,
+            &token,
             admitted.reads,
         )
         .map_err(revocation_unavailable)?;
         if revoked {
             return Err(ApiError::invalid_token("the token has been revoked"));
         }
-        Ok(principal)
+        Ok(Context {
+            caller,
+            now_millis: state.now_millis(),
+        })
     }
 }

@@ -5,6 +5,8 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Map, Value};
 
+use crate::domain::authz::Denied;
+use crate::domain::policies::PolicyInputError;
 use crate::domain::validate::Invalid;
 use crate::http::cache::uncached;
 use crate::limits::Refusal;
@@ -21,7 +23,9 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub detail: String,
-    pub extra: Map<String, Value>,
+    /// Members beyond the standard ones. Boxed: errors travel in every handler's `Result`, and
+    /// a map inline would make each of them as large as the map.
+    pub extra: Box<Map<String, Value>>,
     pub www_authenticate: Option<String>,
 }
 
@@ -31,7 +35,7 @@ impl ApiError {
             status,
             code,
             detail: detail.into(),
-            extra: Map::new(),
+            extra: Box::default(),
             www_authenticate: None,
         }
     }
@@ -112,7 +116,7 @@ impl ApiError {
             "code": self.code,
         });
         if let Value::Object(map) = &mut body {
-            map.extend(self.extra.clone());
+            map.extend(self.extra.as_ref().clone());
         }
         body
     }
@@ -187,6 +191,31 @@ impl From<Invalid> for ApiError {
     }
 }
 
+impl From<Denied> for ApiError {
+    fn from(denied: Denied) -> Self {
+        match denied {
+            Denied::MissingScope(scope) => ApiError::insufficient_scope(scope),
+            Denied::ManagementScopesNeedAnAdmin => ApiError::new(
+                StatusCode::FORBIDDEN,
+                "management_scopes_need_an_admin",
+                denied.to_string(),
+            ),
+            Denied::BeyondCallersCapabilities(ref missing) => ApiError::new(
+                StatusCode::FORBIDDEN,
+                "beyond_callers_capabilities",
+                denied.to_string(),
+            )
+            .with("missing_capabilities", missing.clone()),
+            // Introspection answers such a token as inactive rather than refusing: never reached.
+            Denied::NotTheCallersToken => ApiError::new(
+                StatusCode::FORBIDDEN,
+                "not_the_callers_token",
+                denied.to_string(),
+            ),
+        }
+    }
+}
+
 impl From<ServiceError> for ApiError {
     fn from(e: ServiceError) -> Self {
         match e {
@@ -254,11 +283,43 @@ impl From<ServiceError> for ApiError {
             ServiceError::LastAdminCredential => {
                 ApiError::conflict("last_admin_credential", e.to_string())
             }
-            ServiceError::ManagementScopesNeedAnAdmin => ApiError::new(
+            ServiceError::Forbidden(denied) => denied.into(),
+            ServiceError::InvalidPolicy(PolicyInputError::Problem(problem)) => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_policy",
+                format!("cedar: {problem}"),
+            )
+            .with("field", "cedar")
+            .with("line", problem.line)
+            .with("column", problem.column)
+            .with("message", problem.message),
+            ServiceError::InvalidPolicy(
+                ref invalid @ (PolicyInputError::Missing(field)
+                | PolicyInputError::TooLong(field, _)),
+            ) => ApiError::invalid_field(field, invalid.to_string()),
+            ServiceError::PolicyLimit { limit } => ApiError::new(
                 StatusCode::FORBIDDEN,
-                "management_scopes_need_an_admin",
+                "policy_limit_exceeded",
                 e.to_string(),
-            ),
+            )
+            .with("limit", limit),
+            ServiceError::PolicyChanged {
+                version,
+                conditional,
+            } => ApiError::new(
+                if conditional {
+                    StatusCode::PRECONDITION_FAILED
+                } else {
+                    StatusCode::CONFLICT
+                },
+                "policy_changed",
+                e.to_string(),
+            )
+            .with("version", version),
+            ServiceError::PolicySetUnusable(ref why) => {
+                tracing::error!(error = %why, "an organization's stored policies do not compile");
+                ApiError::internal("the organization's policies cannot be evaluated")
+            }
             ServiceError::Db(db) => db.into(),
             ServiceError::Kv(kv) => kv.into(),
         }

@@ -27,7 +27,7 @@ async fn observe(request: Request, next: Next) -> Response {
     let response = next.run(request).await;
     let status = response.status().as_u16();
     metrics::record(Event::HttpRequest {
-        operation: route.map_or(UNMATCHED, |r| r.operation),
+        operation: route.map_or(UNMATCHED, |r| r.operation_id()),
         status,
         seconds: watch.seconds(),
     });
@@ -43,7 +43,7 @@ mod tests {
 
     #[test]
     fn requests_are_labelled_by_operation_never_by_id() {
-        let op = |m: &str, p: &str| by_request(m, p).map(|r| r.operation);
+        let op = |m: &str, p: &str| by_request(m, p).map(|r| r.operation_id());
         assert_eq!(op("GET", "/v1/agents/1234"), Some("getAgent"));
         assert_eq!(op("HEAD", "/v1/agents/1234"), Some("getAgent"));
         assert_eq!(op("DELETE", "/v1/agents/1234"), Some("decommissionAgent"));

@@ -7,10 +7,7 @@ use axum::handler::Handler;
 use axum::routing::{on, MethodFilter};
 use axum::Router;
 
-use crate::domain::scopes::{
-    AGENTS_READ, AGENTS_REGISTER, AGENTS_WRITE, AUDIT_READ, ORGS_READ, ORGS_WRITE, WEBHOOKS_READ,
-    WEBHOOKS_WRITE,
-};
+use crate::domain::authz::{Operation, Requirement};
 use crate::state::AppState;
 
 /// The five functions, each its own edge build.
@@ -67,6 +64,7 @@ pub enum Access {
 pub enum Method {
     Get,
     Post,
+    Put,
     Patch,
     Delete,
 }
@@ -76,6 +74,7 @@ impl Method {
         match self {
             Method::Get => "GET",
             Method::Post => "POST",
+            Method::Put => "PUT",
             Method::Patch => "PATCH",
             Method::Delete => "DELETE",
         }
@@ -85,6 +84,7 @@ impl Method {
         match self {
             Method::Get => MethodFilter::GET,
             Method::Post => MethodFilter::POST,
+            Method::Put => MethodFilter::PUT,
             Method::Patch => MethodFilter::PATCH,
             Method::Delete => MethodFilter::DELETE,
         }
@@ -102,13 +102,10 @@ pub struct Route {
     /// Served by every function (health, the OpenAPI document); the edge routes it to `function`.
     pub every_function: bool,
     pub access: Access,
-    /// The OpenAPI `operationId`.
-    pub operation: &'static str,
-    /// The scope a bearer route requires. `http::auth::Principal` checks it before the call
-    /// counts against any rate limit, so a refused call spends nothing.
-    pub scope: Option<&'static str>,
-    /// A scope that serves as well as `scope` (the handler tells the two apart).
-    pub alternative_scope: Option<&'static str>,
+    /// What the route does; its OpenAPI `operationId` is `operation.id()`, and the scope a
+    /// bearer call needs is declared with it (`domain::authz`), checked before the call counts
+    /// against any rate limit, so a refused call spends nothing.
+    pub operation: Operation,
     /// An action an admin needs to stop a misbehaving agent (suspend, decommission, revoke or
     /// rotate a credential): counted only against the caller's own window, never the
     /// organization's, so agents that exhausted the organization's budget cannot block it.
@@ -116,20 +113,14 @@ pub struct Route {
 }
 
 impl Route {
-    /// The route, requiring `scope` of its bearer token.
-    pub const fn needs(self, scope: &'static str) -> Route {
-        Route {
-            scope: Some(scope),
-            ..self
-        }
+    /// The OpenAPI `operationId`.
+    pub const fn operation_id(&self) -> &'static str {
+        self.operation.id()
     }
 
-    /// The route, accepting `scope` in place of the one it [`needs`](Route::needs).
-    pub const fn or(self, scope: &'static str) -> Route {
-        Route {
-            alternative_scope: Some(scope),
-            ..self
-        }
+    /// What a bearer call of this route needs (the operation's declaration).
+    pub const fn requirement(&self) -> Option<Requirement> {
+        self.operation.requirement()
     }
 
     /// The route, as an emergency action (see [`Route::emergency`]).
@@ -146,7 +137,7 @@ const fn route(
     path: &'static str,
     function: Function,
     access: Access,
-    operation: &'static str,
+    operation: Operation,
 ) -> Route {
     Route {
         method,
@@ -155,13 +146,11 @@ const fn route(
         every_function: false,
         access,
         operation,
-        scope: None,
-        alternative_scope: None,
         emergency: false,
     }
 }
 
-const fn everywhere(path: &'static str, operation: &'static str) -> Route {
+const fn everywhere(path: &'static str, operation: Operation) -> Route {
     Route {
         every_function: true,
         ..route(
@@ -176,259 +165,272 @@ const fn everywhere(path: &'static str, operation: &'static str) -> Route {
 
 use Access::{Bearer, Client, Page, Public, Signature, Signup};
 use Function::{Agents, Audit, Marketplace, Token, Webhooks};
-use Method::{Delete, Get, Patch, Post};
+use Method::{Delete, Get, Patch, Post, Put};
+use Operation as Op;
 
 /// Every route of the API.
 pub const ROUTES: &[Route] = &[
-    everywhere("/health", "health"),
-    everywhere("/health/detailed", "healthDetailed"),
-    everywhere("/openapi.json", "getOpenApi"),
-    route(Post, "/oauth2/token", Token, Client, "issueToken"),
-    route(Post, "/oauth2/introspect", Token, Client, "introspectToken"),
-    route(Post, "/oauth2/revoke", Token, Client, "revokeToken"),
-    route(Get, "/.well-known/jwks.json", Token, Public, "getJwks"),
+    everywhere("/health", Op::Health),
+    everywhere("/health/detailed", Op::HealthDetailed),
+    everywhere("/openapi.json", Op::GetOpenApi),
+    route(Post, "/oauth2/token", Token, Client, Op::IssueToken),
+    route(
+        Post,
+        "/oauth2/introspect",
+        Token,
+        Client,
+        Op::IntrospectToken,
+    ),
+    route(Post, "/oauth2/revoke", Token, Client, Op::RevokeToken),
+    route(Get, "/.well-known/jwks.json", Token, Public, Op::GetJwks),
     route(
         Get,
         "/.well-known/oauth-authorization-server",
         Token,
         Public,
-        "getAuthorizationServerMetadata",
+        Op::GetAuthorizationServerMetadata,
     ),
     route(
         Get,
         "/.well-known/openid-configuration",
         Token,
         Public,
-        "getOpenidConfiguration",
+        Op::GetOpenidConfiguration,
     ),
-    route(Post, "/v1/orgs", Agents, Signup, "createOrganization"),
+    route(Post, "/v1/orgs", Agents, Signup, Op::CreateOrganization),
     route(
         Get,
         "/v1/orgs/credentials",
         Agents,
         Bearer,
-        "listAdminCredentials",
-    )
-    .needs(ORGS_READ),
+        Op::ListAdminCredentials,
+    ),
     route(
         Post,
         "/v1/orgs/credentials",
         Agents,
         Bearer,
-        "createAdminCredential",
-    )
-    .needs(ORGS_WRITE),
+        Op::CreateAdminCredential,
+    ),
     route(
         Post,
         "/v1/orgs/credentials/{cid}/rotate",
         Agents,
         Bearer,
-        "rotateAdminCredential",
+        Op::RotateAdminCredential,
     )
-    .needs(ORGS_WRITE)
     .emergency(),
     route(
         Delete,
         "/v1/orgs/credentials/{cid}",
         Agents,
         Bearer,
-        "revokeAdminCredential",
+        Op::RevokeAdminCredential,
     )
-    .needs(ORGS_WRITE)
     .emergency(),
     // A trust policy's registration token carries only `agents:register`.
-    route(Post, "/v1/agents", Agents, Bearer, "createAgent")
-        .needs(AGENTS_WRITE)
-        .or(AGENTS_REGISTER),
-    route(Get, "/v1/agents", Agents, Bearer, "listAgents").needs(AGENTS_READ),
-    route(Get, "/v1/agents/{id}", Agents, Bearer, "getAgent").needs(AGENTS_READ),
+    route(Post, "/v1/agents", Agents, Bearer, Op::CreateAgent),
+    route(Get, "/v1/agents", Agents, Bearer, Op::ListAgents),
+    route(Get, "/v1/agents/{id}", Agents, Bearer, Op::GetAgent),
     // Suspension is an update.
-    route(Patch, "/v1/agents/{id}", Agents, Bearer, "updateAgent")
-        .needs(AGENTS_WRITE)
-        .emergency(),
+    route(Patch, "/v1/agents/{id}", Agents, Bearer, Op::UpdateAgent).emergency(),
     route(
         Delete,
         "/v1/agents/{id}",
         Agents,
         Bearer,
-        "decommissionAgent",
+        Op::DecommissionAgent,
     )
-    .needs(AGENTS_WRITE)
     .emergency(),
     route(
         Post,
         "/v1/agents/{id}/credentials",
         Agents,
         Bearer,
-        "createCredential",
-    )
-    .needs(AGENTS_WRITE),
+        Op::CreateCredential,
+    ),
     route(
         Get,
         "/v1/agents/{id}/credentials",
         Agents,
         Bearer,
-        "listCredentials",
-    )
-    .needs(AGENTS_READ),
+        Op::ListCredentials,
+    ),
     route(
         Delete,
         "/v1/agents/{id}/credentials/{cid}",
         Agents,
         Bearer,
-        "revokeCredential",
+        Op::RevokeCredential,
     )
-    .needs(AGENTS_WRITE)
     .emergency(),
     route(
         Post,
         "/v1/agents/{id}/credentials/{cid}/rotate",
         Agents,
         Bearer,
-        "rotateCredential",
+        Op::RotateCredential,
     )
-    .needs(AGENTS_WRITE)
     .emergency(),
     // Usage is the organization's own bookkeeping, as readable as its agents.
-    route(Get, "/v1/usage", Agents, Bearer, "getUsage").needs(AGENTS_READ),
+    route(Get, "/v1/usage", Agents, Bearer, Op::GetUsage),
     route(
         Post,
         "/v1/oidc/trust-policies",
         Agents,
         Bearer,
-        "createTrustPolicy",
-    )
-    .needs(AGENTS_WRITE),
+        Op::CreateTrustPolicy,
+    ),
     route(
         Get,
         "/v1/oidc/trust-policies",
         Agents,
         Bearer,
-        "listTrustPolicies",
-    )
-    .needs(AGENTS_READ),
+        Op::ListTrustPolicies,
+    ),
     route(
         Post,
         "/v1/oidc/trust-policies/evaluate",
         Agents,
         Bearer,
-        "evaluateTrustPolicies",
-    )
-    .needs(AGENTS_READ),
+        Op::EvaluateTrustPolicies,
+    ),
     route(
         Get,
         "/v1/oidc/trust-policies/{id}",
         Agents,
         Bearer,
-        "getTrustPolicy",
-    )
-    .needs(AGENTS_READ),
+        Op::GetTrustPolicy,
+    ),
     route(
         Delete,
         "/v1/oidc/trust-policies/{id}",
         Agents,
         Bearer,
-        "deleteTrustPolicy",
-    )
-    .needs(AGENTS_WRITE),
-    route(Get, "/v1/audit/events", Audit, Bearer, "listAuditEvents").needs(AUDIT_READ),
-    route(Get, "/v1/audit/verify", Audit, Bearer, "verifyAuditChain").needs(AUDIT_READ),
-    route(Get, "/v1/audit/export", Audit, Bearer, "exportAuditEvents").needs(AUDIT_READ),
+        Op::DeleteTrustPolicy,
+    ),
+    route(Get, "/v1/policies", Agents, Bearer, Op::ListPolicies),
+    route(Post, "/v1/policies", Agents, Bearer, Op::CreatePolicy),
+    route(
+        Get,
+        "/v1/policies/schema",
+        Agents,
+        Bearer,
+        Op::GetPolicySchema,
+    ),
+    route(
+        Post,
+        "/v1/policies/evaluate",
+        Agents,
+        Bearer,
+        Op::EvaluatePolicies,
+    ),
+    route(Get, "/v1/policies/{id}", Agents, Bearer, Op::GetPolicy),
+    route(Put, "/v1/policies/{id}", Agents, Bearer, Op::PutPolicy),
+    route(
+        Delete,
+        "/v1/policies/{id}",
+        Agents,
+        Bearer,
+        Op::DeletePolicy,
+    ),
+    route(Get, "/v1/audit/events", Audit, Bearer, Op::ListAuditEvents),
+    route(Get, "/v1/audit/verify", Audit, Bearer, Op::VerifyAuditChain),
+    route(
+        Get,
+        "/v1/audit/export",
+        Audit,
+        Bearer,
+        Op::ExportAuditEvents,
+    ),
     route(
         Get,
         "/v1/marketplace/agents",
         Marketplace,
         Public,
-        "searchMarketplace",
+        Op::SearchMarketplace,
     ),
     route(
         Get,
         "/v1/marketplace/agents/{id}",
         Marketplace,
         Public,
-        "getMarketplaceAgent",
+        Op::GetMarketplaceAgent,
     ),
     // The browser pages, embedded in the marketplace function (the smallest artifact with room).
-    route(Get, "/docs", Marketplace, Page, "getApiReference"),
+    route(Get, "/docs", Marketplace, Page, Op::GetApiReference),
     route(
         Get,
         "/docs/{asset}",
         Marketplace,
         Page,
-        "getApiReferenceFile",
+        Op::GetApiReferenceFile,
     ),
-    route(Get, "/portal", Marketplace, Page, "getPortal"),
-    route(Get, "/portal/{asset}", Marketplace, Page, "getPortalFile"),
-    route(Post, "/v1/webhooks", Webhooks, Bearer, "createWebhook").needs(WEBHOOKS_WRITE),
-    route(Get, "/v1/webhooks", Webhooks, Bearer, "listWebhooks").needs(WEBHOOKS_READ),
+    route(Get, "/portal", Marketplace, Page, Op::GetPortal),
+    route(Get, "/portal/{asset}", Marketplace, Page, Op::GetPortalFile),
+    route(Post, "/v1/webhooks", Webhooks, Bearer, Op::CreateWebhook),
+    route(Get, "/v1/webhooks", Webhooks, Bearer, Op::ListWebhooks),
     route(
         Post,
         "/v1/webhooks/dispatch",
         Webhooks,
         Bearer,
-        "dispatchWebhooks",
-    )
-    .needs(WEBHOOKS_WRITE),
-    route(Get, "/v1/webhooks/{id}", Webhooks, Bearer, "getWebhook").needs(WEBHOOKS_READ),
+        Op::DispatchWebhooks,
+    ),
+    route(Get, "/v1/webhooks/{id}", Webhooks, Bearer, Op::GetWebhook),
     route(
         Patch,
         "/v1/webhooks/{id}",
         Webhooks,
         Bearer,
-        "updateWebhook",
-    )
-    .needs(WEBHOOKS_WRITE),
+        Op::UpdateWebhook,
+    ),
     route(
         Delete,
         "/v1/webhooks/{id}",
         Webhooks,
         Bearer,
-        "deleteWebhook",
-    )
-    .needs(WEBHOOKS_WRITE),
+        Op::DeleteWebhook,
+    ),
     route(
         Post,
         "/v1/webhooks/{id}/rotate",
         Webhooks,
         Bearer,
-        "rotateWebhookSecret",
-    )
-    .needs(WEBHOOKS_WRITE),
+        Op::RotateWebhookSecret,
+    ),
     route(
         Post,
         "/v1/webhooks/{id}/test",
         Webhooks,
         Bearer,
-        "testWebhook",
-    )
-    .needs(WEBHOOKS_WRITE),
+        Op::TestWebhook,
+    ),
     route(
         Get,
         "/v1/webhooks/{id}/deliveries",
         Webhooks,
         Bearer,
-        "listWebhookDeliveries",
-    )
-    .needs(WEBHOOKS_READ),
+        Op::ListWebhookDeliveries,
+    ),
     route(
         Post,
         "/v1/webhooks/{id}/deliveries/{delivery_id}/retry",
         Webhooks,
         Bearer,
-        "retryWebhookDelivery",
-    )
-    .needs(WEBHOOKS_WRITE),
+        Op::RetryWebhookDelivery,
+    ),
     route(
         Post,
         "/v1/billing/stripe",
         Webhooks,
         Signature,
-        "receiveStripeEvent",
+        Op::ReceiveStripeEvent,
     ),
 ];
 
-/// The route with `operation`.
-pub fn by_operation(operation: &str) -> Option<&'static Route> {
+/// The route of `operation`.
+pub fn by_operation(operation: Operation) -> Option<&'static Route> {
     ROUTES.iter().find(|r| r.operation == operation)
 }
 
@@ -474,7 +476,7 @@ pub fn function_for(path: &str) -> Option<Function> {
 pub struct Mount {
     function: Function,
     router: Router<AppState>,
-    mounted: Vec<&'static str>,
+    mounted: Vec<Operation>,
 }
 
 impl Mount {
@@ -492,21 +494,21 @@ impl Mount {
     /// When the operation is not in the table, belongs to another function, or is mounted twice:
     /// a programming error that the first test starting the server reveals.
     #[track_caller]
-    pub fn handle<H, T>(mut self, operation: &'static str, handler: H) -> Self
+    pub fn handle<H, T>(mut self, operation: Operation, handler: H) -> Self
     where
         H: Handler<T, AppState>,
         T: 'static,
     {
         let route = by_operation(operation)
-            .unwrap_or_else(|| panic!("operation `{operation}` is not in the route table"));
+            .unwrap_or_else(|| panic!("operation `{operation:?}` is not in the route table"));
         assert!(
             route.function == self.function && !route.every_function,
-            "operation `{operation}` belongs to the {} function",
+            "operation `{operation:?}` belongs to the {} function",
             route.function.name()
         );
         assert!(
             !self.mounted.contains(&operation),
-            "operation `{operation}` is mounted twice"
+            "operation `{operation:?}` is mounted twice"
         );
         self.router = self
             .router
@@ -521,7 +523,7 @@ impl Mount {
     /// When a route the table gives this function has no handler.
     #[track_caller]
     pub fn finish(self) -> Router<AppState> {
-        let missing: Vec<&str> = ROUTES
+        let missing: Vec<Operation> = ROUTES
             .iter()
             .filter(|r| r.function == self.function && !r.every_function)
             .map(|r| r.operation)
@@ -560,7 +562,7 @@ mod tests {
         };
         for route in ROUTES {
             let path = concrete(route.path);
-            let found: Vec<&str> = ROUTES
+            let found: Vec<Operation> = ROUTES
                 .iter()
                 .filter(|r| r.method == route.method && matches(r.path, &path))
                 .map(|r| r.operation)
@@ -569,7 +571,7 @@ mod tests {
         }
         assert_eq!(
             by_request("DELETE", "/v1/orgs/credentials/abc").map(|r| r.operation),
-            Some("revokeAdminCredential")
+            Some(Operation::RevokeAdminCredential)
         );
         assert!(by_request("PUT", "/v1/agents").is_none());
     }
@@ -578,9 +580,9 @@ mod tests {
     fn every_bearer_route_declares_its_scope() {
         for route in ROUTES {
             assert_eq!(
-                route.scope.is_some(),
+                route.requirement().is_some(),
                 route.access == Access::Bearer,
-                "{} {}: a bearer route needs `.needs(scope)`, and only a bearer route",
+                "{} {}: a bearer route's operation declares its scope, and only a bearer route's",
                 route.method.as_str(),
                 route.path
             );

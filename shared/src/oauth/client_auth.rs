@@ -3,6 +3,8 @@
 
 use std::collections::HashSet;
 
+use crate::domain::caller::{AgentId, Caller, ClientId, Identity, OrgId};
+use crate::domain::policies::AgentFacts;
 use crate::domain::scopes;
 use crate::domain::secrets::{hash_secret, secret_matches};
 use crate::jose::access_token::CLOCK_SKEW_SECONDS;
@@ -80,12 +82,34 @@ pub struct AuthenticatedClient {
     /// Scopes this client may be granted: the agent's capabilities, or the admin scopes.
     pub allowed_scopes: Vec<String>,
     pub method: Method,
+    /// What the organization's policies know of the agent; `None` for an admin credential,
+    /// whose tokens policies do not govern.
+    pub policy_facts: Option<AgentFacts>,
+    /// The version of the organization's policy set, read with the credential.
+    pub policy_version: i64,
 }
 
 impl AuthenticatedClient {
     /// The `sub` of its tokens: the agent id, or the client id for an admin (RFC 9068 §2.2).
     pub fn subject(&self) -> &str {
         self.agent_id.as_deref().unwrap_or(&self.client_id)
+    }
+
+    /// The client as a caller of the decision point, holding what it may be granted.
+    pub fn caller(&self) -> Caller {
+        let client_id = ClientId::new(self.client_id.as_str());
+        Caller {
+            org: OrgId::new(self.org_id.as_str()),
+            identity: match &self.agent_id {
+                None => Identity::Admin { client_id },
+                Some(agent_id) => Identity::Agent {
+                    agent_id: AgentId::new(agent_id.as_str()),
+                    client_id,
+                },
+            },
+            scopes: self.allowed_scopes.clone(),
+            key_binding: None,
+        }
     }
 }
 
@@ -168,6 +192,8 @@ pub async fn authenticate(
             client_id: record.client_id,
             agent_id: record.agent_id,
             method,
+            policy_facts: record.policy_facts,
+            policy_version: record.policy_version,
         }),
         Err(reason) => Err(Rejected {
             client: Some(record),

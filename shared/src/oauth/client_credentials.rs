@@ -4,10 +4,12 @@
 use async_trait::async_trait;
 use serde_json::{json, Map};
 
+use crate::domain::policies::{PolicyAction, PolicyPrincipal};
 use crate::jose::access_token::ClaimExtensions;
 use crate::oauth::error::OAuthError;
 use crate::oauth::grant::{
     granted_scope, requested_audiences, CallerAuthentication, Grant, GrantRequest, Issuance,
+    PolicyInput,
 };
 use crate::state::AppState;
 use crate::store::{agents, credentials};
@@ -52,6 +54,12 @@ impl Grant for ClientCredentials {
             details,
             statements,
             issued_token_type: None,
+            policy: client.policy_facts.clone().map(|agent| PolicyInput {
+                principal: PolicyPrincipal::Agent(agent),
+                action: PolicyAction::IssueToken,
+                client_auth_method: client.method.as_str(),
+                known_version: Some(client.policy_version),
+            }),
         })
     }
 }

@@ -3,6 +3,7 @@
 use crate::limits::Refusal;
 use crate::ports::kv::KvError;
 use crate::ports::sql::DbError;
+use crate::services::ServiceError;
 
 /// The registered error codes this server answers with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -118,6 +119,16 @@ impl From<DbError> for OAuthError {
         match e {
             DbError::Unavailable(_) => OAuthError::temporarily_unavailable(e),
             _ => OAuthError::server_error(e),
+        }
+    }
+}
+
+impl From<ServiceError> for OAuthError {
+    fn from(e: ServiceError) -> Self {
+        match e {
+            ServiceError::Db(db) => db.into(),
+            ServiceError::Kv(kv) => kv.into(),
+            other => OAuthError::server_error(other),
         }
     }
 }

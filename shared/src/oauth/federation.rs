@@ -8,6 +8,7 @@ use serde_json::{json, Map, Value};
 use crate::config::TrustedIssuer;
 use crate::domain::agents::AgentStatus;
 use crate::domain::audit::Outcome;
+use crate::domain::policies::{PolicyAction, PolicyPrincipal, WorkflowFacts};
 use crate::domain::scopes;
 use crate::domain::trust_policies::{Mismatch, TrustPolicy, WorkflowClaims};
 use crate::domain::validate::{is_id, Invalid};
@@ -15,7 +16,7 @@ use crate::jose::access_token::ClaimExtensions;
 use crate::jose::id_token::{self, VerifiedIdToken, LEEWAY_SECONDS};
 use crate::oauth::error::OAuthError;
 use crate::oauth::form::OAuthForm;
-use crate::oauth::grant::{granted_scope, requested_audiences, Issuance};
+use crate::oauth::grant::{granted_scope, requested_audiences, Issuance, PolicyInput};
 use crate::ports::sql::Change;
 use crate::services::{self, ServiceError};
 use crate::state::AppState;
@@ -329,7 +330,28 @@ async fn for_agent(
         details,
         statements: vec![agent_store::touch_last_auth(&agent.id, state.now_millis())],
         issued_token_type,
+        policy: Some(workflow_policy_input(&workflow)),
     })
+}
+
+/// A workflow as the organization's policies see it: the principal of the exchange, by its
+/// verified claims (absent claims are empty strings).
+fn workflow_policy_input(workflow: &VerifiedWorkflow) -> PolicyInput {
+    let claims = &workflow.claims;
+    let text = |claim: &Option<String>| claim.clone().unwrap_or_default();
+    PolicyInput {
+        principal: PolicyPrincipal::Workflow(WorkflowFacts {
+            repository: text(&claims.repository),
+            repository_id: text(&claims.repository_id),
+            git_ref: text(&claims.git_ref),
+            environment: text(&claims.environment),
+            event_name: text(&claims.event_name),
+            job_workflow_ref: text(&claims.job_workflow_ref),
+        }),
+        action: PolicyAction::ExchangeToken,
+        client_auth_method: "none",
+        known_version: None,
+    }
 }
 
 async fn for_registration(
@@ -411,6 +433,7 @@ async fn for_registration(
         details,
         statements: Vec::new(),
         issued_token_type,
+        policy: Some(workflow_policy_input(&workflow)),
     })
 }
 

@@ -8,12 +8,16 @@ use serde_json::{json, Map, Value};
 
 use crate::config::Config;
 use crate::domain::audit::Outcome;
+use crate::domain::policies::{
+    decide, PolicyAction, PolicyPrincipal, RequestFacts, ScopeDecision, TokenRequest,
+};
 use crate::jose::access_token::{self, ClaimExtensions, MintRequest};
 use crate::limits::{DecisionSlot, Meter, Subject};
 use crate::oauth::client_auth::AuthenticatedClient;
 use crate::oauth::error::OAuthError;
 use crate::oauth::form::OAuthForm;
 use crate::ports::sql::{Change, Statement};
+use crate::services::policies;
 use crate::state::AppState;
 
 /// How the caller of a grant proves who it is.
@@ -65,6 +69,21 @@ pub struct Issuance {
     pub statements: Vec<Statement>,
     /// RFC 8693 §2.2.1 `issued_token_type`, for grants that answer with it.
     pub issued_token_type: Option<&'static str>,
+    /// What the organization's policies decide about; `None` for an admin's token, which
+    /// policies do not govern (an organization cannot lock its own admin out).
+    pub policy: Option<PolicyInput>,
+}
+
+/// The principal and action of an issuance, as the organization's Cedar policies see them.
+pub struct PolicyInput {
+    pub principal: PolicyPrincipal,
+    pub action: PolicyAction,
+    /// How the client authenticated (`client_secret_basic`, ..., or `none` when the grant's
+    /// parameters are the credential).
+    pub client_auth_method: &'static str,
+    /// The version of the organization's policy set when the grant read it with its own data;
+    /// `None` has it read.
+    pub known_version: Option<i64>,
 }
 
 #[async_trait]
@@ -108,9 +127,11 @@ pub const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_tok
 pub async fn issue(
     state: &AppState,
     slot: &DecisionSlot,
+    client_ip: &str,
     grant_type: &'static str,
-    issuance: Issuance,
+    mut issuance: Issuance,
 ) -> Result<TokenResponse, OAuthError> {
+    let decided_by = apply_policies(state, client_ip, grant_type, &mut issuance).await?;
     // Counted once the request is known to be valid, so the meter counts tokens actually issued.
     let meter = Meter::TokenIssued {
         org_id: &issuance.org_id,
@@ -156,6 +177,9 @@ pub async fn issue(
         if issuance.client_id != issuance.actor {
             common.insert("client_id".into(), json!(issuance.client_id));
         }
+        if !decided_by.is_empty() {
+            common.insert("policies".into(), json!(decided_by));
+        }
         common.extend(issuance.details);
     }
     let mut event = state
@@ -182,6 +206,94 @@ pub async fn issue(
         scope: issuance.scope,
         issued_token_type: issuance.issued_token_type,
     })
+}
+
+/// Narrows the issuance to the scopes the organization's policies permit, one authorization
+/// query per scope and audience, and caps its lifetime by the lowest `@max_lifetime_seconds` of
+/// the permits that decided; refuses it (`invalid_scope`, naming the forbidding policies) when
+/// none is permitted. Returns the determining policies. An organization without policies, and
+/// an admin's token, pass untouched. Capabilities stay the ceiling: only granted scopes are asked.
+async fn apply_policies(
+    state: &AppState,
+    client_ip: &str,
+    grant_type: &'static str,
+    issuance: &mut Issuance,
+) -> Result<Vec<String>, OAuthError> {
+    let Some(input) = &issuance.policy else {
+        return Ok(Vec::new());
+    };
+    let compiled = policies::compiled(state, &issuance.org_id, input.known_version).await?;
+    if compiled.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ttl = issuance
+        .max_lifetime_seconds
+        .map_or(state.config.token_ttl_seconds, |cap| {
+            cap.clamp(1, state.config.token_ttl_seconds)
+        });
+    let facts = RequestFacts {
+        grant_type: grant_type.to_owned(),
+        client_auth_method: input.client_auth_method.to_owned(),
+        now: state.clock.now_seconds(),
+        client_ip: client_ip.to_owned(),
+        key_bound: issuance.extensions.cnf.is_some(),
+        lifetime_seconds: ttl,
+    };
+    let scopes: Vec<&str> = issuance
+        .scope
+        .split(' ')
+        .filter(|s| !s.is_empty())
+        .collect();
+    let decisions = decide(
+        &compiled,
+        &TokenRequest {
+            principal: &input.principal,
+            action: input.action,
+            audiences: &issuance.audiences,
+            facts: &facts,
+        },
+        &scopes,
+    );
+    let permitted: Vec<&ScopeDecision> = decisions.iter().filter(|d| d.allowed).collect();
+    if permitted.is_empty() {
+        let forbidding: Vec<&str> = decisions
+            .iter()
+            .flat_map(|d| d.policies.iter().map(String::as_str))
+            .collect();
+        let reason = decisions.iter().find_map(|d| d.reason.as_deref());
+        let mut description = if forbidding.is_empty() {
+            "no policy of the organization permits any requested scope".to_owned()
+        } else {
+            format!(
+                "the organization's policies forbid every requested scope (policy {})",
+                forbidding.join(", ")
+            )
+        };
+        if let Some(reason) = reason {
+            description.push_str(&format!(": {reason}"));
+        }
+        return Err(OAuthError::invalid_scope(description));
+    }
+    let mut decided_by: Vec<String> = permitted
+        .iter()
+        .flat_map(|d| d.policies.iter().cloned())
+        .collect();
+    decided_by.sort();
+    decided_by.dedup();
+    if let Some(cap) = permitted
+        .iter()
+        .filter_map(|d| d.max_lifetime_seconds)
+        .min()
+    {
+        issuance.max_lifetime_seconds =
+            Some(issuance.max_lifetime_seconds.map_or(cap, |c| c.min(cap)));
+    }
+    issuance.scope = permitted
+        .iter()
+        .map(|d| d.scope.as_str())
+        .collect::<Vec<_>>()
+        .join(" ");
+    Ok(decided_by)
 }
 
 /// No `scope` means every allowed scope; otherwise each requested scope must be allowed.

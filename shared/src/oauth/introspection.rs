@@ -10,6 +10,7 @@
 
 use serde_json::{json, Value};
 
+use crate::domain::authz::{authorize, Operation, Resource};
 use crate::jose::access_token::VerifiedToken;
 use crate::limits::DecisionSlot;
 use crate::oauth::client_auth::AuthenticatedClient;
@@ -54,15 +55,18 @@ pub async fn introspect(
     Ok(body)
 }
 
-/// The policy in this module's documentation, for a token of the caller's organization.
+/// The policy in this module's documentation, for a token of the caller's organization: the
+/// decision point's.
 fn may_introspect(caller: &AuthenticatedClient, token: &VerifiedToken) -> bool {
-    let is_admin = caller.agent_id.is_none();
-    let own = token.subject == caller.subject();
-    let meant_for_caller = token
-        .audiences
-        .iter()
-        .any(|a| a == caller.subject() || *a == caller.client_id);
-    is_admin || own || meant_for_caller
+    authorize(
+        &caller.caller(),
+        Operation::IntrospectToken,
+        Resource::Token {
+            subject: &token.subject,
+            audiences: &token.audiences,
+        },
+    )
+    .is_ok()
 }
 
 fn inactive() -> Value {
@@ -104,6 +108,8 @@ mod tests {
             agent_id: agent_id.map(str::to_owned),
             allowed_scopes: Vec::new(),
             method: Method::ClientSecretBasic,
+            policy_facts: None,
+            policy_version: 0,
         }
     }
 

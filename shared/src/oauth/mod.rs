@@ -76,7 +76,7 @@ pub async fn token(
         }
         other => other?,
     };
-    grant::issue(state, slot, grant.grant_type(), issuance).await
+    grant::issue(state, slot, client_ip, grant.grant_type(), issuance).await
 }
 
 /// Client authentication for every `/oauth2/*` endpoint. The failure budgets of the caller's

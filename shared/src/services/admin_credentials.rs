@@ -9,6 +9,7 @@ use crate::domain::validate::is_id;
 use crate::domain::{scopes, secrets};
 use crate::ports::sql::{Change, DbError};
 use crate::services::credentials::{guard_error, plan_rotation};
+use crate::services::Context;
 use crate::services::{revocation, ServiceError};
 use crate::state::AppState;
 use crate::store::credentials as store;
@@ -40,25 +41,22 @@ pub async fn list(
 
 /// A further admin credential, its secret shown once: how an admin replaces one for good (create,
 /// switch, revoke the old), since the last active one cannot be revoked.
-pub async fn create(
-    state: &AppState,
-    org_id: &str,
-    actor: &str,
-) -> Result<IssuedOrgCredential, ServiceError> {
+pub async fn create(state: &AppState, ctx: &Context) -> Result<IssuedOrgCredential, ServiceError> {
+    let org_id = ctx.org();
     let (secret, secret_hash) = secrets::client_secret_from(state.random());
     let credential = OrgCredential {
         id: state.new_id(),
         client_id: secrets::client_id_from(state.random()),
         status: "active".into(),
         scope: scopes::ADMIN.join(" "),
-        created_at: state.now_millis(),
+        created_at: ctx.now_millis,
         rotated_at: None,
         revoked_at: None,
         last_used_at: None,
         previous_secret_expires_at: None,
     };
-    let event = state
-        .audit(org_id, actor, "admin_credential.created", Outcome::Success)
+    let event = ctx
+        .audit(state, "admin_credential.created", Outcome::Success)
         .target(credential.id.clone())
         .details(credential.audit_details());
     let change = Change::new()
@@ -80,11 +78,11 @@ pub async fn create(
 /// Replaces an admin credential's secret, as an agent's (grace period, compare-and-set).
 pub async fn rotate(
     state: &AppState,
-    org_id: &str,
-    actor: &str,
+    ctx: &Context,
     id: &str,
     rotation: Rotation,
 ) -> Result<IssuedOrgCredential, ServiceError> {
+    let org_id = ctx.org();
     let mut credential = get(state, org_id, id).await?;
     if !credential.is_active() {
         return Err(ServiceError::CredentialRevoked);
@@ -94,8 +92,8 @@ pub async fn rotate(
     credential.previous_secret_expires_at = plan.previous_expires_at;
     let mut details = credential.audit_details();
     details["grace_period_seconds"] = plan.grace_seconds.into();
-    let event = state
-        .audit(org_id, actor, "admin_credential.rotated", Outcome::Success)
+    let event = ctx
+        .audit(state, "admin_credential.rotated", Outcome::Success)
         .target(id)
         .details(details);
     let [unchanged, rotate] = plan.statements(org_id, id);
@@ -116,15 +114,15 @@ pub async fn rotate(
 /// a revoked credential answers with it and revokes its tokens again, so a retry completes it.
 pub async fn revoke(
     state: &AppState,
-    org_id: &str,
-    actor: &str,
+    ctx: &Context,
     id: &str,
 ) -> Result<OrgCredential, ServiceError> {
+    let org_id = ctx.org();
     let mut credential = get(state, org_id, id).await?;
     if credential.is_active() {
-        let now = state.now_millis();
-        let event = state
-            .audit(org_id, actor, "admin_credential.revoked", Outcome::Success)
+        let now = ctx.now_millis;
+        let event = ctx
+            .audit(state, "admin_credential.revoked", Outcome::Success)
             .target(id)
             .details(credential.audit_details());
         let change = Change::new()

@@ -6,11 +6,12 @@ use serde_json::json;
 use crate::config::tiers::Tier;
 use crate::domain::agents::{Agent, AgentPatch, AgentStatus, ListQuery, NewAgent};
 use crate::domain::audit::Outcome;
+use crate::domain::authz::{Operation, Resource};
 use crate::domain::page::{Keyset, Page, PageRequest};
 use crate::domain::validate::{is_id, Invalid};
 use crate::domain::webhooks::EventType;
 use crate::ports::sql::{Change, DbError};
-use crate::services::{revocation, webhooks, ServiceError};
+use crate::services::{revocation, webhooks, Context, ServiceError};
 use crate::state::AppState;
 use crate::store::agents::{self as store, AgentFilter};
 use crate::store::credentials as credential_store;
@@ -51,19 +52,6 @@ pub async fn get_live(state: &AppState, org_id: &str, id: &str) -> Result<Agent,
     Ok(agent)
 }
 
-/// Management scopes reach an agent only from an admin credential: an agent trusted with
-/// `agents:write` cannot hand out (or take) more than it was given.
-pub(crate) fn check_management_grant(
-    agent: &Agent,
-    before: &[String],
-    caller_is_admin: bool,
-) -> Result<(), ServiceError> {
-    if !caller_is_admin && !agent.added_management_scopes(before).is_empty() {
-        return Err(ServiceError::ManagementScopesNeedAnAdmin);
-    }
-    Ok(())
-}
-
 /// An organization's tier and its cap on agents (`None`: unlimited). Read afresh, not from a
 /// cache: a tier just bought lifts the cap on the next request.
 pub(crate) async fn agent_cap(
@@ -76,20 +64,19 @@ pub(crate) async fn agent_cap(
 }
 
 /// Registers an agent, enforcing its organization's tier cap in the same transaction as the insert.
-pub async fn create(
-    state: &AppState,
-    org_id: &str,
-    actor: &str,
-    caller_is_admin: bool,
-    new: NewAgent,
-) -> Result<Agent, ServiceError> {
-    let now = state.now_millis();
+pub async fn create(state: &AppState, ctx: &Context, new: NewAgent) -> Result<Agent, ServiceError> {
+    let org_id = ctx.org();
     let management_allowed = new.allow_management_scopes;
-    let agent = Agent::register(new, state.new_id(), org_id, now)?;
-    check_management_grant(&agent, &[], caller_is_admin)?;
+    let agent = Agent::register(new, state.new_id(), org_id, ctx.now_millis)?;
+    ctx.authorize(
+        Operation::CreateAgent,
+        Resource::NewAgent {
+            capabilities: &agent.capabilities,
+        },
+    )?;
     let (tier, cap) = agent_cap(state, org_id).await?;
-    let event = state
-        .audit(org_id, actor, "agent.created", Outcome::Success)
+    let event = ctx
+        .audit(state, "agent.created", Outcome::Success)
         .agent(&agent.id)
         .target(agent.id.clone())
         .details(json!({
@@ -141,8 +128,8 @@ pub async fn list(
     }))
 }
 
-/// What an update did, so the caller can revoke tokens once it is durable.
-pub struct Updated {
+/// What an update did, so its tokens can be revoked once it is durable.
+struct Updated {
     pub agent: Agent,
     /// The request asked for suspension (also when already suspended, so a retry after a failed
     /// revocation still revokes): the caller must revoke the agent's tokens.
@@ -154,21 +141,36 @@ pub struct Updated {
 
 impl Updated {
     /// Whether the agent's tokens must be revoked now that the update is durable.
-    pub fn revokes_tokens(&self) -> bool {
+    fn revokes_tokens(&self) -> bool {
         self.suspended || self.capabilities_removed
     }
 }
 
-/// Applies a partial update. Optimistic: the write is conditional on `updated_at` being what was
-/// read, so a concurrent suspension is never overwritten by a stale `active`.
+/// Applies a partial update, then revokes the agent's tokens when it was suspended or lost
+/// capabilities (which its live tokens may carry): only once the change is durable, so a failed
+/// commit never leaves a live agent locked out.
 pub async fn update(
     state: &AppState,
-    org_id: &str,
-    actor: &str,
-    caller_is_admin: bool,
+    ctx: &Context,
+    id: &str,
+    patch: AgentPatch,
+) -> Result<Agent, ServiceError> {
+    let updated = apply_update(state, ctx, id, patch).await?;
+    if updated.revokes_tokens() {
+        revoke_tokens(state, id).await?;
+    }
+    Ok(updated.agent)
+}
+
+/// Optimistic: the write is conditional on `updated_at` being what was read, so a concurrent
+/// suspension is never overwritten by a stale `active`.
+async fn apply_update(
+    state: &AppState,
+    ctx: &Context,
     id: &str,
     patch: AgentPatch,
 ) -> Result<Updated, ServiceError> {
+    let org_id = ctx.org();
     if patch.is_empty() {
         return Err(Invalid::new("body", "send at least one field to change").into());
     }
@@ -177,7 +179,16 @@ pub async fn update(
         let current = get_live(state, org_id, id).await?;
         // A retry re-applies the same patch to the fresher row.
         let (mut next, changed) = current.patched(patch.clone())?;
-        check_management_grant(&next, &current.capabilities, caller_is_admin)?;
+        let added: Vec<String> = next
+            .capabilities
+            .iter()
+            .filter(|c| !current.capabilities.contains(c))
+            .cloned()
+            .collect();
+        ctx.authorize(
+            Operation::UpdateAgent,
+            Resource::GrantingCapabilities { added: &added },
+        )?;
         let capabilities_removed = next.lost_capabilities(&current.capabilities);
         let status_action = match (current.status, next.status) {
             (AgentStatus::Active, AgentStatus::Suspended) => Some("agent.suspended"),
@@ -192,14 +203,13 @@ pub async fn update(
                 capabilities_removed,
             });
         }
-        next.updated_at = state.now_millis().max(current.updated_at + 1);
+        next.updated_at = ctx.now_millis.max(current.updated_at + 1);
         let mut change = Change::new()
             .statement(store::unchanged_since(org_id, id, current.updated_at))
             .statement(store::update(&next));
         if !changed.is_empty() {
             change = change.event(
-                state
-                    .audit(org_id, actor, "agent.updated", Outcome::Success)
+                ctx.audit(state, "agent.updated", Outcome::Success)
                     .agent(id)
                     .target(id)
                     .details(json!({ "changed": changed })),
@@ -228,8 +238,7 @@ pub async fn update(
         }
         if let Some(action) = status_action {
             change = change.event(
-                state
-                    .audit(org_id, actor, action, Outcome::Success)
+                ctx.audit(state, action, Outcome::Success)
                     .agent(id)
                     .target(id)
                     .details(json!({ "from": current.status, "to": next.status })),
@@ -250,21 +259,23 @@ pub async fn update(
     Err(ServiceError::Contention)
 }
 
-/// Decommissions an agent: terminal status and every credential revoked, in one transaction.
-/// Idempotent: decommissioning a decommissioned agent answers with it unchanged.
+/// Decommissions an agent: terminal status and every credential revoked, in one transaction,
+/// then its tokens. Idempotent: decommissioning a decommissioned agent answers with it unchanged
+/// and revokes its tokens again, so a retry after a failed revocation completes it.
 pub async fn decommission(
     state: &AppState,
-    org_id: &str,
-    actor: &str,
+    ctx: &Context,
     id: &str,
 ) -> Result<Agent, ServiceError> {
+    let org_id = ctx.org();
     let current = get(state, org_id, id).await?;
     if current.status == AgentStatus::Decommissioned {
+        revoke_tokens(state, id).await?;
         return Ok(current);
     }
-    let now = state.now_millis();
-    let event = state
-        .audit(org_id, actor, "agent.decommissioned", Outcome::Success)
+    let now = ctx.now_millis;
+    let event = ctx
+        .audit(state, "agent.decommissioned", Outcome::Success)
         .agent(id)
         .target(id)
         .details(json!({ "from": current.status }));
@@ -284,14 +295,17 @@ pub async fn decommission(
         .event(event);
     match state.db.commit(change).await {
         // A concurrent decommission won; the outcome is the same.
-        Ok(_) | Err(DbError::Guard(store::DECOMMISSIONED)) => get(state, org_id, id).await,
+        Ok(_) | Err(DbError::Guard(store::DECOMMISSIONED)) => {
+            revoke_tokens(state, id).await?;
+            get(state, org_id, id).await
+        }
         Err(e) => Err(e.into()),
     }
 }
 
 /// Ends every token the agent holds. Called only after the change that warrants it is durable, so
 /// a failed commit never leaves a live agent locked out.
-pub async fn revoke_tokens(state: &AppState, agent_id: &str) -> Result<(), ServiceError> {
+pub(crate) async fn revoke_tokens(state: &AppState, agent_id: &str) -> Result<(), ServiceError> {
     revocation::revoke_subject(
         state.kv.as_ref(),
         agent_id,

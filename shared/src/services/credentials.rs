@@ -4,6 +4,7 @@
 use serde_json::{json, Map, Value};
 
 use crate::domain::audit::Outcome;
+use crate::domain::authz::{Operation, Resource};
 use crate::domain::credentials::{
     ClientSecret, Credential, CredentialKind, IssuedCredential, ListQuery, NewCredential, Rotation,
     MAX_GRACE_PERIOD_SECONDS, PUBLIC_JWK_MEMBERS,
@@ -15,7 +16,7 @@ use crate::domain::validate::{is_id, Invalid};
 use crate::domain::webhooks::EventType;
 use crate::jose::jwk::Verifier;
 use crate::ports::sql::{Change, DbError, Statement};
-use crate::services::{agents, webhooks, ServiceError};
+use crate::services::{agents, webhooks, Context, ServiceError};
 use crate::state::AppState;
 use crate::store::agents as agent_store;
 use crate::store::credentials as store;
@@ -60,14 +61,15 @@ pub(crate) fn guard_error(e: DbError) -> ServiceError {
     }
 }
 
-/// Gives an agent a new credential.
+/// Gives an agent a new credential: whoever receives it can obtain the agent's every capability,
+/// so the caller must hold them all (or be an admin).
 pub async fn create(
     state: &AppState,
-    org_id: &str,
-    actor: &str,
+    ctx: &Context,
     agent_id: &str,
     new: NewCredential,
 ) -> Result<IssuedCredential, ServiceError> {
+    let org_id = ctx.org();
     let public_jwk = match (new.kind, new.public_jwk) {
         (CredentialKind::ClientSecret, None) => None,
         (CredentialKind::ClientSecret, Some(_)) => {
@@ -82,7 +84,13 @@ pub async fn create(
         }
         (CredentialKind::PrivateKeyJwt, Some(jwk)) => Some(valid_public_jwk(jwk)?),
     };
-    agents::get_live(state, org_id, agent_id).await?;
+    let agent = agents::get_live(state, org_id, agent_id).await?;
+    ctx.authorize(
+        Operation::CreateCredential,
+        Resource::PowerOverAgent {
+            capabilities: &agent.capabilities,
+        },
+    )?;
     let (secret, secret_hash) = match new.kind {
         CredentialKind::ClientSecret => {
             let (secret, hash) = secrets::client_secret_from(state.random());
@@ -97,14 +105,14 @@ pub async fn create(
         client_id: secrets::client_id_from(state.random()),
         public_jwk,
         status: "active".into(),
-        created_at: state.now_millis(),
+        created_at: ctx.now_millis,
         rotated_at: None,
         revoked_at: None,
         last_used_at: None,
         previous_secret_expires_at: None,
     };
-    let event = state
-        .audit(org_id, actor, "credential.created", Outcome::Success)
+    let event = ctx
+        .audit(state, "credential.created", Outcome::Success)
         .agent(agent_id)
         .target(credential.id.clone())
         .details(credential.audit_details());
@@ -226,16 +234,23 @@ impl PlannedRotation {
 /// Replaces a client secret. With a grace period the previous secret keeps working until it ends;
 /// without one it stops at once. Only the latest previous secret is kept. Of concurrent rotations
 /// exactly one wins; the others are refused (409) rather than hand out a secret that a later
-/// write silently replaced.
+/// write silently replaced. The new secret is power over the agent, as a new credential is.
 pub async fn rotate(
     state: &AppState,
-    org_id: &str,
-    actor: &str,
+    ctx: &Context,
     agent_id: &str,
     id: &str,
     rotation: Rotation,
 ) -> Result<IssuedCredential, ServiceError> {
+    let org_id = ctx.org();
     let mut credential = get(state, org_id, agent_id, id).await?;
+    let agent = agents::get(state, org_id, agent_id).await?;
+    ctx.authorize(
+        Operation::RotateCredential,
+        Resource::PowerOverAgent {
+            capabilities: &agent.capabilities,
+        },
+    )?;
     if credential.kind != CredentialKind::ClientSecret {
         return Err(ServiceError::NotRotatable);
     }
@@ -247,8 +262,8 @@ pub async fn rotate(
     credential.previous_secret_expires_at = plan.previous_expires_at;
     let mut details = credential.audit_details();
     details["grace_period_seconds"] = plan.grace_seconds.into();
-    let event = state
-        .audit(org_id, actor, "credential.rotated", Outcome::Success)
+    let event = ctx
+        .audit(state, "credential.rotated", Outcome::Success)
         .agent(agent_id)
         .target(id)
         .details(details);
@@ -272,22 +287,34 @@ pub async fn rotate(
     })
 }
 
-/// Revokes a credential for good. Idempotent: revoking a revoked credential answers with it.
-/// The caller then revokes the agent's tokens, which may have been obtained with it.
+/// Revokes a credential for good, then the agent's tokens, which may have been obtained with it.
+/// Idempotent: revoking a revoked credential answers with it and revokes the tokens again, so a
+/// retry after a failed token revocation completes it.
 pub async fn revoke(
     state: &AppState,
-    org_id: &str,
-    actor: &str,
+    ctx: &Context,
     agent_id: &str,
     id: &str,
 ) -> Result<Credential, ServiceError> {
+    let credential = revoke_credential(state, ctx, agent_id, id).await?;
+    agents::revoke_tokens(state, &credential.agent_id).await?;
+    Ok(credential)
+}
+
+async fn revoke_credential(
+    state: &AppState,
+    ctx: &Context,
+    agent_id: &str,
+    id: &str,
+) -> Result<Credential, ServiceError> {
+    let org_id = ctx.org();
     let credential = get(state, org_id, agent_id, id).await?;
     if !credential.is_active() {
         return Ok(credential);
     }
-    let now = state.now_millis();
-    let event = state
-        .audit(org_id, actor, "credential.revoked", Outcome::Success)
+    let now = ctx.now_millis;
+    let event = ctx
+        .audit(state, "credential.revoked", Outcome::Success)
         .agent(agent_id)
         .target(id)
         .details(credential.audit_details());

@@ -8,15 +8,51 @@ pub mod billing;
 pub mod credentials;
 pub mod marketplace;
 pub mod orgs;
+pub mod policies;
 pub mod revocation;
 pub mod trust_policies;
 pub mod usage;
 pub mod webhooks;
 
+use crate::domain::audit::{AuditDraft, Outcome};
+use crate::domain::authz::{self, Denied, Operation, Resource};
 use crate::domain::billing::SignatureError;
+use crate::domain::caller::Caller;
+use crate::domain::policies::PolicyInputError;
 use crate::domain::validate::Invalid;
 use crate::ports::kv::KvError;
 use crate::ports::sql::DbError;
+use crate::state::AppState;
+
+/// Who acts, and when: what every management operation receives in place of loose organization
+/// and actor ids. Built once per request from the verified token (`http::auth`).
+#[derive(Clone, Debug)]
+pub struct Context {
+    pub caller: Caller,
+    pub now_millis: i64,
+}
+
+impl Context {
+    /// The caller's organization: the only one its operations reach.
+    pub fn org(&self) -> &str {
+        self.caller.org.as_str()
+    }
+
+    /// The decision point (`domain::authz::authorize`) for an operation on a loaded resource.
+    pub fn authorize(
+        &self,
+        operation: Operation,
+        resource: Resource<'_>,
+    ) -> Result<(), ServiceError> {
+        authz::authorize(&self.caller, operation, resource).map_err(ServiceError::Forbidden)
+    }
+
+    /// An audit event of this caller's organization naming this caller as its actor: the one
+    /// place the audit actor is derived from the caller.
+    pub fn audit(&self, state: &AppState, action: &'static str, outcome: Outcome) -> AuditDraft {
+        state.audit(self.org(), self.caller.actor(), action, outcome)
+    }
+}
 
 /// Failures of the operations; mapped to problems in one place (`http::error`).
 #[derive(Debug, thiserror::Error)]
@@ -62,8 +98,20 @@ pub enum ServiceError {
     GracePeriodRunning { until: String },
     #[error("this is the organization's last active admin credential; create another one first (POST /v1/orgs/credentials), so the organization is never left without an admin")]
     LastAdminCredential,
-    #[error("only an organization's admin credential may give an agent management scopes")]
-    ManagementScopesNeedAnAdmin,
+    /// The decision point refused the caller.
+    #[error(transparent)]
+    Forbidden(Denied),
+    /// A policy text or description the API refuses, with where and why.
+    #[error(transparent)]
+    InvalidPolicy(PolicyInputError),
+    #[error("an organization may have at most {limit} policies")]
+    PolicyLimit { limit: i64 },
+    /// The policy is at another version than the one the request was based on.
+    #[error("the policy was changed since (it is at version {version}); read it again and retry")]
+    PolicyChanged { version: i64, conditional: bool },
+    /// A stored policy that no longer compiles: the set fails closed.
+    #[error("the organization's policies cannot be compiled: {0}")]
+    PolicySetUnusable(String),
     #[error(transparent)]
     Db(#[from] DbError),
     #[error(transparent)]

@@ -35,13 +35,35 @@ pub async fn revoke_subject(
     .await
 }
 
-/// The two entries that decide whether `token` is revoked, read together in one round trip
-/// (alone, or folded into a rate-limit admission).
+/// Revokes every token issued to `client_id` at or before now (a trust policy's, whose deletion
+/// ends the tokens workflows obtained through it), like [`revoke_subject`].
+pub async fn revoke_client(
+    kv: &dyn KeyValue,
+    client_id: &str,
+    now_seconds: i64,
+    token_ttl_seconds: i64,
+) -> Result<(), KvError> {
+    let ttl = (token_ttl_seconds + CLOCK_SKEW_SECONDS as i64 + 1) as u64;
+    kv.set(
+        &kv_keys::revoked_client(client_id),
+        &now_seconds.to_string(),
+        ttl,
+    )
+    .await
+}
+
+/// The entries that decide whether `token` is revoked, read together in one round trip (alone,
+/// or folded into a rate-limit admission): its `jti`, then the cut-offs of its subject and, when
+/// the client differs from the subject, of its client.
 pub fn keys(token: &VerifiedToken) -> Vec<String> {
-    vec![
+    let mut keys = vec![
         kv_keys::revoked_jti(&token.jti),
         kv_keys::revoked_subject(&token.subject),
-    ]
+    ];
+    if token.claims.client_id != token.subject {
+        keys.push(kv_keys::revoked_client(&token.claims.client_id));
+    }
+    keys
 }
 
 /// Judges the values of [`keys`] (or the store's failure) under `policy`.

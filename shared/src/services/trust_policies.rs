@@ -6,12 +6,14 @@ use serde_json::{json, Value};
 
 use crate::domain::agents::{Agent, AgentStatus, NewAgent};
 use crate::domain::audit::Outcome;
+use crate::domain::authz::{Operation, Resource};
+use crate::domain::caller::Identity;
 use crate::domain::page::{Keyset, Page, PageRequest};
 use crate::domain::trust_policies::{NewTrustPolicy, TrustPolicy, WorkflowClaims};
 use crate::domain::validate::{is_id, Invalid};
 use crate::domain::webhooks::EventType;
 use crate::ports::sql::{Change, DbError};
-use crate::services::{agents, revocation, webhooks, ServiceError};
+use crate::services::{agents, revocation, webhooks, Context, ServiceError};
 use crate::state::AppState;
 use crate::store::agents as agent_store;
 use crate::store::trust_policies as store;
@@ -29,12 +31,11 @@ pub struct ListQuery {
 /// answers as not found) and the scopes among its capabilities; the provider must be configured.
 pub async fn create(
     state: &AppState,
-    org_id: &str,
-    actor: &str,
+    ctx: &Context,
     new: NewTrustPolicy,
 ) -> Result<TrustPolicy, ServiceError> {
-    let now = state.now_millis();
-    let policy = TrustPolicy::create(new, state.new_id(), org_id, now)?;
+    let org_id = ctx.org();
+    let policy = TrustPolicy::create(new, state.new_id(), org_id, ctx.now_millis)?;
     if state.config.issuer_of_provider(&policy.provider).is_none() {
         return Err(Invalid::new(
             "provider",
@@ -63,10 +64,26 @@ pub async fn create(
             )
             .into());
         }
+        // Workflows the policy admits obtain the agent's tokens: the caller must hold all of it.
+        ctx.authorize(
+            Operation::CreateTrustPolicy,
+            Resource::PowerOverAgent {
+                capabilities: &policy.allowed_scopes(&agent.capabilities),
+            },
+        )?;
         change = change.statement(agent_store::still_live(org_id, agent_id));
     }
-    let mut event = state
-        .audit(org_id, actor, "trust_policy.created", Outcome::Success)
+    if policy.allow_registration {
+        // Workflows the policy admits register agents with up to its scopes.
+        ctx.authorize(
+            Operation::CreateTrustPolicy,
+            Resource::PowerOverAgent {
+                capabilities: policy.scopes.as_deref().unwrap_or_default(),
+            },
+        )?;
+    }
+    let mut event = ctx
+        .audit(state, "trust_policy.created", Outcome::Success)
         .target(policy.id.clone())
         .details(serde_json::to_value(&policy).unwrap_or(Value::Null));
     if let Some(agent_id) = &policy.agent_id {
@@ -120,17 +137,18 @@ pub async fn get(state: &AppState, org_id: &str, id: &str) -> Result<TrustPolicy
     found.ok_or(ServiceError::NotFound("trust policy"))
 }
 
-/// Deletes a policy; workflows it admitted get no new tokens through it. Registration tokens it
-/// issued are revoked (their subject is the policy); agents it registered stay.
+/// Deletes a policy; workflows it admitted get no new tokens through it, and every token issued
+/// through it is revoked once the deletion is durable: registration tokens (their subject is the
+/// policy) and agents' tokens (their client is the policy). Agents it registered stay.
 pub async fn delete(
     state: &AppState,
-    org_id: &str,
-    actor: &str,
+    ctx: &Context,
     id: &str,
 ) -> Result<TrustPolicy, ServiceError> {
+    let org_id = ctx.org();
     let policy = get(state, org_id, id).await?;
-    let mut event = state
-        .audit(org_id, actor, "trust_policy.deleted", Outcome::Success)
+    let mut event = ctx
+        .audit(state, "trust_policy.deleted", Outcome::Success)
         .target(id)
         .details(json!({ "repository": policy.repository, "provider": policy.provider }));
     if let Some(agent_id) = &policy.agent_id {
@@ -148,15 +166,11 @@ pub async fn delete(
         ))
         .event(event);
     state.db.commit(change).await?;
+    let (now, ttl) = (state.clock.now_seconds(), state.config.token_ttl_seconds);
     if policy.allow_registration {
-        revocation::revoke_subject(
-            state.kv.as_ref(),
-            id,
-            state.clock.now_seconds(),
-            state.config.token_ttl_seconds,
-        )
-        .await?;
+        revocation::revoke_subject(state.kv.as_ref(), id, now, ttl).await?;
     }
+    revocation::revoke_client(state.kv.as_ref(), id, now, ttl).await?;
     Ok(policy)
 }
 
@@ -212,11 +226,15 @@ pub async fn pin(
 /// counted after the inserts inside one transaction.
 pub async fn register_agent(
     state: &AppState,
-    org_id: &str,
+    ctx: &Context,
     policy_id: &str,
-    workflow: Option<&Value>,
     mut new: NewAgent,
 ) -> Result<Agent, ServiceError> {
+    let org_id = ctx.org();
+    let workflow = match &ctx.caller.identity {
+        Identity::Workflow { claims, .. } => Some(claims),
+        _ => None,
+    };
     let policy = get(state, org_id, policy_id).await?;
     if !policy.allow_registration {
         return Err(ServiceError::NotFound("trust policy"));
@@ -233,13 +251,17 @@ pub async fn register_agent(
         )
         .into());
     }
-    let now = state.now_millis();
+    let now = ctx.now_millis;
     let agent = Agent::register(new, state.new_id(), org_id, now)?;
-    // A workflow is never an admin: management scopes cannot be registered through a policy.
-    crate::services::agents::check_management_grant(&agent, &[], false)?;
+    ctx.authorize(
+        Operation::CreateAgent,
+        Resource::NewAgent {
+            capabilities: &agent.capabilities,
+        },
+    )?;
     let (tier, cap) = crate::services::agents::agent_cap(state, org_id).await?;
-    let event = state
-        .audit(org_id, policy_id, "agent.created", Outcome::Success)
+    let event = ctx
+        .audit(state, "agent.created", Outcome::Success)
         .agent(&agent.id)
         .target(agent.id.clone())
         .details(json!({

@@ -20,7 +20,7 @@ use crate::domain::webhooks::{
 use crate::ports::outbound::{body_excerpt, OutboundRequest, Target};
 use crate::ports::runtime::{random_token, BackgroundWork};
 use crate::ports::sql::{Change, DbError, Statement};
-use crate::services::ServiceError;
+use crate::services::{Context, ServiceError};
 use crate::state::AppState;
 use crate::store::webhooks::{self as store, AttemptRecord, Claimed};
 
@@ -62,10 +62,10 @@ fn checked_url(state: &AppState, url: String) -> Result<String, ServiceError> {
 /// Creates a subscription; its signing secret is in the answer and nowhere else ever again.
 pub async fn create(
     state: &AppState,
-    org_id: &str,
-    actor: &str,
+    ctx: &Context,
     new: NewSubscription,
 ) -> Result<SubscriptionWithSecret, ServiceError> {
+    let org_id = ctx.org();
     let url = new.url.ok_or_else(|| Invalid::new("url", "is required"))?;
     let url = checked_url(state, url)?;
     let events = valid_events(
@@ -88,8 +88,8 @@ pub async fn create(
         secret: &secret.0,
         now,
     };
-    let event = state
-        .audit(org_id, actor, "webhook.created", Outcome::Success)
+    let event = ctx
+        .audit(state, "webhook.created", Outcome::Success)
         .target(id.clone())
         .details(json!({ "url": url, "events": events, "enabled": enabled }));
     let change = Change::new()
@@ -149,11 +149,11 @@ pub async fn list(
 /// Applies a partial update; enabling a disabled subscription clears why it was disabled.
 pub async fn update(
     state: &AppState,
-    org_id: &str,
-    actor: &str,
+    ctx: &Context,
     id: &str,
     patch: SubscriptionPatch,
 ) -> Result<Subscription, ServiceError> {
+    let org_id = ctx.org();
     if patch.is_empty() {
         return Err(Invalid::new("body", "send at least one field to change").into());
     }
@@ -196,8 +196,8 @@ pub async fn update(
         enabled,
         now: state.now_millis(),
     };
-    let event = state
-        .audit(org_id, actor, "webhook.updated", Outcome::Success)
+    let event = ctx
+        .audit(state, "webhook.updated", Outcome::Success)
         .target(id)
         .details(json!({ "changed": changed, "url": url, "events": events, "enabled": enabled }));
     let change = Change::new()
@@ -212,15 +212,11 @@ pub async fn update(
 }
 
 /// Deletes a subscription with its deliveries and their log.
-pub async fn delete(
-    state: &AppState,
-    org_id: &str,
-    actor: &str,
-    id: &str,
-) -> Result<(), ServiceError> {
+pub async fn delete(state: &AppState, ctx: &Context, id: &str) -> Result<(), ServiceError> {
+    let org_id = ctx.org();
     let current = get(state, org_id, id).await?;
-    let event = state
-        .audit(org_id, actor, "webhook.deleted", Outcome::Success)
+    let event = ctx
+        .audit(state, "webhook.deleted", Outcome::Success)
         .target(id)
         .details(json!({ "url": current.url }));
     let mut change = Change::new().event(event);
@@ -234,11 +230,11 @@ pub async fn delete(
 /// Issues a new signing secret, shown once; the previous one keeps signing for the grace period.
 pub async fn rotate_secret(
     state: &AppState,
-    org_id: &str,
-    actor: &str,
+    ctx: &Context,
     id: &str,
     rotation: SecretRotation,
 ) -> Result<SubscriptionWithSecret, ServiceError> {
+    let org_id = ctx.org();
     let grace = rotation
         .grace_period_seconds
         .unwrap_or(DEFAULT_ROTATION_GRACE_SECONDS);
@@ -253,8 +249,8 @@ pub async fn rotate_secret(
     let now = state.now_millis();
     let previous_expires_at = (grace > 0).then(|| now + grace * 1000);
     let secret = SigningSecret::from_random(state.random());
-    let event = state
-        .audit(org_id, actor, "webhook.secret_rotated", Outcome::Success)
+    let event = ctx
+        .audit(state, "webhook.secret_rotated", Outcome::Success)
         .target(id)
         .details(json!({ "grace_period_seconds": grace }));
     let change = Change::new()
@@ -276,10 +272,10 @@ pub async fn rotate_secret(
 /// Enqueues a `webhook.test` event for this subscription alone and delivers it right away.
 pub async fn send_test(
     state: &AppState,
-    org_id: &str,
-    actor: &str,
+    ctx: &Context,
     id: &str,
 ) -> Result<Delivery, ServiceError> {
+    let org_id = ctx.org();
     let subscription = get(state, org_id, id).await?;
     if !subscription.enabled {
         return Err(ServiceError::WebhookDisabled);
@@ -292,8 +288,8 @@ pub async fn send_test(
         &rfc3339(now),
         json!({ "webhook_id": id, "message": "a test event from AgentIdP" }),
     );
-    let event = state
-        .audit(org_id, actor, "webhook.test_sent", Outcome::Success)
+    let event = ctx
+        .audit(state, "webhook.test_sent", Outcome::Success)
         .target(id)
         .details(json!({ "event_id": event_id }));
     let change = Change::new()
@@ -348,11 +344,11 @@ async fn delivery(
 /// Sends a failed delivery again, with the same `webhook-id`, starting the schedule afresh.
 pub async fn retry(
     state: &AppState,
-    org_id: &str,
-    actor: &str,
+    ctx: &Context,
     id: &str,
     delivery_id: &str,
 ) -> Result<Delivery, ServiceError> {
+    let org_id = ctx.org();
     let subscription = get(state, org_id, id).await?;
     let current = delivery(state, org_id, id, delivery_id).await?;
     if !subscription.enabled {
@@ -361,8 +357,8 @@ pub async fn retry(
     if current.status != DeliveryStatus::Failed {
         return Err(ServiceError::DeliveryNotFailed);
     }
-    let event = state
-        .audit(org_id, actor, "webhook.delivery_retried", Outcome::Success)
+    let event = ctx
+        .audit(state, "webhook.delivery_retried", Outcome::Success)
         .target(id)
         .details(json!({ "event_id": delivery_id, "event_type": current.event_type }));
     let change = Change::new()

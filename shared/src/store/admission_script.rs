@@ -5,7 +5,8 @@ use crate::ports::kv::{Admission, AdmissionOutcome, KvError, WindowState};
 
 /// The admission as a Lua script, so Redis and Upstash run it atomically in one round trip.
 /// KEYS: windows... reads... counters...; ARGV: now, hit id, counter TTL, window count, read count,
-/// peek, the issue time of the token whose revocation entries the first two reads are (or empty),
+/// peek, the issue time of the token whose revocation entries the reads are (its `jti`, then
+/// cut-offs; or empty),
 /// then each window's length in ms and limit.
 /// Rejected hits are not logged, so a caller hammering past the limit does not extend its own ban;
 /// nor are the calls of a revoked token, which are refused anyway.
@@ -16,8 +17,12 @@ local reads = tonumber(ARGV[5])
 local record = ARGV[6] ~= '1'
 if ARGV[7] ~= '' then
   local issued = tonumber(ARGV[7])
-  local cutoff = tonumber(redis.call('GET', KEYS[windows + 2]) or '')
-  if redis.call('GET', KEYS[windows + 1]) or (cutoff and issued <= cutoff) then
+  local revoked = redis.call('GET', KEYS[windows + 1])
+  for i = windows + 2, windows + reads do
+    local cutoff = tonumber(redis.call('GET', KEYS[i]) or '')
+    if cutoff and issued <= cutoff then revoked = true end
+  end
+  if revoked then
     record = false
     windows = 0
   end

@@ -6,6 +6,7 @@ use serde_json::Value;
 use crate::domain::credentials::{Credential, CredentialKind};
 use crate::domain::orgs::OrgCredential;
 use crate::domain::page::PageRequest;
+use crate::domain::policies::{tags_of, AgentFacts};
 use crate::domain::scopes;
 use crate::ports::sql::{Database, DbError, Row, Statement};
 use crate::store::{guard, json_column};
@@ -352,6 +353,11 @@ pub struct StoredClient {
     pub public_jwk: Option<String>,
     /// The agent's capabilities; empty for an admin credential.
     pub capabilities: Vec<String>,
+    /// What the organization's policies know of the agent; `None` for an admin credential.
+    pub policy_facts: Option<AgentFacts>,
+    /// The version of the organization's policy set (0: it never had a policy), read here so the
+    /// issuance needs no read of its own to know whether its compiled policies are current.
+    pub policy_version: i64,
 }
 
 /// The credential with `client_id` and its agent, from one query.
@@ -362,8 +368,10 @@ pub async fn find_client(
     let statement = Statement::new(
         "SELECT c.id, c.org_id, c.client_id, c.agent_id, c.role, c.kind, c.status, c.secret_hash, \
          c.previous_secret_hash, c.previous_secret_expires_at, c.public_jwk, \
-         a.status AS agent_status, a.capabilities \
+         a.status AS agent_status, a.capabilities, a.agent_type, a.deployment_env, a.owner, \
+         a.metadata, COALESCE(s.version, 0) AS policy_version \
          FROM credentials c LEFT JOIN agents a ON a.id = c.agent_id AND a.org_id = c.org_id \
+         LEFT JOIN policy_sets s ON s.org_id = c.org_id \
          WHERE c.client_id = ?1",
     )
     .bind(client_id);
@@ -372,11 +380,31 @@ pub async fn find_client(
     };
     let role: String = row.get("role")?;
     let capabilities: Option<String> = row.get("capabilities")?;
+    let capabilities: Vec<String> =
+        json_column("capabilities", capabilities.as_deref().unwrap_or("[]"))?;
+    let agent_id: Option<String> = row.get("agent_id")?;
+    let policy_facts = match &agent_id {
+        Some(id) if role != "admin" => {
+            let metadata: Option<String> = row.get("metadata")?;
+            let metadata: Value = json_column("metadata", metadata.as_deref().unwrap_or("{}"))?;
+            Some(AgentFacts {
+                id: id.clone(),
+                agent_type: row.get::<Option<String>>("agent_type")?.unwrap_or_default(),
+                capabilities: capabilities.clone(),
+                deployment_env: row
+                    .get::<Option<String>>("deployment_env")?
+                    .unwrap_or_default(),
+                owner: row.get::<Option<String>>("owner")?.unwrap_or_default(),
+                tags: tags_of(&metadata),
+            })
+        }
+        _ => None,
+    };
     Ok(Some(StoredClient {
         credential_id: row.get("id")?,
         org_id: row.get("org_id")?,
         client_id: row.get("client_id")?,
-        agent_id: row.get("agent_id")?,
+        agent_id,
         is_admin: role == "admin",
         kind: row.get("kind")?,
         status: row.get("status")?,
@@ -385,6 +413,8 @@ pub async fn find_client(
         previous_secret_hash: row.get("previous_secret_hash")?,
         previous_secret_expires_at: row.get("previous_secret_expires_at")?,
         public_jwk: row.get("public_jwk")?,
-        capabilities: json_column("capabilities", capabilities.as_deref().unwrap_or("[]"))?,
+        capabilities,
+        policy_facts,
+        policy_version: row.get("policy_version")?,
     }))
 }

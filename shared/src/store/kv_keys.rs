@@ -13,6 +13,12 @@ pub fn revoked_subject(subject: &str) -> String {
     format!("revoked:sub:{subject}")
 }
 
+/// `revoked:client:<client_id>` = Unix seconds: every token issued to the client up to then is
+/// revoked, until the last of them would have expired.
+pub fn revoked_client(client_id: &str) -> String {
+    format!("revoked:client:{client_id}")
+}
+
 /// `assertion:<client_id>:<jti>`: a used RFC 7523 client assertion, until it expires.
 pub fn used_assertion(client_id: &str, jti: &str) -> String {
     format!("assertion:{client_id}:{jti}")

@@ -12,6 +12,7 @@ pub mod kv_keys;
 pub mod marketplace;
 pub mod migrations;
 pub mod orgs;
+pub mod policies;
 pub mod signing_keys;
 pub mod trust_policies;
 pub mod usage;

@@ -1,0 +1,660 @@
+//! Organization policies in Cedar: the published schema, checking a policy against it at upload
+//! (with the line and column of what is wrong), compiling an organization's set, and deciding one
+//! scope of one token request. Policies only narrow: capabilities stay the ceiling.
+
+use std::collections::BTreeSet;
+use std::str::FromStr;
+use std::sync::OnceLock;
+
+use cedar_policy::{
+    Authorizer, Context, Decision, Entities, EntityUid, PolicyId, PolicySet, Request, Schema,
+    ValidationMode, Validator,
+};
+use miette::Diagnostic;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+/// The Cedar schema every organization's policies are validated against (`GET
+/// /v1/policies/schema`). Optional facts are empty strings or sets rather than absent, so
+/// policies never need `has` checks.
+pub const SCHEMA: &str = r#"namespace AgentIdP {
+  // An agent asking for a token with its own credential.
+  entity Agent = {
+    id: String,
+    agent_type: String,
+    capabilities: Set<String>,
+    deployment_env: String,
+    owner: String,
+    tags: Set<String>,
+  };
+  // A CI workflow, by the verified claims of its OIDC token (GitHub Actions).
+  entity Workflow = {
+    repository: String,
+    repository_id: String,
+    ref: String,
+    environment: String,
+    event_name: String,
+    job_workflow_ref: String,
+  };
+  // Whom the token is for: the RFC 8707 resource or audience, or the issuer when none is named.
+  entity Audience;
+  type TokenContext = {
+    scope: String,
+    grant_type: String,
+    client_auth_method: String,
+    now: Long,
+    client_ip: String,
+    key_bound: Bool,
+    lifetime_seconds: Long,
+  };
+  // client_credentials.
+  action issue_token appliesTo {
+    principal: [Agent, Workflow],
+    resource: [Audience],
+    context: TokenContext,
+  };
+  // Token exchange and jwt-bearer (a workflow's OIDC token).
+  action exchange_token appliesTo {
+    principal: [Agent, Workflow],
+    resource: [Audience],
+    context: TokenContext,
+  };
+}
+"#;
+
+/// Longest policy text accepted.
+pub const MAX_CEDAR_BYTES: usize = 16 * 1024;
+/// Longest description.
+pub const MAX_DESCRIPTION_CHARS: usize = 1000;
+/// Most policies one organization may hold: each is evaluated for every scope of every token.
+pub const MAX_POLICIES_PER_ORGANIZATION: i64 = 100;
+/// The annotation on a `permit` that caps the lifetime of the tokens it allows.
+pub const MAX_LIFETIME_ANNOTATION: &str = "max_lifetime_seconds";
+/// The annotation whose text a refusal quotes.
+pub const REASON_ANNOTATION: &str = "reason";
+
+fn schema() -> &'static Schema {
+    static SCHEMA_PARSED: OnceLock<Schema> = OnceLock::new();
+    SCHEMA_PARSED.get_or_init(|| {
+        Schema::from_cedarschema_str(SCHEMA)
+            .map(|(schema, _warnings)| schema)
+            .expect("the published Cedar schema parses")
+    })
+}
+
+/// A stored policy, as the API shows it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct OrgPolicy {
+    pub id: String,
+    pub cedar: String,
+    pub description: String,
+    /// Increases with every change; the policy's `ETag`.
+    pub version: i64,
+    #[serde(serialize_with = "crate::domain::time::timestamp")]
+    pub created_at: i64,
+    #[serde(serialize_with = "crate::domain::time::timestamp")]
+    pub updated_at: i64,
+}
+
+/// Body of `POST /v1/policies` and `PUT /v1/policies/{id}`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyBody {
+    pub cedar: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+/// Why a policy text is refused, located in it.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("line {line}, column {column}: {message}")]
+pub struct PolicyProblem {
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+}
+
+/// 1-based line and column of a byte offset.
+fn position(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+fn problem(text: &str, diagnostic: &dyn Diagnostic, message: String) -> PolicyProblem {
+    let offset = diagnostic
+        .labels()
+        .and_then(|mut labels| labels.next())
+        .map_or(0, |label| label.offset());
+    let (line, column) = position(text, offset);
+    let help = diagnostic
+        .help()
+        .map(|h| format!(" ({h})"))
+        .unwrap_or_default();
+    PolicyProblem {
+        line,
+        column,
+        message: format!("{message}{help}"),
+    }
+}
+
+/// Validated, the body's parts: the text (parsed and checked against [`SCHEMA`] in strict mode)
+/// and the description.
+pub fn check(body: PolicyBody) -> Result<(String, String), PolicyInputError> {
+    let cedar = body.cedar.ok_or(PolicyInputError::Missing("cedar"))?;
+    if cedar.len() > MAX_CEDAR_BYTES {
+        return Err(PolicyInputError::TooLong("cedar", MAX_CEDAR_BYTES));
+    }
+    let description = body.description.unwrap_or_default();
+    if description.chars().count() > MAX_DESCRIPTION_CHARS {
+        return Err(PolicyInputError::TooLong(
+            "description",
+            MAX_DESCRIPTION_CHARS,
+        ));
+    }
+    let set = parse(&cedar, "new")?;
+    if set.policies().next().is_none() {
+        return Err(PolicyInputError::Problem(PolicyProblem {
+            line: 1,
+            column: 1,
+            message: "the text holds no policy".into(),
+        }));
+    }
+    if set.templates().next().is_some() {
+        return Err(PolicyInputError::Problem(PolicyProblem {
+            line: 1,
+            column: 1,
+            message: "templates (?principal, ?resource) are not supported; name the entities"
+                .into(),
+        }));
+    }
+    let result = Validator::new(schema().clone()).validate(&set, ValidationMode::Strict);
+    if let Some(error) = result.validation_errors().next() {
+        return Err(PolicyInputError::Problem(problem(
+            &cedar,
+            error,
+            error.to_string(),
+        )));
+    }
+    for policy in set.policies() {
+        if let Some(cap) = policy.annotation(MAX_LIFETIME_ANNOTATION) {
+            if cap.parse::<i64>().map_or(true, |seconds| seconds < 1) {
+                return Err(PolicyInputError::Problem(PolicyProblem {
+                    line: 1,
+                    column: 1,
+                    message: format!(
+                        "@{MAX_LIFETIME_ANNOTATION} must be a whole number of seconds, at least 1"
+                    ),
+                }));
+            }
+        }
+    }
+    Ok((cedar, description))
+}
+
+/// What is wrong with a policy body.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum PolicyInputError {
+    #[error("{0} is required")]
+    Missing(&'static str),
+    #[error("{0} must be at most {1} long")]
+    TooLong(&'static str, usize),
+    #[error(transparent)]
+    Problem(PolicyProblem),
+}
+
+/// Parses a text's statements, naming each after the stored policy: `<id>`, or `<id>#<n>` when
+/// the text holds several, so a decision's determining statements map back to policy ids.
+fn parse(text: &str, policy_id: &str) -> Result<PolicySet, PolicyInputError> {
+    let parsed = PolicySet::from_str(text).map_err(|errors| {
+        let message = errors.to_string();
+        PolicyInputError::Problem(problem(text, &errors, message))
+    })?;
+    let count = parsed.policies().count();
+    let mut named = PolicySet::new();
+    for (n, policy) in parsed.policies().enumerate() {
+        let id = if count == 1 {
+            policy_id.to_owned()
+        } else {
+            format!("{policy_id}#{n}")
+        };
+        named
+            .add(policy.new_id(PolicyId::new(id)))
+            .map_err(|e| PolicyInputError::Problem(problem(text, &e, e.to_string())))?;
+    }
+    for template in parsed.templates() {
+        named
+            .add_template(template.clone())
+            .map_err(|e| PolicyInputError::Problem(problem(text, &e, e.to_string())))?;
+    }
+    Ok(named)
+}
+
+/// An organization's policies, parsed once per policy-set version.
+#[derive(Debug, Default)]
+pub struct CompiledPolicies {
+    set: PolicySet,
+}
+
+impl CompiledPolicies {
+    /// Compiles stored `(id, text)` pairs. A text that no longer parses (it was validated at
+    /// upload, so only a schema change could do that) is left out of the set: with Cedar's
+    /// default deny, leaving out a `permit` only narrows, but leaving out a `forbid` would widen,
+    /// so such a text fails the whole set closed instead.
+    pub fn compile<'a>(
+        policies: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<Self, String> {
+        let mut set = PolicySet::new();
+        for (id, text) in policies {
+            let parsed = parse(text, id).map_err(|e| format!("policy {id}: {e}"))?;
+            for policy in parsed.policies() {
+                set.add(policy.clone())
+                    .map_err(|e| format!("policy {id}: {e}"))?;
+            }
+        }
+        Ok(CompiledPolicies { set })
+    }
+
+    /// An organization without policies behaves as if Cedar were not there.
+    pub fn is_empty(&self) -> bool {
+        self.set.is_empty()
+    }
+}
+
+/// The stored policy a statement belongs to.
+fn policy_of(statement: &PolicyId) -> String {
+    let id: &str = statement.as_ref();
+    id.split_once('#')
+        .map_or(id, |(policy, _)| policy)
+        .to_owned()
+}
+
+/// Facts about an agent, as the schema's `Agent` entity.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+pub struct AgentFacts {
+    pub id: String,
+    pub agent_type: String,
+    pub capabilities: Vec<String>,
+    pub deployment_env: String,
+    pub owner: String,
+    pub tags: Vec<String>,
+}
+
+/// An agent's tags, as policies see them: the strings of its metadata's `tags` array.
+pub fn tags_of(metadata: &Value) -> Vec<String> {
+    metadata
+        .get("tags")
+        .and_then(Value::as_array)
+        .map(|tags| {
+            tags.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+impl AgentFacts {
+    pub fn of(agent: &crate::domain::agents::Agent) -> Self {
+        AgentFacts {
+            id: agent.id.clone(),
+            agent_type: agent.agent_type.clone(),
+            capabilities: agent.capabilities.clone(),
+            deployment_env: agent.deployment_env.as_str().to_owned(),
+            owner: agent.owner.clone().unwrap_or_default(),
+            tags: tags_of(&Value::Object(agent.metadata.clone())),
+        }
+    }
+}
+
+/// Facts about a workflow, as the schema's `Workflow` entity.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkflowFacts {
+    #[serde(default)]
+    pub repository: String,
+    #[serde(default)]
+    pub repository_id: String,
+    #[serde(default, rename = "ref")]
+    pub git_ref: String,
+    #[serde(default)]
+    pub environment: String,
+    #[serde(default)]
+    pub event_name: String,
+    #[serde(default)]
+    pub job_workflow_ref: String,
+}
+
+/// Who a token is being issued to, as policies see it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum PolicyPrincipal {
+    Agent(AgentFacts),
+    Workflow(WorkflowFacts),
+}
+
+impl PolicyPrincipal {
+    fn entity(&self) -> Value {
+        match self {
+            PolicyPrincipal::Agent(agent) => json!({
+                "uid": { "type": "AgentIdP::Agent", "id": agent.id },
+                "attrs": {
+                    "id": agent.id,
+                    "agent_type": agent.agent_type,
+                    "capabilities": agent.capabilities,
+                    "deployment_env": agent.deployment_env,
+                    "owner": agent.owner,
+                    "tags": agent.tags,
+                },
+                "parents": [],
+            }),
+            PolicyPrincipal::Workflow(workflow) => json!({
+                "uid": { "type": "AgentIdP::Workflow", "id": workflow.repository },
+                "attrs": {
+                    "repository": workflow.repository,
+                    "repository_id": workflow.repository_id,
+                    "ref": workflow.git_ref,
+                    "environment": workflow.environment,
+                    "event_name": workflow.event_name,
+                    "job_workflow_ref": workflow.job_workflow_ref,
+                },
+                "parents": [],
+            }),
+        }
+    }
+
+    fn uid(&self) -> Value {
+        self.entity()["uid"].clone()
+    }
+}
+
+/// The schema's actions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PolicyAction {
+    IssueToken,
+    ExchangeToken,
+}
+
+impl PolicyAction {
+    fn id(self) -> &'static str {
+        match self {
+            PolicyAction::IssueToken => "issue_token",
+            PolicyAction::ExchangeToken => "exchange_token",
+        }
+    }
+}
+
+/// The context of a token request, less the scope (decided one at a time).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RequestFacts {
+    pub grant_type: String,
+    pub client_auth_method: String,
+    pub now: i64,
+    pub client_ip: String,
+    pub key_bound: bool,
+    pub lifetime_seconds: i64,
+}
+
+/// One token request, as policies see it.
+#[derive(Clone, Debug)]
+pub struct TokenRequest<'a> {
+    pub principal: &'a PolicyPrincipal,
+    pub action: PolicyAction,
+    pub audiences: &'a [String],
+    pub facts: &'a RequestFacts,
+}
+
+/// The decision about one scope.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ScopeDecision {
+    pub scope: String,
+    pub allowed: bool,
+    /// The determining policies: the permits that allowed it, or the forbids that refused it
+    /// (empty when nothing permitted it).
+    pub policies: Vec<String>,
+    /// The `@reason` of a determining forbid.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The lowest `@max_lifetime_seconds` among the permits that allowed it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_lifetime_seconds: Option<i64>,
+}
+
+/// Decides each scope for every audience of the request: a scope is allowed when every audience
+/// allows it. Errors building the request (a fact the schema refuses) deny, failing closed.
+pub fn decide(
+    compiled: &CompiledPolicies,
+    request: &TokenRequest<'_>,
+    scopes: &[&str],
+) -> Vec<ScopeDecision> {
+    let action_uid = json!({ "type": "AgentIdP::Action", "id": request.action.id() });
+    let mut entities = vec![request.principal.entity()];
+    for audience in request.audiences {
+        entities.push(json!({
+            "uid": { "type": "AgentIdP::Audience", "id": audience },
+            "attrs": {},
+            "parents": [],
+        }));
+    }
+    let entities = Entities::from_json_value(Value::Array(entities), Some(schema()));
+    let uid = |value: Value| EntityUid::from_json(value).ok();
+    let (principal, action) = (uid(request.principal.uid()), uid(action_uid));
+    let authorizer = Authorizer::new();
+    scopes
+        .iter()
+        .map(|scope| {
+            let mut decision = ScopeDecision {
+                scope: (*scope).to_owned(),
+                allowed: true,
+                policies: Vec::new(),
+                reason: None,
+                max_lifetime_seconds: None,
+            };
+            let mut determining = BTreeSet::new();
+            for audience in request.audiences {
+                let answer = (|| {
+                    let entities = entities.as_ref().ok()?;
+                    let action = action.clone()?;
+                    let context = Context::from_json_value(
+                        json!({
+                            "scope": scope,
+                            "grant_type": request.facts.grant_type,
+                            "client_auth_method": request.facts.client_auth_method,
+                            "now": request.facts.now,
+                            "client_ip": request.facts.client_ip,
+                            "key_bound": request.facts.key_bound,
+                            "lifetime_seconds": request.facts.lifetime_seconds,
+                        }),
+                        Some((schema(), &action)),
+                    )
+                    .ok()?;
+                    let resource = uid(json!({ "type": "AgentIdP::Audience", "id": audience }))?;
+                    let cedar_request = Request::new(
+                        principal.clone()?,
+                        action,
+                        resource,
+                        context,
+                        Some(schema()),
+                    )
+                    .ok()?;
+                    Some(authorizer.is_authorized(&cedar_request, &compiled.set, entities))
+                })();
+                let Some(answer) = answer else {
+                    decision.allowed = false;
+                    continue;
+                };
+                let reasons: Vec<&PolicyId> = answer.diagnostics().reason().collect();
+                if answer.decision() == Decision::Allow {
+                    for statement in reasons {
+                        if let Some(cap) = compiled
+                            .set
+                            .annotation(statement, MAX_LIFETIME_ANNOTATION)
+                            .and_then(|c| c.parse::<i64>().ok())
+                        {
+                            decision.max_lifetime_seconds =
+                                Some(decision.max_lifetime_seconds.map_or(cap, |c| c.min(cap)));
+                        }
+                        if decision.allowed {
+                            determining.insert(policy_of(statement));
+                        }
+                    }
+                } else {
+                    if decision.allowed {
+                        determining.clear();
+                    }
+                    decision.allowed = false;
+                    for statement in reasons {
+                        if decision.reason.is_none() {
+                            decision.reason = compiled
+                                .set
+                                .annotation(statement, REASON_ANNOTATION)
+                                .map(str::to_owned);
+                        }
+                        determining.insert(policy_of(statement));
+                    }
+                }
+            }
+            decision.policies = determining.into_iter().collect();
+            if !decision.allowed {
+                decision.max_lifetime_seconds = None;
+            }
+            decision
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body(cedar: &str) -> PolicyBody {
+        PolicyBody {
+            cedar: Some(cedar.into()),
+            description: None,
+        }
+    }
+
+    fn agent() -> PolicyPrincipal {
+        PolicyPrincipal::Agent(AgentFacts {
+            id: "a1".into(),
+            agent_type: "ci".into(),
+            capabilities: vec!["payments:write".into(), "read:docs".into()],
+            deployment_env: "production".into(),
+            owner: "team".into(),
+            tags: vec!["trusted".into()],
+        })
+    }
+
+    fn facts() -> RequestFacts {
+        RequestFacts {
+            grant_type: "client_credentials".into(),
+            client_auth_method: "client_secret_basic".into(),
+            now: 1_700_000_000,
+            client_ip: "127.0.0.1".into(),
+            key_bound: false,
+            lifetime_seconds: 3600,
+        }
+    }
+
+    fn decide_one(
+        policies: &[(&str, &str)],
+        scopes: &[&str],
+        audience: &str,
+    ) -> Vec<ScopeDecision> {
+        let compiled = CompiledPolicies::compile(policies.iter().copied()).unwrap();
+        let principal = agent();
+        let facts = facts();
+        let audiences = vec![audience.to_owned()];
+        decide(
+            &compiled,
+            &TokenRequest {
+                principal: &principal,
+                action: PolicyAction::IssueToken,
+                audiences: &audiences,
+                facts: &facts,
+            },
+            scopes,
+        )
+    }
+
+    #[test]
+    fn the_schema_parses_and_valid_policies_pass() {
+        let (cedar, _) = check(body(
+            r#"@max_lifetime_seconds("300")
+permit(principal is AgentIdP::Agent, action == AgentIdP::Action::"issue_token",
+       resource == AgentIdP::Audience::"https://pay.example")
+when { context.scope == "payments:write" && principal.deployment_env == "production" };"#,
+        ))
+        .unwrap();
+        assert!(cedar.contains("permit"));
+    }
+
+    #[test]
+    fn invalid_policies_are_refused_with_their_position() {
+        let Err(PolicyInputError::Problem(problem)) = check(body(
+            "permit(principal, action,\n  resource) when { context.nope == 1 };",
+        )) else {
+            panic!("an attribute the schema lacks must be refused");
+        };
+        assert_eq!(problem.line, 2, "{problem}");
+        let Err(PolicyInputError::Problem(problem)) =
+            check(body("permit(principal action, resource);"))
+        else {
+            panic!("a syntax error must be refused");
+        };
+        assert_eq!((problem.line, problem.column), (1, 18), "{problem}");
+        assert!(matches!(
+            check(PolicyBody::default()),
+            Err(PolicyInputError::Missing("cedar"))
+        ));
+        assert!(check(body(
+            r#"@max_lifetime_seconds("soon") permit(principal, action, resource);"#
+        ))
+        .is_err());
+    }
+
+    #[test]
+    fn permits_narrow_forbids_win_and_caps_take_the_lowest() {
+        let permit = r#"@max_lifetime_seconds("600") permit(principal, action, resource) when { context.scope == "read:docs" };"#;
+        let tighter = r#"@max_lifetime_seconds("300") permit(principal, action, resource) when { principal.tags.contains("trusted") };"#;
+        let forbid = r#"@reason("payments only from CI") forbid(principal, action, resource) when { context.scope == "payments:write" && principal.agent_type != "ci-runner" };"#;
+        let decisions = decide_one(
+            &[("p1", permit), ("p2", tighter), ("p3", forbid)],
+            &["read:docs", "payments:write"],
+            "https://iss",
+        );
+        assert!(decisions[0].allowed);
+        assert_eq!(decisions[0].policies, vec!["p1", "p2"]);
+        assert_eq!(decisions[0].max_lifetime_seconds, Some(300));
+        assert!(!decisions[1].allowed);
+        assert_eq!(decisions[1].policies, vec!["p3"]);
+        assert_eq!(
+            decisions[1].reason.as_deref(),
+            Some("payments only from CI")
+        );
+    }
+
+    #[test]
+    fn nothing_permitted_is_denied_with_no_policy_named() {
+        let decisions = decide_one(
+            &[(
+                "p1",
+                r#"permit(principal, action, resource == AgentIdP::Audience::"https://pay.example");"#,
+            )],
+            &["read:docs"],
+            "https://other.example",
+        );
+        assert!(!decisions[0].allowed);
+        assert!(decisions[0].policies.is_empty());
+    }
+
+    #[test]
+    fn statements_of_one_text_map_back_to_its_policy() {
+        let text = "permit(principal, action, resource);\nforbid(principal, action, resource) when { context.key_bound };";
+        let decisions = decide_one(&[("p9", text)], &["read:docs"], "a");
+        assert_eq!(decisions[0].policies, vec!["p9"]);
+        assert_eq!(position("ab\ncd", 4), (2, 2));
+    }
+}
