@@ -31,6 +31,15 @@ impl Tier {
     pub fn parse(name: &str) -> Option<Tier> {
         Tier::ALL.into_iter().find(|t| t.as_str() == name)
     }
+
+    /// Higher allows more: of several subscriptions, the highest-ranked active one applies.
+    pub fn rank(self) -> i64 {
+        match self {
+            Tier::Free => 0,
+            Tier::Pro => 1,
+            Tier::Enterprise => 2,
+        }
+    }
 }
 
 /// Defaults of the paid tiers, unless configured otherwise: ten times the free tier's default

@@ -18,6 +18,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0006_webhooks",
         include_str!("../../../schema/0006_webhooks.sql"),
     ),
+    (
+        "0007_subscriptions",
+        include_str!("../../../schema/0007_subscriptions.sql"),
+    ),
 ];
 
 pub async fn apply(db: &dyn Database, clock: &dyn Clock) -> Result<Vec<&'static str>, DbError> {
