@@ -11,6 +11,7 @@ use crate::store::{guard, unknown_value};
 pub const SUBSCRIPTION_LIMIT: &str = "webhook_subscription_limit";
 pub const LEASE_LOST: &str = "webhook_lease_lost";
 pub const ALREADY_DISABLED: &str = "webhook_already_disabled";
+pub const SECRET_CHANGED: &str = "webhook_secret_changed";
 
 const SUBSCRIPTION_COLUMNS: &str = "id, url, events, description, enabled, disabled_reason, \
      disabled_at, failing_since, previous_secret_expires_at, created_at, updated_at";
@@ -158,6 +159,40 @@ pub fn delete(org_id: &str, id: &str) -> Vec<Statement> {
             .bind(id)
             .bind(org_id),
     ]
+}
+
+/// The signing secret a rotation replaces, and when the one before it stops signing.
+pub async fn rotation_base(
+    db: &dyn Database,
+    org_id: &str,
+    id: &str,
+) -> Result<Option<(String, Option<i64>)>, DbError> {
+    let statement = Statement::new(
+        "SELECT secret, previous_secret_expires_at FROM webhook_subscriptions \
+         WHERE id = ?1 AND org_id = ?2",
+    )
+    .bind(id)
+    .bind(org_id);
+    let Some(row) = db.query_one(statement).await? else {
+        return Ok(None);
+    };
+    Ok(Some((
+        row.get("secret")?,
+        row.get("previous_secret_expires_at")?,
+    )))
+}
+
+/// Guards a rotation on the secret still being the one it read: a compare-and-set, so of
+/// concurrent rotations exactly one replaces a given secret and the others are refused.
+pub fn secret_unchanged(org_id: &str, id: &str, expected: &str) -> Statement {
+    guard(
+        SECRET_CHANGED,
+        "NOT EXISTS (SELECT 1 FROM webhook_subscriptions WHERE id = ?1 AND org_id = ?2 \
+         AND secret = ?3)",
+    )
+    .bind(id)
+    .bind(org_id)
+    .bind(expected)
 }
 
 /// A new secret signs from now on; the current one keeps signing until `previous_expires_at`.
