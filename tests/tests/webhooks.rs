@@ -1187,3 +1187,99 @@ async fn a_secret_rotation_keeps_the_grace_it_promised_and_one_of_twenty_wins() 
     let (_, events) = status_json(server.get("/v1/audit/events?limit=200", &org.token).await).await;
     assert_eq!(count_audited(&events, "webhook.secret_rotated"), 2);
 }
+
+#[tokio::test]
+async fn twenty_deletes_or_retries_at_once_act_once() {
+    // Trust policies need a trusted issuer.
+    let issuer = agentidp_tests::oidc::Issuer::start().await;
+    let federation = issuer.server_env();
+    let mut env: Vec<(&str, &str)> = DRIVEN.to_vec();
+    env.extend(federation.iter().map(|(k, v)| (*k, v.as_str())));
+    let receiver = Receiver::start();
+    let server = Server::start_with(&env).await;
+    let org = server.bootstrap("acme").await;
+
+    // A failed delivery: eight attempts against a receiver answering 500.
+    let (id, secret) = subscribe(&server, &org, &receiver.url("/down"), &["*"]).await;
+    receiver.endpoint("/down", &[&secret], &[500]).await;
+    server
+        .post(&format!("/v1/webhooks/{id}/test"), &org.token, json!({}))
+        .await;
+    let mut delivery = wait_for_attempts(&server, &org, &id, 1).await;
+    for _ in 0..7 {
+        let at = second_at_or_after(&delivery["next_attempt_at"]);
+        dispatch(&server, &org.token, Some(at)).await;
+        delivery = deliveries(&server, &org, &id).await[0].clone();
+    }
+    assert_eq!(delivery["status"], "failed", "{delivery:#}");
+    let retry = format!(
+        "/v1/webhooks/{id}/deliveries/{}/retry",
+        delivery["id"].as_str().unwrap()
+    );
+    let request = server
+        .http
+        .post(server.url(&retry))
+        .bearer_auth(&org.token)
+        .json(&json!({}));
+    let answers = twenty_at_once(request).await;
+    assert_eq!(
+        answers.iter().filter(|(s, _)| *s == 202).count(),
+        1,
+        "{answers:?}"
+    );
+    for (status, body) in answers.into_iter().filter(|(s, _)| *s != 202) {
+        assert_problem((status, body), 409, "delivery_not_failed");
+    }
+
+    // Deleting the subscription, then a trust policy, twenty times at once.
+    let request = server
+        .http
+        .delete(server.url(&format!("/v1/webhooks/{id}")))
+        .bearer_auth(&org.token);
+    let answers = twenty_at_once(request).await;
+    assert_eq!(
+        answers.iter().filter(|(s, _)| *s == 204).count(),
+        1,
+        "{answers:?}"
+    );
+    for (status, body) in answers.into_iter().filter(|(s, _)| *s != 204) {
+        assert_problem((status, body), 404, "not_found");
+    }
+    let (status, policy) = status_json(
+        server
+            .post(
+                "/v1/oidc/trust-policies",
+                &org.token,
+                json!({ "provider": "github", "repository": "octo/app", "branch": "main",
+                        "allow_registration": true }),
+            )
+            .await,
+    )
+    .await;
+    assert_eq!(status, 201, "{policy}");
+    let request = server
+        .http
+        .delete(server.url(&format!(
+            "/v1/oidc/trust-policies/{}",
+            policy["id"].as_str().unwrap()
+        )))
+        .bearer_auth(&org.token);
+    let answers = twenty_at_once(request).await;
+    assert_eq!(
+        answers.iter().filter(|(s, _)| *s == 200).count(),
+        1,
+        "{answers:?}"
+    );
+    for (status, body) in answers.into_iter().filter(|(s, _)| *s != 200) {
+        assert_problem((status, body), 404, "not_found");
+    }
+
+    let (_, events) = status_json(server.get("/v1/audit/events?limit=200", &org.token).await).await;
+    for action in [
+        "webhook.delivery_retried",
+        "webhook.deleted",
+        "trust_policy.deleted",
+    ] {
+        assert_eq!(count_audited(&events, action), 1, "{action}");
+    }
+}

@@ -138,6 +138,7 @@ pub async fn delete(
     }
     let [registrations, row] = store::delete(org_id, id);
     let change = Change::new()
+        .statement(store::still_there(org_id, id))
         .statement(registrations)
         .statement(row)
         .statement(webhooks::event(
@@ -147,7 +148,10 @@ pub async fn delete(
             json!({ "trust_policy": policy }),
         ))
         .event(event);
-    state.db.commit(change).await?;
+    state.db.commit(change).await.map_err(|e| match e {
+        DbError::Guard(store::POLICY_GONE) => ServiceError::NotFound("trust policy"),
+        other => other.into(),
+    })?;
     if policy.allow_registration {
         revocation::revoke_subject(
             state.kv.as_ref(),

@@ -223,11 +223,16 @@ pub async fn delete(
         .audit(org_id, actor, "webhook.deleted", Outcome::Success)
         .target(id)
         .details(json!({ "url": current.url }));
-    let mut change = Change::new().event(event);
+    let mut change = Change::new()
+        .statement(store::still_there(org_id, id))
+        .event(event);
     for statement in store::delete(org_id, id) {
         change = change.statement(statement);
     }
-    state.db.commit(change).await?;
+    state.db.commit(change).await.map_err(|e| match e {
+        DbError::Guard(store::GONE) => ServiceError::NotFound("webhook"),
+        other => other.into(),
+    })?;
     Ok(())
 }
 
@@ -384,9 +389,13 @@ pub async fn retry(
         .target(id)
         .details(json!({ "event_id": delivery_id, "event_type": current.event_type }));
     let change = Change::new()
+        .statement(store::still_failed(org_id, id, delivery_id))
         .statement(store::retry(org_id, id, delivery_id, state.now_millis()))
         .event(event);
-    state.db.commit(change).await?;
+    state.db.commit(change).await.map_err(|e| match e {
+        DbError::Guard(store::NOT_FAILED) => ServiceError::DeliveryNotFailed,
+        other => other.into(),
+    })?;
     state.deliveries_due.note(org_id);
     delivery(state, org_id, id, delivery_id).await
 }

@@ -245,6 +245,17 @@ pub fn register(org_id: &str, policy_id: &str, agent_id: &str, now_millis: i64) 
     ]
 }
 
+/// Guards on the policy still existing: of concurrent deletes, one deletes and the others find it
+/// gone.
+pub fn still_there(org_id: &str, id: &str) -> Statement {
+    guard(
+        POLICY_GONE,
+        "NOT EXISTS (SELECT 1 FROM trust_policies WHERE id = ?1 AND org_id = ?2)",
+    )
+    .bind(id)
+    .bind(org_id)
+}
+
 /// Deletes a policy and its registration records (the agents it registered stay).
 pub fn delete(org_id: &str, id: &str) -> [Statement; 2] {
     [

@@ -12,6 +12,8 @@ pub const SUBSCRIPTION_LIMIT: &str = "webhook_subscription_limit";
 pub const LEASE_LOST: &str = "webhook_lease_lost";
 pub const ALREADY_DISABLED: &str = "webhook_already_disabled";
 pub const SECRET_CHANGED: &str = "webhook_secret_changed";
+pub const GONE: &str = "webhook_gone";
+pub const NOT_FAILED: &str = "webhook_delivery_not_failed";
 
 const SUBSCRIPTION_COLUMNS: &str = "id, url, events, description, enabled, disabled_reason, \
      disabled_at, failing_since, previous_secret_expires_at, created_at, updated_at";
@@ -554,6 +556,30 @@ async fn with_attempts(
 }
 
 /// A failed delivery starts a new round of the schedule, due now. Changes no row unless it failed.
+/// Guards on the subscription still existing: of concurrent deletes, one deletes and the others
+/// find it gone.
+pub fn still_there(org_id: &str, id: &str) -> Statement {
+    guard(
+        GONE,
+        "NOT EXISTS (SELECT 1 FROM webhook_subscriptions WHERE id = ?1 AND org_id = ?2)",
+    )
+    .bind(id)
+    .bind(org_id)
+}
+
+/// Guards a retry on the delivery still having failed: of concurrent retries of one failure, one
+/// schedules it again.
+pub fn still_failed(org_id: &str, subscription_id: &str, event_id: &str) -> Statement {
+    guard(
+        NOT_FAILED,
+        "NOT EXISTS (SELECT 1 FROM webhook_deliveries WHERE subscription_id = ?1 AND org_id = ?2 \
+         AND event_id = ?3 AND status = 'failed')",
+    )
+    .bind(subscription_id)
+    .bind(org_id)
+    .bind(event_id)
+}
+
 pub fn retry(org_id: &str, subscription_id: &str, event_id: &str, now: i64) -> Statement {
     Statement::new(
         "UPDATE webhook_deliveries SET status = 'pending', round_attempts = 0, \
