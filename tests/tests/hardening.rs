@@ -384,3 +384,69 @@ async fn every_response_says_nosniff_and_oauth_endpoints_send_no_cors() {
         }
     }
 }
+
+async fn created(server: &Server, path: &str, org: &Org, body: Value) -> (u16, Value) {
+    status_json(server.post(path, &org.token, body).await).await
+}
+
+#[tokio::test]
+async fn credentials_trust_policies_and_admin_credentials_have_tier_caps() {
+    let issuer = agentidp_tests::oidc::Issuer::start().await;
+    let federation = issuer.server_env();
+    let env: Vec<(&str, &str)> = federation.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let server = Server::start_with(&env).await;
+    let org = server.bootstrap("acme").await;
+
+    // Credentials per agent: ten active on the free tier, the first one included.
+    let agent = server.agent_with_secret(&org, "keys", &[]).await;
+    let path = format!("/v1/agents/{}/credentials", agent.id);
+    for _ in 1..10 {
+        let (status, body) = created(&server, &path, &org, json!({})).await;
+        assert_eq!(status, 201, "{body}");
+    }
+    let problem = assert_problem(
+        created(&server, &path, &org, json!({})).await,
+        403,
+        "credential_limit_exceeded",
+    );
+    assert_eq!(
+        (problem["limit"].clone(), problem["tier"].clone()),
+        (json!(10), json!("free"))
+    );
+    assert!(problem["detail"]
+        .as_str()
+        .unwrap()
+        .contains("credentials per agent"));
+    // Revoking one makes room.
+    let revoke = format!("{path}/{}", agent.credential_id);
+    assert_eq!(server.delete(&revoke, &org.token).await.status(), 200);
+    assert_eq!(created(&server, &path, &org, json!({})).await.0, 201);
+
+    // Trust policies per organization: twenty-five.
+    for i in 0..25 {
+        let body = json!({ "provider": "github", "repository": format!("octo/app-{i}"),
+                          "allow_registration": true });
+        let (status, body) = created(&server, "/v1/oidc/trust-policies", &org, body).await;
+        assert_eq!(status, 201, "{body}");
+    }
+    let body = json!({ "provider": "github", "repository": "octo/one-more",
+                      "allow_registration": true });
+    let problem = assert_problem(
+        created(&server, "/v1/oidc/trust-policies", &org, body).await,
+        403,
+        "trust_policy_limit_exceeded",
+    );
+    assert_eq!(problem["limit"], 25);
+
+    // Admin credentials: ten active, the bootstrap's included.
+    for _ in 1..10 {
+        let (status, body) = created(&server, "/v1/orgs/credentials", &org, json!({})).await;
+        assert_eq!(status, 201, "{body}");
+    }
+    let problem = assert_problem(
+        created(&server, "/v1/orgs/credentials", &org, json!({})).await,
+        403,
+        "admin_credential_limit_exceeded",
+    );
+    assert_eq!(problem["limit"], 10);
+}

@@ -3,6 +3,7 @@
 
 use serde_json::{json, Map, Value};
 
+use crate::config::tiers::Collection;
 use crate::domain::audit::Outcome;
 use crate::domain::credentials::{
     ClientSecret, Credential, CredentialKind, IssuedCredential, ListQuery, NewCredential, Rotation,
@@ -83,6 +84,7 @@ pub async fn create(
         (CredentialKind::PrivateKeyJwt, Some(jwk)) => Some(valid_public_jwk(jwk)?),
     };
     agents::get_live(state, org_id, agent_id).await?;
+    let cap = agents::collection_cap(state, org_id, Collection::CredentialsPerAgent).await?;
     let (secret, secret_hash) = match new.kind {
         CredentialKind::ClientSecret => {
             let (secret, hash) = secrets::client_secret_from(state.random());
@@ -111,6 +113,7 @@ pub async fn create(
     let change = Change::new()
         .statement(agent_store::still_live(org_id, agent_id))
         .statement(store::insert(org_id, &credential, secret_hash))
+        .statement(store::within_agent_cap(org_id, agent_id, cap.1))
         .statement(webhooks::event(
             state,
             org_id,
@@ -118,7 +121,10 @@ pub async fn create(
             json!({ "credential": credential }),
         ))
         .event(event);
-    state.db.commit(change).await.map_err(guard_error)?;
+    state.db.commit(change).await.map_err(|e| match e {
+        DbError::Guard(store::AGENT_CAP) => agents::over_cap(Collection::CredentialsPerAgent, cap),
+        other => guard_error(other),
+    })?;
     Ok(IssuedCredential {
         credential,
         client_secret: secret,

@@ -4,6 +4,7 @@
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use crate::config::tiers::Collection;
 use crate::domain::agents::{Agent, AgentStatus, NewAgent};
 use crate::domain::audit::Outcome;
 use crate::domain::page::{Keyset, Page, PageRequest};
@@ -45,7 +46,10 @@ pub async fn create(
         )
         .into());
     }
-    let mut change = Change::new().statement(store::insert(&policy));
+    let cap = agents::collection_cap(state, org_id, Collection::TrustPolicies).await?;
+    let mut change = Change::new()
+        .statement(store::insert(&policy))
+        .statement(store::within_cap(org_id, cap.1));
     if let Some(agent_id) = &policy.agent_id {
         let agent = agents::find(state, org_id, agent_id)
             .await?
@@ -85,6 +89,9 @@ pub async fn create(
         }),
         Err(DbError::Guard(agent_store::DECOMMISSIONED)) => {
             Err(Invalid::new("agent_id", "agent not found").into())
+        }
+        Err(DbError::Guard(store::POLICY_CAP)) => {
+            Err(agents::over_cap(Collection::TrustPolicies, cap))
         }
         Err(e) => Err(e.into()),
     }
