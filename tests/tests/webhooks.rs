@@ -558,6 +558,8 @@ async fn unsafe_targets_are_refused_at_creation_and_at_delivery() {
         "https://localhost./in",
         "https://[::1]/in",
         "https://[::ffff:10.0.0.1]/in",
+        "https://[::ffff:0:8.8.8.8]/in", // SIIT: translated inside the network
+        "https://[64:ff9b:1::808:808]/in", // local-use NAT64
         "https://0.0.0.0/in",
         "https://10.0.0.1/in",
         "https://172.16.5.4/in",
