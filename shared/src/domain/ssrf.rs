@@ -268,8 +268,10 @@ pub fn may_connect(ip: IpAddr, name: &str, allow_loopback: bool) -> Result<(), R
     if allow_loopback && local_name && is_loopback(ip) {
         return Ok(());
     }
+    // Neither the address nor its class: a tenant reading its delivery log must not learn how
+    // names resolve inside the network (split-horizon DNS); the operator's log has them.
     match forbidden_ip(ip) {
-        Some(class) => Err(refuse(format!("{name} resolves to {class} ({ip})"))),
+        Some(_) => Err(refuse("the destination resolves to a disallowed address")),
         None => Ok(()),
     }
 }
@@ -451,5 +453,10 @@ mod tests {
         assert!(may_connect(loopback, "rebind.example.com", true).is_err());
         assert!(may_connect(loopback, "localhost", false).is_err());
         assert!(may_connect(loopback, "localhost", true).is_ok());
+        // What a tenant reads names neither the address nor its range.
+        let refusal = may_connect("10.1.2.3".parse().unwrap(), "split.example.com", false)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(refusal, "the destination resolves to a disallowed address");
     }
 }
