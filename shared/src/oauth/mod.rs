@@ -54,7 +54,14 @@ pub async fn token(
         CallerAuthentication::Client => {
             Some(authenticate_client(state, slot, client_ip, authorization, form).await?)
         }
-        CallerAuthentication::GrantParameters => None,
+        CallerAuthentication::GrantParameters => {
+            // RFC 6749 §5.2: credentials a caller presents are checked even where the grant needs
+            // none; wrong ones are `invalid_client`, not ignored.
+            if client_auth::presents_credentials(authorization, form) {
+                authenticate_client(state, slot, client_ip, authorization, form).await?;
+            }
+            None
+        }
     };
     let request = GrantRequest {
         form,
