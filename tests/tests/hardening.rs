@@ -450,3 +450,21 @@ async fn credentials_trust_policies_and_admin_credentials_have_tier_caps() {
     );
     assert_eq!(problem["limit"], 10);
 }
+
+#[tokio::test]
+async fn the_public_health_check_does_not_say_when_limits_fail_open() {
+    let server = Server::start().await;
+    let (status, health) = status_json(
+        server
+            .http
+            .get(server.url("/health/detailed"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200, "{health}");
+    assert_eq!(health["checks"]["database"]["status"], "ok");
+    assert!(health.get("rate_limits").is_none(), "{health}");
+    assert!(!health.to_string().contains("fail_open"), "{health}");
+}

@@ -4,7 +4,6 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv6Addr};
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::config::tiers::{Tier, Tiers};
@@ -197,8 +196,8 @@ pub struct Tally {
     pub at_millis: i64,
 }
 
-/// Admits requests: the configured limits over the key-value store, with per-instance state (the
-/// fail-open counts `/health/detailed` reports, and a cache of organizations' tiers).
+/// Admits requests: the configured limits over the key-value store, with per-instance state (a
+/// cache of organizations' tiers).
 pub struct Limiter {
     limits: RateLimits,
     tiers: Tiers,
@@ -206,8 +205,6 @@ pub struct Limiter {
     db: Arc<dyn Database>,
     clock: Arc<dyn Clock>,
     entropy: Arc<dyn Entropy>,
-    fail_open_total: AtomicU64,
-    last_fail_open_millis: AtomicI64,
     tier_cache: Mutex<HashMap<String, (String, i64)>>,
 }
 
@@ -227,23 +224,12 @@ impl Limiter {
             db,
             clock,
             entropy,
-            fail_open_total: AtomicU64::new(0),
-            last_fail_open_millis: AtomicI64::new(0),
             tier_cache: Mutex::new(HashMap::new()),
         }
     }
 
     pub fn limits(&self) -> &RateLimits {
         &self.limits
-    }
-
-    /// `(requests admitted unchecked because the store failed, when that last happened)`.
-    pub fn fail_open_stats(&self) -> (u64, Option<i64>) {
-        let at = self.last_fail_open_millis.load(Ordering::Relaxed);
-        (
-            self.fail_open_total.load(Ordering::Relaxed),
-            (at > 0).then_some(at),
-        )
     }
 
     fn cached_tier(&self, org_id: &str, now: i64) -> Option<String> {
@@ -496,8 +482,7 @@ impl Limiter {
             }
             Err(e) => {
                 if limited {
-                    self.fail_open_total.fetch_add(1, Ordering::Relaxed);
-                    self.last_fail_open_millis.store(now, Ordering::Relaxed);
+                    metrics::record(metrics::Event::RateLimitFailedOpen);
                     tracing::warn!(error = %e, "rate limit store failed; admitting unchecked (fail open)");
                 }
                 Ok(Admitted {
