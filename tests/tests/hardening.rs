@@ -452,6 +452,43 @@ async fn credentials_trust_policies_and_admin_credentials_have_tier_caps() {
 }
 
 #[tokio::test]
+async fn a_key_for_encryption_is_not_a_signing_credential() {
+    let server = Server::start().await;
+    let org = server.bootstrap("acme").await;
+    let agent = server
+        .create_agent(&org, json!({ "name": "signer", "agent_type": "bot" }))
+        .await;
+    let path = format!("/v1/agents/{}/credentials", agent["id"].as_str().unwrap());
+    let (_, jwk) = assertion_key();
+    let with = |member: &str, value: Value| {
+        let mut jwk = jwk.clone();
+        jwk[member] = value;
+        json!({ "kind": "private_key_jwt", "public_jwk": jwk })
+    };
+    for body in [
+        with("use", json!("enc")),
+        with("use", json!(7)),
+        with("key_ops", json!(["encrypt", "wrapKey"])),
+        with("key_ops", json!(["sign"])),
+        with("key_ops", json!("verify")),
+    ] {
+        let problem = assert_problem(
+            status_json(server.post(&path, &org.token, body.clone()).await).await,
+            400,
+            "invalid_field",
+        );
+        assert_eq!(problem["field"], "public_jwk", "{body}");
+    }
+    for body in [
+        with("use", json!("sig")),
+        with("key_ops", json!(["verify"])),
+    ] {
+        let (status, created) = status_json(server.post(&path, &org.token, body).await).await;
+        assert_eq!(status, 201, "{created}");
+    }
+}
+
+#[tokio::test]
 async fn the_public_health_check_does_not_say_when_limits_fail_open() {
     let server = Server::start().await;
     let (status, health) = status_json(

@@ -33,6 +33,29 @@ pub fn valid_public_jwk(jwk: Map<String, Value>) -> Result<Value, Invalid> {
             ));
         }
     }
+    // A key its owner marked for encryption, or for operations without `verify`, is not a signing
+    // credential (RFC 7517 §4.2, §4.3): registering it would use it against its stated purpose.
+    match jwk.get("use") {
+        None => {}
+        Some(Value::String(u)) if u == "sig" => {}
+        Some(_) => {
+            return Err(Invalid::new(
+                "public_jwk",
+                "`use` must be \"sig\": this key verifies client assertions",
+            ))
+        }
+    }
+    if let Some(ops) = jwk.get("key_ops") {
+        let verifies = ops
+            .as_array()
+            .is_some_and(|ops| ops.iter().any(|op| op.as_str() == Some("verify")));
+        if !verifies {
+            return Err(Invalid::new(
+                "public_jwk",
+                "`key_ops` must include \"verify\": this key verifies client assertions",
+            ));
+        }
+    }
     let mut kept = Map::new();
     for member in PUBLIC_JWK_MEMBERS {
         match jwk.get(*member) {
