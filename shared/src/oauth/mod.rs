@@ -104,7 +104,7 @@ pub async fn authenticate_client(
         Ok(presented) => presented,
         Err(e) => {
             if e.error() == "invalid_client" {
-                failed_authentication::record(state, slot, client_ip, None).await?;
+                failed_authentication::record(state, slot, client_ip, None, None).await?;
             }
             return Err(e);
         }
@@ -112,7 +112,8 @@ pub async fn authenticate_client(
     match client_auth::authenticate(state, &presented).await? {
         Ok(client) => Ok(client),
         Err(rejected) => {
-            failed_authentication::record(state, slot, client_ip, Some(&rejected)).await?;
+            let claimed = Some(presented.client_id());
+            failed_authentication::record(state, slot, client_ip, claimed, Some(&rejected)).await?;
             Err(OAuthError::invalid_client("client authentication failed"))
         }
     }
