@@ -391,7 +391,12 @@ struct Guarded {
     timer: Option<(Instant, Pin<Box<Sleep>>)>,
     /// A replacement for hyper's refusal, and how much of it is written.
     replacement: Option<(Vec<u8>, usize)>,
+    /// Whether the connection's first bytes were looked at for an HTTP/2 preface.
+    preface_checked: bool,
 }
+
+/// What an HTTP/2 client with prior knowledge sends first (RFC 9113 §3.4).
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n";
 
 impl Guarded {
     fn new(stream: TcpStream, connection: Arc<Connection>, limits: Arc<Limits>) -> Self {
@@ -401,6 +406,7 @@ impl Guarded {
             limits,
             timer: None,
             replacement: None,
+            preface_checked: false,
         }
     }
 
@@ -506,6 +512,21 @@ impl AsyncRead for Guarded {
             Poll::Ready(Ok(())) => {
                 if buf.filled().len() > before {
                     self.connection.on_bytes_read();
+                    if !self.preface_checked {
+                        self.preface_checked = true;
+                        if buf.filled()[before..].starts_with(H2_PREFACE) {
+                            // hyper's HTTP/1 server would close without a word: say why, then
+                            // end the connection as if the client had.
+                            let answer = problem_response(
+                                StatusCode::HTTP_VERSION_NOT_SUPPORTED,
+                                "http_version_not_supported",
+                                "this server speaks HTTP/1.1 only (no h2c); use HTTP/1.1, or \
+                                 HTTP/2 through TLS in front of it",
+                            );
+                            let _ = self.stream.try_write(&answer);
+                            buf.set_filled(before);
+                        }
+                    }
                 }
                 Poll::Ready(Ok(()))
             }

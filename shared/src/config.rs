@@ -351,6 +351,13 @@ pub const RATE_LIMIT_IP_PER_MINUTE: Variable = integer(
     MAX_LIMIT,
     "per IP on unauthenticated endpoints, and separately on failed client authentications (`0` = unlimited)",
 );
+pub const RATE_LIMIT_IPV6_PREFIX: Variable = integer(
+    "AGENTIDP_RATE_LIMIT_IPV6_PREFIX",
+    64,
+    32,
+    128,
+    "per-address limits count an IPv6 address by its network of this prefix length, since one host usually holds a whole /64 (IPv4 addresses count one by one)",
+);
 pub const RATE_LIMIT_CLIENT_FAILURES_PER_MINUTE: Variable = integer(
     "AGENTIDP_RATE_LIMIT_CLIENT_FAILURES_PER_MINUTE",
     300,
@@ -467,6 +474,7 @@ pub const VARIABLES: &[Variable] = &[
     RATE_LIMIT_TIERS,
     RATE_LIMIT_CLIENT_PER_MINUTE,
     RATE_LIMIT_IP_PER_MINUTE,
+    RATE_LIMIT_IPV6_PREFIX,
     RATE_LIMIT_CLIENT_FAILURES_PER_MINUTE,
     RATE_LIMIT_AGENT_SHARE_PERCENT,
     RATE_LIMIT_WINDOW_SECONDS,
@@ -532,6 +540,8 @@ pub struct RateLimits {
     /// Per client IP on unauthenticated endpoints, and (in its own window) on failed client
     /// authentications.
     pub ip: u64,
+    /// The prefix length an IPv6 address is counted by in the per-address limits.
+    pub ipv6_prefix: u8,
     /// Failed authentications per client, from every address together.
     pub client_failures: u64,
     /// The largest share, in percent, of its organization's limit that one agent may use.
@@ -546,6 +556,7 @@ impl RateLimits {
             window_seconds: RATE_LIMIT_WINDOW_SECONDS.integer(source)?,
             client: limit(&RATE_LIMIT_CLIENT_PER_MINUTE)?,
             ip: limit(&RATE_LIMIT_IP_PER_MINUTE)?,
+            ipv6_prefix: u8::try_from(RATE_LIMIT_IPV6_PREFIX.integer(source)?).unwrap_or(64),
             client_failures: limit(&RATE_LIMIT_CLIENT_FAILURES_PER_MINUTE)?,
             agent_share_percent: limit(&RATE_LIMIT_AGENT_SHARE_PERCENT)?,
             on_kv_failure: FailurePolicy::load(source, &RATE_LIMIT_ON_KV_FAILURE)?,

@@ -771,3 +771,65 @@ async fn managing_agents_needs_the_right_scopes() {
         .unwrap();
     assert_problem(status_json(response).await, 401, "invalid_token");
 }
+
+#[tokio::test]
+async fn names_show_what_they_are_and_emails_are_unique_however_typed() {
+    let server = Server::start().await;
+    let org = server.bootstrap("acme").await;
+    for name in [
+        "pay\u{202E}lanimret", // right-to-left override
+        "admin\u{200B}",       // zero-width space
+        "\u{2066}bot\u{2069}", // isolate
+        "bot\u{FEFF}",
+        "bot\u{E0041}", // tag
+    ] {
+        let problem = assert_problem(
+            status_json(
+                server
+                    .post(
+                        "/v1/agents",
+                        &org.token,
+                        json!({ "name": name, "agent_type": "worker" }),
+                    )
+                    .await,
+            )
+            .await,
+            400,
+            "invalid_field",
+        );
+        assert_eq!(problem["field"], "name", "{name:?}");
+    }
+    // Accents and scripts are names too.
+    server
+        .create_agent(
+            &org,
+            json!({ "name": "Café ünïcode 日本 🤖", "agent_type": "worker" }),
+        )
+        .await;
+
+    // `café@` precomposed (NFC), then decomposed (NFD) with the domain in capitals: one address.
+    let nfc = "caf\u{e9}@example.com";
+    let created = server
+        .create_agent(
+            &org,
+            json!({ "name": "first", "agent_type": "worker", "email": nfc }),
+        )
+        .await;
+    assert_eq!(created["email"], nfc);
+    let problem = assert_problem(
+        status_json(
+            server
+                .post(
+                    "/v1/agents",
+                    &org.token,
+                    json!({ "name": "second", "agent_type": "worker",
+                            "email": "cafe\u{301}@EXAMPLE.com" }),
+                )
+                .await,
+        )
+        .await,
+        409,
+        "email_taken",
+    );
+    assert!(problem["detail"].is_string());
+}

@@ -249,8 +249,8 @@ async fn subscription_events_move_the_organization_they_were_bought_for() {
     );
     assert_eq!(tier(&server, &org).await["tier"], "enterprise");
 
-    // Deleted: back to free, found by the customer alone this time.
-    let deleted = json!({ "id": "sub_other", "customer": "cus_123", "status": "canceled" });
+    // Deleted: back to free, its only subscription ended.
+    let deleted = json!({ "id": "sub_123", "customer": "cus_123", "status": "canceled" });
     let body = event(
         "evt_3",
         "customer.subscription.deleted",
@@ -340,4 +340,129 @@ async fn bad_stale_or_missing_signatures_change_nothing() {
     let (status, problem) =
         post(&server, Some(stripe_signature(SECRET, t, garbage)), garbage).await;
     assert_eq!(status, 400, "{problem}");
+}
+
+/// A paid checkout of `subscription` for `org`, buying `tier`.
+fn checkout_of(org: &Org, subscription: &str, tier: &str) -> Value {
+    json!({
+        "id": format!("cs_{subscription}"), "object": "checkout.session",
+        "client_reference_id": org.id, "customer": "cus_several", "subscription": subscription,
+        "mode": "subscription", "payment_status": "paid", "metadata": { "tier": tier },
+    })
+}
+
+fn subscription(id: &str, status: &str, tier: &str) -> Value {
+    json!({
+        "id": id, "object": "subscription", "customer": "cus_several", "status": status,
+        "metadata": { "tier": tier },
+    })
+}
+
+#[tokio::test]
+async fn the_highest_active_subscription_sets_the_tier() {
+    let server = Server::start_with(&[("STRIPE_WEBHOOK_SECRET", SECRET)]).await;
+    let org = server.bootstrap("acme").await;
+    let other = server.bootstrap("other").await;
+    let t = now() - 1000;
+    let mut sent = 0;
+    let mut send = |event_type: &str, created: i64, object: Value| {
+        sent += 1;
+        let body = event(&format!("evt_{sent}"), event_type, created, object);
+        let server = &server;
+        async move { signed(server, &body).await }
+    };
+
+    let (_, outcome) = send(
+        "checkout.session.completed",
+        t,
+        checkout_of(&org, "sub_1", "pro"),
+    )
+    .await;
+    assert_eq!(outcome["to"], "pro", "{outcome}");
+    // Upgrade by a second subscription.
+    let (_, outcome) = send(
+        "checkout.session.completed",
+        t + 10,
+        checkout_of(&org, "sub_2", "enterprise"),
+    )
+    .await;
+    assert_eq!(outcome["to"], "enterprise", "{outcome}");
+    // The superseded subscription ends: nothing changes.
+    let (status, outcome) = send(
+        "customer.subscription.deleted",
+        t + 20,
+        subscription("sub_1", "canceled", "pro"),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        outcome,
+        json!({ "outcome": "unchanged", "org_id": org.id, "tier": "enterprise" })
+    );
+    assert_eq!(tier(&server, &org).await["tier"], "enterprise");
+    // An older update of the ended one, delivered late, brings nothing back.
+    let (_, outcome) = send(
+        "customer.subscription.updated",
+        t + 5,
+        subscription("sub_1", "active", "pro"),
+    )
+    .await;
+    assert_eq!(outcome, json!({ "outcome": "out_of_order" }));
+
+    // An event naming another organization than the one checkout recorded is refused, even for
+    // the tier it already has.
+    let mut contradicting = subscription("sub_2", "active", "enterprise");
+    contradicting["metadata"]["org_id"] = json!(other.id);
+    let (status, outcome) = send("customer.subscription.updated", t + 25, contradicting).await;
+    assert_eq!(
+        (status, outcome["outcome"].as_str()),
+        (200, Some("refused")),
+        "{outcome}"
+    );
+    assert_eq!(tier(&server, &other).await["tier"], "free");
+    let mut contradicting = subscription("sub_2", "canceled", "enterprise");
+    contradicting["metadata"]["org_id"] = json!(other.id);
+    let (_, outcome) = send("customer.subscription.deleted", t + 26, contradicting).await;
+    assert_eq!(outcome["outcome"], "refused", "{outcome}");
+    assert_eq!(tier(&server, &org).await["tier"], "enterprise");
+
+    // Downgrade, then cancellation of the last active one.
+    let (_, outcome) = send(
+        "customer.subscription.updated",
+        t + 30,
+        subscription("sub_2", "active", "pro"),
+    )
+    .await;
+    assert_eq!(
+        (outcome["from"].as_str(), outcome["to"].as_str()),
+        (Some("enterprise"), Some("pro")),
+        "{outcome}"
+    );
+    let (_, outcome) = send(
+        "customer.subscription.deleted",
+        t + 40,
+        subscription("sub_2", "canceled", "pro"),
+    )
+    .await;
+    assert_eq!(outcome["to"], "free", "{outcome}");
+    assert_eq!(tier(&server, &org).await["tier"], "free");
+    assert_eq!(tier(&server, &other).await["tier"], "free");
+
+    let (_, events) = status_json(server.get("/v1/audit/events?limit=200", &org.token).await).await;
+    let moves: Vec<_> = audited(&events, "org.tier_changed")
+        .iter()
+        .map(|e| e["details"]["to"].clone())
+        .collect();
+    assert_eq!(
+        moves,
+        [
+            json!("free"),
+            json!("pro"),
+            json!("enterprise"),
+            json!("pro")
+        ]
+    );
+    let (_, events) =
+        status_json(server.get("/v1/audit/events?limit=200", &other.token).await).await;
+    assert!(audited(&events, "org.tier_changed").is_empty(), "{events}");
 }

@@ -171,3 +171,74 @@ async fn failures_reach_the_audit_trail_as_bounded_summaries() {
     assert_eq!(verdict["valid"], true, "{verdict}");
     assert!(!serde_json::to_string(&events).unwrap().contains("guess"));
 }
+
+#[tokio::test]
+async fn an_unknown_client_id_spends_its_failure_budget_like_a_known_one() {
+    let server =
+        Server::start_with(&[("AGENTIDP_RATE_LIMIT_CLIENT_FAILURES_PER_MINUTE", "3")]).await;
+    let org = server.bootstrap("acme").await;
+    let unknown = "agt_0000000000000000000000000000";
+    // The same work, so the same answers: three failures, then the claimed id is slowed down,
+    // whether or not it exists.
+    for client_id in [org.client_id.as_str(), unknown] {
+        for address in 40..43u8 {
+            let http = client_from([127, 0, 0, address]);
+            let response = token_request(&server, &http, client_id, "wrong").await;
+            assert_eq!(oauth_error(response).await, unauthorized(), "{client_id}");
+        }
+        let http = client_from([127, 0, 0, 50]);
+        let response = token_request(&server, &http, client_id, "wrong").await;
+        assert_eq!(oauth_error(response).await, slowed_down(), "{client_id}");
+    }
+}
+
+fn median(mut samples: Vec<Duration>) -> Duration {
+    samples.sort();
+    samples[samples.len() / 2]
+}
+
+/// Unknown client ids and known ones with a wrong secret take the same time to refuse. This
+/// cannot flake on a busy machine: the two kinds are sent in alternating pairs over one
+/// connection, so load from anything else falls on both alike; medians of 300 ignore the few
+/// slow outliers (a kept sample, an audit summary written at a reporting point); and the bound,
+/// a third of the median plus half a millisecond, is far above the noise between two medians of
+/// the same request while still catching a path that skips a store round trip (about a tenth
+/// of a debug build's request).
+#[tokio::test]
+async fn unknown_and_known_clients_are_refused_in_the_same_time() {
+    let server = Server::start().await;
+    let org = server.bootstrap("acme").await;
+    let unknown = "agt_ffffffffffffffffffffffffffffffff";
+    let http = client_from([127, 0, 0, 60]);
+    let mut known_times = Vec::new();
+    let mut unknown_times = Vec::new();
+    for round in 0..340 {
+        let order = if round % 2 == 0 {
+            [(org.client_id.as_str(), true), (unknown, false)]
+        } else {
+            [(unknown, false), (org.client_id.as_str(), true)]
+        };
+        for (client_id, is_known) in order {
+            let started = std::time::Instant::now();
+            let response = token_request(&server, &http, client_id, "wrong-secret").await;
+            let elapsed = started.elapsed();
+            assert_eq!(oauth_error(response).await, unauthorized());
+            // The first rounds warm up connections and caches.
+            if round >= 40 {
+                if is_known {
+                    known_times.push(elapsed);
+                } else {
+                    unknown_times.push(elapsed);
+                }
+            }
+        }
+    }
+    let (known, unknown) = (median(known_times), median(unknown_times));
+    let bound = known.max(unknown) / 3 + Duration::from_micros(500);
+    let difference = known.abs_diff(unknown);
+    eprintln!("medians: known {known:?}, unknown {unknown:?}, bound {bound:?}");
+    assert!(
+        difference <= bound,
+        "medians differ by {difference:?} (known {known:?}, unknown {unknown:?}, bound {bound:?})"
+    );
+}

@@ -1246,3 +1246,50 @@ async fn refused_exchanges_count_against_the_callers_address() {
         "{body}"
     );
 }
+
+#[tokio::test]
+async fn client_credentials_presented_to_a_federation_grant_are_checked() {
+    let issuer = Issuer::start().await;
+    let server = federated_server(&issuer).await;
+    let org = server.bootstrap("acme").await;
+    let (agent_id, _) = agent_with_policy(
+        &server,
+        &org,
+        &["deploy:write"],
+        json!({ "branch": "main" }),
+    )
+    .await;
+    // RFC 6749 §5.2: a wrong pair is `invalid_client`, not ignored because the grant needs none.
+    for grant in [Grant::TokenExchange, Grant::JwtBearer] {
+        let token = issuer.mint(&issuer.claims(REPO, REPO_ID));
+        let (status, body) = exchange(
+            &server,
+            grant,
+            &token,
+            &[
+                ("agent_id", &agent_id),
+                ("client_id", &org.client_id),
+                ("client_secret", "not-the-secret"),
+            ],
+        )
+        .await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (401, Some("invalid_client")),
+            "{grant:?}: {body}"
+        );
+    }
+    // The right pair, or none at all, is fine.
+    for extra in [
+        vec![
+            ("agent_id", agent_id.as_str()),
+            ("client_id", org.client_id.as_str()),
+            ("client_secret", org.client_secret.as_str()),
+        ],
+        vec![("agent_id", agent_id.as_str())],
+    ] {
+        let token = issuer.mint(&issuer.claims(REPO, REPO_ID));
+        let (status, body) = exchange(&server, Grant::TokenExchange, &token, &extra).await;
+        assert_eq!(status, 200, "{body}");
+    }
+}

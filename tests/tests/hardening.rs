@@ -374,3 +374,124 @@ async fn every_response_says_nosniff_and_oauth_endpoints_send_no_cors() {
         }
     }
 }
+
+async fn created(server: &Server, path: &str, org: &Org, body: Value) -> (u16, Value) {
+    status_json(server.post(path, &org.token, body).await).await
+}
+
+#[tokio::test]
+async fn credentials_trust_policies_and_admin_credentials_have_tier_caps() {
+    let issuer = agentidp_tests::oidc::Issuer::start().await;
+    let federation = issuer.server_env();
+    let env: Vec<(&str, &str)> = federation.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let server = Server::start_with(&env).await;
+    let org = server.bootstrap("acme").await;
+
+    // Credentials per agent: ten active on the free tier, the first one included.
+    let agent = server.agent_with_secret(&org, "keys", &[]).await;
+    let path = format!("/v1/agents/{}/credentials", agent.id);
+    for _ in 1..10 {
+        let (status, body) = created(&server, &path, &org, json!({})).await;
+        assert_eq!(status, 201, "{body}");
+    }
+    let problem = assert_problem(
+        created(&server, &path, &org, json!({})).await,
+        403,
+        "credential_limit_exceeded",
+    );
+    assert_eq!(
+        (problem["limit"].clone(), problem["tier"].clone()),
+        (json!(10), json!("free"))
+    );
+    assert!(problem["detail"]
+        .as_str()
+        .unwrap()
+        .contains("credentials per agent"));
+    // Revoking one makes room.
+    let revoke = format!("{path}/{}", agent.credential_id);
+    assert_eq!(server.delete(&revoke, &org.token).await.status(), 200);
+    assert_eq!(created(&server, &path, &org, json!({})).await.0, 201);
+
+    // Trust policies per organization: twenty-five.
+    for i in 0..25 {
+        let body = json!({ "provider": "github", "repository": format!("octo/app-{i}"),
+                          "allow_registration": true });
+        let (status, body) = created(&server, "/v1/oidc/trust-policies", &org, body).await;
+        assert_eq!(status, 201, "{body}");
+    }
+    let body = json!({ "provider": "github", "repository": "octo/one-more",
+                      "allow_registration": true });
+    let problem = assert_problem(
+        created(&server, "/v1/oidc/trust-policies", &org, body).await,
+        403,
+        "trust_policy_limit_exceeded",
+    );
+    assert_eq!(problem["limit"], 25);
+
+    // Admin credentials: ten active, the bootstrap's included.
+    for _ in 1..10 {
+        let (status, body) = created(&server, "/v1/orgs/credentials", &org, json!({})).await;
+        assert_eq!(status, 201, "{body}");
+    }
+    let problem = assert_problem(
+        created(&server, "/v1/orgs/credentials", &org, json!({})).await,
+        403,
+        "admin_credential_limit_exceeded",
+    );
+    assert_eq!(problem["limit"], 10);
+}
+
+#[tokio::test]
+async fn a_key_for_encryption_is_not_a_signing_credential() {
+    let server = Server::start().await;
+    let org = server.bootstrap("acme").await;
+    let agent = server
+        .create_agent(&org, json!({ "name": "signer", "agent_type": "bot" }))
+        .await;
+    let path = format!("/v1/agents/{}/credentials", agent["id"].as_str().unwrap());
+    let (_, jwk) = assertion_key();
+    let with = |member: &str, value: Value| {
+        let mut jwk = jwk.clone();
+        jwk[member] = value;
+        json!({ "kind": "private_key_jwt", "public_jwk": jwk })
+    };
+    for body in [
+        with("use", json!("enc")),
+        with("use", json!(7)),
+        with("key_ops", json!(["encrypt", "wrapKey"])),
+        with("key_ops", json!(["sign"])),
+        with("key_ops", json!("verify")),
+    ] {
+        let problem = assert_problem(
+            status_json(server.post(&path, &org.token, body.clone()).await).await,
+            400,
+            "invalid_field",
+        );
+        assert_eq!(problem["field"], "public_jwk", "{body}");
+    }
+    for body in [
+        with("use", json!("sig")),
+        with("key_ops", json!(["verify"])),
+    ] {
+        let (status, created) = status_json(server.post(&path, &org.token, body).await).await;
+        assert_eq!(status, 201, "{created}");
+    }
+}
+
+#[tokio::test]
+async fn the_public_health_check_does_not_say_when_limits_fail_open() {
+    let server = Server::start().await;
+    let (status, health) = status_json(
+        server
+            .http
+            .get(server.url("/health/detailed"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200, "{health}");
+    assert_eq!(health["checks"]["database"]["status"], "ok");
+    assert!(health.get("rate_limits").is_none(), "{health}");
+    assert!(!health.to_string().contains("fail_open"), "{health}");
+}

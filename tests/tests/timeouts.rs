@@ -282,3 +282,19 @@ async fn malformed_requests_get_problem_documents() {
     let health = server.http.get(server.url("/health")).send().await.unwrap();
     assert_eq!(health.status(), 200);
 }
+
+#[tokio::test]
+async fn an_http2_prior_knowledge_preface_gets_a_505() {
+    let server = Server::start_with(&LIMITS).await;
+    let mut stream = connect(&server).await;
+    stream
+        .write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00")
+        .await
+        .unwrap();
+    let (response, closed) = read_until_closed(&mut stream, PATIENCE).await;
+    assert!(closed.is_some(), "the connection stays open");
+    assert_eq!(status_of(&response), Some(505), "{response:?}");
+    let (head, body) = parse_response(&response);
+    assert!(head.contains("application/problem+json"), "{head}");
+    assert_eq!(body["code"], "http_version_not_supported");
+}

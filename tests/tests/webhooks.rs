@@ -558,6 +558,8 @@ async fn unsafe_targets_are_refused_at_creation_and_at_delivery() {
         "https://localhost./in",
         "https://[::1]/in",
         "https://[::ffff:10.0.0.1]/in",
+        "https://[::ffff:0:8.8.8.8]/in", // SIIT: translated inside the network
+        "https://[64:ff9b:1::808:808]/in", // local-use NAT64
         "https://0.0.0.0/in",
         "https://10.0.0.1/in",
         "https://172.16.5.4/in",
@@ -1093,5 +1095,193 @@ async fn trust_policies_and_agents_registered_through_them_are_announced() {
             }
             _ => assert_eq!(data["trust_policy"]["id"], policy_id.as_str(), "{data}"),
         }
+    }
+}
+
+/// Sends `request` twenty times at once; the answers in no particular order.
+async fn twenty_at_once(request: reqwest::RequestBuilder) -> Vec<(u16, Value)> {
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..20 {
+        let request = request.try_clone().unwrap();
+        tasks.spawn(async move { status_json(request.send().await.unwrap()).await });
+    }
+    tasks.join_all().await
+}
+
+fn count_audited(events: &Value, action: &str) -> usize {
+    events["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == action)
+        .count()
+}
+
+#[tokio::test]
+async fn a_secret_rotation_keeps_the_grace_it_promised_and_one_of_twenty_wins() {
+    let receiver = Receiver::start();
+    let server = Server::start_with(DRIVEN).await;
+    let org = server.bootstrap("acme").await;
+    let (id, original) = subscribe(&server, &org, &receiver.url("/r"), &["*"]).await;
+    let rotate = format!("/v1/webhooks/{id}/rotate");
+
+    // Twenty rotations at once, each with the default grace period: one wins, the others are
+    // refused rather than hand out secrets that never sign anything.
+    let request = server
+        .http
+        .post(server.url(&rotate))
+        .bearer_auth(&org.token)
+        .json(&json!({}));
+    let answers = twenty_at_once(request).await;
+    let winners: Vec<&Value> = answers
+        .iter()
+        .filter(|(status, _)| *status == 200)
+        .map(|(_, body)| body)
+        .collect();
+    assert_eq!(winners.len(), 1, "{answers:?}");
+    for (status, body) in answers.iter().filter(|(s, _)| *s != 200) {
+        let problem = assert_problem((*status, body.clone()), 409, body["code"].as_str().unwrap());
+        assert!(
+            ["conflict", "grace_period_running"].contains(&problem["code"].as_str().unwrap()),
+            "{problem}"
+        );
+    }
+    let second = winners[0]["secret"].as_str().unwrap().to_owned();
+
+    // Inside the grace period another one would drop the original at once: refused, with or
+    // without an explicit grace period of its own.
+    for body in [json!({}), json!({ "grace_period_seconds": 60 })] {
+        assert_problem(
+            status_json(server.post(&rotate, &org.token, body).await).await,
+            409,
+            "grace_period_running",
+        );
+    }
+    receiver.endpoint("/r", &[&original, &second], &[200]).await;
+    server
+        .post(&format!("/v1/webhooks/{id}/test"), &org.token, json!({}))
+        .await;
+    let received = receiver.wait_for("/r", 1).await;
+    assert_eq!(
+        received[0]["verified_by"],
+        json!([0, 1]),
+        "{:#}",
+        received[0]
+    );
+
+    // Ending the grace period early has to be asked for.
+    let (status, rotated) = status_json(
+        server
+            .post(&rotate, &org.token, json!({ "grace_period_seconds": 0 }))
+            .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{rotated}");
+    let newest = rotated["secret"].as_str().unwrap().to_owned();
+    receiver
+        .endpoint("/r", &[&original, &second, &newest], &[200])
+        .await;
+    server
+        .post(&format!("/v1/webhooks/{id}/test"), &org.token, json!({}))
+        .await;
+    let received = receiver.wait_for("/r", 2).await;
+    assert_eq!(received[1]["verified_by"], json!([2]), "{:#}", received[1]);
+    let (_, events) = status_json(server.get("/v1/audit/events?limit=200", &org.token).await).await;
+    assert_eq!(count_audited(&events, "webhook.secret_rotated"), 2);
+}
+
+#[tokio::test]
+async fn twenty_deletes_or_retries_at_once_act_once() {
+    // Trust policies need a trusted issuer.
+    let issuer = agentidp_tests::oidc::Issuer::start().await;
+    let federation = issuer.server_env();
+    let mut env: Vec<(&str, &str)> = DRIVEN.to_vec();
+    env.extend(federation.iter().map(|(k, v)| (*k, v.as_str())));
+    let receiver = Receiver::start();
+    let server = Server::start_with(&env).await;
+    let org = server.bootstrap("acme").await;
+
+    // A failed delivery: eight attempts against a receiver answering 500.
+    let (id, secret) = subscribe(&server, &org, &receiver.url("/down"), &["*"]).await;
+    receiver.endpoint("/down", &[&secret], &[500]).await;
+    server
+        .post(&format!("/v1/webhooks/{id}/test"), &org.token, json!({}))
+        .await;
+    let mut delivery = wait_for_attempts(&server, &org, &id, 1).await;
+    for _ in 0..7 {
+        let at = second_at_or_after(&delivery["next_attempt_at"]);
+        dispatch(&server, &org.token, Some(at)).await;
+        delivery = deliveries(&server, &org, &id).await[0].clone();
+    }
+    assert_eq!(delivery["status"], "failed", "{delivery:#}");
+    let retry = format!(
+        "/v1/webhooks/{id}/deliveries/{}/retry",
+        delivery["id"].as_str().unwrap()
+    );
+    let request = server
+        .http
+        .post(server.url(&retry))
+        .bearer_auth(&org.token)
+        .json(&json!({}));
+    let answers = twenty_at_once(request).await;
+    assert_eq!(
+        answers.iter().filter(|(s, _)| *s == 202).count(),
+        1,
+        "{answers:?}"
+    );
+    for (status, body) in answers.into_iter().filter(|(s, _)| *s != 202) {
+        assert_problem((status, body), 409, "delivery_not_failed");
+    }
+
+    // Deleting the subscription, then a trust policy, twenty times at once.
+    let request = server
+        .http
+        .delete(server.url(&format!("/v1/webhooks/{id}")))
+        .bearer_auth(&org.token);
+    let answers = twenty_at_once(request).await;
+    assert_eq!(
+        answers.iter().filter(|(s, _)| *s == 204).count(),
+        1,
+        "{answers:?}"
+    );
+    for (status, body) in answers.into_iter().filter(|(s, _)| *s != 204) {
+        assert_problem((status, body), 404, "not_found");
+    }
+    let (status, policy) = status_json(
+        server
+            .post(
+                "/v1/oidc/trust-policies",
+                &org.token,
+                json!({ "provider": "github", "repository": "octo/app", "branch": "main",
+                        "allow_registration": true }),
+            )
+            .await,
+    )
+    .await;
+    assert_eq!(status, 201, "{policy}");
+    let request = server
+        .http
+        .delete(server.url(&format!(
+            "/v1/oidc/trust-policies/{}",
+            policy["id"].as_str().unwrap()
+        )))
+        .bearer_auth(&org.token);
+    let answers = twenty_at_once(request).await;
+    assert_eq!(
+        answers.iter().filter(|(s, _)| *s == 200).count(),
+        1,
+        "{answers:?}"
+    );
+    for (status, body) in answers.into_iter().filter(|(s, _)| *s != 200) {
+        assert_problem((status, body), 404, "not_found");
+    }
+
+    let (_, events) = status_json(server.get("/v1/audit/events?limit=200", &org.token).await).await;
+    for action in [
+        "webhook.delivery_retried",
+        "webhook.deleted",
+        "trust_policy.deleted",
+    ] {
+        assert_eq!(count_audited(&events, action), 1, "{action}");
     }
 }

@@ -31,6 +31,56 @@ impl Tier {
     pub fn parse(name: &str) -> Option<Tier> {
         Tier::ALL.into_iter().find(|t| t.as_str() == name)
     }
+
+    /// Higher allows more: of several subscriptions, the highest-ranked active one applies.
+    pub fn rank(self) -> i64 {
+        match self {
+            Tier::Free => 0,
+            Tier::Pro => 1,
+            Tier::Enterprise => 2,
+        }
+    }
+}
+
+/// The collections of an organization each tier bounds besides agents, so that no tenant grows a
+/// table without end.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Collection {
+    /// Active credentials of one agent.
+    CredentialsPerAgent,
+    /// Trust policies of an organization.
+    TrustPolicies,
+    /// Active admin credentials of an organization.
+    AdminCredentials,
+}
+
+impl Collection {
+    /// What the cap counts, as an error message names it.
+    pub fn noun(self) -> &'static str {
+        match self {
+            Collection::CredentialsPerAgent => "active credentials per agent",
+            Collection::TrustPolicies => "trust policies per organization",
+            Collection::AdminCredentials => "active admin credentials per organization",
+        }
+    }
+}
+
+impl Tier {
+    /// The cap of a collection on this tier: enough for rotation overlaps (a new credential made
+    /// before the old one is revoked) and many repositories, far below what would hurt a table.
+    pub fn cap(self, collection: Collection) -> i64 {
+        match (self, collection) {
+            (Tier::Free, Collection::CredentialsPerAgent) => 10,
+            (Tier::Pro, Collection::CredentialsPerAgent) => 25,
+            (Tier::Enterprise, Collection::CredentialsPerAgent) => 50,
+            (Tier::Free, Collection::TrustPolicies) => 25,
+            (Tier::Pro, Collection::TrustPolicies) => 250,
+            (Tier::Enterprise, Collection::TrustPolicies) => 1000,
+            (Tier::Free, Collection::AdminCredentials) => 10,
+            (Tier::Pro, Collection::AdminCredentials) => 25,
+            (Tier::Enterprise, Collection::AdminCredentials) => 50,
+        }
+    }
 }
 
 /// Defaults of the paid tiers, unless configured otherwise: ten times the free tier's default

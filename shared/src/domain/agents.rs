@@ -6,7 +6,7 @@ use serde_json::{Map, Value};
 
 use crate::domain::scopes;
 use crate::domain::time::{optional_timestamp, timestamp};
-use crate::domain::validate::{bounded_text, not_null, Invalid};
+use crate::domain::validate::{bounded_text, is_invisible_or_bidi, not_null, Invalid};
 
 const MAX_NAME_CHARS: usize = 200;
 const MAX_EMAIL_CHARS: usize = 254;
@@ -192,12 +192,25 @@ pub struct ListQuery {
     pub cursor: Option<String>,
 }
 
+/// Shown in the public marketplace, so it must read as what it is: no bidirectional controls or
+/// invisible characters.
 fn valid_name(name: String) -> Result<String, Invalid> {
-    bounded_text("name", name, MAX_NAME_CHARS)
+    let name = bounded_text("name", name, MAX_NAME_CHARS)?;
+    if let Some(c) = name.chars().find(|c| is_invisible_or_bidi(*c)) {
+        return Err(Invalid::new(
+            "name",
+            format!(
+                "must not contain invisible or bidirectional control characters (U+{:04X})",
+                u32::from(c)
+            ),
+        ));
+    }
+    Ok(name)
 }
 
-/// A deliberately basic check (one `@`, a dotted domain, no spaces); stored lowercased so
-/// uniqueness does not depend on letter case.
+/// A deliberately basic check (one `@`, a dotted domain, no spaces); stored lowercased and in
+/// Unicode NFC so uniqueness depends neither on letter case nor on how an accent was typed
+/// (`café` precomposed or as `e` and a combining accent).
 fn valid_email(email: String) -> Result<String, Invalid> {
     let invalid = || Invalid::new("email", "must be an email address such as bot@example.com");
     if email.len() > MAX_EMAIL_CHARS || email.chars().any(|c| c.is_whitespace() || c.is_control()) {
@@ -212,7 +225,10 @@ fn valid_email(email: String) -> Result<String, Invalid> {
     if local.is_empty() || !domain_ok {
         return Err(invalid());
     }
-    Ok(email.to_lowercase())
+    let lowered = email.to_lowercase();
+    Ok(icu_normalizer::ComposingNormalizerBorrowed::new_nfc()
+        .normalize(&lowered)
+        .into_owned())
 }
 
 fn valid_agent_type(agent_type: String) -> Result<String, Invalid> {

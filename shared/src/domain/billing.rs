@@ -115,6 +115,8 @@ pub struct BillingParty {
     pub org_id: Option<String>,
     pub customer: Option<String>,
     pub subscription: Option<String>,
+    /// A checkout records which organization a subscription is for; later events only follow it.
+    pub checkout: bool,
 }
 
 /// What an event asks for.
@@ -178,7 +180,9 @@ pub fn instruction(event: &StripeEvent, price_tiers: &[(String, Tier)]) -> Instr
                 party: BillingParty {
                     org_id: Some(org_id),
                     customer: id_of(&object["customer"]),
-                    subscription: id_of(&object["subscription"]),
+                    // A one-time payment is a subscription of its own that no event ends.
+                    subscription: id_of(&object["subscription"]).or_else(|| id_of(&object["id"])),
+                    checkout: true,
                 },
                 tier,
             }
@@ -188,6 +192,7 @@ pub fn instruction(event: &StripeEvent, price_tiers: &[(String, Tier)]) -> Instr
                 org_id: org_of(&object["metadata"]["org_id"]),
                 customer: id_of(&object["customer"]),
                 subscription: id_of(&object["id"]),
+                checkout: false,
             };
             let status = object["status"].as_str().unwrap_or_default();
             let ended = event.event_type == "customer.subscription.deleted"
@@ -302,7 +307,8 @@ mod tests {
                 party: BillingParty {
                     org_id: Some(ORG.into()),
                     customer: Some("cus_1".into()),
-                    subscription: Some("sub_1".into())
+                    subscription: Some("sub_1".into()),
+                    checkout: true,
                 },
                 tier: Tier::Enterprise
             }

@@ -13,44 +13,133 @@ fn refuse(reason: impl Into<String>) -> Refusal {
     Refusal(reason.into())
 }
 
+/// IANA's IPv4 Special-Purpose Address Registry, every entry (even those marked globally reachable,
+/// such as AS112 or AMT: anycast infrastructure is no webhook receiver), and the multicast range.
+/// Each is the network, its prefix length and what is refused.
+const IPV4_SPECIAL: &[([u8; 4], u8, &str)] = &[
+    (
+        [0, 0, 0, 0],
+        8,
+        "the unspecified \"this network\" range 0.0.0.0/8",
+    ),
+    ([10, 0, 0, 0], 8, "the private range 10.0.0.0/8"),
+    (
+        [100, 64, 0, 0],
+        10,
+        "the carrier-grade NAT range 100.64.0.0/10",
+    ),
+    ([127, 0, 0, 0], 8, "loopback"),
+    (
+        [169, 254, 0, 0],
+        16,
+        "the link-local range 169.254.0.0/16 (cloud metadata lives there)",
+    ),
+    ([172, 16, 0, 0], 12, "the private range 172.16.0.0/12"),
+    ([192, 0, 0, 0], 24, "the IETF protocol range 192.0.0.0/24"),
+    ([192, 0, 2, 0], 24, "a documentation range"),
+    ([192, 31, 196, 0], 24, "the AS112 range 192.31.196.0/24"),
+    ([192, 52, 193, 0], 24, "the AMT range 192.52.193.0/24"),
+    ([192, 88, 99, 0], 24, "the deprecated 6to4 relay range"),
+    ([192, 168, 0, 0], 16, "the private range 192.168.0.0/16"),
+    (
+        [192, 175, 48, 0],
+        24,
+        "the AS112 direct delegation range 192.175.48.0/24",
+    ),
+    ([198, 18, 0, 0], 15, "the benchmarking range 198.18.0.0/15"),
+    ([198, 51, 100, 0], 24, "a documentation range"),
+    ([203, 0, 113, 0], 24, "a documentation range"),
+    ([224, 0, 0, 0], 4, "multicast"),
+    (
+        [240, 0, 0, 0],
+        4,
+        "the reserved range 240.0.0.0/4 (and broadcast)",
+    ),
+    // Azure's platform endpoint (instance metadata, DNS, health) answers on a public address.
+    ([168, 63, 129, 16], 32, "a cloud metadata address"),
+];
+
+/// IANA's IPv6 Special-Purpose Address Registry, every entry but those judged by the IPv4 address
+/// they embed (mapped `::ffff:0:0/96`, NAT64 `64:ff9b::/96`, 6to4 `2002::/16`: see
+/// [`forbidden_ipv6`]), with the older ranges it no longer lists and multicast.
+const IPV6_SPECIAL: &[(u128, u8, &str)] = &[
+    (0, 128, "the unspecified address ::"),
+    (1, 128, "loopback"),
+    (0, 96, "the deprecated IPv4-compatible range ::/96"),
+    (
+        0xffff_0000_0000_0000,
+        96,
+        "the SIIT IPv4-translated range ::ffff:0:0:0/96",
+    ),
+    (
+        0x0064_ff9b_0001 << 80,
+        48,
+        "the local-use IPv4/IPv6 translation range 64:ff9b:1::/48",
+    ),
+    (0x0100 << 112, 64, "the discard range 100::/64"),
+    (
+        (0x0100 << 112) | (1 << 64),
+        64,
+        "the dummy prefix 100:0:0:1::/64",
+    ),
+    (
+        0x2001 << 112,
+        23,
+        "the IETF protocol range 2001::/23 (Teredo, ORCHID, AMT, AS112, benchmarking)",
+    ),
+    (
+        0x2001_0db8 << 96,
+        32,
+        "the documentation range 2001:db8::/32",
+    ),
+    (
+        0x2620_004f_8000 << 80,
+        48,
+        "the AS112 direct delegation range 2620:4f:8000::/48",
+    ),
+    (0x3fff << 112, 20, "the documentation range 3fff::/20"),
+    (0x5f00 << 112, 16, "the segment routing range 5f00::/16"),
+    (
+        0xfc00 << 112,
+        7,
+        "the unique-local range fc00::/7 (cloud metadata lives there too)",
+    ),
+    (0xfe80 << 112, 10, "the link-local range fe80::/10"),
+    (
+        0xfec0 << 112,
+        10,
+        "the deprecated site-local range fec0::/10",
+    ),
+    (0xff00 << 112, 8, "multicast"),
+];
+
+fn within(address: u128, network: u128, length: u8, bits: u32) -> bool {
+    let shift = bits - u32::from(length);
+    length == 0 || address >> shift == network >> shift
+}
+
 /// The class of a forbidden address, or `None` for a public unicast one.
 pub fn forbidden_ipv4(ip: Ipv4Addr) -> Option<&'static str> {
-    let [a, b, c, _] = ip.octets();
-    Some(match (a, b, c) {
-        (0, _, _) => "the unspecified \"this network\" range 0.0.0.0/8",
-        (10, _, _) => "the private range 10.0.0.0/8",
-        (100, 64..=127, _) => "the carrier-grade NAT range 100.64.0.0/10",
-        (127, _, _) => "loopback",
-        (169, 254, _) => "the link-local range 169.254.0.0/16 (cloud metadata lives there)",
-        (172, 16..=31, _) => "the private range 172.16.0.0/12",
-        (192, 0, 0) => "the IETF protocol range 192.0.0.0/24",
-        (192, 0, 2) | (198, 51, 100) | (203, 0, 113) => "a documentation range",
-        (192, 88, 99) => "the deprecated 6to4 relay range",
-        (192, 168, _) => "the private range 192.168.0.0/16",
-        (198, 18..=19, _) => "the benchmarking range 198.18.0.0/15",
-        (224..=239, _, _) => "multicast",
-        (240..=255, _, _) => "the reserved range 240.0.0.0/4 (and broadcast)",
-        // Azure's platform endpoint (instance metadata, DNS, health) answers on a public address.
-        (168, 63, 129) if ip.octets()[3] == 16 => "a cloud metadata address",
-        _ => return None,
-    })
+    let address = u128::from(u32::from(ip));
+    IPV4_SPECIAL
+        .iter()
+        .find(|(network, length, _)| {
+            within(
+                address,
+                u128::from(u32::from_be_bytes(*network)),
+                *length,
+                32,
+            )
+        })
+        .map(|(_, _, class)| *class)
 }
 
 pub fn forbidden_ipv6(ip: Ipv6Addr) -> Option<&'static str> {
     let segments = ip.segments();
-    if ip.is_unspecified() {
-        return Some("the unspecified address ::");
-    }
-    if ip.is_loopback() {
-        return Some("loopback");
-    }
-    // Addresses that embed an IPv4 address are judged by it: mapped (::ffff:a.b.c.d), the old
-    // compatible form (::a.b.c.d), NAT64 (64:ff9b::/96) and 6to4 (2002::/16).
+    // Addresses that embed an IPv4 address are judged by it: mapped (::ffff:a.b.c.d), NAT64
+    // (64:ff9b::/96) and 6to4 (2002::/16).
     if let Some(v4) = ip.to_ipv4_mapped() {
         return forbidden_ipv4(v4);
-    }
-    if segments[..6] == [0, 0, 0, 0, 0, 0] {
-        return Some("the deprecated IPv4-compatible range ::/96");
     }
     if segments[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
         let v4 = Ipv4Addr::from(u32::from(segments[6]) << 16 | u32::from(segments[7]));
@@ -60,16 +149,11 @@ pub fn forbidden_ipv6(ip: Ipv6Addr) -> Option<&'static str> {
         let v4 = Ipv4Addr::from(u32::from(segments[1]) << 16 | u32::from(segments[2]));
         return forbidden_ipv4(v4);
     }
-    Some(match segments[0] {
-        0xfc00..=0xfdff => "the unique-local range fc00::/7 (cloud metadata lives there too)",
-        0xfe80..=0xfebf => "the link-local range fe80::/10",
-        0xfec0..=0xfeff => "the deprecated site-local range fec0::/10",
-        0xff00..=0xffff => "multicast",
-        0x0100 if segments[1..4] == [0, 0, 0] => "the discard range 100::/64",
-        0x2001 if segments[1] == 0x0db8 => "the documentation range 2001:db8::/32",
-        0x2001 if segments[1] < 0x0200 => "the IETF protocol range 2001::/23",
-        _ => return None,
-    })
+    let address = u128::from(ip);
+    IPV6_SPECIAL
+        .iter()
+        .find(|(network, length, _)| within(address, *network, *length, 128))
+        .map(|(_, _, class)| *class)
 }
 
 /// The class of a forbidden address, or `None` for a public unicast one.
@@ -184,8 +268,10 @@ pub fn may_connect(ip: IpAddr, name: &str, allow_loopback: bool) -> Result<(), R
     if allow_loopback && local_name && is_loopback(ip) {
         return Ok(());
     }
+    // Neither the address nor its class: a tenant reading its delivery log must not learn how
+    // names resolve inside the network (split-horizon DNS); the operator's log has them.
     match forbidden_ip(ip) {
-        Some(class) => Err(refuse(format!("{name} resolves to {class} ({ip})"))),
+        Some(_) => Err(refuse("the destination resolves to a disallowed address")),
         None => Ok(()),
     }
 }
@@ -254,6 +340,90 @@ mod tests {
         assert!(!refused("https://100.128.0.1/"));
     }
 
+    /// One address inside each range of IANA's special-purpose registries (and multicast), one
+    /// just outside where the range ends mid-space, and public ones in the embedding ranges.
+    #[test]
+    fn every_range_of_the_special_purpose_registries_is_refused() {
+        for ip in [
+            "0.1.2.3",
+            "10.255.0.1",
+            "100.127.255.254",
+            "127.8.8.8",
+            "169.254.0.1",
+            "172.20.0.1",
+            "192.0.0.8",
+            "192.0.0.171",
+            "192.0.2.200",
+            "192.31.196.1",
+            "192.52.193.1",
+            "192.88.99.1",
+            "192.168.255.255",
+            "192.175.48.1",
+            "198.19.255.1",
+            "198.51.100.1",
+            "203.0.113.9",
+            "224.0.0.251",
+            "239.255.255.250",
+            "240.0.0.1",
+            "255.255.255.255",
+            "168.63.129.16",
+            "::",
+            "::1",
+            "::10.0.0.1",
+            "::ffff:10.0.0.1",
+            "::ffff:0:10.0.0.1",  // SIIT, even of a private address
+            "::ffff:0:8.8.8.8",   // SIIT of a public one: translation inside the network
+            "64:ff9b::10.0.0.1",  // NAT64 of a private address
+            "64:ff9b:1::8.8.8.8", // local-use NAT64
+            "64:ff9b:1:ffff::1",
+            "100::1",
+            "100:0:0:1::1",
+            "2001::1", // Teredo
+            "2001:1::1",
+            "2001:2::1",
+            "2001:3::1",
+            "2001:4:112::1",
+            "2001:10::1",
+            "2001:20::1",
+            "2001:30::1",
+            "2001:1ff::1",
+            "2001:db8::1",
+            "2002:a00:1::", // 6to4 of 10.0.0.1
+            "2620:4f:8000::1",
+            "3fff::1",
+            "3fff:fff::1",
+            "5f00::1",
+            "fc00::1",
+            "fdff::1",
+            "fe80::1",
+            "febf::1",
+            "fec0::1",
+            "ff02::1",
+        ] {
+            let ip: IpAddr = ip.parse().unwrap();
+            assert!(forbidden_ip(ip).is_some(), "{ip} was accepted");
+        }
+        for ip in [
+            "1.1.1.1",
+            "100.128.0.1",
+            "172.32.0.1",
+            "192.0.1.1",
+            "198.20.0.1",
+            "223.255.255.255",
+            "168.63.129.17",
+            "2606:4700::6810:84e5",
+            "64:ff9b::8.8.8.8", // NAT64 of a public address
+            "64:ff9b:2::1",
+            "2001:200::1",
+            "2002:808:808::", // 6to4 of 8.8.8.8
+            "2620:4f:8001::1",
+            "3fff:1000::1",
+        ] {
+            let ip: IpAddr = ip.parse().unwrap();
+            assert_eq!(forbidden_ip(ip), None, "{ip}");
+        }
+    }
+
     #[test]
     fn the_development_switch_admits_loopback_only() {
         for url in [
@@ -283,5 +453,10 @@ mod tests {
         assert!(may_connect(loopback, "rebind.example.com", true).is_err());
         assert!(may_connect(loopback, "localhost", false).is_err());
         assert!(may_connect(loopback, "localhost", true).is_ok());
+        // What a tenant reads names neither the address nor its range.
+        let refusal = may_connect("10.1.2.3".parse().unwrap(), "split.example.com", false)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(refusal, "the destination resolves to a disallowed address");
     }
 }

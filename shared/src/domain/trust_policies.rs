@@ -398,7 +398,10 @@ impl TrustPolicy {
                 ));
             }
         }
-        let event = claims.event_name.as_deref();
+        // GitHub's event names are lowercase, as policies store them: a differently cased claim
+        // must not slip past the untrusted ones, nor fail a listed one.
+        let event = claims.event_name.as_deref().map(str::to_ascii_lowercase);
+        let event = event.as_deref();
         match &self.event_names {
             Some(allowed) => {
                 if !event.is_some_and(|e| allowed.iter().any(|a| a == e)) {
@@ -406,6 +409,14 @@ impl TrustPolicy {
                 }
             }
             None => {
+                // Without the claim the event cannot be told apart from an untrusted one.
+                if event.is_none() {
+                    return Err(mismatch(
+                        "event_name",
+                        "any event but pull_request_target, issue_comment and workflow_run",
+                        None,
+                    ));
+                }
                 if let Some(untrusted) = event.filter(|e| UNTRUSTED_EVENTS.contains(e)) {
                     return Err(Mismatch {
                         hint: Some(
@@ -840,6 +851,23 @@ mod tests {
                 claims(),
                 "event_name",
             ),
+            // A missing claim is a mismatch, not a pass; case does not hide an untrusted event.
+            (
+                "",
+                WorkflowClaims {
+                    event_name: None,
+                    ..claims()
+                },
+                "event_name",
+            ),
+            (
+                "",
+                WorkflowClaims {
+                    event_name: Some("Pull_Request_Target".into()),
+                    ..claims()
+                },
+                "event_name",
+            ),
             (
                 r#","runner_environment":"self-hosted""#,
                 claims(),
@@ -873,6 +901,11 @@ mod tests {
             ..claims()
         };
         assert_eq!(listed.check(&event), Ok(()));
+        let shouted = WorkflowClaims {
+            event_name: Some("PULL_REQUEST_TARGET".into()),
+            ..claims()
+        };
+        assert_eq!(listed.check(&shouted), Ok(()));
         let tag = WorkflowClaims {
             git_ref: Some("refs/tags/main".into()),
             ..claims()

@@ -39,6 +39,28 @@ pub fn bounded_text(field: &str, text: String, max_chars: usize) -> Result<Strin
     Ok(text)
 }
 
+/// Characters that change how text around them is shown without being seen: bidirectional
+/// overrides, isolates and marks (Trojan Source), zero-width and other invisible characters, and
+/// Unicode tags. A name shown to others must look like what it is.
+pub fn is_invisible_or_bidi(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}'                 // soft hyphen
+            | '\u{034F}'           // combining grapheme joiner
+            | '\u{061C}'           // Arabic letter mark
+            | '\u{115F}' | '\u{1160}' | '\u{3164}' | '\u{FFA0}' // Hangul fillers
+            | '\u{17B4}' | '\u{17B5}'
+            | '\u{180B}'..='\u{180F}'
+            | '\u{200B}'..='\u{200F}' // zero-width space, non-joiner, joiner; LRM, RLM
+            | '\u{202A}'..='\u{202E}' // embeddings and overrides
+            | '\u{2060}'..='\u{206F}' // word joiner, invisible operators, isolates
+            | '\u{FEFF}'
+            | '\u{FFF9}'..='\u{FFFB}'
+            | '\u{1D173}'..='\u{1D17A}'
+            | '\u{E0000}'..='\u{E007F}' // tags
+    )
+}
+
 /// An optional filter value: when present, non-empty and at most `max_chars` long.
 pub fn optional_text(
     field: &str,

@@ -10,7 +10,6 @@ use axum::{Json, Router};
 use serde_json::json;
 
 use crate::domain::authz::Operation;
-use crate::domain::time::rfc3339;
 use crate::http::error::ApiError;
 use crate::http::limits::headers_layer;
 use crate::http::routes::ROUTES;
@@ -118,8 +117,7 @@ async fn openapi() -> Response {
     response
 }
 
-/// Reports each dependency's reachability and round-trip latency (503 when one is down), and how
-/// often this instance let requests through unchecked because the rate-limit store failed.
+/// Reports each dependency's reachability and round-trip latency (503 when one is down).
 async fn health_detailed(axum::extract::State(state): axum::extract::State<AppState>) -> Response {
     let clock = state.clock.clone();
     let started = clock.now_millis();
@@ -138,17 +136,11 @@ async fn health_detailed(axum::extract::State(state): axum::extract::State<AppSt
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    let (fail_open_total, last_fail_open) = state.limiter.fail_open_stats();
-    let rate_limits = json!({
-        "on_kv_failure": state.config.rate_limits.on_kv_failure.as_str(),
-        "fail_open_total": fail_open_total,
-        "last_fail_open_at": last_fail_open.map(rfc3339),
-        "revocation_on_kv_failure": state.config.revocation_on_kv_failure.as_str(),
-    });
+    // Whether and how often limits failed open is the operator's to know (`/metrics`,
+    // `agentidp_rate_limit_fail_open_total`), not a public hint of when they are off.
     let body = json!({
         "status": if healthy { "ok" } else { "degraded" },
         "checks": { "database": database, "key_value": kv },
-        "rate_limits": rate_limits,
     });
     (status, Json(body)).into_response()
 }

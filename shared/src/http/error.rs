@@ -5,6 +5,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Map, Value};
 
+use crate::config::tiers::Collection;
 use crate::domain::authz::Denied;
 use crate::domain::policies::PolicyInputError;
 use crate::domain::validate::Invalid;
@@ -245,6 +246,21 @@ impl From<ServiceError> for ApiError {
                 ApiError::new(StatusCode::BAD_REQUEST, "url_not_allowed", e.to_string())
                     .with("field", "url")
             }
+            ServiceError::CollectionLimit {
+                collection,
+                tier,
+                limit,
+            } => ApiError::new(
+                StatusCode::FORBIDDEN,
+                match collection {
+                    Collection::CredentialsPerAgent => "credential_limit_exceeded",
+                    Collection::TrustPolicies => "trust_policy_limit_exceeded",
+                    Collection::AdminCredentials => "admin_credential_limit_exceeded",
+                },
+                e.to_string(),
+            )
+            .with("limit", limit)
+            .with("tier", tier),
             ServiceError::SubscriptionLimit { limit } => ApiError::new(
                 StatusCode::FORBIDDEN,
                 "webhook_limit_exceeded",

@@ -3,7 +3,7 @@
 //! (headers, extractors) lives in `http::limits`.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::net::{IpAddr, Ipv6Addr};
 use std::sync::{Arc, Mutex};
 
 use crate::config::tiers::{Tier, Tiers};
@@ -58,17 +58,38 @@ impl Subject<'_> {
         }
     }
 
-    fn key(&self) -> String {
+    fn key(&self, ipv6_prefix: u8) -> String {
         match self {
             Subject::Organization(org) => kv_keys::organization_window(org),
             Subject::OrganizationClient {
                 org_id, client_id, ..
             } => kv_keys::organization_client_window(org_id, client_id),
             Subject::Client(client) => kv_keys::client_window(client),
-            Subject::Ip(ip) => kv_keys::ip_window(ip),
-            Subject::FailedFromIp(ip) => kv_keys::ip_failures_window(ip),
+            Subject::Ip(ip) => kv_keys::ip_window(&address_block(ip, ipv6_prefix)),
+            Subject::FailedFromIp(ip) => {
+                kv_keys::ip_failures_window(&address_block(ip, ipv6_prefix))
+            }
             Subject::FailedAsClient(client) => kv_keys::client_failures_window(client),
         }
+    }
+}
+
+/// What a per-address limit counts: an IPv4 address as itself, an IPv6 address by its network of
+/// `ipv6_prefix` bits (one host, or one customer of a provider, is given a whole /64), and anything
+/// unparsable as it is. IPv4-mapped IPv6 addresses count as their IPv4 address.
+pub fn address_block(address: &str, ipv6_prefix: u8) -> String {
+    let bare = address.trim_start_matches('[').trim_end_matches(']');
+    match bare.parse::<IpAddr>() {
+        Ok(IpAddr::V4(v4)) => v4.to_string(),
+        Ok(IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let length = u32::from(ipv6_prefix.min(128));
+                let mask = u128::MAX.checked_shl(128 - length).unwrap_or(0);
+                format!("{}/{length}", Ipv6Addr::from(u128::from(v6) & mask))
+            }
+        },
+        Err(_) => address.to_owned(),
     }
 }
 
@@ -175,8 +196,8 @@ pub struct Tally {
     pub at_millis: i64,
 }
 
-/// Admits requests: the configured limits over the key-value store, with per-instance state (the
-/// fail-open counts `/health/detailed` reports, and a cache of organizations' tiers).
+/// Admits requests: the configured limits over the key-value store, with per-instance state (a
+/// cache of organizations' tiers).
 pub struct Limiter {
     limits: RateLimits,
     tiers: Tiers,
@@ -184,8 +205,6 @@ pub struct Limiter {
     db: Arc<dyn Database>,
     clock: Arc<dyn Clock>,
     entropy: Arc<dyn Entropy>,
-    fail_open_total: AtomicU64,
-    last_fail_open_millis: AtomicI64,
     tier_cache: Mutex<HashMap<String, (String, i64)>>,
 }
 
@@ -205,23 +224,12 @@ impl Limiter {
             db,
             clock,
             entropy,
-            fail_open_total: AtomicU64::new(0),
-            last_fail_open_millis: AtomicI64::new(0),
             tier_cache: Mutex::new(HashMap::new()),
         }
     }
 
     pub fn limits(&self) -> &RateLimits {
         &self.limits
-    }
-
-    /// `(requests admitted unchecked because the store failed, when that last happened)`.
-    pub fn fail_open_stats(&self) -> (u64, Option<i64>) {
-        let at = self.last_fail_open_millis.load(Ordering::Relaxed);
-        (
-            self.fail_open_total.load(Ordering::Relaxed),
-            (at > 0).then_some(at),
-        )
     }
 
     fn cached_tier(&self, org_id: &str, now: i64) -> Option<String> {
@@ -382,7 +390,7 @@ impl Limiter {
             if limit > 0 {
                 names.push(subject.limit_name());
                 windows.push(Window {
-                    key: subject.key(),
+                    key: subject.key(self.limits.ipv6_prefix),
                     limit,
                     window_millis,
                 });
@@ -474,8 +482,7 @@ impl Limiter {
             }
             Err(e) => {
                 if limited {
-                    self.fail_open_total.fetch_add(1, Ordering::Relaxed);
-                    self.last_fail_open_millis.store(now, Ordering::Relaxed);
+                    metrics::record(metrics::Event::RateLimitFailedOpen);
                     tracing::warn!(error = %e, "rate limit store failed; admitting unchecked (fail open)");
                 }
                 Ok(Admitted {
@@ -490,6 +497,41 @@ impl Limiter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_ipv6_host_counts_as_its_network_and_an_ipv4_one_as_itself() {
+        let key = |subject: Subject<'_>, prefix| subject.key(prefix);
+        // One /64: sign-up and failure budgets alike are shared by its 2^64 addresses, whichever
+        // form the platform gives (Spin's `[addr]`, an uncompressed form).
+        for (a, b) in [
+            ("2001:db8:1:2::1", "2001:db8:1:2:ffff:ffff:ffff:fffe"),
+            ("2001:db8:1:2::1", "[2001:db8:1:2:0:0:0:9]"),
+            ("::ffff:192.0.2.7", "192.0.2.7"),
+        ] {
+            assert_eq!(key(Subject::Ip(a), 64), key(Subject::Ip(b), 64), "{a} {b}");
+            assert_eq!(
+                key(Subject::FailedFromIp(a), 64),
+                key(Subject::FailedFromIp(b), 64),
+                "{a} {b}"
+            );
+        }
+        for (a, b, prefix) in [
+            ("2001:db8:1:2::1", "2001:db8:1:3::1", 64),
+            ("2001:db8:1:2::1", "2001:db8:1:2::2", 128),
+            ("192.0.2.7", "192.0.2.8", 64),
+        ] {
+            assert_ne!(key(Subject::Ip(a), prefix), key(Subject::Ip(b), prefix));
+        }
+        assert_eq!(
+            key(Subject::Ip("2001:db8:1:2::1"), 48),
+            key(Subject::Ip("2001:db8:1:ffff::1"), 48)
+        );
+        assert_eq!(
+            address_block("2001:db8:1:2:3:4:5:6", 64),
+            "2001:db8:1:2::/64"
+        );
+        assert_eq!(address_block("unknown", 64), "unknown");
+    }
 
     fn state(in_window: u64, oldest_millis: i64) -> WindowState {
         WindowState {

@@ -203,6 +203,15 @@ pub async fn authenticate(
     })
 }
 
+/// Whether the request carries client credentials at all (Basic, `client_secret` or
+/// `client_assertion`), whatever their shape.
+pub fn presents_credentials(authorization: Option<&str>, form: &OAuthForm) -> bool {
+    let basic = authorization
+        .and_then(|h| h.split_once(' '))
+        .is_some_and(|(scheme, _)| scheme.eq_ignore_ascii_case("basic"));
+    basic || form.get("client_secret").is_some() || form.get("client_assertion").is_some()
+}
+
 /// Which credentials the request carries, read from the `Authorization` header and the form
 /// without any lookup: a pure function, fuzzed by `fuzz/fuzz_targets/client_auth.rs`.
 pub fn presented_credentials(

@@ -43,22 +43,26 @@ pub async fn ensure_budget(
         })
 }
 
-/// Spends a failure from the budgets of the address and, when the client exists, of the client,
-/// and reports it in the client's audit trail when the period's count reaches a reporting point.
+/// Spends a failure from the budgets of the address and of the client id claimed, and reports it
+/// in the client's audit trail when the period's count reaches a reporting point.
+///
+/// An unknown client id spends, tallies and keeps its sample exactly as a known one does: the
+/// same work either way, so how long a failure takes does not tell which client ids exist. Only
+/// the audit report, which needs an organization, is a known client's.
 pub async fn record(
     state: &AppState,
     slot: &DecisionSlot,
     client_ip: &str,
+    claimed_client_id: Option<&str>,
     rejected: Option<&Rejected>,
 ) -> Result<(), OAuthError> {
     let client = rejected.and_then(|r| r.client.as_ref());
+    let client_id = client.map(|c| c.client_id.as_str()).or(claimed_client_id);
     let mut budgets = vec![Subject::FailedFromIp(client_ip)];
-    let meter = match client {
-        Some(client) => {
-            budgets.push(Subject::FailedAsClient(&client.client_id));
-            Meter::FailedAuthentication {
-                client_id: &client.client_id,
-            }
+    let meter = match client_id {
+        Some(client_id) => {
+            budgets.push(Subject::FailedAsClient(client_id));
+            Meter::FailedAuthentication { client_id }
         }
         None => Meter::Nothing,
     };
@@ -72,7 +76,7 @@ pub async fn record(
         // and the caller still hears that authentication failed.
         Err(_) => None,
     };
-    let (Some(client), Some(rejected), Some(tally)) = (client, rejected, tally) else {
+    let (Some(client_id), Some(rejected), Some(tally)) = (client_id, rejected, tally) else {
         if client.is_some() && tally.is_none() {
             tracing::warn!(
                 client_id = client.map(|c| c.client_id.as_str()),
@@ -81,36 +85,47 @@ pub async fn record(
         }
         return Ok(());
     };
-    report(state, client, rejected, client_ip, tally).await
+    let latest = Sample {
+        at: tally.at_millis,
+        ip: client_ip.to_owned(),
+        reason: rejected.reason.to_owned(),
+    };
+    keep_sample(state, client_id, &latest, &tally).await?;
+    match client {
+        Some(client) => report(state, client, rejected, latest, tally).await,
+        None => Ok(()),
+    }
+}
+
+/// Keeps the first failures of a period as samples for the summary.
+async fn keep_sample(
+    state: &AppState,
+    client_id: &str,
+    latest: &Sample,
+    tally: &Tally,
+) -> Result<(), OAuthError> {
+    let sample_key = kv_keys::failure_sample(client_id, tally.period_start_millis, tally.count);
+    if tally.count <= SAMPLE_SIZE {
+        let value = serde_json::to_string(latest).map_err(OAuthError::server_error)?;
+        let stored = state
+            .kv
+            .set(&sample_key, &value, kv_keys::FAILURE_TALLY_TTL_SECONDS)
+            .await;
+        if let Err(e) = stored {
+            tracing::warn!(error = %e, "a failed authentication's sample was not kept");
+        }
+    }
+    Ok(())
 }
 
 async fn report(
     state: &AppState,
     client: &StoredClient,
     rejected: &Rejected,
-    client_ip: &str,
+    latest: Sample,
     tally: Tally,
 ) -> Result<(), OAuthError> {
-    let latest = Sample {
-        at: tally.at_millis,
-        ip: client_ip.to_owned(),
-        reason: rejected.reason.to_owned(),
-    };
     let sample_key = |n| kv_keys::failure_sample(&client.client_id, tally.period_start_millis, n);
-    if tally.count <= SAMPLE_SIZE {
-        let value = serde_json::to_string(&latest).map_err(OAuthError::server_error)?;
-        let stored = state
-            .kv
-            .set(
-                &sample_key(tally.count),
-                &value,
-                kv_keys::FAILURE_TALLY_TTL_SECONDS,
-            )
-            .await;
-        if let Err(e) = stored {
-            tracing::warn!(error = %e, "a failed authentication's sample was not kept");
-        }
-    }
     if !is_reported(tally.count) {
         return Ok(());
     }

@@ -54,7 +54,14 @@ pub async fn token(
         CallerAuthentication::Client => {
             Some(authenticate_client(state, slot, client_ip, authorization, form).await?)
         }
-        CallerAuthentication::GrantParameters => None,
+        CallerAuthentication::GrantParameters => {
+            // RFC 6749 §5.2: credentials a caller presents are checked even where the grant needs
+            // none; wrong ones are `invalid_client`, not ignored.
+            if client_auth::presents_credentials(authorization, form) {
+                authenticate_client(state, slot, client_ip, authorization, form).await?;
+            }
+            None
+        }
     };
     let request = GrantRequest {
         form,
@@ -97,7 +104,7 @@ pub async fn authenticate_client(
         Ok(presented) => presented,
         Err(e) => {
             if e.error() == "invalid_client" {
-                failed_authentication::record(state, slot, client_ip, None).await?;
+                failed_authentication::record(state, slot, client_ip, None, None).await?;
             }
             return Err(e);
         }
@@ -105,7 +112,8 @@ pub async fn authenticate_client(
     match client_auth::authenticate(state, &presented).await? {
         Ok(client) => Ok(client),
         Err(rejected) => {
-            failed_authentication::record(state, slot, client_ip, Some(&rejected)).await?;
+            let claimed = Some(presented.client_id());
+            failed_authentication::record(state, slot, client_ip, claimed, Some(&rejected)).await?;
             Err(OAuthError::invalid_client("client authentication failed"))
         }
     }

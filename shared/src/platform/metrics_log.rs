@@ -39,6 +39,7 @@ pub fn line(event: &Event<'_>) -> Value {
         }
         Event::AuthenticationFailure { method } => json!({ "metric": metric, "method": method }),
         Event::RateLimited { limit } => json!({ "metric": metric, "limit": limit }),
+        Event::RateLimitFailedOpen => json!({ "metric": metric }),
         Event::StoreFailure { store, operation } => {
             json!({ "metric": metric, "store": store.as_str(), "operation": operation })
         }

@@ -143,6 +143,9 @@ impl Metrics for Arc<PrometheusMetrics> {
             Event::RateLimited { limit } => {
                 self.counter(&metrics::RATE_LIMITED, &[limit]).inc();
             }
+            Event::RateLimitFailedOpen => {
+                self.counter(&metrics::RATE_LIMIT_FAIL_OPEN, &[]).inc();
+            }
             Event::StoreFailure { store, operation } => {
                 self.counter(&metrics::STORE_FAILURES, &[store.as_str(), operation])
                     .inc();

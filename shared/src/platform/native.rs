@@ -566,7 +566,17 @@ fn checked_addresses(
         return Err(ssrf::Refusal(format!("{host} resolves to no address")));
     }
     for address in &addresses {
-        ssrf::may_connect(address.ip(), host, allow_loopback)?;
+        if let Err(refusal) = ssrf::may_connect(address.ip(), host, allow_loopback) {
+            // The tenant's delivery log says only that the address is disallowed; which address
+            // is the operator's to know.
+            tracing::info!(
+                host,
+                address = %address.ip(),
+                class = ssrf::forbidden_ip(address.ip()).unwrap_or_default(),
+                "webhook destination refused after resolution"
+            );
+            return Err(refusal);
+        }
     }
     Ok(addresses)
 }
@@ -707,7 +717,12 @@ mod tests {
             "93.184.215.14:0".parse().unwrap(),
             "10.0.0.1:0".parse().unwrap(),
         ];
-        assert!(checked_addresses("hooks.example.com", mixed, false).is_err());
+        let refusal = checked_addresses("hooks.example.com", mixed, false).unwrap_err();
+        // Split-horizon DNS stays private: neither the address nor its range is named.
+        assert_eq!(
+            refusal.to_string(),
+            "the destination resolves to a disallowed address"
+        );
         assert!(checked_addresses("hooks.example.com", Vec::new(), false).is_err());
     }
 
@@ -718,7 +733,8 @@ mod tests {
             OutboundRequest::post_json("http://localhost:9/".into(), None, b"{}".to_vec());
         request.target = Target::Tenant;
         let error = outbound.send(request).await.unwrap_err();
-        assert!(error.to_string().contains("loopback"), "{error}");
+        assert!(error.to_string().contains("disallowed address"), "{error}");
+        assert!(!error.to_string().contains("127.0.0.1"), "{error}");
         // Without the tenants' client, a tenant's URL goes nowhere.
         let mut request =
             OutboundRequest::post_json("https://hooks.example.com/".into(), None, Vec::new());

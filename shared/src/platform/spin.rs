@@ -111,7 +111,10 @@ pub async fn serve(
         request,
         |headers| {
             let address = headers.get("spin-client-addr")?.to_str().ok()?;
-            address.rsplit_once(':').map(|(ip, _)| ip.to_owned())
+            // `ip:port`, an IPv6 address in brackets (`[::1]:80`).
+            address
+                .rsplit_once(':')
+                .map(|(ip, _)| ip.trim_start_matches('[').trim_end_matches(']').to_owned())
         },
     )
     .await

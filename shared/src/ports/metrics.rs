@@ -103,6 +103,14 @@ pub const RATE_LIMITED: Family = Family {
         &["failed_authentication_client"],
     ],
 };
+pub const RATE_LIMIT_FAIL_OPEN: Family = Family {
+    name: "agentidp_rate_limit_fail_open_total",
+    kind: Kind::Counter,
+    labels: &[],
+    help: "Requests admitted unchecked because the rate-limit store failed \
+           (AGENTIDP_RATE_LIMIT_ON_KV_FAILURE=open).",
+    initial: &[],
+};
 pub const STORE_FAILURES: Family = Family {
     name: "agentidp_store_failures_total",
     kind: Kind::Counter,
@@ -150,6 +158,7 @@ pub const FAMILIES: &[Family] = &[
     TOKEN_REQUESTS,
     AUTHENTICATION_FAILURES,
     RATE_LIMITED,
+    RATE_LIMIT_FAIL_OPEN,
     STORE_FAILURES,
     GROUP_COMMIT_JOBS,
     GROUP_COMMIT_DURATION,
@@ -190,6 +199,7 @@ pub enum Event<'a> {
     RateLimited {
         limit: &'a str,
     },
+    RateLimitFailedOpen,
     StoreFailure {
         store: Store,
         operation: &'a str,
@@ -211,6 +221,7 @@ impl Event<'_> {
             Event::TokenRequest { .. } => &TOKEN_REQUESTS,
             Event::AuthenticationFailure { .. } => &AUTHENTICATION_FAILURES,
             Event::RateLimited { .. } => &RATE_LIMITED,
+            Event::RateLimitFailedOpen => &RATE_LIMIT_FAIL_OPEN,
             Event::StoreFailure { .. } => &STORE_FAILURES,
             Event::GroupCommit { .. } => &GROUP_COMMIT_JOBS,
             Event::WalBytes { .. } => &WAL_BYTES,

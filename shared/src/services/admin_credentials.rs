@@ -1,6 +1,7 @@
 //! The organization's admin credentials: listed, created, rotated and revoked by the organization's
 //! own admins, never leaving it without an active one.
 
+use crate::config::tiers::Collection;
 use crate::domain::audit::Outcome;
 use crate::domain::credentials::{ClientSecret, ListQuery, Rotation};
 use crate::domain::orgs::{IssuedOrgCredential, OrgCredential};
@@ -9,8 +10,7 @@ use crate::domain::validate::is_id;
 use crate::domain::{scopes, secrets};
 use crate::ports::sql::{Change, DbError};
 use crate::services::credentials::{guard_error, plan_rotation};
-use crate::services::Context;
-use crate::services::{revocation, ServiceError};
+use crate::services::{agents, revocation, Context, ServiceError};
 use crate::state::AppState;
 use crate::store::credentials as store;
 
@@ -43,6 +43,7 @@ pub async fn list(
 /// switch, revoke the old), since the last active one cannot be revoked.
 pub async fn create(state: &AppState, ctx: &Context) -> Result<IssuedOrgCredential, ServiceError> {
     let org_id = ctx.org();
+    let cap = agents::collection_cap(state, org_id, Collection::AdminCredentials).await?;
     let (secret, secret_hash) = secrets::client_secret_from(state.random());
     let credential = OrgCredential {
         id: state.new_id(),
@@ -67,8 +68,12 @@ pub async fn create(state: &AppState, ctx: &Context) -> Result<IssuedOrgCredenti
             secret_hash,
             credential.created_at,
         ))
+        .statement(store::within_admin_cap(org_id, cap.1))
         .event(event);
-    state.db.commit(change).await?;
+    state.db.commit(change).await.map_err(|e| match e {
+        DbError::Guard(store::ADMIN_CAP) => agents::over_cap(Collection::AdminCredentials, cap),
+        other => other.into(),
+    })?;
     Ok(IssuedOrgCredential {
         credential,
         client_secret: ClientSecret(secret),

@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use crate::config::tiers::Tier;
+use crate::config::tiers::{Collection, Tier};
 use crate::domain::agents::{Agent, AgentPatch, AgentStatus, ListQuery, NewAgent};
 use crate::domain::audit::Outcome;
 use crate::domain::authz::{Operation, Resource};
@@ -61,6 +61,25 @@ pub(crate) async fn agent_cap(
     let tier = org_store::tier(state.db.as_ref(), org_id).await?;
     let tier = Tier::parse(tier.as_deref().unwrap_or_default()).unwrap_or(Tier::Free);
     Ok((tier, state.config.tiers.allowance(tier).agent_limit()))
+}
+
+/// The organization's tier and its cap of `collection`, read afresh (as [`agent_cap`]).
+pub(crate) async fn collection_cap(
+    state: &AppState,
+    org_id: &str,
+    collection: Collection,
+) -> Result<(Tier, i64), ServiceError> {
+    let (tier, _) = agent_cap(state, org_id).await?;
+    Ok((tier, tier.cap(collection)))
+}
+
+/// The error of a guard counting `collection` past its cap.
+pub(crate) fn over_cap(collection: Collection, (tier, limit): (Tier, i64)) -> ServiceError {
+    ServiceError::CollectionLimit {
+        collection,
+        tier: tier.as_str(),
+        limit,
+    }
 }
 
 /// Registers an agent, enforcing its organization's tier cap in the same transaction as the insert.

@@ -1,10 +1,11 @@
-//! Billing: the Stripe webhook. A verified event moves an organization between tiers once (a
-//! replay is a no-op), audited and announced as `organization.tier_changed`, and the new limits
-//! apply from the next request.
+//! Billing: the Stripe webhook. A verified event updates one of an organization's subscriptions
+//! once (a replay is a no-op); its tier is the highest its active subscriptions buy, changes are
+//! audited and announced as `organization.tier_changed`, and apply from the next request.
 
 use serde::Serialize;
 use serde_json::json;
 
+use crate::config::tiers::Tier;
 use crate::domain::audit::Outcome;
 use crate::domain::billing::{instruction, parse_event, verify_signature, Instruction};
 use crate::domain::webhooks::EventType;
@@ -37,6 +38,8 @@ pub enum Handled {
     OutOfOrder,
     /// Nothing to do: the reason says why.
     Ignored { reason: String },
+    /// Contradicts what checkout recorded (another organization); logged, nothing changed.
+    Refused { reason: String },
 }
 
 fn ignored(reason: &str) -> Result<Handled, ServiceError> {
@@ -67,27 +70,46 @@ pub async fn handle_stripe(
         Instruction::Ignore(reason) => return ignored(reason),
         Instruction::SetTier { party, tier } => (party, tier),
     };
-    let org_id = match party.org_id.clone() {
-        Some(org_id) => org_id,
-        None => {
-            let known = store::org_for(
-                state.db.as_ref(),
-                party.subscription.as_deref(),
-                party.customer.as_deref(),
-            )
-            .await?;
-            match known {
-                Some(org_id) => org_id,
-                None => {
-                    return ignored("no organization is known for this customer or subscription")
-                }
-            }
+    let Some(subscription) = party.subscription.as_deref() else {
+        return ignored("the event names no subscription");
+    };
+    // A checkout names its organization; after it, only the subscription's own record (or its
+    // customer's) says whose it is, and an event naming someone else is refused, not applied.
+    let customer = (!party.checkout)
+        .then_some(party.customer.as_deref())
+        .flatten();
+    let recorded = store::org_for(state.db.as_ref(), subscription, customer).await?;
+    let org_id = match (party.org_id, recorded) {
+        (Some(named), Some(recorded)) if named != recorded => {
+            tracing::warn!(
+                event_id = %event.id,
+                subscription,
+                named = %named,
+                recorded = %recorded,
+                "Stripe event names another organization than the one its subscription was recorded for; refused"
+            );
+            return Ok(Handled::Refused {
+                reason: "the event names another organization than the subscription's".to_owned(),
+            });
+        }
+        (_, Some(org_id)) | (Some(org_id), None) => org_id,
+        (None, None) => {
+            return ignored("no organization is known for this customer or subscription")
         }
     };
     for _ in 0..ATTEMPTS {
         let Some(current) = orgs::tier(state.db.as_ref(), &org_id).await? else {
             return ignored("no such organization");
         };
+        // The highest tier among the organization's active subscriptions once this one is updated.
+        let others = store::active_subscriptions(state.db.as_ref(), &org_id).await?;
+        let derived = others
+            .iter()
+            .filter(|(id, _)| id != subscription)
+            .map(|(_, name)| Tier::parse(name).unwrap_or(Tier::Free))
+            .chain([tier])
+            .max_by_key(|t| t.rank())
+            .unwrap_or(Tier::Free);
         let now = state.now_millis();
         let mut change = Change::new()
             .statement(store::record_event(
@@ -96,33 +118,36 @@ pub async fn handle_stripe(
                 Some(&org_id),
                 now,
             ))
-            .statement(store::not_older_than_applied(&org_id, event.created))
-            .statement(store::upsert(
+            .statement(store::not_older_than_applied(subscription, event.created))
+            .statement(store::upsert_subscription(
+                subscription,
                 &org_id,
                 party.customer.as_deref(),
-                party.subscription.as_deref(),
+                tier,
                 event.created,
                 now,
-            ));
-        let moves = current != tier.as_str();
+            ))
+            .statement(store::derived_tier_is(&org_id, derived));
+        let moves = current != derived.as_str();
         if moves {
             let audit = state
                 .audit(&org_id, STRIPE_ACTOR, "org.tier_changed", Outcome::Success)
                 .target(org_id.clone())
                 .details(json!({
                     "from": current,
-                    "to": tier.as_str(),
+                    "to": derived.as_str(),
                     "stripe_event_id": event.id,
                     "stripe_event_type": event.event_type,
+                    "stripe_subscription_id": subscription,
                 }));
             change = change
                 .statement(store::tier_still(&org_id, &current))
-                .statement(store::set_tier(&org_id, tier.as_str()))
+                .statement(store::set_tier(&org_id, derived.as_str()))
                 .statement(webhooks::event(
                     state,
                     &org_id,
                     EventType::OrganizationTierChanged,
-                    json!({ "tier": tier.as_str(), "previous_tier": current }),
+                    json!({ "tier": derived.as_str(), "previous_tier": current }),
                 ))
                 .event(audit);
         }
@@ -132,7 +157,7 @@ pub async fn handle_stripe(
                 return Ok(Handled::Applied {
                     org_id,
                     from: current,
-                    to: tier.as_str().to_owned(),
+                    to: derived.as_str().to_owned(),
                 });
             }
             Ok(_) => {

@@ -3,6 +3,7 @@
 
 use serde_json::{json, Map, Value};
 
+use crate::config::tiers::Collection;
 use crate::domain::audit::Outcome;
 use crate::domain::authz::{Operation, Resource};
 use crate::domain::credentials::{
@@ -30,6 +31,29 @@ pub fn valid_public_jwk(jwk: Map<String, Value>) -> Result<Value, Invalid> {
             return Err(Invalid::new(
                 "public_jwk",
                 format!("`alg` must be {} for this key type", alg.as_str()),
+            ));
+        }
+    }
+    // A key its owner marked for encryption, or for operations without `verify`, is not a signing
+    // credential (RFC 7517 §4.2, §4.3): registering it would use it against its stated purpose.
+    match jwk.get("use") {
+        None => {}
+        Some(Value::String(u)) if u == "sig" => {}
+        Some(_) => {
+            return Err(Invalid::new(
+                "public_jwk",
+                "`use` must be \"sig\": this key verifies client assertions",
+            ))
+        }
+    }
+    if let Some(ops) = jwk.get("key_ops") {
+        let verifies = ops
+            .as_array()
+            .is_some_and(|ops| ops.iter().any(|op| op.as_str() == Some("verify")));
+        if !verifies {
+            return Err(Invalid::new(
+                "public_jwk",
+                "`key_ops` must include \"verify\": this key verifies client assertions",
             ));
         }
     }
@@ -91,6 +115,7 @@ pub async fn create(
             capabilities: &agent.capabilities,
         },
     )?;
+    let cap = agents::collection_cap(state, org_id, Collection::CredentialsPerAgent).await?;
     let (secret, secret_hash) = match new.kind {
         CredentialKind::ClientSecret => {
             let (secret, hash) = secrets::client_secret_from(state.random());
@@ -119,6 +144,7 @@ pub async fn create(
     let change = Change::new()
         .statement(agent_store::still_live(org_id, agent_id))
         .statement(store::insert(org_id, &credential, secret_hash))
+        .statement(store::within_agent_cap(org_id, agent_id, cap.1))
         .statement(webhooks::event(
             state,
             org_id,
@@ -126,7 +152,10 @@ pub async fn create(
             json!({ "credential": credential }),
         ))
         .event(event);
-    state.db.commit(change).await.map_err(guard_error)?;
+    state.db.commit(change).await.map_err(|e| match e {
+        DbError::Guard(store::AGENT_CAP) => agents::over_cap(Collection::CredentialsPerAgent, cap),
+        other => guard_error(other),
+    })?;
     Ok(IssuedCredential {
         credential,
         client_secret: secret,

@@ -14,6 +14,7 @@ pub mod trust_policies;
 pub mod usage;
 pub mod webhooks;
 
+use crate::config::tiers::Collection;
 use crate::domain::audit::{AuditDraft, Outcome};
 use crate::domain::authz::{self, Denied, Operation, Resource};
 use crate::domain::billing::SignatureError;
@@ -77,6 +78,12 @@ pub enum ServiceError {
     /// A webhook URL the SSRF rules refuse; the text says why.
     #[error("url: {0}")]
     UrlNotAllowed(String),
+    #[error("the {tier} tier allows at most {limit} {}", .collection.noun())]
+    CollectionLimit {
+        collection: Collection,
+        tier: &'static str,
+        limit: i64,
+    },
     #[error("an organization may have at most {limit} webhook subscriptions")]
     SubscriptionLimit { limit: i64 },
     #[error("the webhook subscription is disabled; enable it first")]

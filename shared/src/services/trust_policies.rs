@@ -4,6 +4,7 @@
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use crate::config::tiers::Collection;
 use crate::domain::agents::{Agent, AgentStatus, NewAgent};
 use crate::domain::audit::Outcome;
 use crate::domain::authz::{Operation, Resource};
@@ -46,7 +47,10 @@ pub async fn create(
         )
         .into());
     }
-    let mut change = Change::new().statement(store::insert(&policy));
+    let cap = agents::collection_cap(state, org_id, Collection::TrustPolicies).await?;
+    let mut change = Change::new()
+        .statement(store::insert(&policy))
+        .statement(store::within_cap(org_id, cap.1));
     if let Some(agent_id) = &policy.agent_id {
         let agent = agents::find(state, org_id, agent_id)
             .await?
@@ -103,6 +107,9 @@ pub async fn create(
         Err(DbError::Guard(agent_store::DECOMMISSIONED)) => {
             Err(Invalid::new("agent_id", "agent not found").into())
         }
+        Err(DbError::Guard(store::POLICY_CAP)) => {
+            Err(agents::over_cap(Collection::TrustPolicies, cap))
+        }
         Err(e) => Err(e.into()),
     }
 }
@@ -156,6 +163,7 @@ pub async fn delete(
     }
     let [registrations, row] = store::delete(org_id, id);
     let change = Change::new()
+        .statement(store::still_there(org_id, id))
         .statement(registrations)
         .statement(row)
         .statement(webhooks::event(
@@ -165,7 +173,10 @@ pub async fn delete(
             json!({ "trust_policy": policy }),
         ))
         .event(event);
-    state.db.commit(change).await?;
+    state.db.commit(change).await.map_err(|e| match e {
+        DbError::Guard(store::POLICY_GONE) => ServiceError::NotFound("trust policy"),
+        other => other.into(),
+    })?;
     let (now, ttl) = (state.clock.now_seconds(), state.config.token_ttl_seconds);
     if policy.allow_registration {
         revocation::revoke_subject(state.kv.as_ref(), id, now, ttl).await?;

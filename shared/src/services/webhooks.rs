@@ -219,15 +219,22 @@ pub async fn delete(state: &AppState, ctx: &Context, id: &str) -> Result<(), Ser
         .audit(state, "webhook.deleted", Outcome::Success)
         .target(id)
         .details(json!({ "url": current.url }));
-    let mut change = Change::new().event(event);
+    let mut change = Change::new()
+        .statement(store::still_there(org_id, id))
+        .event(event);
     for statement in store::delete(org_id, id) {
         change = change.statement(statement);
     }
-    state.db.commit(change).await?;
+    state.db.commit(change).await.map_err(|e| match e {
+        DbError::Guard(store::GONE) => ServiceError::NotFound("webhook"),
+        other => other.into(),
+    })?;
     Ok(())
 }
 
 /// Issues a new signing secret, shown once; the previous one keeps signing for the grace period.
+/// Refused (409) while an earlier grace period runs, unless this one has none; of concurrent
+/// rotations exactly one wins.
 pub async fn rotate_secret(
     state: &AppState,
     ctx: &Context,
@@ -246,7 +253,19 @@ pub async fn rotate_secret(
         .into());
     }
     get(state, org_id, id).await?;
+    let (current, previous_until) = store::rotation_base(state.db.as_ref(), org_id, id)
+        .await?
+        .ok_or(ServiceError::NotFound("webhook"))?;
     let now = state.now_millis();
+    // As for client secrets: a second grace period would end the first early, dropping a secret
+    // receivers were promised; ending every earlier secret has to be asked for (`0`).
+    if let Some(until) = previous_until.filter(|t| *t > now) {
+        if grace > 0 {
+            return Err(ServiceError::GracePeriodRunning {
+                until: rfc3339(until),
+            });
+        }
+    }
     let previous_expires_at = (grace > 0).then(|| now + grace * 1000);
     let secret = SigningSecret::from_random(state.random());
     let event = ctx
@@ -254,6 +273,7 @@ pub async fn rotate_secret(
         .target(id)
         .details(json!({ "grace_period_seconds": grace }));
     let change = Change::new()
+        .statement(store::secret_unchanged(org_id, id, &current))
         .statement(store::rotate_secret(
             org_id,
             id,
@@ -262,7 +282,10 @@ pub async fn rotate_secret(
             now,
         ))
         .event(event);
-    state.db.commit(change).await?;
+    state.db.commit(change).await.map_err(|e| match e {
+        DbError::Guard(store::SECRET_CHANGED) => ServiceError::RotatedConcurrently,
+        other => other.into(),
+    })?;
     Ok(SubscriptionWithSecret {
         subscription: get(state, org_id, id).await?,
         secret,
@@ -362,9 +385,13 @@ pub async fn retry(
         .target(id)
         .details(json!({ "event_id": delivery_id, "event_type": current.event_type }));
     let change = Change::new()
+        .statement(store::still_failed(org_id, id, delivery_id))
         .statement(store::retry(org_id, id, delivery_id, state.now_millis()))
         .event(event);
-    state.db.commit(change).await?;
+    state.db.commit(change).await.map_err(|e| match e {
+        DbError::Guard(store::NOT_FAILED) => ServiceError::DeliveryNotFailed,
+        other => other.into(),
+    })?;
     state.deliveries_due.note(org_id);
     delivery(state, org_id, id, delivery_id).await
 }

@@ -1,6 +1,7 @@
 //! Billing rows: the Stripe events already applied (so a replay is a no-op), each organization's
-//! Stripe customer and subscription, and its tier.
+//! Stripe subscriptions and the tier each buys, and the organization's tier.
 
+use crate::config::tiers::Tier;
 use crate::ports::sql::{Database, DbError, Statement};
 use crate::store::guard;
 
@@ -30,16 +31,17 @@ pub async fn event_seen(db: &dyn Database, id: &str) -> Result<bool, DbError> {
     Ok(db.query_one(statement).await?.is_some())
 }
 
-/// The organization a Stripe subscription or customer was recorded for at checkout.
+/// The organization a Stripe subscription was recorded for, else (given) the one a customer was.
 pub async fn org_for(
     db: &dyn Database,
-    subscription: Option<&str>,
+    subscription: &str,
     customer: Option<&str>,
 ) -> Result<Option<String>, DbError> {
     let statement = Statement::new(
-        "SELECT org_id FROM org_billing WHERE (?1 IS NOT NULL AND stripe_subscription_id = ?1) \
-         OR (?2 IS NOT NULL AND stripe_customer_id = ?2) \
-         ORDER BY (stripe_subscription_id = ?1) DESC LIMIT 1",
+        "SELECT org_id, 0 AS rank FROM org_subscriptions WHERE subscription_id = ?1 \
+         UNION ALL SELECT org_id, 1 FROM org_subscriptions WHERE ?2 IS NOT NULL AND customer_id = ?2 \
+         UNION ALL SELECT org_id, 2 FROM org_billing WHERE ?2 IS NOT NULL AND stripe_customer_id = ?2 \
+         ORDER BY rank LIMIT 1",
     )
     .bind(subscription)
     .bind(customer);
@@ -49,38 +51,73 @@ pub async fn org_for(
         .transpose()
 }
 
-/// Guards against an older event (by Stripe's `created`) undoing a newer one already applied.
-pub fn not_older_than_applied(org_id: &str, created: i64) -> Statement {
+/// The tiers of an organization's active subscriptions, by subscription id.
+pub async fn active_subscriptions(
+    db: &dyn Database,
+    org_id: &str,
+) -> Result<Vec<(String, String)>, DbError> {
+    let statement = Statement::new(
+        "SELECT subscription_id, tier FROM org_subscriptions WHERE org_id = ?1 AND active = 1",
+    )
+    .bind(org_id);
+    db.query(statement)
+        .await?
+        .iter()
+        .map(|row| Ok((row.get("subscription_id")?, row.get("tier")?)))
+        .collect()
+}
+
+/// Guards against an older event (by Stripe's `created`) undoing a newer one already applied to
+/// the same subscription.
+pub fn not_older_than_applied(subscription: &str, created: i64) -> Statement {
     guard(
         OUT_OF_ORDER,
-        "EXISTS (SELECT 1 FROM org_billing WHERE org_id = ?1 AND last_event_created > ?2)",
+        "EXISTS (SELECT 1 FROM org_subscriptions WHERE subscription_id = ?1 \
+         AND last_event_created > ?2)",
     )
-    .bind(org_id)
+    .bind(subscription)
     .bind(created)
 }
 
-/// Remembers the organization's Stripe ids (keeping known ones an event does not repeat).
-pub fn upsert(
+/// Records what a subscription buys now. The organization is set once, at the first record: the
+/// mapping made at checkout stays authoritative.
+pub fn upsert_subscription(
+    subscription: &str,
     org_id: &str,
     customer: Option<&str>,
-    subscription: Option<&str>,
+    tier: Tier,
     created: i64,
     now: i64,
 ) -> Statement {
     Statement::new(
-        "INSERT INTO org_billing (org_id, stripe_customer_id, stripe_subscription_id, \
-         last_event_created, updated_at) VALUES (?1, ?2, ?3, ?4, ?5) \
-         ON CONFLICT (org_id) DO UPDATE SET \
-         stripe_customer_id = COALESCE(excluded.stripe_customer_id, stripe_customer_id), \
-         stripe_subscription_id = COALESCE(excluded.stripe_subscription_id, stripe_subscription_id), \
+        "INSERT INTO org_subscriptions (subscription_id, org_id, customer_id, tier, tier_rank, \
+         active, last_event_created, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
+         ON CONFLICT (subscription_id) DO UPDATE SET \
+         customer_id = COALESCE(excluded.customer_id, customer_id), \
+         tier = excluded.tier, tier_rank = excluded.tier_rank, active = excluded.active, \
          last_event_created = MAX(last_event_created, excluded.last_event_created), \
          updated_at = excluded.updated_at",
     )
+    .bind(subscription)
     .bind(org_id)
     .bind(customer)
-    .bind(subscription)
+    .bind(tier.as_str())
+    .bind(tier.rank())
+    .bind(i64::from(tier != Tier::Free))
     .bind(created)
     .bind(now)
+}
+
+/// Guards on the organization's active subscriptions still buying `tier` once this change's
+/// [`upsert_subscription`] ran: a concurrent event about another of its subscriptions is read again.
+pub fn derived_tier_is(org_id: &str, tier: Tier) -> Statement {
+    guard(
+        TIER_CHANGED,
+        "COALESCE((SELECT tier FROM org_subscriptions WHERE org_id = ?1 AND active = 1 \
+         ORDER BY tier_rank DESC LIMIT 1), 'free') IS NOT ?2",
+    )
+    .bind(org_id)
+    .bind(tier.as_str())
 }
 
 /// Guards a tier change on the tier still being the one read.

@@ -20,6 +20,8 @@ pub const REVOKED: &str = "credential_revoked";
 pub const SECRET_CHANGED: &str = "credential_secret_changed";
 /// Guard code: the change would leave the organization without an active admin credential.
 pub const LAST_ADMIN: &str = "last_admin_credential";
+pub const AGENT_CAP: &str = "credentials_per_agent_cap";
+pub const ADMIN_CAP: &str = "admin_credentials_cap";
 
 fn credential_from_row(row: &Row) -> Result<Credential, DbError> {
     let kind: String = row.get("kind")?;
@@ -80,6 +82,29 @@ pub fn insert_admin(
     .bind(client_id)
     .bind(secret_hash)
     .bind(created_at)
+}
+
+/// Guards, after an insert, on the agent's active credentials staying within `limit`.
+pub fn within_agent_cap(org_id: &str, agent_id: &str, limit: i64) -> Statement {
+    guard(
+        AGENT_CAP,
+        "(SELECT COUNT(*) FROM credentials WHERE org_id = ?1 AND agent_id = ?2 \
+         AND status = 'active') > ?3",
+    )
+    .bind(org_id)
+    .bind(agent_id)
+    .bind(limit)
+}
+
+/// Guards, after an insert, on the organization's active admin credentials staying within `limit`.
+pub fn within_admin_cap(org_id: &str, limit: i64) -> Statement {
+    guard(
+        ADMIN_CAP,
+        "(SELECT COUNT(*) FROM credentials WHERE org_id = ?1 AND role = 'admin' \
+         AND status = 'active') > ?2",
+    )
+    .bind(org_id)
+    .bind(limit)
 }
 
 /// One credential of one agent of one organization.

@@ -19,6 +19,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("../../../schema/0006_webhooks.sql"),
     ),
     (
+        "0007_subscriptions",
+        include_str!("../../../schema/0007_subscriptions.sql"),
+    ),
+    (
         "0008_policies",
         include_str!("../../../schema/0008_policies.sql"),
     ),

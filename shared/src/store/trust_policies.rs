@@ -16,6 +16,7 @@ const POLICY_COLUMNS: &str = "p.id, p.org_id, p.provider, p.repository, p.reposi
 pub const ALREADY_PINNED: &str = "trust_policy_already_pinned";
 pub const REGISTRATION_CAP: &str = "trust_policy_registration_cap";
 pub const POLICY_GONE: &str = "trust_policy_gone";
+pub const POLICY_CAP: &str = "trust_policies_cap";
 
 fn policy_from_row(row: &Row) -> Result<TrustPolicy, DbError> {
     let json_list = |column: &str| -> Result<Option<Vec<String>>, DbError> {
@@ -243,6 +244,27 @@ pub fn register(org_id: &str, policy_id: &str, agent_id: &str, now_millis: i64) 
         )
         .bind(policy_id),
     ]
+}
+
+/// Guards, after an insert, on the organization's policies staying within `limit`.
+pub fn within_cap(org_id: &str, limit: i64) -> Statement {
+    guard(
+        POLICY_CAP,
+        "(SELECT COUNT(*) FROM trust_policies WHERE org_id = ?1) > ?2",
+    )
+    .bind(org_id)
+    .bind(limit)
+}
+
+/// Guards on the policy still existing: of concurrent deletes, one deletes and the others find it
+/// gone.
+pub fn still_there(org_id: &str, id: &str) -> Statement {
+    guard(
+        POLICY_GONE,
+        "NOT EXISTS (SELECT 1 FROM trust_policies WHERE id = ?1 AND org_id = ?2)",
+    )
+    .bind(id)
+    .bind(org_id)
 }
 
 /// Deletes a policy and its registration records (the agents it registered stay).

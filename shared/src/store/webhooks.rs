@@ -11,6 +11,9 @@ use crate::store::{guard, unknown_value};
 pub const SUBSCRIPTION_LIMIT: &str = "webhook_subscription_limit";
 pub const LEASE_LOST: &str = "webhook_lease_lost";
 pub const ALREADY_DISABLED: &str = "webhook_already_disabled";
+pub const SECRET_CHANGED: &str = "webhook_secret_changed";
+pub const GONE: &str = "webhook_gone";
+pub const NOT_FAILED: &str = "webhook_delivery_not_failed";
 
 const SUBSCRIPTION_COLUMNS: &str = "id, url, events, description, enabled, disabled_reason, \
      disabled_at, failing_since, previous_secret_expires_at, created_at, updated_at";
@@ -158,6 +161,40 @@ pub fn delete(org_id: &str, id: &str) -> Vec<Statement> {
             .bind(id)
             .bind(org_id),
     ]
+}
+
+/// The signing secret a rotation replaces, and when the one before it stops signing.
+pub async fn rotation_base(
+    db: &dyn Database,
+    org_id: &str,
+    id: &str,
+) -> Result<Option<(String, Option<i64>)>, DbError> {
+    let statement = Statement::new(
+        "SELECT secret, previous_secret_expires_at FROM webhook_subscriptions \
+         WHERE id = ?1 AND org_id = ?2",
+    )
+    .bind(id)
+    .bind(org_id);
+    let Some(row) = db.query_one(statement).await? else {
+        return Ok(None);
+    };
+    Ok(Some((
+        row.get("secret")?,
+        row.get("previous_secret_expires_at")?,
+    )))
+}
+
+/// Guards a rotation on the secret still being the one it read: a compare-and-set, so of
+/// concurrent rotations exactly one replaces a given secret and the others are refused.
+pub fn secret_unchanged(org_id: &str, id: &str, expected: &str) -> Statement {
+    guard(
+        SECRET_CHANGED,
+        "NOT EXISTS (SELECT 1 FROM webhook_subscriptions WHERE id = ?1 AND org_id = ?2 \
+         AND secret = ?3)",
+    )
+    .bind(id)
+    .bind(org_id)
+    .bind(expected)
 }
 
 /// A new secret signs from now on; the current one keeps signing until `previous_expires_at`.
@@ -519,6 +556,30 @@ async fn with_attempts(
 }
 
 /// A failed delivery starts a new round of the schedule, due now. Changes no row unless it failed.
+/// Guards on the subscription still existing: of concurrent deletes, one deletes and the others
+/// find it gone.
+pub fn still_there(org_id: &str, id: &str) -> Statement {
+    guard(
+        GONE,
+        "NOT EXISTS (SELECT 1 FROM webhook_subscriptions WHERE id = ?1 AND org_id = ?2)",
+    )
+    .bind(id)
+    .bind(org_id)
+}
+
+/// Guards a retry on the delivery still having failed: of concurrent retries of one failure, one
+/// schedules it again.
+pub fn still_failed(org_id: &str, subscription_id: &str, event_id: &str) -> Statement {
+    guard(
+        NOT_FAILED,
+        "NOT EXISTS (SELECT 1 FROM webhook_deliveries WHERE subscription_id = ?1 AND org_id = ?2 \
+         AND event_id = ?3 AND status = 'failed')",
+    )
+    .bind(subscription_id)
+    .bind(org_id)
+    .bind(event_id)
+}
+
 pub fn retry(org_id: &str, subscription_id: &str, event_id: &str, now: i64) -> Statement {
     Statement::new(
         "UPDATE webhook_deliveries SET status = 'pending', round_attempts = 0, \
