@@ -153,7 +153,7 @@ pub fn check(body: PolicyBody) -> Result<(String, String), PolicyInputError> {
             MAX_DESCRIPTION_CHARS,
         ));
     }
-    let set = parse(&cedar, "new")?;
+    let set = parse(&cedar, "uploaded")?;
     if set.policies().next().is_none() {
         return Err(PolicyInputError::Problem(PolicyProblem {
             line: 1,
