@@ -101,6 +101,7 @@ async function send(method, path, body, options) {
   const bearer = options.bearer ?? session?.token;
   if (bearer) headers.authorization = `Bearer ${bearer}`;
   if (body !== undefined) headers["content-type"] = "application/json";
+  if (options.ifMatch) headers["if-match"] = options.ifMatch;
   const response = await fetch(path, {
     method,
     headers,
