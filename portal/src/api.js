@@ -28,6 +28,11 @@ export class ApiError extends Error {
   }
 }
 
+/** One line for a person, whatever failed: the API's problem, or the network. */
+export function describeError(error) {
+  return error instanceof ApiError ? error.describe() : `Network error: ${error.message}`;
+}
+
 async function parse(response) {
   const text = await response.text();
   if (!text) return null;

@@ -1,8 +1,8 @@
 // The policies panel: the organization's Cedar policies (GET, POST, PUT with If-Match, DELETE
 // /v1/policies), validation messages shown at the line and column Cedar names, and a dry run.
 
-import { api, ApiError, query } from "./api.js";
-import { fill, h, say, when } from "./dom.js";
+import { api, ApiError, describeError, query } from "./api.js";
+import { field, fill, h, say, when } from "./dom.js";
 import { parseList } from "./agents.js";
 
 const EXAMPLE = `@reason("payments only for the payment API")
@@ -11,22 +11,6 @@ when { context.scope == "payments:write" }
 unless { resource == AgentIdP::Audience::"https://pay.example" };
 
 permit(principal, action, resource);`;
-
-function describe(error) {
-  return error instanceof ApiError ? error.describe() : `Network error: ${error.message}`;
-}
-
-function field(id, label, input, help) {
-  input.id = id;
-  if (help) input.setAttribute("aria-describedby", `${id}-help`);
-  return h(
-    "div",
-    { class: "field span" },
-    h("label", { for: id }, label),
-    input,
-    help ? h("p", { class: "help", id: `${id}-help` }, help) : null,
-  );
-}
 
 /** The character offset of a 1-based line and column in `text`. */
 function offsetOf(text, line, column) {
@@ -78,7 +62,7 @@ export function mountPolicies(panel) {
       if (editing.id === policy.id) stopEditing();
       await load();
     } catch (error) {
-      say(message, describe(error), "error");
+      say(message, describeError(error), "error");
     }
   }
 
@@ -106,7 +90,7 @@ export function mountPolicies(panel) {
       fill(rows, page.data.length ? page.data.map(row) : h("tr", null, h("td", { colspan: 5 }, "No policies: every scope within an agent's capabilities is issued.")));
       say(message, "");
     } catch (error) {
-      say(message, describe(error), "error");
+      say(message, describeError(error), "error");
     }
   }
 
@@ -114,8 +98,8 @@ export function mountPolicies(panel) {
     "form",
     { class: "card grid", method: "post", novalidate: true, "aria-labelledby": "policy-form-title" },
     formTitle,
-    field("policy-description", "Description", description),
-    field("policy-cedar", "Cedar policy", cedar, "Validated against the AgentIdP schema when saved; what no permit allows is denied, and forbid wins."),
+    field("policy-description", "Description", description, undefined, { wide: true }),
+    field("policy-cedar", "Cedar policy", cedar, "Validated against the AgentIdP schema when saved; what no permit allows is denied, and forbid wins.", { wide: true }),
     problem,
     h("div", { class: "span" }, save, " ", cancel, formMessage),
   );
@@ -143,7 +127,7 @@ export function mountPolicies(panel) {
       } else if (error instanceof ApiError && error.code === "policy_changed") {
         say(problem, "Someone changed this policy since you opened it. Reload it and apply your change again.", "error");
       } else {
-        say(formMessage, describe(error), "error");
+        say(formMessage, describeError(error), "error");
       }
     }
   });
@@ -173,9 +157,9 @@ export function mountPolicies(panel) {
     "form",
     { class: "card grid", method: "post", novalidate: true, "aria-labelledby": "dry-run-title" },
     h("h3", { id: "dry-run-title", class: "span" }, "Dry run"),
-    field("dry-run-agent", "Agent", agentChoice),
-    field("dry-run-scopes", "Scopes", scopes, "Space- or comma-separated"),
-    field("dry-run-audience", "Audience (optional)", audience, "The RFC 8707 resource the token would be for"),
+    field("dry-run-agent", "Agent", agentChoice, undefined, { wide: true }),
+    field("dry-run-scopes", "Scopes", scopes, "Space- or comma-separated", { wide: true }),
+    field("dry-run-audience", "Audience (optional)", audience, "The RFC 8707 resource the token would be for", { wide: true }),
     h("div", { class: "field span" }, h("label", { class: "inline", for: "dry-run-key-bound" }, keyBound, " The token is bound to a key (DPoP)")),
     h("div", { class: "span" }, h("button", { type: "submit" }, "Decide"), dryRunMessage),
     h(
@@ -215,7 +199,7 @@ export function mountPolicies(panel) {
       );
       say(dryRunMessage, "");
     } catch (error) {
-      say(dryRunMessage, describe(error), "error");
+      say(dryRunMessage, describeError(error), "error");
     }
   });
 
