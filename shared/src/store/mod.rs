@@ -4,6 +4,7 @@
 pub mod admission_script;
 pub mod agents;
 pub mod audit_trail;
+pub mod audit_tree;
 pub mod billing;
 pub mod chain;
 pub mod credentials;
