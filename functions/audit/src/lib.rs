@@ -1,4 +1,5 @@
-//! The audit function: `/v1/audit/*` routes over the shared audit trail.
+//! The audit function: `/v1/audit/*` routes over the shared audit trail, and
+//! `/v1/analytics/*` over the counters kept with it.
 
 use agentidp_shared::axum::body::Body;
 use agentidp_shared::axum::extract::rejection::PathRejection;
@@ -6,12 +7,14 @@ use agentidp_shared::axum::extract::{Path, State};
 use agentidp_shared::axum::http::{header, HeaderValue, StatusCode};
 use agentidp_shared::axum::response::{IntoResponse, Response};
 use agentidp_shared::axum::{Json, Router};
+use agentidp_shared::domain::analytics::{TokenAnalytics, TokensQuery};
 use agentidp_shared::domain::audit::{AuditEvent, EventsQuery, ExportQuery, Verification};
 use agentidp_shared::domain::authz::Operation;
 use agentidp_shared::domain::page::Page;
 use agentidp_shared::http::error::ApiError;
 use agentidp_shared::http::extract::ApiQuery;
 use agentidp_shared::http::routes::{Function, Mount};
+use agentidp_shared::services::analytics;
 use agentidp_shared::services::audit_log::{
     self, ConsistencyProof, ConsistencyQuery, InclusionProof, ProofQuery,
 };
@@ -29,6 +32,7 @@ pub fn routes() -> Router<AppState> {
         .handle(Operation::GetAuditCheckpointKey, checkpoint_key)
         .handle(Operation::GetAuditInclusionProof, inclusion_proof)
         .handle(Operation::GetAuditConsistencyProof, consistency_proof)
+        .handle(Operation::GetTokenAnalytics, token_analytics)
         .finish()
 }
 
@@ -165,6 +169,16 @@ async fn consistency_proof(
     let ApiQuery(query) = query?;
     let proof = audit_log::consistency(state.db.as_ref(), ctx.org(), query).await?;
     Ok(Json(proof))
+}
+
+async fn token_analytics(
+    State(state): State<AppState>,
+    ctx: Context,
+    query: Result<ApiQuery<TokensQuery>, ApiError>,
+) -> Result<Json<TokenAnalytics>, ApiError> {
+    let ApiQuery(query) = query?;
+    let analytics = analytics::tokens(state.db.as_ref(), ctx.org(), ctx.now_millis, query).await?;
+    Ok(Json(analytics))
 }
 
 agentidp_shared::edge_entry_points!(routes);

@@ -95,6 +95,7 @@ operations! {
     GetAuditCheckpointKey => "getAuditCheckpointKey",
     GetAuditInclusionProof => "getAuditInclusionProof" needs AUDIT_READ,
     GetAuditConsistencyProof => "getAuditConsistencyProof" needs AUDIT_READ,
+    GetTokenAnalytics => "getTokenAnalytics" needs AUDIT_READ,
     SearchMarketplace => "searchMarketplace",
     GetMarketplaceAgent => "getMarketplaceAgent",
     GetApiReference => "getApiReference",

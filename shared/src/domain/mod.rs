@@ -2,6 +2,7 @@
 //! they obey. Pure: no I/O, no SQL, no HTTP, no clock or randomness of its own.
 
 pub mod agents;
+pub mod analytics;
 pub mod audit;
 pub mod auth_failures;
 pub mod authz;

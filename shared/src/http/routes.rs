@@ -373,6 +373,13 @@ pub const ROUTES: &[Route] = &[
     ),
     route(
         Get,
+        "/v1/analytics/tokens",
+        Audit,
+        Bearer,
+        Op::GetTokenAnalytics,
+    ),
+    route(
+        Get,
         "/v1/marketplace/agents",
         Marketplace,
         Public,

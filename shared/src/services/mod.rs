@@ -3,6 +3,7 @@
 
 pub mod admin_credentials;
 pub mod agents;
+pub mod analytics;
 pub mod audit_log;
 pub mod audit_trail;
 pub mod billing;

@@ -55,6 +55,12 @@ pub async fn remove_batch(
     };
     let mut change = crate::ports::sql::Change::new();
     change.statements = store::removal(org_id, from, through, now);
+    change
+        .statements
+        .push(crate::store::analytics::remove_before(
+            org_id,
+            cutoff.div_euclid(crate::domain::analytics::HOUR_MILLIS),
+        ));
     let change = change.event(
         state
             .audit(

@@ -2,6 +2,7 @@
 //! optimistic append stateless edge instances use (the `(org_id, seq)` key as the lock), and each
 //! organization's Merkle tree kept in the same transaction as its events.
 
+use crate::domain::analytics;
 use crate::domain::audit::{seal, AuditDraft, ChainHead, SealedEvent};
 use crate::domain::merkle::{self, Frontier, Hash, NodeId};
 use crate::ports::sql::{Change, Database, DbError, Row, Statement};
@@ -67,11 +68,16 @@ impl Head {
     }
 }
 
-/// Seals `draft` after `head` and advances it; pushes the statements that store the event and the
-/// tree nodes it completes (one node insert per 16 events, amortized).
+/// Seals `draft` after `head` and advances it; pushes the statements that store the event, the
+/// tree nodes it completes (one node insert per 16 events, amortized) and the analytics counter
+/// it increments, if any.
 pub fn append(draft: &AuditDraft, head: &mut Head, statements: &mut Vec<Statement>) -> SealedEvent {
     let sealed = seal(draft, &head.chain);
     statements.push(insert_statement(&sealed));
+    // Analytics count token outcomes here, so that every path writing an event keeps them.
+    if let Some(count) = analytics::token_count(draft) {
+        statements.push(crate::store::analytics::increment(&draft.org_id, &count));
+    }
     // `seal` wrote the hash itself, so it always decodes; an empty input would still hash.
     let leaf = merkle::leaf_of_chain_hash(&sealed.hash).unwrap_or_else(|| merkle::leaf_hash(&[]));
     head.tree.append(leaf, |id, hash| {

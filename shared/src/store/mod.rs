@@ -3,6 +3,7 @@
 
 pub mod admission_script;
 pub mod agents;
+pub mod analytics;
 pub mod audit_trail;
 pub mod audit_tree;
 pub mod billing;
