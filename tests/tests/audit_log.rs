@@ -143,3 +143,59 @@ async fn a_tree_is_rebuilt_over_events_written_before_it_existed() {
     let summary = verify_independently(&restarted, &org.token, &saved);
     assert_eq!(summary["saved_size"].as_u64(), Some(size_of(&saved)));
 }
+
+#[tokio::test]
+async fn an_export_carries_the_checkpoint_covering_it_and_resumes_after_a_sequence() {
+    use base64::Engine;
+    let server = Server::start().await;
+    let org = server.bootstrap("exported").await;
+    issue_tokens(&server, &org, "exporter", 12).await;
+    let response = server.get("/v1/audit/export", &org.token).await;
+    assert_eq!(response.status(), 200);
+    let note = response.headers()["audit-checkpoint"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let note = String::from_utf8(
+        base64::engine::general_purpose::STANDARD
+            .decode(note)
+            .unwrap(),
+    )
+    .unwrap();
+    let lines: Vec<serde_json::Value> = response
+        .text()
+        .await
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    // The note is the organization's signed checkpoint, covering every exported event.
+    let key = server
+        .http
+        .get(server.url("/v1/audit/checkpoints/key"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let checkpoint = agentidp_shared::domain::checkpoint::verify_note(&note, &key).unwrap();
+    assert!(checkpoint.origin.ends_with(&org.id));
+    assert_eq!(checkpoint.size, lines.len() as u64);
+    // Resuming after a sequence number gives exactly the rest.
+    let resumed = server
+        .get("/v1/audit/export?after_seq=5", &org.token)
+        .await
+        .text()
+        .await
+        .unwrap();
+    let seqs: Vec<i64> = resumed
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["seq"]
+                .as_i64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(seqs, (6..=lines.len() as i64).collect::<Vec<_>>());
+}

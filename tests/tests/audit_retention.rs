@@ -23,12 +23,14 @@ use agentidp_shared::services::retention;
 use agentidp_shared::state::{AppState, Platform};
 use agentidp_shared::store::{self, migrations};
 use agentidp_tests::conformance::ManualClock;
+use agentidp_tests::{open_db, Server};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 
 const DAY: i64 = 86_400_000;
 
-async fn state(dir: &std::path::Path, clock: Arc<ManualClock>) -> AppState {
+async fn state(dir: &std::path::Path, clock: Arc<ManualClock>, issuer: &str) -> AppState {
+    std::fs::create_dir_all(dir).unwrap();
     let db = Arc::new(
         EmbeddedDatabase::open(&dir.join("agentidp.db"), Durability::Normal)
             .await
@@ -42,7 +44,7 @@ async fn state(dir: &std::path::Path, clock: Arc<ManualClock>) -> AppState {
             "AGENTIDP_AUDIT_RETENTION_TIERS" => Some("free=1".to_owned()),
             _ => None,
         },
-        Some("https://idp.test"),
+        Some(issuer),
     )
     .unwrap();
     AppState::new(
@@ -155,7 +157,7 @@ async fn a_simulated_year_of_retention_levels_off_and_stays_verifiable() {
     let dir = std::env::temp_dir().join(format!("agentidp-retention-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let clock = ManualClock::at(1_700_000_000_000);
-    let state = state(&dir, clock.clone()).await;
+    let state = state(&dir, clock.clone(), "https://idp.test").await;
     let db = state.db.clone();
     let org = "org-retained";
     db.transaction(vec![store::orgs::insert(
@@ -246,4 +248,82 @@ async fn a_simulated_year_of_retention_levels_off_and_stays_verifiable() {
         .unwrap();
     assert!(audited > 0);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn org_row(org: &str) -> Statement {
+    store::orgs::insert(&agentidp_shared::domain::orgs::Organization {
+        id: org.to_owned(),
+        name: org.to_owned(),
+        tier: "free",
+        created_at: 0,
+    })
+}
+
+#[tokio::test]
+async fn kill_9_in_the_middle_of_removal_leaves_a_verifiable_log() {
+    let dir = std::env::temp_dir().join(format!("agentidp-retention-kill-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let real_now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let org = "org-killed";
+    {
+        // A month-old history of 8,000 events (eight removal batches), written through the clock seam.
+        let clock = ManualClock::at(real_now - 30 * DAY);
+        let state = state(&dir, clock.clone(), "https://idp.test").await;
+        state.db.transaction(vec![org_row(org)]).await.unwrap();
+        for _ in 0..80 {
+            let mut change = Change::new();
+            for _ in 0..100 {
+                change = change.event(state.audit(org, "test", "token.issued", Outcome::Success));
+            }
+            state.db.commit(change).await.unwrap();
+            clock.advance(1000);
+        }
+    }
+    // The server removes it (free tier: one day) batch after batch; kill it once removal began.
+    let mut server = Server::start_in(
+        dir.clone(),
+        &[
+            ("AGENTIDP_AUDIT_RETENTION_TIERS", "free=1"),
+            ("AGENTIDP_AUDIT_CHECKPOINT_SECONDS", "1"),
+        ],
+    )
+    .await;
+    let conn = open_db(&dir.join("agentidp.db")).await;
+    let started = std::time::Instant::now();
+    loop {
+        let mut rows = conn
+            .query(
+                "SELECT COALESCE(MAX(removable_through), 0) FROM audit_retention",
+                (),
+            )
+            .await
+            .unwrap();
+        let removed: i64 = rows.next().await.unwrap().unwrap().get(0).unwrap();
+        if removed > 0 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no removal began"
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    server.kill();
+    drop(conn);
+
+    // What the crash left proves inclusion and consistency, and the removal resumes from there.
+    // The checkpoints name the server's issuer, and so does the key that verifies them.
+    let clock = ManualClock::at(real_now);
+    let state = state(&dir, clock.clone(), &server.base).await;
+    let left = count(state.db.as_ref(), "audit_events", org).await;
+    assert!(left < 8_000 && left > 0, "{left} events");
+    assert_log_verifies(&state, org).await;
+    while retention::sweep(&state, clock.now_millis()).await.unwrap() > 0 {}
+    assert!(count(state.db.as_ref(), "audit_events", org).await < 64);
+    assert_log_verifies(&state, org).await;
+    drop(state);
+    drop(server);
 }
