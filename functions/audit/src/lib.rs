@@ -1,25 +1,26 @@
 //! The audit function: `/v1/audit/*` routes over the shared audit trail, and
-//! `/v1/analytics/*` over the counters kept with it.
+//! `/v1/analytics/*` and `/v1/compliance/*` over the counters and records kept with it.
 
 use agentidp_shared::axum::body::Body;
 use agentidp_shared::axum::extract::rejection::PathRejection;
 use agentidp_shared::axum::extract::{Path, State};
-use agentidp_shared::axum::http::{header, HeaderValue, StatusCode};
+use agentidp_shared::axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use agentidp_shared::axum::response::{IntoResponse, Response};
 use agentidp_shared::axum::{Json, Router};
 use agentidp_shared::domain::analytics::{TokenAnalytics, TokensQuery};
 use agentidp_shared::domain::audit::{AuditEvent, EventsQuery, ExportQuery, Verification};
 use agentidp_shared::domain::authz::Operation;
+use agentidp_shared::domain::compliance::ReportQuery;
 use agentidp_shared::domain::page::Page;
 use agentidp_shared::http::error::ApiError;
 use agentidp_shared::http::extract::ApiQuery;
 use agentidp_shared::http::routes::{Function, Mount};
-use agentidp_shared::services::analytics;
 use agentidp_shared::services::audit_log::{
     self, ConsistencyProof, ConsistencyQuery, InclusionProof, ProofQuery,
 };
 use agentidp_shared::services::audit_trail::{self, Export};
 use agentidp_shared::services::Context;
+use agentidp_shared::services::{analytics, compliance};
 use agentidp_shared::state::AppState;
 
 /// This function's routes, mounted from the route table.
@@ -33,6 +34,7 @@ pub fn routes() -> Router<AppState> {
         .handle(Operation::GetAuditInclusionProof, inclusion_proof)
         .handle(Operation::GetAuditConsistencyProof, consistency_proof)
         .handle(Operation::GetTokenAnalytics, token_analytics)
+        .handle(Operation::GetComplianceReport, compliance_report)
         .finish()
 }
 
@@ -179,6 +181,42 @@ async fn token_analytics(
     let ApiQuery(query) = query?;
     let analytics = analytics::tokens(state.db.as_ref(), ctx.org(), ctx.now_millis, query).await?;
     Ok(Json(analytics))
+}
+
+/// JSON, or CSV when the request accepts `text/csv` (and not JSON first).
+async fn compliance_report(
+    State(state): State<AppState>,
+    ctx: Context,
+    headers: HeaderMap,
+    query: Result<ApiQuery<ReportQuery>, ApiError>,
+) -> Result<Response, ApiError> {
+    let ApiQuery(query) = query?;
+    let report = compliance::report(&state, ctx.org(), ctx.now_millis, query).await?;
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let csv = accept.find("text/csv");
+    let json = accept.find("application/json");
+    if csv.is_some_and(|c| json.is_none_or(|j| c < j)) {
+        let mut response = (StatusCode::OK, report.csv()).into_response();
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/csv; charset=utf-8; header=present"),
+        );
+        headers.insert(
+            header::CONTENT_DISPOSITION,
+            HeaderValue::from_static("attachment; filename=\"compliance-report.csv\""),
+        );
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        return Ok(response);
+    }
+    let mut response = Json(report.0).into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
 }
 
 agentidp_shared::edge_entry_points!(routes);

@@ -96,6 +96,7 @@ operations! {
     GetAuditInclusionProof => "getAuditInclusionProof" needs AUDIT_READ,
     GetAuditConsistencyProof => "getAuditConsistencyProof" needs AUDIT_READ,
     GetTokenAnalytics => "getTokenAnalytics" needs AUDIT_READ,
+    GetComplianceReport => "getComplianceReport" needs AUDIT_READ,
     SearchMarketplace => "searchMarketplace",
     GetMarketplaceAgent => "getMarketplaceAgent",
     GetApiReference => "getApiReference",

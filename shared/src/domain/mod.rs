@@ -9,6 +9,7 @@ pub mod authz;
 pub mod billing;
 pub mod caller;
 pub mod checkpoint;
+pub mod compliance;
 pub mod credentials;
 pub mod marketplace;
 pub mod merkle;

@@ -380,6 +380,13 @@ pub const ROUTES: &[Route] = &[
     ),
     route(
         Get,
+        "/v1/compliance/report",
+        Audit,
+        Bearer,
+        Op::GetComplianceReport,
+    ),
+    route(
+        Get,
         "/v1/marketplace/agents",
         Marketplace,
         Public,

@@ -7,6 +7,7 @@ pub mod analytics;
 pub mod audit_log;
 pub mod audit_trail;
 pub mod billing;
+pub mod compliance;
 pub mod credentials;
 pub mod marketplace;
 pub mod orgs;

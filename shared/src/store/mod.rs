@@ -8,6 +8,7 @@ pub mod audit_trail;
 pub mod audit_tree;
 pub mod billing;
 pub mod chain;
+pub mod compliance;
 pub mod credentials;
 pub mod kv_entries;
 pub mod kv_keys;
