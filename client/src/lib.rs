@@ -420,6 +420,37 @@ impl Client {
         Ok(AuditExport { response })
     }
 
+    /// `GET /v1/audit/checkpoints/latest`: the latest signed checkpoint note, as text.
+    pub async fn latest_audit_checkpoint(&self) -> Result<String, Error> {
+        self.text(self.request(Method::GET, &["v1", "audit", "checkpoints", "latest"]))
+            .await
+    }
+
+    /// `GET /v1/audit/checkpoints/key`: the checkpoint note verifier key.
+    pub async fn audit_checkpoint_key(&self) -> Result<String, Error> {
+        self.text(self.request(Method::GET, &["v1", "audit", "checkpoints", "key"]))
+            .await
+    }
+
+    /// `GET /v1/audit/consistency?from=&to=`: the RFC 9162 consistency proof.
+    pub async fn audit_consistency(&self, from: u64, to: u64) -> Result<ConsistencyProof, Error> {
+        let path = ["v1", "audit", "consistency"];
+        self.json(
+            self.request(Method::GET, &path)
+                .query(&[("from", from), ("to", to)]),
+        )
+        .await
+    }
+
+    async fn text(&self, builder: RequestBuilder) -> Result<String, Error> {
+        let response = self.send(builder).await?;
+        let url = response.url().to_string();
+        response.text().await.map_err(|e| Error::Transport {
+            url,
+            reason: transport_reason(&e),
+        })
+    }
+
     // ---- trust policies --------------------------------------------------------------------
 
     pub async fn create_trust_policy(

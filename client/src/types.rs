@@ -329,6 +329,16 @@ pub struct ExportQuery {
     pub after_seq: Option<i64>,
 }
 
+/// `GET /v1/audit/consistency`: hashes in standard base64.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+pub struct ConsistencyProof {
+    pub from: u64,
+    pub to: u64,
+    pub proof: Vec<String>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
 /// `GET /v1/audit/verify`: the chain's head when valid, the first broken link otherwise.
 #[derive(Clone, Debug, Deserialize, Serialize)]
 pub struct ChainVerification {

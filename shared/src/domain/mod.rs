@@ -2,13 +2,17 @@
 //! they obey. Pure: no I/O, no SQL, no HTTP, no clock or randomness of its own.
 
 pub mod agents;
+pub mod analytics;
 pub mod audit;
 pub mod auth_failures;
 pub mod authz;
 pub mod billing;
 pub mod caller;
+pub mod checkpoint;
+pub mod compliance;
 pub mod credentials;
 pub mod marketplace;
+pub mod merkle;
 pub mod orgs;
 pub mod page;
 pub mod policies;
