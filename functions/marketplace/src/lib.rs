@@ -5,20 +5,18 @@ mod pages;
 
 use agentidp_shared::axum::extract::rejection::PathRejection;
 use agentidp_shared::axum::extract::{Path, State};
-use agentidp_shared::axum::http::{header, HeaderValue};
-use agentidp_shared::axum::response::{IntoResponse, Response};
-use agentidp_shared::axum::{Json, Router};
+use agentidp_shared::axum::http::{HeaderMap, Uri};
+use agentidp_shared::axum::response::Response;
+use agentidp_shared::axum::Router;
 use agentidp_shared::domain::authz::Operation;
 use agentidp_shared::domain::marketplace::SearchQuery;
+use agentidp_shared::http::cache::{revalidated, PUBLIC_LISTING};
 use agentidp_shared::http::error::ApiError;
-use agentidp_shared::http::extract::ApiQuery;
 use agentidp_shared::http::limits::IpLimited;
 use agentidp_shared::http::routes::{Function, Mount};
 use agentidp_shared::services::marketplace;
 use agentidp_shared::state::AppState;
-
-/// How long shared caches may keep a public answer: short, so unpublishing takes effect quickly.
-const PUBLIC_MAX_AGE: &str = "public, max-age=30";
+use serde::Serialize;
 
 /// This function's routes, mounted from the route table.
 pub fn routes() -> Router<AppState> {
@@ -32,33 +30,38 @@ pub fn routes() -> Router<AppState> {
         .finish()
 }
 
-fn cacheable(body: impl IntoResponse) -> Response {
-    let mut response = body.into_response();
-    response.headers_mut().insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static(PUBLIC_MAX_AGE),
-    );
-    response
+/// A public JSON answer: cacheable, with a strong ETag, `304` when the client has it.
+fn public_json(request: &HeaderMap, value: &impl Serialize) -> Result<Response, ApiError> {
+    let body = serde_json::to_vec(value).map_err(ApiError::internal)?;
+    Ok(revalidated(
+        request,
+        "application/json",
+        body,
+        PUBLIC_LISTING,
+    ))
 }
 
 async fn search(
     State(state): State<AppState>,
     _: IpLimited,
-    ApiQuery(query): ApiQuery<SearchQuery>,
+    headers: HeaderMap,
+    uri: Uri,
 ) -> Result<Response, ApiError> {
-    let page = marketplace::search(state.db.as_ref(), query).await?;
-    Ok(cacheable(Json(page)))
+    let query = SearchQuery::parse(uri.query().unwrap_or(""))?;
+    let results = marketplace::search(&state, query).await?;
+    public_json(&headers, &results)
 }
 
 async fn agent(
     State(state): State<AppState>,
     _: IpLimited,
+    headers: HeaderMap,
     id: Result<Path<String>, PathRejection>,
 ) -> Result<Response, ApiError> {
     // An id that is not even valid UTF-8 names no agent; answer as for any other unknown id.
     let Path(id) = id.map_err(|_| ApiError::not_found("agent"))?;
-    let agent = marketplace::get(state.db.as_ref(), &id).await?;
-    Ok(cacheable(Json(agent)))
+    let agent = marketplace::get(&state, &id).await?;
+    public_json(&headers, &agent)
 }
 
 agentidp_shared::edge_entry_points!(routes);

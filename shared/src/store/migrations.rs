@@ -26,6 +26,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0008_policies",
         include_str!("../../../schema/0008_policies.sql"),
     ),
+    (
+        "0009_marketplace",
+        include_str!("../../../schema/0009_marketplace.sql"),
+    ),
 ];
 
 pub async fn apply(db: &dyn Database, clock: &dyn Clock) -> Result<Vec<&'static str>, DbError> {
