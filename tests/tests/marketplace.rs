@@ -501,6 +501,7 @@ async fn filters_narrow_exactly_and_facets_count_every_match() {
     )
     .await;
     assert_eq!(page["data"].as_array().unwrap().len(), 1);
+    assert_eq!(page["facets"]["counted"], 3);
     assert_eq!(
         page["facets"]["agent_type"],
         json!([{ "value": "nlp", "count": 2 }, { "value": "vision", "count": 1 }])
@@ -516,8 +517,19 @@ async fn filters_narrow_exactly_and_facets_count_every_match() {
     let (_, page) = browse(&server, "/v1/marketplace/agents?tag=web&facets=tags").await;
     assert_eq!(
         page["facets"],
-        json!({ "tags": [{ "value": "search", "count": 1 }, { "value": "web", "count": 1 }] })
+        json!({ "counted": 1, "tags": [{ "value": "search", "count": 1 }, { "value": "web", "count": 1 }] })
     );
+    // Filtered pages, newest first, follow their cursor.
+    let (_, first) = browse(&server, "/v1/marketplace/agents?tag=search&limit=1").await;
+    assert_eq!(ordered_names(&first), ["B"]);
+    let cursor = first["next_cursor"].as_str().unwrap();
+    let (_, second) = browse(
+        &server,
+        &format!("/v1/marketplace/agents?tag=search&limit=1&cursor={cursor}"),
+    )
+    .await;
+    assert_eq!(ordered_names(&second), ["A"]);
+    assert!(second["next_cursor"].is_null());
     let (_, page) = browse(&server, "/v1/marketplace/agents").await;
     assert!(page.get("facets").is_none());
 }

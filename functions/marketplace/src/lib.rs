@@ -23,6 +23,8 @@ pub fn routes() -> Router<AppState> {
     Mount::new(Function::Marketplace)
         .handle(Operation::SearchMarketplace, search)
         .handle(Operation::GetMarketplaceAgent, agent)
+        .handle(Operation::GetAgentCard, agent_card)
+        .handle(Operation::GetAgentDidDocument, did_document)
         .handle(Operation::GetPortal, pages::portal)
         .handle(Operation::GetPortalFile, pages::portal_file)
         .handle(Operation::GetApiReference, pages::docs)
@@ -62,6 +64,36 @@ async fn agent(
     let Path(id) = id.map_err(|_| ApiError::not_found("agent"))?;
     let agent = marketplace::get(&state, &id).await?;
     public_json(&headers, &agent)
+}
+
+async fn agent_card(
+    State(state): State<AppState>,
+    _: IpLimited,
+    headers: HeaderMap,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<Response, ApiError> {
+    let Path(id) = id.map_err(|_| ApiError::not_found("agent"))?;
+    let card = marketplace::agent_card(&state, &id).await?;
+    public_json(&headers, &card)
+}
+
+/// The DID document: its own media type (DID Core §6.2), and `no-cache` so that a revoked key
+/// leaves every verifier's view at once (revalidation is cheap: `304` on a matching ETag).
+async fn did_document(
+    State(state): State<AppState>,
+    _: IpLimited,
+    headers: HeaderMap,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<Response, ApiError> {
+    let Path(id) = id.map_err(|_| ApiError::not_found("agent"))?;
+    let document = marketplace::did_document(&state, &id).await?;
+    let body = serde_json::to_vec(&document).map_err(ApiError::internal)?;
+    Ok(revalidated(
+        &headers,
+        "application/did+json",
+        body,
+        "no-cache",
+    ))
 }
 
 agentidp_shared::edge_entry_points!(routes);

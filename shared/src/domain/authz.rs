@@ -92,6 +92,8 @@ operations! {
     ExportAuditEvents => "exportAuditEvents" needs AUDIT_READ,
     SearchMarketplace => "searchMarketplace",
     GetMarketplaceAgent => "getMarketplaceAgent",
+    GetAgentCard => "getAgentCard",
+    GetAgentDidDocument => "getAgentDidDocument",
     GetApiReference => "getApiReference",
     GetApiReferenceFile => "getApiReferenceFile",
     GetPortal => "getPortal",

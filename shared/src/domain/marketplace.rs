@@ -208,13 +208,57 @@ pub struct FacetCount {
     pub count: i64,
 }
 
-/// The facet counts a search asked for.
+/// The facet counts a search asked for, over `counted` matches (the newest ones, when a search
+/// matches more than the store counts).
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Facets {
+    pub counted: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub agent_type: Option<Vec<FacetCount>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tags: Option<Vec<FacetCount>>,
+}
+
+/// Values per facet: the head of the distribution is what a page can show.
+pub const FACET_VALUES: usize = 20;
+
+/// Counts each asked facet's values over `sample` (each match's type and tags): most frequent
+/// first, ties alphabetically, at most [`FACET_VALUES`] each.
+pub fn count_facets(asked: &[Facet], sample: &[(String, Vec<String>)]) -> Facets {
+    let head = |counts: std::collections::HashMap<&str, i64>| {
+        let mut counts: Vec<FacetCount> = counts
+            .into_iter()
+            .map(|(value, count)| FacetCount {
+                value: value.to_owned(),
+                count,
+            })
+            .collect();
+        counts.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.value.cmp(&b.value)));
+        counts.truncate(FACET_VALUES);
+        counts
+    };
+    let mut facets = Facets {
+        counted: i64::try_from(sample.len()).unwrap_or(i64::MAX),
+        ..Facets::default()
+    };
+    for facet in asked {
+        let mut counts = std::collections::HashMap::new();
+        for (agent_type, tags) in sample {
+            match facet {
+                Facet::AgentType => *counts.entry(agent_type.as_str()).or_insert(0) += 1,
+                Facet::Tags => {
+                    for tag in tags {
+                        *counts.entry(tag.as_str()).or_insert(0) += 1;
+                    }
+                }
+            }
+        }
+        match facet {
+            Facet::AgentType => facets.agent_type = Some(head(counts)),
+            Facet::Tags => facets.tags = Some(head(counts)),
+        }
+    }
+    facets
 }
 
 /// One page of a search: `{"data", "next_cursor"}` and, when asked for, `facets`.

@@ -1,6 +1,7 @@
 //! The model: what organizations, agents, credentials, audit events and usage are, and the rules
 //! they obey. Pure: no I/O, no SQL, no HTTP, no clock or randomness of its own.
 
+pub mod agent_card;
 pub mod agents;
 pub mod audit;
 pub mod auth_failures;
@@ -8,6 +9,7 @@ pub mod authz;
 pub mod billing;
 pub mod caller;
 pub mod credentials;
+pub mod did;
 pub mod marketplace;
 pub mod orgs;
 pub mod page;

@@ -1,16 +1,17 @@
 //! The public marketplace: search and read agents their organizations chose to publish.
 
+use serde_json::{json, Value};
+
+use crate::domain::agent_card::{self, Endpoints};
+use crate::domain::did;
 use crate::domain::marketplace::{
-    did_web, match_expression, Facet, Facets, PublicAgent, SearchQuery, SearchResults,
+    count_facets, did_web, match_expression, PublicAgent, SearchQuery, SearchResults,
 };
 use crate::domain::page::{Keyset, Page, PageRequest};
 use crate::domain::validate::{is_id, Invalid};
 use crate::services::ServiceError;
 use crate::state::AppState;
 use crate::store::marketplace::{self as store, After, Listed, Search};
-
-/// Values per facet: the head of the distribution is what a page can show.
-const FACET_VALUES: i64 = 20;
 
 fn bad_cursor() -> ServiceError {
     Invalid::new("cursor", "not a cursor this API returned").into()
@@ -19,6 +20,27 @@ fn bad_cursor() -> ServiceError {
 /// A ranked page's keyset id: the document and the paging session's snapshot.
 fn ranked_key(doc: i64, snapshot: i64) -> String {
     format!("{doc}.{snapshot}")
+}
+
+/// A filtered page's keyset: the document (the position carries nothing).
+fn filtered_key(doc: i64) -> String {
+    format!("d{doc}")
+}
+
+/// Where the next ranked page starts: just after the last document shown, found again in the
+/// ranking recomputed now. Scores drift as agents come and go (bm25 weighs words by how many
+/// documents hold them), but the documents of the session's window keep their order, so
+/// resuming after the document itself neither repeats nor skips one; only when that document is
+/// gone does its score place the page.
+fn resume_at(ranking: &[(i64, i64)], after: Option<&After>) -> usize {
+    match after {
+        Some(After::Ranked { score, doc, .. }) => ranking
+            .iter()
+            .position(|(d, _)| d == doc)
+            .map(|i| i + 1)
+            .unwrap_or_else(|| ranking.partition_point(|(d, s)| (s, d) <= (score, doc))),
+        _ => 0,
+    }
 }
 
 /// The listing as shown, with its DID.
@@ -40,7 +62,6 @@ pub async fn search(state: &AppState, query: SearchQuery) -> Result<SearchResult
         } else {
             None
         },
-        ranked,
         agent_type: query.agent_type.clone(),
         capabilities: query.capabilities.clone(),
         tags: query.tags.clone(),
@@ -48,6 +69,7 @@ pub async fn search(state: &AppState, query: SearchQuery) -> Result<SearchResult
     };
     // Text of only punctuation has no word to find: nothing matches.
     let nothing = matches!(&query.terms, Some(terms) if terms.is_empty());
+    let filtered = search.matching.is_some() && !ranked;
     let after = match page.after.clone() {
         None => None,
         Some(Keyset { position, id }) if ranked => {
@@ -58,6 +80,12 @@ pub async fn search(state: &AppState, query: SearchQuery) -> Result<SearchResult
                 snapshot: snapshot.parse().map_err(|_| bad_cursor())?,
             })
         }
+        Some(Keyset { id, .. }) if filtered => Some(After::Filtered {
+            doc: id
+                .strip_prefix('d')
+                .and_then(|d| d.parse().ok())
+                .ok_or_else(bad_cursor)?,
+        }),
         Some(Keyset { position, id }) => Some(After::Newest {
             created_at: position,
             id,
@@ -70,14 +98,28 @@ pub async fn search(state: &AppState, query: SearchQuery) -> Result<SearchResult
     };
     let rows = if nothing {
         Vec::new()
+    } else if ranked {
+        let ranking = store::ranked(db, &search, snapshot).await?;
+        let fetch = usize::try_from(page.fetch()).unwrap_or(usize::MAX);
+        let next: Vec<(i64, i64)> = ranking[resume_at(&ranking, after.as_ref())..]
+            .iter()
+            .take(fetch)
+            .copied()
+            .collect();
+        store::by_docs(db, &next).await?
     } else {
-        store::search(db, &search, after.as_ref(), page.fetch()).await?
+        store::newest(db, &search, after.as_ref(), page.fetch()).await?
     };
     let page = Page::from_rows(rows, &page, |l| {
         if ranked {
             Keyset {
                 position: l.score,
                 id: ranked_key(l.doc, snapshot),
+            }
+        } else if filtered {
+            Keyset {
+                position: 0,
+                id: filtered_key(l.doc),
             }
         } else {
             Keyset {
@@ -89,19 +131,12 @@ pub async fn search(state: &AppState, query: SearchQuery) -> Result<SearchResult
     let facets = if query.facets.is_empty() {
         None
     } else {
-        let mut facets = Facets::default();
-        for facet in &query.facets {
-            let counts = if nothing {
-                Vec::new()
-            } else {
-                store::facet_counts(db, &search, *facet == Facet::Tags, FACET_VALUES).await?
-            };
-            match facet {
-                Facet::AgentType => facets.agent_type = Some(counts),
-                Facet::Tags => facets.tags = Some(counts),
-            }
-        }
-        Some(facets)
+        let sample = if nothing {
+            Vec::new()
+        } else {
+            store::facet_sample(db, &search).await?
+        };
+        Some(count_facets(&query.facets, &sample))
     };
     Ok(SearchResults {
         data: page.data.into_iter().map(|l| shown(state, l)).collect(),
@@ -125,4 +160,44 @@ pub async fn find(state: &AppState, id: &str) -> Result<Listed, ServiceError> {
 /// `GET /v1/marketplace/agents/{id}`: a listed agent; anything else is simply not found.
 pub async fn get(state: &AppState, id: &str) -> Result<PublicAgent, ServiceError> {
     Ok(find(state, id).await?.agent)
+}
+
+/// `GET /v1/marketplace/agents/{id}/agent-card.json`: the agent's A2A card, signed by this
+/// deployment's signing key over its JCS canonical form (a detached JWS in `signatures`). The
+/// signature is made once per card version and key (`AppState::card_signatures`).
+pub async fn agent_card(state: &AppState, id: &str) -> Result<Value, ServiceError> {
+    let listed = find(state, id).await?;
+    let provider = store::provider(state.db.as_ref(), id)
+        .await?
+        .ok_or(ServiceError::NotFound("agent"))?;
+    let endpoints = Endpoints::of(&state.config.issuer, id);
+    let mut card = agent_card::card(&listed.agent, &provider, &endpoints);
+    let canonical = agent_card::canonical(&card);
+    let keys = state.key_set().await?;
+    let header = agent_card::protected_header(
+        keys.signing.alg.as_str(),
+        &keys.signing.kid,
+        &endpoints.jwks,
+    );
+    let signed = state
+        .card_signatures
+        .sign(id, &keys.signing, &header, canonical.as_bytes())
+        .map_err(|e| ServiceError::Signing(format!("the agent card: {e}")))?;
+    card["signatures"] = json!([{ "protected": signed.protected, "signature": signed.signature }]);
+    Ok(card)
+}
+
+/// `GET /agents/{id}/did.json`: the agent's `did:web` document, with the public keys it
+/// authenticates with now.
+pub async fn did_document(state: &AppState, id: &str) -> Result<Value, ServiceError> {
+    let listed = find(state, id).await?;
+    let keys = store::public_keys(state.db.as_ref(), id).await?;
+    let endpoints = Endpoints::of(&state.config.issuer, id);
+    let card_url = format!("{}/agent-card.json", endpoints.listing);
+    Ok(did::document(
+        &listed.agent.did,
+        &keys,
+        &card_url,
+        &endpoints,
+    ))
 }
