@@ -337,6 +337,23 @@ impl Client {
             .await
     }
 
+    // ---- marketplace (public) --------------------------------------------------------------
+
+    /// `GET /v1/marketplace/agents`: published agents of every organization, no credentials needed.
+    pub async fn search_marketplace(
+        &self,
+        query: &MarketplaceQuery,
+    ) -> Result<MarketplacePage, Error> {
+        let url = self.url(&["v1", "marketplace", "agents"]);
+        self.json(self.http.get(url).query(&query.pairs())).await
+    }
+
+    /// `GET /v1/marketplace/agents/{id}`.
+    pub async fn get_marketplace_agent(&self, id: &str) -> Result<PublicAgent, Error> {
+        let url = self.url(&["v1", "marketplace", "agents", id]);
+        self.json(self.http.get(url)).await
+    }
+
     // ---- credentials -----------------------------------------------------------------------
 
     /// A client secret is in the answer, once.

@@ -504,6 +504,51 @@ async fn management_scopes_need_an_explicit_flag() {
     );
 }
 
+/// What an agent publishes is set from flags, and a malformed `--skills` is a usage error before
+/// any request.
+#[tokio::test]
+async fn agents_publish_descriptions_tags_links_and_skills_from_flags() {
+    let server = Server::start().await;
+    let cli = Cli::new(&server.base);
+    sign_up(&cli, "publishers");
+    let agent = cli
+        .run(&[
+            "agents",
+            "register",
+            "--name",
+            "polyglot",
+            "--type",
+            "nlp",
+            "--visibility",
+            "public",
+            "--description",
+            "Translates documents.",
+            "--tag",
+            "i18n,documents",
+            "--a2a-url",
+            "https://polyglot.example/a2a",
+            "--homepage-url",
+            "https://polyglot.example/",
+            "--skills",
+            r#"[{"id":"tr","name":"Translate","description":"Any pair of languages","tags":["nlp"]}]"#,
+        ])
+        .ok()
+        .json();
+    assert_eq!(agent["description"], "Translates documents.");
+    assert_eq!(agent["tags"], serde_json::json!(["i18n", "documents"]));
+    assert_eq!(agent["a2a_url"], "https://polyglot.example/a2a");
+    assert_eq!(agent["skills"][0]["id"], "tr");
+    let id = text(&agent, "id");
+    let updated = cli
+        .run(&["agents", "update", &id, "--description", "Forty languages."])
+        .ok()
+        .json();
+    assert_eq!(updated["description"], "Forty languages.");
+    assert_eq!(updated["tags"], serde_json::json!(["i18n", "documents"]));
+    let bad = cli.run(&["agents", "update", &id, "--skills", "{not json"]);
+    assert_fails(&bad, USAGE, None);
+}
+
 /// The admin's own credentials: a second one, a rotation without grace, and revocation, each
 /// checked by authenticating with the secrets the commands printed.
 #[tokio::test]

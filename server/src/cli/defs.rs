@@ -269,6 +269,21 @@ pub struct AgentFields {
     /// `public` lists it in the marketplace
     #[arg(long, value_enum)]
     pub visibility: Option<Visibility>,
+    /// What it does, in prose (searched in the marketplace)
+    #[arg(long, value_name = "TEXT")]
+    pub description: Option<String>,
+    /// Tags of a-z, 0-9 and `-` (repeat, or comma-separated)
+    #[arg(long = "tag", value_name = "TAG", value_delimiter = ',')]
+    pub tags: Vec<String>,
+    /// Its home page (https)
+    #[arg(long, value_name = "URL")]
+    pub homepage_url: Option<String>,
+    /// Its own A2A endpoint (https): the `url` of its Agent Card
+    #[arg(long, value_name = "URL")]
+    pub a2a_url: Option<String>,
+    /// A2A skills, a JSON array of {id, name, description, tags, examples}
+    #[arg(long, value_name = "JSON")]
+    pub skills: Option<String>,
     /// Let --capability add management scopes (agents:*, audit:*, webhooks:*, ...): the agent
     /// becomes an administrator of those APIs
     #[arg(long)]

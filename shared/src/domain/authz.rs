@@ -99,6 +99,8 @@ operations! {
     GetComplianceReport => "getComplianceReport" needs AUDIT_READ,
     SearchMarketplace => "searchMarketplace",
     GetMarketplaceAgent => "getMarketplaceAgent",
+    GetAgentCard => "getAgentCard",
+    GetAgentDidDocument => "getAgentDidDocument",
     GetApiReference => "getApiReference",
     GetApiReferenceFile => "getApiReferenceFile",
     GetPortal => "getPortal",

@@ -399,6 +399,21 @@ pub const ROUTES: &[Route] = &[
         Public,
         Op::GetMarketplaceAgent,
     ),
+    route(
+        Get,
+        "/v1/marketplace/agents/{id}/agent-card.json",
+        Marketplace,
+        Public,
+        Op::GetAgentCard,
+    ),
+    // Where did:web resolution maps `did:web:<host>:agents:<id>`.
+    route(
+        Get,
+        "/agents/{id}/did.json",
+        Marketplace,
+        Public,
+        Op::GetAgentDidDocument,
+    ),
     // The browser pages, embedded in the marketplace function (the smallest artifact with room).
     route(Get, "/docs", Marketplace, Page, Op::GetApiReference),
     route(

@@ -123,6 +123,9 @@ pub enum ServiceError {
     /// A stored policy that no longer compiles: the set fails closed.
     #[error("the organization's policies cannot be compiled: {0}")]
     PolicySetUnusable(String),
+    /// This deployment's signing key could not sign a document.
+    #[error("signing failed: {0}")]
+    Signing(String),
     #[error(transparent)]
     Db(#[from] DbError),
     #[error(transparent)]

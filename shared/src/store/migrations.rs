@@ -27,6 +27,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("../../../schema/0008_policies.sql"),
     ),
     (
+        "0009_marketplace",
+        include_str!("../../../schema/0009_marketplace.sql"),
+    ),
+    (
         "0010_audit_tree",
         include_str!("../../../schema/0010_audit_tree.sql"),
     ),
