@@ -437,6 +437,37 @@ impl Client {
         Ok(AuditExport { response })
     }
 
+    /// `GET /v1/audit/checkpoints/latest`: the latest signed checkpoint note, as text.
+    pub async fn latest_audit_checkpoint(&self) -> Result<String, Error> {
+        self.text(self.request(Method::GET, &["v1", "audit", "checkpoints", "latest"]))
+            .await
+    }
+
+    /// `GET /v1/audit/checkpoints/key`: the checkpoint note verifier key.
+    pub async fn audit_checkpoint_key(&self) -> Result<String, Error> {
+        self.text(self.request(Method::GET, &["v1", "audit", "checkpoints", "key"]))
+            .await
+    }
+
+    /// `GET /v1/audit/consistency?from=&to=`: the RFC 9162 consistency proof.
+    pub async fn audit_consistency(&self, from: u64, to: u64) -> Result<ConsistencyProof, Error> {
+        let path = ["v1", "audit", "consistency"];
+        self.json(
+            self.request(Method::GET, &path)
+                .query(&[("from", from), ("to", to)]),
+        )
+        .await
+    }
+
+    async fn text(&self, builder: RequestBuilder) -> Result<String, Error> {
+        let response = self.send(builder).await?;
+        let url = response.url().to_string();
+        response.text().await.map_err(|e| Error::Transport {
+            url,
+            reason: transport_reason(&e),
+        })
+    }
+
     // ---- trust policies --------------------------------------------------------------------
 
     pub async fn create_trust_policy(
@@ -477,6 +508,59 @@ impl Client {
         request: &TrustPolicyEvaluationRequest,
     ) -> Result<TrustPolicyEvaluation, Error> {
         let path = ["v1", "oidc", "trust-policies", "evaluate"];
+        self.json(self.request(Method::POST, &path).json(request))
+            .await
+    }
+
+    // ---- policies --------------------------------------------------------------------------
+
+    pub async fn create_policy(&self, policy: &PolicyBody) -> Result<Policy, Error> {
+        self.json(self.request(Method::POST, &["v1", "policies"]).json(policy))
+            .await
+    }
+
+    pub async fn list_policies(&self, page: &PageQuery) -> Result<Page<Policy>, Error> {
+        self.json(self.request(Method::GET, &["v1", "policies"]).query(page))
+            .await
+    }
+
+    pub async fn get_policy(&self, id: &str) -> Result<Policy, Error> {
+        self.json(self.request(Method::GET, &["v1", "policies", id]))
+            .await
+    }
+
+    /// Replaces a policy; with `if_match` (its `version`), only if nobody changed it since.
+    pub async fn put_policy(
+        &self,
+        id: &str,
+        policy: &PolicyBody,
+        if_match: Option<i64>,
+    ) -> Result<Policy, Error> {
+        let mut builder = self
+            .request(Method::PUT, &["v1", "policies", id])
+            .json(policy);
+        if let Some(version) = if_match {
+            builder = builder.header("if-match", format!("\"{version}\""));
+        }
+        self.json(builder).await
+    }
+
+    pub async fn delete_policy(&self, id: &str) -> Result<Policy, Error> {
+        self.json(self.request(Method::DELETE, &["v1", "policies", id]))
+            .await
+    }
+
+    pub async fn policy_schema(&self) -> Result<PolicySchema, Error> {
+        self.json(self.request(Method::GET, &["v1", "policies", "schema"]))
+            .await
+    }
+
+    /// A dry run: what the organization's policies decide for each scope; issues nothing.
+    pub async fn evaluate_policies(
+        &self,
+        request: &PolicyEvaluationRequest,
+    ) -> Result<PolicyEvaluation, Error> {
+        let path = ["v1", "policies", "evaluate"];
         self.json(self.request(Method::POST, &path).json(request))
             .await
     }

@@ -18,7 +18,8 @@ use agentidp_shared::platform::durable_kv::DurableKv;
 use agentidp_shared::platform::hrana::HranaDatabase;
 use agentidp_shared::platform::kv_timeout::TimeoutKv;
 use agentidp_shared::platform::native::{
-    Durability, EmbeddedDatabase, NativeOutbound, SystemClock, TokioBackground, TokioTimer,
+    Durability, EmbeddedDatabase, NativeOutbound, OffsetClock, SystemClock, TokioBackground,
+    TokioTimer,
 };
 use agentidp_shared::platform::observed as counted;
 use agentidp_shared::platform::redis::RedisKv;
@@ -28,6 +29,7 @@ use agentidp_shared::ports::kv::KeyValue;
 use agentidp_shared::ports::runtime::Clock;
 use agentidp_shared::ports::sql::Database;
 use agentidp_shared::services::webhooks::{self, Scope};
+use agentidp_shared::services::{audit_log, retention};
 use agentidp_shared::state::{AppState, Platform};
 use agentidp_shared::store::migrations;
 use clap::Parser;
@@ -210,7 +212,17 @@ async fn serve(listen: Option<SocketAddr>, data_dir_flag: Option<PathBuf>) -> Re
         }
         None => None,
     };
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let clock: Arc<dyn Clock> = match config::DEV_CLOCK_FILE.text(&env) {
+        Some(file) => {
+            tracing::warn!(
+                file,
+                "DEVELOPMENT SWITCH ON: AGENTIDP_DEV_CLOCK_FILE moves this server's clock ahead \
+                 by the milliseconds that file holds. Never use it in production."
+            );
+            Arc::new(OffsetClock::new(file.into()))
+        }
+        None => Arc::new(SystemClock),
+    };
     let (db, embedded) = database(&dir).await?;
     if let Some(kid) = keys::ensure_active_key(db.as_ref(), clock.as_ref(), &OsEntropy, Alg::Es256)
         .await
@@ -220,6 +232,9 @@ async fn serve(listen: Option<SocketAddr>, data_dir_flag: Option<PathBuf>) -> Re
     }
     let (kv, durable_kv) = key_value(clock.clone(), config.kv_timeout_ms, &db).await?;
     let dispatch_every = config::WEBHOOK_DISPATCH_INTERVAL_SECONDS
+        .integer(&env)
+        .map_err(|e| e.to_string())?;
+    let audit_every = config::AUDIT_CHECKPOINT_SECONDS
         .integer(&env)
         .map_err(|e| e.to_string())?;
     let platform = Platform {
@@ -242,6 +257,12 @@ async fn serve(listen: Option<SocketAddr>, data_dir_flag: Option<PathBuf>) -> Re
         tokio::spawn(dispatch_periodically(
             state.clone(),
             std::time::Duration::from_secs(dispatch_every.unsigned_abs()),
+        ));
+    }
+    if audit_every > 0 {
+        tokio::spawn(audit_periodically(
+            state.clone(),
+            std::time::Duration::from_secs(audit_every.unsigned_abs()),
         ));
     }
     let app = all_functions(state);
@@ -289,6 +310,29 @@ async fn dispatch_periodically(state: AppState, every: std::time::Duration) {
         ticks.tick().await;
         if let Err(e) = webhooks::dispatch(&state, Scope::Everyone, state.now_millis()).await {
             tracing::warn!(error = %e, "periodic webhook dispatch failed; retrying next tick");
+        }
+    }
+}
+
+/// Every tick: a signed checkpoint of each audit log that grew, then retention's batches until
+/// nothing more is expired (each batch its own transaction, so an interruption loses nothing).
+async fn audit_periodically(state: AppState, every: std::time::Duration) {
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        if let Err(e) = audit_log::checkpoint_all(&state, state.now_millis(), 1000).await {
+            tracing::warn!(error = %e, "periodic audit checkpoints failed; retrying next tick");
+        }
+        loop {
+            match retention::sweep(&state, state.now_millis()).await {
+                Ok(0) => break,
+                Ok(_) => continue,
+                Err(e) => {
+                    tracing::warn!(error = %e, "audit retention failed; retrying next tick");
+                    break;
+                }
+            }
         }
     }
 }

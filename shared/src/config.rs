@@ -401,6 +401,18 @@ pub const WEBHOOK_DISPATCH_INTERVAL_SECONDS: Variable = native(integer(
     3600,
     "how often the server delivers due webhook retries (`0` = never: only requests and `POST /v1/webhooks/dispatch` deliver)",
 ));
+pub const AUDIT_RETENTION_TIERS: Variable = text(
+    "AGENTIDP_AUDIT_RETENTION_TIERS",
+    "`free=90,pro=365,enterprise=0`",
+    "per-tier days audit events are kept before removal behind a signed checkpoint (`0` = forever)",
+);
+pub const AUDIT_CHECKPOINT_SECONDS: Variable = native(integer(
+    "AGENTIDP_AUDIT_CHECKPOINT_SECONDS",
+    300,
+    0,
+    86_400,
+    "how often the server signs a checkpoint of every audit log that grew and removes events past retention (`0` = never: checkpoints only on request)",
+));
 pub const STRIPE_WEBHOOK_SECRET: Variable = text(
     "STRIPE_WEBHOOK_SECRET",
     "unset (billing off)",
@@ -420,6 +432,11 @@ pub const DEV_WEBHOOKS_ALLOW_LOOPBACK: Variable = Variable {
     scope: Scope::Everywhere,
     doc: "DEVELOPMENT ONLY, logged loudly: `on` lets webhooks target `http://127.0.0.1`, `http://[::1]` and `http://localhost`; never in production",
 };
+pub const DEV_CLOCK_FILE: Variable = native(text(
+    "AGENTIDP_DEV_CLOCK_FILE",
+    "unset",
+    "DEVELOPMENT ONLY, logged loudly: the server's clock runs ahead by the milliseconds this file holds (tests move time through the clock seam instead of sleeping); never in production",
+));
 pub const DEV_TIME_TRAVEL: Variable = Variable {
     name: "AGENTIDP_DEV_TIME_TRAVEL",
     kind: Kind::Choice {
@@ -472,6 +489,8 @@ pub const VARIABLES: &[Variable] = &[
     KV_TIMEOUT_MS,
     RATE_LIMIT_PER_MINUTE,
     RATE_LIMIT_TIERS,
+    AUDIT_RETENTION_TIERS,
+    AUDIT_CHECKPOINT_SECONDS,
     RATE_LIMIT_CLIENT_PER_MINUTE,
     RATE_LIMIT_IP_PER_MINUTE,
     RATE_LIMIT_IPV6_PREFIX,
@@ -486,6 +505,7 @@ pub const VARIABLES: &[Variable] = &[
     STRIPE_PRICE_TIERS,
     DEV_WEBHOOKS_ALLOW_LOOPBACK,
     DEV_TIME_TRAVEL,
+    DEV_CLOCK_FILE,
     GITHUB_OIDC_ISSUER,
     GITHUB_OIDC_JWKS_URL,
     GITHUB_OIDC_AUDIENCE,

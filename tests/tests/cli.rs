@@ -830,3 +830,231 @@ async fn an_export_to_a_file_shows_progress_on_a_terminal() {
     assert!(bar, "no progress bar on the terminal: {screen:?}");
     assert!(std::fs::read_to_string(&file).unwrap().lines().count() >= 2);
 }
+
+#[tokio::test]
+async fn audit_verify_checks_checkpoints_online_and_an_export_offline() {
+    let server = Server::start().await;
+    let cli = Cli::new(&server.base);
+    sign_up(&cli, "verifier");
+    let register = |name: &str| {
+        cli.run(&["agents", "register", "--name", name, "--type", "assistant"])
+            .ok();
+    };
+    register("first");
+    let saved = cli.config_dir.join("saved.note");
+    let saved_arg = saved.to_str().unwrap();
+    let first = cli
+        .run(&["audit", "verify", "--save", saved_arg])
+        .ok()
+        .json();
+    assert_eq!(first["consistent"], true, "{first}");
+    for name in ["second", "third", "fourth"] {
+        register(name);
+    }
+
+    // Online: the server's latest checkpoint extends the saved one; keep it for next time.
+    let newer = cli.config_dir.join("newer.note");
+    let newer_arg = newer.to_str().unwrap();
+    let checked = cli
+        .run(&[
+            "audit",
+            "verify",
+            "--checkpoint",
+            saved_arg,
+            "--save",
+            newer_arg,
+        ])
+        .ok()
+        .json();
+    assert_eq!(checked["valid"], true, "{checked}");
+    assert!(
+        checked["latest_size"].as_u64() > checked["saved_size"].as_u64(),
+        "{checked}"
+    );
+    assert_eq!(checked["saved_size"], first["latest_size"]);
+
+    // Offline: an export against the newer checkpoint, with the published key and no server.
+    let key = reqwest::get(server.url("/v1/audit/checkpoints/key"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let export = cli.config_dir.join("export.ndjson");
+    let export_arg = export.to_str().unwrap();
+    cli.run(&["audit", "export", "--file", export_arg]).ok();
+    let offline = |note: &str, key: &str| {
+        cli.run(&[
+            "audit",
+            "verify",
+            "--offline",
+            export_arg,
+            "--checkpoint",
+            note,
+            "--key",
+            key,
+            "--url",
+            "http://127.0.0.1:9",
+        ])
+    };
+    let verified = offline(newer_arg, key.trim()).ok().json();
+    assert_eq!(verified["valid"], true, "{verified}");
+    assert_eq!(verified["checkpoint_size"], checked["latest_size"]);
+
+    // A flipped byte in the checkpoint, or an altered event, fails with exit code 1.
+    let note = std::fs::read_to_string(&newer).unwrap();
+    let forged = cli.config_dir.join("forged.note");
+    let flipped = note.replacen("\n", "0\n", 2).replacen("0\n", "\n", 1);
+    std::fs::write(&forged, flipped).unwrap();
+    let refused = offline(forged.to_str().unwrap(), key.trim());
+    assert_eq!(refused.code, FAILURE, "{refused:#?}");
+    assert_eq!(refused.error()["error"], "checkpoint_not_verified");
+    let events = std::fs::read_to_string(&export).unwrap();
+    std::fs::write(
+        &export,
+        events.replacen(
+            "\"action\":\"agent.created\"",
+            "\"action\":\"agent.createe\"",
+            1,
+        ),
+    )
+    .unwrap();
+    let refused = offline(newer_arg, key.trim());
+    assert_eq!(refused.code, FAILURE, "{refused:#?}");
+    assert_eq!(refused.error()["error"], "audit_chain_broken");
+
+    // A checkpoint of another organization's log is no history of this one.
+    let other = Cli::new(&server.base);
+    sign_up(&other, "elsewhere");
+    let theirs = other.config_dir.join("theirs.note");
+    other
+        .run(&["audit", "verify", "--save", theirs.to_str().unwrap()])
+        .ok();
+    let refused = cli.run(&["audit", "verify", "--checkpoint", theirs.to_str().unwrap()]);
+    assert_eq!(refused.code, FAILURE, "{refused:#?}");
+    assert_eq!(refused.error()["error"], "checkpoint_origin_mismatch");
+}
+
+#[tokio::test]
+async fn policies_are_uploaded_evaluated_replaced_and_deleted_from_the_command_line() {
+    let server = Server::start().await;
+    let cli = Cli::new(&server.base);
+    sign_up(&cli, "policies");
+    let agent = cli
+        .run(&[
+            "agents",
+            "register",
+            "--name",
+            "payer",
+            "--type",
+            "service",
+            "--capability",
+            "payments:write,read:docs",
+        ])
+        .ok()
+        .json();
+    let agent_id = text(&agent, "id");
+    let file = cli.config_dir.join("payments.cedar");
+    std::fs::write(
+        &file,
+        "@reason(\"payments only for the payment API\")\n\
+         forbid(principal, action, resource) when { context.scope == \"payments:write\" }\n\
+         unless { resource == AgentIdP::Audience::\"https://pay.example\" };\n\
+         permit(principal, action, resource);\n",
+    )
+    .unwrap();
+    let created = cli
+        .run(&[
+            "policies",
+            "put",
+            "--file",
+            file.to_str().unwrap(),
+            "--description",
+            "payments",
+        ])
+        .ok()
+        .json();
+    let id = text(&created, "id");
+    assert_eq!(created["version"], 1);
+    let listed = cli.run(&["policies", "list"]).ok().json();
+    assert_eq!(listed["data"][0]["id"], id.as_str());
+
+    let decided = cli
+        .run(&[
+            "policies",
+            "evaluate",
+            "--agent",
+            &agent_id,
+            "--scope",
+            "payments:write,read:docs",
+        ])
+        .ok()
+        .json();
+    assert_eq!(decided["decisions"][0]["decision"], "deny", "{decided}");
+    assert_eq!(
+        decided["decisions"][0]["reason"],
+        "payments only for the payment API"
+    );
+    assert_eq!(decided["decisions"][1]["decision"], "allow");
+    let table = cli
+        .run(&[
+            "policies",
+            "evaluate",
+            "--agent",
+            &agent_id,
+            "--scope",
+            "payments:write",
+            "--audience",
+            "https://pay.example",
+            "-o",
+            "table",
+        ])
+        .ok();
+    assert!(table.stdout.contains("allow"), "{table:#?}");
+
+    // Replacing from a stale version is a conflict; from the current one it works.
+    let replaced = cli
+        .run(&[
+            "policies",
+            "put",
+            "--id",
+            &id,
+            "--cedar",
+            "permit(principal, action, resource);",
+            "--if-match",
+            "1",
+        ])
+        .ok()
+        .json();
+    assert_eq!(replaced["version"], 2);
+    let stale = cli.run(&[
+        "policies",
+        "put",
+        "--id",
+        &id,
+        "--cedar",
+        "forbid(principal, action, resource);",
+        "--if-match",
+        "1",
+    ]);
+    assert_eq!(stale.code, CONFLICT, "{stale:#?}");
+    assert_eq!(stale.error()["code"], "policy_changed");
+    // An invalid policy is a usage error naming where it is wrong.
+    let invalid = cli.run(&[
+        "policies",
+        "put",
+        "--cedar",
+        "permit(principal action, resource);",
+    ]);
+    assert_eq!(invalid.code, USAGE, "{invalid:#?}");
+    assert_eq!(invalid.error()["line"], 1);
+
+    let schema = cli.run(&["policies", "schema", "-o", "table"]).ok();
+    assert!(
+        schema.stdout.starts_with("namespace AgentIdP"),
+        "{schema:#?}"
+    );
+    cli.run(&["policies", "delete", &id]).ok();
+    let missing = cli.run(&["policies", "get", &id]);
+    assert_eq!(missing.code, NOT_FOUND);
+}

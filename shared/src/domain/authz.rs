@@ -90,6 +90,13 @@ operations! {
     ListAuditEvents => "listAuditEvents" needs AUDIT_READ,
     VerifyAuditChain => "verifyAuditChain" needs AUDIT_READ,
     ExportAuditEvents => "exportAuditEvents" needs AUDIT_READ,
+    GetLatestAuditCheckpoint => "getLatestAuditCheckpoint" needs AUDIT_READ,
+    // The checkpoint verifier key is published: whoever holds a checkpoint must be able to check it.
+    GetAuditCheckpointKey => "getAuditCheckpointKey",
+    GetAuditInclusionProof => "getAuditInclusionProof" needs AUDIT_READ,
+    GetAuditConsistencyProof => "getAuditConsistencyProof" needs AUDIT_READ,
+    GetTokenAnalytics => "getTokenAnalytics" needs AUDIT_READ,
+    GetComplianceReport => "getComplianceReport" needs AUDIT_READ,
     SearchMarketplace => "searchMarketplace",
     GetMarketplaceAgent => "getMarketplaceAgent",
     GetAgentCard => "getAgentCard",

@@ -3,12 +3,16 @@
 
 pub mod admin_credentials;
 pub mod agents;
+pub mod analytics;
+pub mod audit_log;
 pub mod audit_trail;
 pub mod billing;
+pub mod compliance;
 pub mod credentials;
 pub mod marketplace;
 pub mod orgs;
 pub mod policies;
+pub mod retention;
 pub mod revocation;
 pub mod trust_policies;
 pub mod usage;

@@ -30,6 +30,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0009_marketplace",
         include_str!("../../../schema/0009_marketplace.sql"),
     ),
+    (
+        "0010_audit_tree",
+        include_str!("../../../schema/0010_audit_tree.sql"),
+    ),
 ];
 
 pub async fn apply(db: &dyn Database, clock: &dyn Clock) -> Result<Vec<&'static str>, DbError> {
