@@ -166,6 +166,7 @@ export AGENTIDP_OIDC_ISSUER_URL=http://127.0.0.1:$oidc_port AGENTIDP_OIDC_KEY_FI
 # the Workers, environment variables for the Spin components). The organization limit is low
 # enough for the scenario to reach it, proving the limiter exact through Upstash from inside wasm.
 # Webhooks may target loopback (the development switch): the scenario's receiver listens there.
+# Sign-up is always closed at the edge unless opened: the scenario creates its organizations.
 # The key-value deadline is the native tests' one (tests/src/lib.rs): behind a debug-build Upstash
 # stand-in on a busy 2-core machine, the production 50 ms fails revocation checks closed (503) and
 # limiter calls open at random; the deadline itself is tested natively (tests/tests/rate_limits.rs).
@@ -181,6 +182,7 @@ AGENTIDP_KV_TIMEOUT_MS=2000
 GITHUB_OIDC_ISSUER=http://127.0.0.1:$oidc_port
 GITHUB_OIDC_AUDIENCE=https://agentidp.test
 AGENTIDP_DEV_WEBHOOKS_ALLOW_LOOPBACK=on
+AGENTIDP_SIGNUP=open
 VARS
 }
 

@@ -189,8 +189,7 @@ async fn serve(listen: Option<SocketAddr>, data_dir_flag: Option<PathBuf>) -> Re
             None => SocketAddr::from(([127, 0, 0, 1], 8787)),
         },
     };
-    let config =
-        Config::load(&env, Some(&format!("http://{listen}"))).map_err(|e| e.to_string())?;
+    let config = Config::load_native(&env, listen).map_err(|e| e.to_string())?;
     let limits = listener::Limits::load(&env).map_err(|e| e.to_string())?;
     let metrics_endpoint = metrics::Endpoint::load(&env).map_err(|e| e.to_string())?;
     let dir = data_dir(data_dir_flag);

@@ -288,10 +288,24 @@ pub const AGENT_LIMIT_TIERS: Variable = text(
     "`pro=1000,enterprise=0`",
     "per-tier caps on agents per organization (`0` = unlimited); `free` defaults to `AGENTIDP_MAX_AGENTS_PER_ORG`",
 );
+pub const SIGNUP: Variable = Variable {
+    name: "AGENTIDP_SIGNUP",
+    kind: Kind::Choice {
+        default: "auto",
+        choices: &["auto", "open", "closed"],
+    },
+    scope: Scope::Everywhere,
+    doc: "who may create organizations (`POST /v1/orgs`): `open` lets anyone; `closed` only callers presenting `AGENTIDP_SIGNUP_TOKEN`; `auto` is open only on a native server whose listen address and issuer are both loopback, closed everywhere else and always at the edge",
+};
 pub const SIGNUP_TOKEN: Variable = text(
     "AGENTIDP_SIGNUP_TOKEN",
-    "unset (open)",
-    "when set, `POST /v1/orgs` requires `Authorization: Bearer <this>`",
+    "unset",
+    "lets a caller presenting `Authorization: Bearer <this>` create organizations while sign-up is closed",
+);
+pub const OPERATOR_TOKEN: Variable = text(
+    "AGENTIDP_OPERATOR_TOKEN",
+    "unset (`/v1/operator/` answers 404)",
+    "the deployment's operator credential: `Authorization: Bearer <this>` on `/v1/operator/` (signing-key rotation, migration status, detailed health), never valid on tenant routes; at least 32 characters",
 );
 pub const DATABASE_URL: Variable = text(
     "AGENTIDP_DATABASE_URL",
@@ -463,7 +477,9 @@ pub const VARIABLES: &[Variable] = &[
     TOKEN_TTL_SECONDS,
     MAX_AGENTS_PER_ORG,
     AGENT_LIMIT_TIERS,
+    SIGNUP,
     SIGNUP_TOKEN,
+    OPERATOR_TOKEN,
     DATABASE_URL,
     DATABASE_AUTH_TOKEN,
     REDIS_URL,
@@ -630,6 +646,67 @@ impl StripeSettings {
     }
 }
 
+/// Who may create organizations.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Signup {
+    /// Anyone (rate limited per address).
+    Open,
+    /// Only a caller presenting this token.
+    Token(String),
+    /// Nobody: sign-up is closed and no token is configured.
+    Closed,
+}
+
+impl Signup {
+    /// `listen` is the native server's listen address; `None` at the edge, which is never
+    /// loopback however its issuer reads.
+    fn load(
+        source: &dyn ConfigSource,
+        issuer: &str,
+        listen: Option<std::net::IpAddr>,
+    ) -> Result<Self, ConfigError> {
+        let token = SIGNUP_TOKEN.text(source).map(|t| t.trim().to_owned());
+        let local = listen.is_some_and(|ip| ip.is_loopback()) && is_loopback_url(issuer);
+        Ok(match (SIGNUP.choice(source)?, token) {
+            ("open", _) => Signup::Open,
+            (_, Some(token)) => Signup::Token(token),
+            ("auto", None) if local => Signup::Open,
+            _ => Signup::Closed,
+        })
+    }
+}
+
+/// A guessable operator credential would open every deployment-wide operation.
+const MIN_OPERATOR_TOKEN_CHARS: usize = 32;
+
+fn operator_token(source: &dyn ConfigSource) -> Result<Option<String>, ConfigError> {
+    let Some(token) = OPERATOR_TOKEN.text(source).map(|t| t.trim().to_owned()) else {
+        return Ok(None);
+    };
+    if token.chars().count() < MIN_OPERATOR_TOKEN_CHARS {
+        return Err(OPERATOR_TOKEN.error(format!(
+            "must be at least {MIN_OPERATOR_TOKEN_CHARS} characters (e.g. `openssl rand -hex 32`)"
+        )));
+    }
+    Ok(Some(token))
+}
+
+/// Whether an http(s) URL's host is a loopback address or `localhost`.
+fn is_loopback_url(url: &str) -> bool {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let authority = rest.split('/').next().unwrap_or("");
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => authority
+            .rsplit_once(':')
+            .map_or(authority, |(host, _)| host),
+    };
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 /// Everything the core needs to know about its deployment.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -639,8 +716,10 @@ pub struct Config {
     pub token_ttl_seconds: i64,
     /// What each tier allows (requests, agents): what the limiter, the agent cap and usage read.
     pub tiers: Tiers,
-    /// When set, `POST /v1/orgs` requires `Authorization: Bearer <this>`.
-    pub signup_token: Option<String>,
+    /// Who may create organizations.
+    pub signup: Signup,
+    /// The operator credential; `None` turns `/v1/operator/` off.
+    pub operator_token: Option<String>,
     pub rate_limits: RateLimits,
     /// Closed by default: a token whose revocation cannot be checked is refused.
     pub revocation_on_kv_failure: FailurePolicy,
@@ -758,10 +837,11 @@ impl Config {
             }
         };
         Ok(Config {
-            issuer,
+            issuer: issuer.clone(),
             token_ttl_seconds: TOKEN_TTL_SECONDS.integer(source)?,
             tiers: Tiers::load(source)?,
-            signup_token: SIGNUP_TOKEN.text(source),
+            signup: Signup::load(source, &issuer, None)?,
+            operator_token: operator_token(source)?,
             rate_limits: RateLimits::load(source)?,
             revocation_on_kv_failure: FailurePolicy::load(source, &REVOCATION_ON_KV_FAILURE)?,
             kv_timeout_ms: KV_TIMEOUT_MS.integer(source)?,
@@ -769,6 +849,17 @@ impl Config {
             stripe: StripeSettings::load(source)?,
             trusted_issuers: github_issuer(source)?.into_iter().collect(),
         })
+    }
+
+    /// The native server's configuration: the issuer defaults to the listen address, and
+    /// sign-up's `auto` is open only when both are loopback.
+    pub fn load_native(
+        source: &dyn ConfigSource,
+        listen: std::net::SocketAddr,
+    ) -> Result<Self, ConfigError> {
+        let mut config = Config::load(source, Some(&format!("http://{listen}")))?;
+        config.signup = Signup::load(source, &config.issuer, Some(listen.ip()))?;
+        Ok(config)
     }
 
     /// The token endpoint URL, which is also a valid `aud` for RFC 7523 client assertions.
@@ -934,6 +1025,40 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(err.variable, GITHUB_OIDC_ISSUER.name);
+    }
+
+    #[test]
+    fn signup_is_open_only_on_a_loopback_server_unless_opened() {
+        let loopback: std::net::SocketAddr = "127.0.0.1:8787".parse().unwrap();
+        let anywhere: std::net::SocketAddr = "0.0.0.0:8787".parse().unwrap();
+        let signup = |pairs: &'static [(&'static str, &'static str)], listen| {
+            Config::load_native(&source(pairs), listen).unwrap().signup
+        };
+        assert_eq!(signup(&[], loopback), Signup::Open);
+        assert_eq!(
+            signup(&[("AGENTIDP_ISSUER", "http://localhost:8787")], loopback),
+            Signup::Open
+        );
+        assert_eq!(signup(&[], anywhere), Signup::Closed);
+        assert_eq!(
+            signup(&[("AGENTIDP_ISSUER", "https://id.example.com")], loopback),
+            Signup::Closed
+        );
+        assert_eq!(
+            signup(&[("AGENTIDP_SIGNUP", "closed")], loopback),
+            Signup::Closed
+        );
+        assert_eq!(
+            signup(&[("AGENTIDP_SIGNUP_TOKEN", "t")], anywhere),
+            Signup::Token("t".into())
+        );
+        assert_eq!(
+            signup(&[("AGENTIDP_SIGNUP", "open")], anywhere),
+            Signup::Open
+        );
+        // The edge is never loopback, whatever its issuer says.
+        let edge = Config::load(&source(&[("AGENTIDP_ISSUER", "http://127.0.0.1:1")]), None);
+        assert_eq!(edge.unwrap().signup, Signup::Closed);
     }
 
     #[test]
