@@ -162,6 +162,11 @@ serve oidc-issuer 1 jwks_ok launch_oidc_issuer
 oidc_port=${PORTS_USED[0]}
 export AGENTIDP_OIDC_ISSUER_URL=http://127.0.0.1:$oidc_port AGENTIDP_OIDC_KEY_FILE=$work/oidc-key.pem
 
+# The operator credential of both edge deployments (tests/tests/operator.rs uses it through
+# AGENTIDP_OPERATOR_TOKEN).
+operator_token=$(python3 -c 'import secrets; print(secrets.token_hex(32))')
+export AGENTIDP_TEST_OPERATOR_TOKEN=$operator_token
+
 # config ISSUER: the variables every function gets in both runtimes, as NAME=VALUE lines (vars for
 # the Workers, environment variables for the Spin components). The organization limit is low
 # enough for the scenario to reach it, proving the limiter exact through Upstash from inside wasm.
@@ -183,6 +188,7 @@ GITHUB_OIDC_ISSUER=http://127.0.0.1:$oidc_port
 GITHUB_OIDC_AUDIENCE=https://agentidp.test
 AGENTIDP_DEV_WEBHOOKS_ALLOW_LOOPBACK=on
 AGENTIDP_SIGNUP=open
+AGENTIDP_OPERATOR_TOKEN=$operator_token
 VARS
 }
 
@@ -280,7 +286,7 @@ for runtime in workers:$workers_base spin:$spin_base; do
   scheduled=
   [[ ${runtime%%:*} == workers ]] && scheduled=$scheduled_url
   AGENTIDP_BASE_URL=${runtime#*:} AGENTIDP_SCHEDULED_URL=$scheduled \
-    cargo test -q -p agentidp-tests --test scenario \
+    cargo test -q -p agentidp-tests --test scenario --test operator \
     || fail "scenario against the ${runtime%%:*} builds"
 done
 echo "== edge tests passed in $(elapsed) ms"

@@ -301,6 +301,30 @@ impl Client {
         self.json(self.request(Method::DELETE, &path)).await
     }
 
+    // ---- the operator's (`authorized` with the operator credential) --------------------------
+
+    /// `POST /v1/operator/keys/rotate`: the new key (`kid`, `alg`, `previous_kid`, ...).
+    pub async fn rotate_signing_key(&self, alg: &str) -> Result<serde_json::Value, Error> {
+        let request = self
+            .request(Method::POST, &["v1", "operator", "keys", "rotate"])
+            .json(&serde_json::json!({ "alg": alg }));
+        self.json(request).await
+    }
+
+    /// `GET /v1/operator/migrations`.
+    pub async fn migration_status(&self) -> Result<serde_json::Value, Error> {
+        self.json(self.request(Method::GET, &["v1", "operator", "migrations"]))
+            .await
+    }
+
+    /// `GET /v1/operator/health`.
+    pub async fn operator_health(&self) -> Result<serde_json::Value, Error> {
+        self.json(self.request(Method::GET, &["v1", "operator", "health"]))
+            .await
+    }
+
+    // ---- the organization ------------------------------------------------------------------
+
     /// `GET /v1/usage`: this month's usage and the tier's allowances.
     pub async fn usage(&self) -> Result<serde_json::Value, Error> {
         self.json(self.request(Method::GET, &["v1", "usage"])).await

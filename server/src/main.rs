@@ -36,6 +36,7 @@ use cli::defs::{Cli, Command, KeysCommand};
 
 mod cli;
 mod data_dir_lock;
+mod edge;
 mod listener;
 mod metrics;
 
@@ -46,6 +47,8 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
+        // Colour codes only for a person at a terminal: never in a log file or a journal.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -62,8 +65,21 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Serve { listen, data_dir } => report(serve(listen, data_dir).await),
             Command::Keys {
-                command: KeysCommand::Rotate { data_dir, alg },
+                command:
+                    KeysCommand::Rotate {
+                        data_dir,
+                        url: Some(url),
+                        operator_token,
+                        alg,
+                    },
+            } => {
+                let _ = data_dir;
+                report(edge::rotate_keys_remotely(&url, operator_token, &alg).await)
+            }
+            Command::Keys {
+                command: KeysCommand::Rotate { data_dir, alg, .. },
             } => report(rotate_keys(data_dir, &alg).await),
+            Command::Edge(command) => report(edge::run(command)),
             Command::Completions { shell } => cli::completions(shell),
             command => cli::run(cli.global, command).await,
         }
@@ -249,6 +265,8 @@ async fn serve(listen: Option<SocketAddr>, data_dir_flag: Option<PathBuf>) -> Re
         .await
         .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
     tracing::info!(%listen, %issuer, data_dir = %dir.display(), "agentidp serving");
+    // The one line a person starting the server looks for: where to go next.
+    eprintln!("agentidp: serving {issuer}; the portal is at {issuer}/portal");
     let metrics_task = metrics_server.map(|(listener, app)| {
         if let Ok(address) = listener.local_addr() {
             tracing::info!(%address, "serving /metrics");

@@ -56,6 +56,9 @@ pub struct Variable {
     pub kind: Kind,
     pub scope: Scope,
     pub doc: &'static str,
+    /// A credential: set through the platform's secrets (`wrangler secret put`, the process
+    /// environment), never written into a descriptor.
+    pub secret: bool,
 }
 
 impl Variable {
@@ -145,7 +148,8 @@ impl Variable {
             Scope::Everywhere => "",
             Scope::Native => " [native server]",
         };
-        format!("{}{range}{scope}", self.doc)
+        let secret = if self.secret { " [secret]" } else { "" };
+        format!("{}{range}{scope}{secret}", self.doc)
     }
 }
 
@@ -161,6 +165,7 @@ const fn integer(
         kind: Kind::Integer { default, min, max },
         scope: Scope::Everywhere,
         doc,
+        secret: false,
     }
 }
 
@@ -173,6 +178,7 @@ const fn policy(name: &'static str, default: &'static str, doc: &'static str) ->
         },
         scope: Scope::Everywhere,
         doc,
+        secret: false,
     }
 }
 
@@ -182,6 +188,14 @@ const fn text(name: &'static str, default: &'static str, doc: &'static str) -> V
         kind: Kind::Text { default },
         scope: Scope::Everywhere,
         doc,
+        secret: false,
+    }
+}
+
+const fn secret(variable: Variable) -> Variable {
+    Variable {
+        secret: true,
+        ..variable
     }
 }
 
@@ -218,6 +232,7 @@ pub const DB_SYNCHRONOUS: Variable = native(Variable {
     },
     scope: Scope::Native,
     doc: "durability of the embedded database (see Durability below)",
+    secret: false,
 });
 pub const LOG: Variable = native(text(
     "AGENTIDP_LOG",
@@ -264,11 +279,11 @@ pub const METRICS_LISTEN: Variable = native(text(
     "unset (no metrics)",
     "address of a separate listener serving `GET /metrics` in the Prometheus text format, e.g. `127.0.0.1:9464`; never the API's port; off loopback it requires `AGENTIDP_METRICS_TOKEN`",
 ));
-pub const METRICS_TOKEN: Variable = native(text(
+pub const METRICS_TOKEN: Variable = secret(native(text(
     "AGENTIDP_METRICS_TOKEN",
     "unset",
     "when set, `/metrics` requires `Authorization: Bearer <this>`",
-));
+)));
 pub const TOKEN_TTL_SECONDS: Variable = integer(
     "AGENTIDP_TOKEN_TTL_SECONDS",
     3600,
@@ -295,28 +310,29 @@ pub const SIGNUP: Variable = Variable {
         choices: &["auto", "open", "closed"],
     },
     scope: Scope::Everywhere,
+    secret: false,
     doc: "who may create organizations (`POST /v1/orgs`): `open` lets anyone; `closed` only callers presenting `AGENTIDP_SIGNUP_TOKEN`; `auto` is open only on a native server whose listen address and issuer are both loopback, closed everywhere else and always at the edge",
 };
-pub const SIGNUP_TOKEN: Variable = text(
+pub const SIGNUP_TOKEN: Variable = secret(text(
     "AGENTIDP_SIGNUP_TOKEN",
     "unset",
     "lets a caller presenting `Authorization: Bearer <this>` create organizations while sign-up is closed",
-);
-pub const OPERATOR_TOKEN: Variable = text(
+));
+pub const OPERATOR_TOKEN: Variable = secret(text(
     "AGENTIDP_OPERATOR_TOKEN",
     "unset (`/v1/operator/` answers 404)",
     "the deployment's operator credential: `Authorization: Bearer <this>` on `/v1/operator/` (signing-key rotation, migration status, detailed health), never valid on tenant routes; at least 32 characters",
-);
+));
 pub const DATABASE_URL: Variable = text(
     "AGENTIDP_DATABASE_URL",
     "unset natively (embedded file); required at the edge",
     "libSQL over HTTP (Turso, or the local stand-in) instead of the embedded file",
 );
-pub const DATABASE_AUTH_TOKEN: Variable = text(
+pub const DATABASE_AUTH_TOKEN: Variable = secret(text(
     "AGENTIDP_DATABASE_AUTH_TOKEN",
     "unset",
     "bearer token for `AGENTIDP_DATABASE_URL`",
-);
+));
 pub const REDIS_URL: Variable = native(text(
     "REDIS_URL",
     "unset",
@@ -327,11 +343,11 @@ pub const UPSTASH_URL: Variable = text(
     "unset natively; required at the edge",
     "the same in Upstash Redis over its REST API",
 );
-pub const UPSTASH_TOKEN: Variable = text(
+pub const UPSTASH_TOKEN: Variable = secret(text(
     "UPSTASH_REDIS_REST_TOKEN",
     "unset natively; required at the edge",
     "bearer token for `UPSTASH_REDIS_REST_URL`",
-);
+));
 pub const KV_TIMEOUT_MS: Variable = integer(
     "AGENTIDP_KV_TIMEOUT_MS",
     50,
@@ -403,11 +419,11 @@ pub const REVOCATION_ON_KV_FAILURE: Variable = policy(
     "closed",
     "key-value store unreachable: `closed` answers 503 rather than accept a possibly revoked token; `open` skips the check",
 );
-pub const WEBHOOK_DISPATCH_TOKEN: Variable = text(
+pub const WEBHOOK_DISPATCH_TOKEN: Variable = secret(text(
     "AGENTIDP_WEBHOOK_DISPATCH_TOKEN",
     "unset",
     "when set, `POST /v1/webhooks/dispatch` with `Authorization: Bearer <this>` delivers every organization's due webhooks (cron jobs, Spin deployments)",
-);
+));
 pub const WEBHOOK_DISPATCH_INTERVAL_SECONDS: Variable = native(integer(
     "AGENTIDP_WEBHOOK_DISPATCH_INTERVAL_SECONDS",
     5,
@@ -415,11 +431,11 @@ pub const WEBHOOK_DISPATCH_INTERVAL_SECONDS: Variable = native(integer(
     3600,
     "how often the server delivers due webhook retries (`0` = never: only requests and `POST /v1/webhooks/dispatch` deliver)",
 ));
-pub const STRIPE_WEBHOOK_SECRET: Variable = text(
+pub const STRIPE_WEBHOOK_SECRET: Variable = secret(text(
     "STRIPE_WEBHOOK_SECRET",
     "unset (billing off)",
     "signing secret (`whsec_…`) of the Stripe endpoint `POST /v1/billing/stripe`; unset, that endpoint answers 404",
-);
+));
 pub const STRIPE_PRICE_TIERS: Variable = text(
     "AGENTIDP_STRIPE_PRICE_TIERS",
     "unset",
@@ -433,6 +449,7 @@ pub const DEV_WEBHOOKS_ALLOW_LOOPBACK: Variable = Variable {
     },
     scope: Scope::Everywhere,
     doc: "DEVELOPMENT ONLY, logged loudly: `on` lets webhooks target `http://127.0.0.1`, `http://[::1]` and `http://localhost`; never in production",
+    secret: false,
 };
 pub const DEV_TIME_TRAVEL: Variable = Variable {
     name: "AGENTIDP_DEV_TIME_TRAVEL",
@@ -442,6 +459,7 @@ pub const DEV_TIME_TRAVEL: Variable = Variable {
     },
     scope: Scope::Everywhere,
     doc: "DEVELOPMENT ONLY, logged loudly: `on` lets `POST /v1/webhooks/dispatch?at=<unix seconds>` run the dispatcher as if its clock read `at` (tests drive retry schedules so); never in production",
+    secret: false,
 };
 
 pub const GITHUB_OIDC_ISSUER: Variable = text(

@@ -25,6 +25,7 @@ pub fn routes() -> Router<AppState> {
     Mount::new(Function::Marketplace)
         .handle(Operation::SearchMarketplace, search)
         .handle(Operation::GetMarketplaceAgent, agent)
+        .handle(Operation::RedirectToPortal, pages::to_portal)
         .handle(Operation::GetPortal, pages::portal)
         .handle(Operation::GetPortalFile, pages::portal_file)
         .handle(Operation::GetApiReference, pages::docs)

@@ -110,6 +110,9 @@ pub enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Edge deployments (Cloudflare Workers, Spin): their descriptors.
+    #[command(subcommand)]
+    Edge(EdgeCommand),
     /// Save a deployment's URL and a client's credentials as a profile (0600, never printed).
     #[command(after_help = format!("Example:\n  agentidp login --url http://127.0.0.1:8787 --client-id \"$ADMIN_ID\"\n  \
         (the secret from AGENTIDP_CLIENT_SECRET, else a prompt, else a line of stdin)\n\n{EXIT_CODES}"))]
@@ -160,14 +163,54 @@ pub enum Command {
 #[derive(Subcommand)]
 pub enum KeysCommand {
     /// Make a new signing key active; previous keys stay in the JWKS until their tokens expire.
-    /// A running server picks the new key up within 30 seconds.
-    #[command(after_help = "Example:\n  agentidp keys rotate --alg EdDSA")]
+    /// A running server picks the new key up within 30 seconds. With `--url`, through a
+    /// deployment's operator API (edge deployments included) with AGENTIDP_OPERATOR_TOKEN;
+    /// without, on the local server's data directory.
+    #[command(after_help = "Example:\n  agentidp keys rotate --alg EdDSA\n  \
+        AGENTIDP_OPERATOR_TOKEN=... agentidp keys rotate --url https://id.example.com")]
     Rotate {
-        #[arg(long)]
+        #[arg(long, conflicts_with = "url")]
         data_dir: Option<PathBuf>,
+        /// A deployment's base URL: rotate through its operator API
+        #[arg(long)]
+        url: Option<String>,
+        /// The deployment's operator credential (prefer the environment variable)
+        #[arg(long, env = "AGENTIDP_OPERATOR_TOKEN", hide_env_values = true)]
+        operator_token: Option<String>,
         /// ES256 (default) or EdDSA
         #[arg(long, default_value = "ES256")]
         alg: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum EdgeCommand {
+    /// Write wrangler.toml and spin.toml for your hosts, generated from the route table and the
+    /// configuration declarations (routes and variable blocks are never edited by hand), and
+    /// print the per-Worker `wrangler secret put` loop.
+    #[command(
+        after_help = "Example:\n  agentidp edge init --host id.example.com \\\n    \
+        --database-url libsql://agentidp-me.turso.io --upstash-url https://me.upstash.io"
+    )]
+    Init {
+        /// The public host of the Workers deployment
+        #[arg(long)]
+        host: String,
+        /// The Cloudflare zone the host is in [default: the host's parent domain]
+        #[arg(long)]
+        zone: Option<String>,
+        /// The public host of the Spin deployment [default: --host]
+        #[arg(long)]
+        spin_host: Option<String>,
+        /// libSQL URL of the Turso database (`turso db show --url NAME`)
+        #[arg(long)]
+        database_url: Option<String>,
+        /// Upstash Redis REST URL
+        #[arg(long)]
+        upstash_url: Option<String>,
+        /// Directory to write the two files into
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
     },
 }
 

@@ -78,7 +78,10 @@ async fn dispatch(global: &Global, hi: &HiArgs, command: Command) -> Result<(), 
         Command::Audit(command) => audit::run(hi, printer, command).await,
         Command::TrustPolicies(command) => trust_policies::run(hi, printer, command).await,
         Command::Webhooks(command) => webhooks::run(hi, printer, command).await,
-        Command::Serve { .. } | Command::Keys { .. } | Command::Completions { .. } => {
+        Command::Serve { .. }
+        | Command::Keys { .. }
+        | Command::Edge(_)
+        | Command::Completions { .. } => {
             Err(CliError::failure("not an API command (handled by main)"))
         }
     }

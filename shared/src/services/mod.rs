@@ -7,6 +7,7 @@ pub mod audit_trail;
 pub mod billing;
 pub mod credentials;
 pub mod marketplace;
+pub mod operator;
 pub mod orgs;
 pub mod policies;
 pub mod revocation;
