@@ -288,5 +288,8 @@ for runtime in workers:$workers_base spin:$spin_base; do
   AGENTIDP_BASE_URL=${runtime#*:} AGENTIDP_SCHEDULED_URL=$scheduled \
     cargo test -q -p agentidp-tests --test scenario --test operator \
     || fail "scenario against the ${runtime%%:*} builds"
+  echo "== agentidp doctor against the ${runtime%%:*} builds"
+  AGENTIDP_CONFIG_DIR="$work/doctor-config" "$root/target/debug/agentidp" doctor -o table \
+    --url "${runtime#*:}" || fail "agentidp doctor against the ${runtime%%:*} builds"
 done
 echo "== edge tests passed in $(elapsed) ms"

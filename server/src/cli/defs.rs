@@ -110,6 +110,11 @@ pub enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Check a deployment end to end: metadata, keys, health, a token round trip (with the
+    /// profile's or the environment's credentials, else a throwaway organization where sign-up
+    /// is open), and every route reaching a function that serves it.
+    #[command(after_help = format!("Example:\n  agentidp doctor --url https://id.example.com\n\n{EXIT_CODES}"))]
+    Doctor,
     /// Edge deployments (Cloudflare Workers, Spin): their descriptors.
     #[command(subcommand)]
     Edge(EdgeCommand),

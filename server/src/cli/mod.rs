@@ -7,6 +7,7 @@ pub mod defs;
 mod agents;
 mod audit;
 mod credentials;
+mod doctor;
 mod exit;
 mod hiargs;
 mod login;
@@ -68,6 +69,7 @@ async fn dispatch(global: &Global, hi: &HiArgs, command: Command) -> Result<(), 
     let printer = Printer { format: hi.output };
     match command {
         Command::Login => login::login(global, hi, printer).await,
+        Command::Doctor => doctor::doctor(hi, printer).await,
         Command::Logout => login::logout(hi, printer),
         Command::Orgs(command) => login::orgs(hi, printer, command).await,
         Command::Agents(command) => agents::run(hi, printer, command).await,

@@ -471,6 +471,22 @@ pub fn by_request(method: &str, path: &str) -> Option<&'static Route> {
         .find(|r| r.method.as_str() == method && matches(r.path, path))
 }
 
+/// A request path for a route: each `{parameter}` becomes a well-formed, unknown id.
+pub fn concrete_path(route: &Route) -> String {
+    route
+        .path
+        .split('/')
+        .map(|segment| {
+            if segment.starts_with('{') {
+                "00000000-0000-4000-8000-000000000001"
+            } else {
+                segment
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
 /// Whether `path` (a concrete request path) matches a route's template.
 pub fn matches(template: &str, path: &str) -> bool {
     let mut template = template.split('/');
