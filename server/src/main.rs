@@ -264,9 +264,12 @@ async fn serve(listen: Option<SocketAddr>, data_dir_flag: Option<PathBuf>) -> Re
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
-    tracing::info!(%listen, %issuer, data_dir = %dir.display(), "agentidp serving");
-    // The one line a person starting the server looks for: where to go next.
-    eprintln!("agentidp: serving {issuer}; the portal is at {issuer}/portal");
+    let portal = format!("{issuer}/portal");
+    tracing::info!(%listen, %issuer, %portal, data_dir = %dir.display(), "agentidp serving");
+    // The one line a person starting the server looks for (whatever the log filter): where next.
+    if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        eprintln!("agentidp: serving {issuer}; open the portal at {portal}");
+    }
     let metrics_task = metrics_server.map(|(listener, app)| {
         if let Ok(address) = listener.local_addr() {
             tracing::info!(%address, "serving /metrics");

@@ -785,3 +785,58 @@ async fn an_export_to_a_file_shows_progress_on_a_terminal() {
     assert!(bar, "no progress bar on the terminal: {screen:?}");
     assert!(std::fs::read_to_string(&file).unwrap().lines().count() >= 2);
 }
+
+#[tokio::test]
+async fn ten_commands_make_one_token_request() {
+    let server = Server::start().await;
+    let cli = Cli::new(&server.base);
+    let admin = sign_up(&cli, "frugal");
+    let commands: [&[&str]; 10] = [
+        &["agents", "list"],
+        &["whoami"],
+        &["usage"],
+        &["agents", "register", "--name", "bot", "--type", "assistant"],
+        &["agents", "list", "--status", "active"],
+        &["webhooks", "list"],
+        &["trust-policies", "list"],
+        &["audit", "verify"],
+        &["orgs", "credentials", "list"],
+        &["usage"],
+    ];
+    for args in commands {
+        cli.run(args).ok();
+    }
+    let token_file = cli.config_dir.join("tokens").join("default.json");
+    #[cfg(unix)]
+    assert_eq!(mode(&token_file), 0o600);
+    // Counted in the trail, read directly from the database the server writes.
+    let db = open_db(&server.db_path()).await;
+    let mut rows = db
+        .query(
+            "SELECT COUNT(*) FROM audit_events WHERE action = 'token.issued'",
+            (),
+        )
+        .await
+        .unwrap();
+    let issued: i64 = rows.next().await.unwrap().unwrap().get(0).unwrap();
+    assert_eq!(issued, 1, "ten commands, one token request");
+
+    let whoami = cli.run(&["whoami", "-o", "json"]).ok().json();
+    assert_eq!(whoami["client_id"], admin.client_id.as_str());
+    assert!(
+        whoami["scope"].as_str().unwrap().contains("agents:write"),
+        "{whoami}"
+    );
+    let profiles = cli.run(&["profiles", "list", "-o", "json"]).ok().json();
+    assert_eq!(profiles[0]["name"], "default");
+    assert!(!cli
+        .run(&["profiles", "list"])
+        .stdout
+        .contains(&admin.client_secret));
+    // `orgs create --login` does not overwrite a profile without --force.
+    let refused = cli.run(&["orgs", "create", "second", "--login"]);
+    assert_eq!(refused.code, 2, "{refused:#?}");
+    assert!(refused.stderr.contains("--force"), "{refused:#?}");
+    cli.run(&["orgs", "create", "second", "--login", "--force"])
+        .ok();
+}

@@ -122,6 +122,16 @@ pub enum Command {
     #[command(after_help = format!("Example:\n  agentidp login --url http://127.0.0.1:8787 --client-id \"$ADMIN_ID\"\n  \
         (the secret from AGENTIDP_CLIENT_SECRET, else a prompt, else a line of stdin)\n\n{EXIT_CODES}"))]
     Login,
+    /// Who the CLI acts as: the deployment, the profile, and the token's subject, client and
+    /// scopes (one token request, reused by the next commands).
+    #[command(after_help = format!("Example:\n  agentidp whoami\n\n{EXIT_CODES}"))]
+    Whoami,
+    /// The saved profiles (never their secrets).
+    #[command(subcommand, after_help = format!("Example:\n  agentidp profiles list\n\n{EXIT_CODES}"))]
+    Profiles(ProfilesCommand),
+    /// This month's usage against the tier's allowances.
+    #[command(after_help = format!("Example:\n  agentidp usage\n\n{EXIT_CODES}"))]
+    Usage,
     /// Forget a profile.
     #[command(after_help = format!("Example:\n  agentidp logout --profile staging\n\n{EXIT_CODES}"))]
     Logout,
@@ -189,6 +199,12 @@ pub enum KeysCommand {
 }
 
 #[derive(Subcommand)]
+pub enum ProfilesCommand {
+    /// Each profile's name and deployment URL, and its client id.
+    List,
+}
+
+#[derive(Subcommand)]
 pub enum EdgeCommand {
     /// Write wrangler.toml and spin.toml for your hosts, generated from the route table and the
     /// configuration declarations (routes and variable blocks are never edited by hand), and
@@ -240,6 +256,9 @@ pub enum OrgsCommand {
         /// Save the admin credential as the profile (as `login` would)
         #[arg(long)]
         login: bool,
+        /// With --login, replace an existing profile of that name
+        #[arg(long, requires = "login")]
+        force: bool,
     },
     /// The organization's admin credentials: list, create, rotate, revoke.
     #[command(subcommand, after_help = format!("Example:\n  agentidp orgs credentials rotate $CREDENTIAL --grace-period 3600\n\n{EXIT_CODES}"))]

@@ -14,6 +14,7 @@ mod login;
 mod output;
 mod profiles;
 mod prompt;
+mod token_cache;
 mod tokens;
 mod trust_policies;
 mod webhooks;
@@ -37,7 +38,17 @@ pub async fn run(global: Global, command: Command) -> ExitCode {
         OutputFormat::Json
     });
     let result = match HiArgs::derive(&global) {
-        Ok(hi) => dispatch(&global, &hi, command).await,
+        Ok(hi) => {
+            let result = dispatch(&global, &hi, command).await;
+            // A refused token (revoked, rotated key, changed secret) is not offered again.
+            if result
+                .as_ref()
+                .is_err_and(|e| e.class == exit::Class::Authentication)
+            {
+                token_cache::forget(&hi.config_dir, &hi.profile_name);
+            }
+            result
+        }
         Err(e) => Err(e),
     };
     match result {
@@ -70,6 +81,9 @@ async fn dispatch(global: &Global, hi: &HiArgs, command: Command) -> Result<(), 
     match command {
         Command::Login => login::login(global, hi, printer).await,
         Command::Doctor => doctor::doctor(hi, printer).await,
+        Command::Whoami => login::whoami(hi, printer).await,
+        Command::Profiles(defs::ProfilesCommand::List) => login::list_profiles(hi, printer),
+        Command::Usage => printer.record(&hi.authorized().await?.usage().await?),
         Command::Logout => login::logout(hi, printer),
         Command::Orgs(command) => login::orgs(hi, printer, command).await,
         Command::Agents(command) => agents::run(hi, printer, command).await,
