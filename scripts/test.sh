@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The test command (README, CI): installs what the tests need, then runs every check and test.
+# The test command (CONTRIBUTING.md, CI): installs what the tests need, then runs every check and test.
 #
 #   bash scripts/test.sh                  # everything, in order, stopping at the first failure
 #   bash scripts/test.sh python           # only some stages (names below), e.g. while iterating
