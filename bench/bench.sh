@@ -8,6 +8,7 @@
 #
 # Knobs (environment): BENCH_THREADS (wrk threads, default 2), BENCH_CONNECTIONS (default 32),
 # BENCH_DURATION (default 15s), BENCH_WARMUP (default 3s), AGENTIDP_DB_SYNCHRONOUS (default full),
+# BENCH_POLICIES (Cedar policies for the last round, default 10; 0 skips it),
 # BENCH_BIN (a release `agentidp` to measure instead of building this tree's, e.g. an older commit's
 # for a before/after comparison on the same machine).
 # wrk and the server share this machine's cores, so the figures are a floor, not a ceiling.
@@ -111,14 +112,37 @@ run() {
 run token /oauth2/token "grant_type=client_credentials&scope=read:docs"
 run introspect /oauth2/introspect "token=$access_token"
 
+# The same issuance once the organization has BENCH_POLICIES Cedar policies (default 10), in the
+# same run: each scope of each token is then one authorization query over all of them. The set
+# mixes conditions on the scope, the audience, the agent's attributes and the context, and every
+# token still gets its scope (one permit matches), so the figures compare like with like.
+POLICIES=${BENCH_POLICIES:-10}
+if ((POLICIES > 0)); then
+  say "upload $POLICIES Cedar policies"
+  upload() {
+    python3 -c 'import json, sys; print(json.dumps({"cedar": sys.argv[1], "description": "bench"}))' "$1" \
+      | curl -fsS -o /dev/null -H "authorization: Bearer $admin_token" \
+        -H 'content-type: application/json' --data-binary @- "$BASE/v1/policies"
+  }
+  upload 'permit(principal is AgentIdP::Agent, action == AgentIdP::Action::"issue_token", resource) when { principal.capabilities.contains(context.scope) };'
+  for i in $(seq 2 "$POLICIES"); do
+    case $((i % 3)) in
+      0) upload "forbid(principal, action, resource) when { context.scope == \"payments:write-$i\" && !context.key_bound };" ;;
+      1) upload "@reason(\"rule $i\") forbid(principal is AgentIdP::Agent, action, resource == AgentIdP::Audience::\"https://api-$i.example\") when { principal.deployment_env == \"production\" };" ;;
+      2) upload "@max_lifetime_seconds(\"86400\") permit(principal is AgentIdP::Agent, action, resource) when { principal.tags.contains(\"tier-$i\") && context.lifetime_seconds <= 60 };" ;;
+    esac
+  done
+  run "token+${POLICIES}pol" /oauth2/token "grant_type=client_credentials&scope=read:docs"
+fi
+
 say "summary ($(nproc) cores shared by wrk and the server; AGENTIDP_DB_SYNCHRONOUS=$AGENTIDP_DB_SYNCHRONOUS; ${BENCH_BIN:-$(git rev-parse --short HEAD 2>/dev/null || echo '?')})"
-printf '%-12s %10s %9s %9s %9s %9s %8s\n' endpoint 'req/s' 'p50 ms' 'p90 ms' 'p99 ms' 'max ms' errors
+printf '%-14s %10s %9s %9s %9s %9s %8s\n' endpoint 'req/s' 'p50 ms' 'p90 ms' 'p99 ms' 'max ms' errors
 failed=0
 for line in "${RESULTS[@]}"; do
   # RESULT name requests=.. rps=.. p50_ms=.. p90_ms=.. p99_ms=.. max_ms=.. non2xx=.. socket_errors=..
   read -r _ name _ rps p50 p90 p99 max non2xx socket <<<"$line"
   errors=$((${non2xx#*=} + ${socket#*=}))
-  printf '%-12s %10s %9s %9s %9s %9s %8s\n' "$name" "${rps#*=}" "${p50#*=}" "${p90#*=}" \
+  printf '%-14s %10s %9s %9s %9s %9s %8s\n' "$name" "${rps#*=}" "${p50#*=}" "${p90#*=}" \
     "${p99#*=}" "${max#*=}" "$errors"
   ((errors == 0)) || failed=1
 done

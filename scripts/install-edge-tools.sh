@@ -3,7 +3,9 @@
 # wasm targets, worker-build + wasm-bindgen (Workers), wasmtime (runs the Spin components), the npm
 # tooling (wrangler to deploy, miniflare with workerd for the tests, wasm-opt, esbuild) and
 # redis-server (behind the Upstash stand-in).
-# Versions are pinned; see ../shared/TOOLCHAIN.md for why these ones.
+# Versions are pinned: wasm-bindgen must equal the `wasm-bindgen` crate pinned in Cargo.toml,
+# wrangler 4.86 is the last release that runs on Node 20, and wasmtime 48.0.8 is the newest that
+# builds with this toolchain (50.x needs rustc 1.97) and runs the Preview 3 components spin-sdk 7 makes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

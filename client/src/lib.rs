@@ -488,6 +488,59 @@ impl Client {
             .await
     }
 
+    // ---- policies --------------------------------------------------------------------------
+
+    pub async fn create_policy(&self, policy: &PolicyBody) -> Result<Policy, Error> {
+        self.json(self.request(Method::POST, &["v1", "policies"]).json(policy))
+            .await
+    }
+
+    pub async fn list_policies(&self, page: &PageQuery) -> Result<Page<Policy>, Error> {
+        self.json(self.request(Method::GET, &["v1", "policies"]).query(page))
+            .await
+    }
+
+    pub async fn get_policy(&self, id: &str) -> Result<Policy, Error> {
+        self.json(self.request(Method::GET, &["v1", "policies", id]))
+            .await
+    }
+
+    /// Replaces a policy; with `if_match` (its `version`), only if nobody changed it since.
+    pub async fn put_policy(
+        &self,
+        id: &str,
+        policy: &PolicyBody,
+        if_match: Option<i64>,
+    ) -> Result<Policy, Error> {
+        let mut builder = self
+            .request(Method::PUT, &["v1", "policies", id])
+            .json(policy);
+        if let Some(version) = if_match {
+            builder = builder.header("if-match", format!("\"{version}\""));
+        }
+        self.json(builder).await
+    }
+
+    pub async fn delete_policy(&self, id: &str) -> Result<Policy, Error> {
+        self.json(self.request(Method::DELETE, &["v1", "policies", id]))
+            .await
+    }
+
+    pub async fn policy_schema(&self) -> Result<PolicySchema, Error> {
+        self.json(self.request(Method::GET, &["v1", "policies", "schema"]))
+            .await
+    }
+
+    /// A dry run: what the organization's policies decide for each scope; issues nothing.
+    pub async fn evaluate_policies(
+        &self,
+        request: &PolicyEvaluationRequest,
+    ) -> Result<PolicyEvaluation, Error> {
+        let path = ["v1", "policies", "evaluate"];
+        self.json(self.request(Method::POST, &path).json(request))
+            .await
+    }
+
     // ---- webhooks --------------------------------------------------------------------------
 
     /// The signing secret is in the answer, once.

@@ -367,6 +367,74 @@ pub struct TrustPolicy {
     pub extra: Extra,
 }
 
+/// An organization's Cedar policy.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+pub struct Policy {
+    pub id: String,
+    pub cedar: String,
+    pub description: String,
+    /// Increases with every change; the policy's `ETag`.
+    pub version: i64,
+    pub created_at: String,
+    pub updated_at: String,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+/// `POST /v1/policies` and `PUT /v1/policies/{id}`.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct PolicyBody {
+    pub cedar: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+/// `GET /v1/policies/schema`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+pub struct PolicySchema {
+    pub namespace: String,
+    pub cedar_schema: String,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+/// `POST /v1/policies/evaluate`: exactly one of `agent_id` and `workflow`.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct PolicyEvaluationRequest {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agent_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub workflow: Option<Value>,
+    pub scopes: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub audience: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub action: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub context: Option<Value>,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+pub struct PolicyEvaluation {
+    pub decisions: Vec<PolicyDecision>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+pub struct PolicyDecision {
+    pub scope: String,
+    /// `allow` or `deny`.
+    pub decision: String,
+    pub policies: Vec<String>,
+    #[serde(default)]
+    pub reason: Option<String>,
+    #[serde(default)]
+    pub max_lifetime_seconds: Option<i64>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
 /// `POST /v1/oidc/trust-policies`: name `agent_id`, or set `allow_registration`.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct TrustPolicyCreate {

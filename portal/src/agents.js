@@ -1,14 +1,10 @@
 // The agents panel: list and search, register, suspend or reactivate, decommission, and each
 // agent's credentials (create a client secret, list, rotate, revoke). New secrets show once.
 
-import { api, ApiError, query } from "./api.js";
-import { fill, h, say, secretPanel, when } from "./dom.js";
+import { api, describeError, query } from "./api.js";
+import { field, fill, h, say, secretPanel, when } from "./dom.js";
 
 const PAGE = 50;
-
-function describe(error) {
-  return error instanceof ApiError ? error.describe() : `Network error: ${error.message}`;
-}
 
 /** Scopes typed as a list separated by spaces or commas. */
 export function parseList(text) {
@@ -16,18 +12,6 @@ export function parseList(text) {
     .split(/[\s,]+/)
     .map((s) => s.trim())
     .filter(Boolean);
-}
-
-function field(id, label, input, help) {
-  input.id = id;
-  if (help) input.setAttribute("aria-describedby", `${id}-help`);
-  return h(
-    "div",
-    { class: "field" },
-    h("label", { for: id }, label),
-    input,
-    help ? h("p", { class: "help", id: `${id}-help` }, help) : null,
-  );
 }
 
 function options(values, selected) {
@@ -135,7 +119,7 @@ export function mountAgents(panel) {
       await load(true);
       showCredentials(agent);
     } catch (error) {
-      say(registerMessage, describe(error), "error");
+      say(registerMessage, describeError(error), "error");
     }
   });
 
@@ -158,7 +142,7 @@ export function mountAgents(panel) {
       say(message, `${updated.name} is now ${updated.status}.`);
       await load(true);
     } catch (error) {
-      say(message, describe(error), "error");
+      say(message, describeError(error), "error");
     }
   }
 
@@ -173,7 +157,7 @@ export function mountAgents(panel) {
       await load(true);
       if (openAgent?.id === agent.id) showCredentials({ ...agent, status: "decommissioned" });
     } catch (error) {
-      say(message, describe(error), "error");
+      say(message, describeError(error), "error");
     }
   }
 
@@ -240,7 +224,7 @@ export function mountAgents(panel) {
       cursor = page.next_cursor;
       render();
     } catch (error) {
-      say(message, describe(error), "error");
+      say(message, describeError(error), "error");
     }
   }
 
@@ -280,7 +264,7 @@ export function mountAgents(panel) {
             : h("tr", null, h("td", { colspan: 6 }, "No credentials yet.")),
         );
       } catch (error) {
-        say(credMessage, describe(error), "error");
+        say(credMessage, describeError(error), "error");
       }
     }
 
@@ -310,7 +294,7 @@ export function mountAgents(panel) {
                   say(credMessage, `Rotated ${rotated.client_id}.`);
                   await refresh();
                 } catch (error) {
-                  say(credMessage, describe(error), "error");
+                  say(credMessage, describeError(error), "error");
                 }
               },
             },
@@ -333,7 +317,7 @@ export function mountAgents(panel) {
                   say(credMessage, `Revoked ${credential.client_id}.`);
                   await refresh();
                 } catch (error) {
-                  say(credMessage, describe(error), "error");
+                  say(credMessage, describeError(error), "error");
                 }
               },
             },
@@ -366,7 +350,7 @@ export function mountAgents(panel) {
             say(credMessage, `Created ${credential.client_id}.`);
             await refresh();
           } catch (error) {
-            say(credMessage, describe(error), "error");
+            say(credMessage, describeError(error), "error");
           }
         },
       },

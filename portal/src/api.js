@@ -28,6 +28,11 @@ export class ApiError extends Error {
   }
 }
 
+/** One line for a person, whatever failed: the API's problem, or the network. */
+export function describeError(error) {
+  return error instanceof ApiError ? error.describe() : `Network error: ${error.message}`;
+}
+
 async function parse(response) {
   const text = await response.text();
   if (!text) return null;
@@ -101,6 +106,7 @@ async function send(method, path, body, options) {
   const bearer = options.bearer ?? session?.token;
   if (bearer) headers.authorization = `Bearer ${bearer}`;
   if (body !== undefined) headers["content-type"] = "application/json";
+  if (options.ifMatch) headers["if-match"] = options.ifMatch;
   const response = await fetch(path, {
     method,
     headers,

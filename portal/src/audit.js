@@ -1,7 +1,7 @@
 // The audit panel: the organization's hash-chained trail, newest first, with filters, a "verify
 // chain" button (GET /v1/audit/verify recomputes every link on the server) and an NDJSON export.
 
-import { api, apiBlob, ApiError, query } from "./api.js";
+import { api, apiBlob, describeError, query } from "./api.js";
 import { fill, h, say, when } from "./dom.js";
 
 const ACTIONS = [
@@ -22,10 +22,6 @@ const ACTIONS = [
   "trust_policy.pinned",
   "token.exchange_denied",
 ];
-
-function describe(error) {
-  return error instanceof ApiError ? error.describe() : `Network error: ${error.message}`;
-}
 
 function labelled(id, label, input) {
   input.id = id;
@@ -73,7 +69,7 @@ export function mountAudit(panel) {
       fill(result, h("strong", null, answer.valid ? "✔ " : "✘ "), verdict(answer));
       result.dataset.kind = answer.valid ? "ok" : "error";
     } catch (error) {
-      fill(result, describe(error));
+      fill(result, describeError(error));
       result.dataset.kind = "error";
     } finally {
       verify.disabled = false;
@@ -91,7 +87,7 @@ export function mountAudit(panel) {
       setTimeout(() => URL.revokeObjectURL(url), 10_000);
       say(message, "Export downloaded (audit-events.ndjson).");
     } catch (error) {
-      say(message, describe(error), "error");
+      say(message, describeError(error), "error");
     }
   }
 
@@ -123,7 +119,7 @@ export function mountAudit(panel) {
       more.hidden = !cursor;
       say(message, `${events.length} events shown${cursor ? "; more on the server" : ""}.`);
     } catch (error) {
-      say(message, describe(error), "error");
+      say(message, describeError(error), "error");
     }
   }
 

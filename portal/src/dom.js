@@ -145,3 +145,16 @@ export function forgetSecrets() {
   for (const panel of secrets) panel.replaceChildren();
   secrets.clear();
 }
+
+/** A labelled form field; `wide` lets it span the form's grid. */
+export function field(id, label, input, help, { wide = false } = {}) {
+  input.id = id;
+  if (help) input.setAttribute("aria-describedby", `${id}-help`);
+  return h(
+    "div",
+    { class: wide ? "field span" : "field" },
+    h("label", { for: id }, label),
+    input,
+    help ? h("p", { class: "help", id: `${id}-help` }, help) : null,
+  );
+}

@@ -9,6 +9,7 @@ import { mountAgents } from "./agents.js";
 import { mountAudit } from "./audit.js";
 import { mountUsage } from "./usage.js";
 import { mountTrust } from "./trust.js";
+import { mountPolicies } from "./policies.js";
 import { mountWebhooks } from "./webhooks.js";
 
 const VIEWS = ["quickstart", "onboarding", "dashboard"];
@@ -31,6 +32,7 @@ const panels = {
   audit: mountAudit,
   usage: mountUsage,
   trust: mountTrust,
+  policies: mountPolicies,
   webhooks: mountWebhooks,
 };
 let mounted = {};

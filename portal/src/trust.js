@@ -1,25 +1,9 @@
 // The trust-policies panel: which GitHub Actions workflows may get tokens for which agent, or
 // register agents (GET, POST, DELETE /v1/oidc/trust-policies).
 
-import { api, ApiError, query } from "./api.js";
-import { fill, h, say, when } from "./dom.js";
+import { api, describeError, query } from "./api.js";
+import { field, fill, h, say, when } from "./dom.js";
 import { parseList } from "./agents.js";
-
-function describe(error) {
-  return error instanceof ApiError ? error.describe() : `Network error: ${error.message}`;
-}
-
-function field(id, label, input, help) {
-  input.id = id;
-  if (help) input.setAttribute("aria-describedby", `${id}-help`);
-  return h(
-    "div",
-    { class: "field" },
-    h("label", { for: id }, label),
-    input,
-    help ? h("p", { class: "help", id: `${id}-help` }, help) : null,
-  );
-}
 
 export function mountTrust(panel) {
   const message = h("p", { class: "message", role: "status", "aria-live": "polite" });
@@ -48,7 +32,7 @@ export function mountTrust(panel) {
       say(message, `Deleted the policy for ${policy.repository}.`);
       await load();
     } catch (error) {
-      say(message, describe(error), "error");
+      say(message, describeError(error), "error");
     }
   }
 
@@ -84,7 +68,7 @@ export function mountTrust(panel) {
       fill(rows, page.data.length ? page.data.map(row) : h("tr", null, h("td", { colspan: 6 }, "No trust policies.")));
       say(message, "");
     } catch (error) {
-      say(message, describe(error), "error");
+      say(message, describeError(error), "error");
     }
   }
 
@@ -128,7 +112,7 @@ export function mountTrust(panel) {
       form.reset();
       await load();
     } catch (error) {
-      say(formMessage, describe(error), "error");
+      say(formMessage, describeError(error), "error");
     }
   });
 

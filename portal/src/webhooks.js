@@ -1,7 +1,7 @@
 // The webhooks panel: subscriptions (create, enable or disable, send a test, delete) and each one's
 // delivery log. A deployment without the webhooks API answers 404 on the list: the panel says so.
 
-import { api, ApiError, query } from "./api.js";
+import { api, ApiError, describeError, query } from "./api.js";
 import { fill, h, say, secretPanel, when } from "./dom.js";
 
 const EVENTS = [
@@ -17,10 +17,6 @@ const EVENTS = [
   "trust_policy.deleted",
   "organization.tier_changed",
 ];
-
-function describe(error) {
-  return error instanceof ApiError ? error.describe() : `Network error: ${error.message}`;
-}
 
 export function mountWebhooks(panel) {
   const message = h("p", { class: "message", role: "status", "aria-live": "polite" });
@@ -85,7 +81,7 @@ export function mountWebhooks(panel) {
           : h("tr", null, h("td", { colspan: 6 }, "No deliveries yet.")),
       );
     } catch (error) {
-      fill(body, h("tr", null, h("td", { colspan: 6 }, describe(error))));
+      fill(body, h("tr", null, h("td", { colspan: 6 }, describeError(error))));
     }
     heading.focus();
   }
@@ -96,7 +92,7 @@ export function mountWebhooks(panel) {
       say(message, label);
       await load();
     } catch (error) {
-      say(message, describe(error), "error");
+      say(message, describeError(error), "error");
     }
   }
 
@@ -211,7 +207,7 @@ export function mountWebhooks(panel) {
         say(formMessage, "Subscribed.");
         await load();
       } catch (error) {
-        say(formMessage, describe(error), "error");
+        say(formMessage, describeError(error), "error");
       }
     });
     return node;
@@ -242,7 +238,7 @@ export function mountWebhooks(panel) {
       fill(rows, page.data.length ? page.data.map(row) : h("tr", null, h("td", { colspan: 4 }, "No subscriptions.")));
     } catch (error) {
       if (error instanceof ApiError && error.status === 404) unavailable();
-      else say(message, describe(error), "error");
+      else say(message, describeError(error), "error");
     }
   }
 

@@ -18,7 +18,8 @@ use agentidp_shared::platform::durable_kv::DurableKv;
 use agentidp_shared::platform::hrana::HranaDatabase;
 use agentidp_shared::platform::kv_timeout::TimeoutKv;
 use agentidp_shared::platform::native::{
-    Durability, EmbeddedDatabase, NativeOutbound, SystemClock, TokioBackground, TokioTimer,
+    Durability, EmbeddedDatabase, NativeOutbound, OffsetClock, SystemClock, TokioBackground,
+    TokioTimer,
 };
 use agentidp_shared::platform::observed as counted;
 use agentidp_shared::platform::redis::RedisKv;
@@ -225,7 +226,17 @@ async fn serve(listen: Option<SocketAddr>, data_dir_flag: Option<PathBuf>) -> Re
         }
         None => None,
     };
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let clock: Arc<dyn Clock> = match config::DEV_CLOCK_FILE.text(&env) {
+        Some(file) => {
+            tracing::warn!(
+                file,
+                "DEVELOPMENT SWITCH ON: AGENTIDP_DEV_CLOCK_FILE moves this server's clock ahead \
+                 by the milliseconds that file holds. Never use it in production."
+            );
+            Arc::new(OffsetClock::new(file.into()))
+        }
+        None => Arc::new(SystemClock),
+    };
     let (db, embedded) = database(&dir).await?;
     if let Some(kid) = keys::ensure_active_key(db.as_ref(), clock.as_ref(), &OsEntropy, Alg::Es256)
         .await

@@ -451,6 +451,11 @@ pub const DEV_WEBHOOKS_ALLOW_LOOPBACK: Variable = Variable {
     doc: "DEVELOPMENT ONLY, logged loudly: `on` lets webhooks target `http://127.0.0.1`, `http://[::1]` and `http://localhost`; never in production",
     secret: false,
 };
+pub const DEV_CLOCK_FILE: Variable = native(text(
+    "AGENTIDP_DEV_CLOCK_FILE",
+    "unset",
+    "DEVELOPMENT ONLY, logged loudly: the server's clock runs ahead by the milliseconds this file holds (tests move time through the clock seam instead of sleeping); never in production",
+));
 pub const DEV_TIME_TRAVEL: Variable = Variable {
     name: "AGENTIDP_DEV_TIME_TRAVEL",
     kind: Kind::Choice {
@@ -520,6 +525,7 @@ pub const VARIABLES: &[Variable] = &[
     STRIPE_PRICE_TIERS,
     DEV_WEBHOOKS_ALLOW_LOOPBACK,
     DEV_TIME_TRAVEL,
+    DEV_CLOCK_FILE,
     GITHUB_OIDC_ISSUER,
     GITHUB_OIDC_JWKS_URL,
     GITHUB_OIDC_AUDIENCE,

@@ -344,6 +344,62 @@ describe("the portal in Chromium", { timeout: 240_000 }, () => {
     assertClean("trust policies");
   });
 
+  test("policies: invalid text is refused inline at its position, a valid one is saved, edited and tried", async () => {
+    await page.getByRole("tab", { name: "Policies", exact: true }).click();
+    const form = page.locator("form", { has: page.getByRole("heading", { name: "Add a policy" }) });
+    await page.getByText("No policies:").waitFor();
+    await form.getByLabel("Description").fill("payments only for the payment API");
+    const cedar = form.getByLabel("Cedar policy");
+    await cedar.fill('permit(principal, action, resource)\n  when { context.colour == "red" };');
+    provoked = { status: 400, pathname: "/v1/policies" };
+    await form.getByRole("button", { name: "Save policy" }).click();
+    const problem = page.locator("#policy-problem");
+    await problem.getByText(/Line 2, column \d+:/).waitFor();
+    provoked = null;
+    assert.match(await problem.textContent(), /colour/);
+    assert.equal(await cedar.getAttribute("aria-invalid"), "true");
+    await shot("dashboard-policies-invalid");
+
+    await cedar.fill(
+      '@reason("payments only for the payment API")\n' +
+        'forbid(principal, action, resource) when { context.scope == "payments:write" }\n' +
+        'unless { resource == AgentIdP::Audience::"https://pay.example" };\n' +
+        "permit(principal, action, resource);",
+    );
+    await form.getByRole("button", { name: "Save policy" }).click();
+    const row = page.locator("#policies-table tbody tr", { hasText: "payments only for the payment API" });
+    await row.waitFor();
+    assert.match(await row.textContent(), /forbid|reason/);
+
+    // Edit: the form carries the version, and the saved policy moves to version 2.
+    await row.getByRole("button", { name: /^Edit policy/ }).click();
+    await page.getByRole("heading", { name: /Edit policy .* \(version 1\)/ }).waitFor();
+    await page.getByLabel("Description").fill("payments only for the payment API, edited");
+    await page.getByRole("button", { name: "Save policy" }).click();
+    const edited = page.locator("#policies-table tbody tr", { hasText: "edited" });
+    await edited.waitFor();
+    assert.equal(await edited.locator("td").nth(1).textContent(), "2");
+
+    // The dry run: the agent's payments are refused for the issuer, with the policy's reason.
+    const dryRun = page.locator("form", { has: page.getByRole("heading", { name: "Dry run" }) });
+    await dryRun.getByLabel("Agent").selectOption(state.agentId);
+    await dryRun.getByLabel("Scopes").fill("payments:write read:docs");
+    await dryRun.getByRole("button", { name: "Decide" }).click();
+    const decision = page.locator("#dry-run-table tbody tr", { hasText: "payments:write" });
+    await decision.waitFor();
+    assert.match(await decision.textContent(), /deny.*payments only for the payment API/);
+    assert.match(await page.locator("#dry-run-table tbody tr", { hasText: "read:docs" }).textContent(), /allow/);
+    await assertAccessible("policies");
+    await shot("dashboard-policies");
+    await page.setViewportSize({ width: 390, height: 844 });
+    await shot("dashboard-policies-mobile");
+    await page.setViewportSize({ width: 1280, height: 900 });
+
+    await edited.getByRole("button", { name: /^Delete policy/ }).click();
+    await page.getByText("No policies:").waitFor();
+    assertClean("policies");
+  });
+
   test("webhooks: subscribe, see the secret once, send a test, read the delivery log", async () => {
     await page.getByRole("tab", { name: "Webhooks" }).click();
     await page.locator("#webhooks-table").waitFor();

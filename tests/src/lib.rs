@@ -186,6 +186,8 @@ impl Server {
             // Debug builds on a busy machine: a 50 ms KV deadline would fail revocation checks
             // closed (503) under bursts; outage tests set a short one explicitly.
             .env("AGENTIDP_KV_TIMEOUT_MS", "2000")
+            // Tests move the server's time with `advance_clock` rather than sleeping.
+            .env("AGENTIDP_DEV_CLOCK_FILE", clock_file(&data_dir))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit());
@@ -207,6 +209,27 @@ impl Server {
         };
         server.wait_ready().await;
         server
+    }
+
+    /// Moves this server's clock ahead by `by` (the development clock seam,
+    /// `AGENTIDP_DEV_CLOCK_FILE`): what a test would otherwise sleep for. Returns the total offset.
+    pub fn advance_clock(&self, by: Duration) -> Duration {
+        assert!(
+            self.child.is_some(),
+            "only a server this test started has a clock it can move"
+        );
+        let file = clock_file(&self.data_dir);
+        let current: u64 = std::fs::read_to_string(&file)
+            .ok()
+            .and_then(|t| t.trim().parse().ok())
+            .unwrap_or(0);
+        let total = current + u64::try_from(by.as_millis()).unwrap();
+        // Written whole and renamed into place, so the server never reads half a number.
+        let partial = file.with_extension("partial");
+        std::fs::create_dir_all(&self.data_dir).unwrap();
+        std::fs::write(&partial, total.to_string()).unwrap();
+        std::fs::rename(&partial, &file).unwrap();
+        Duration::from_millis(total)
     }
 
     async fn wait_ready(&self) {
@@ -453,6 +476,12 @@ impl Server {
             .await
             .unwrap()
     }
+}
+
+/// Where a test server's development clock offset lives: beside its database, so a restart on the
+/// same data directory keeps the time the test moved it to.
+fn clock_file(data_dir: &Path) -> PathBuf {
+    data_dir.join("dev-clock-offset-ms")
 }
 
 /// Whether a scope belongs to the management API (reserved: an agent gets it only when allowed

@@ -394,7 +394,7 @@ async fn suspension_revokes_tokens_and_reactivation_restores_access() {
     assert_eq!(status, 200, "{reactivated}");
     assert_eq!(reactivated["status"], "active");
     // Revocation covers every token issued up to the second of suspension.
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    server.advance_clock(Duration::from_millis(1100));
     let fresh = server
         .token(&agent.client_id, &agent.client_secret, &[])
         .await;

@@ -840,3 +840,127 @@ async fn ten_commands_make_one_token_request() {
     cli.run(&["orgs", "create", "second", "--login", "--force"])
         .ok();
 }
+
+#[tokio::test]
+async fn policies_are_uploaded_evaluated_replaced_and_deleted_from_the_command_line() {
+    let server = Server::start().await;
+    let cli = Cli::new(&server.base);
+    sign_up(&cli, "policies");
+    let agent = cli
+        .run(&[
+            "agents",
+            "register",
+            "--name",
+            "payer",
+            "--type",
+            "service",
+            "--capability",
+            "payments:write,read:docs",
+        ])
+        .ok()
+        .json();
+    let agent_id = text(&agent, "id");
+    let file = cli.config_dir.join("payments.cedar");
+    std::fs::write(
+        &file,
+        "@reason(\"payments only for the payment API\")\n\
+         forbid(principal, action, resource) when { context.scope == \"payments:write\" }\n\
+         unless { resource == AgentIdP::Audience::\"https://pay.example\" };\n\
+         permit(principal, action, resource);\n",
+    )
+    .unwrap();
+    let created = cli
+        .run(&[
+            "policies",
+            "put",
+            "--file",
+            file.to_str().unwrap(),
+            "--description",
+            "payments",
+        ])
+        .ok()
+        .json();
+    let id = text(&created, "id");
+    assert_eq!(created["version"], 1);
+    let listed = cli.run(&["policies", "list"]).ok().json();
+    assert_eq!(listed["data"][0]["id"], id.as_str());
+
+    let decided = cli
+        .run(&[
+            "policies",
+            "evaluate",
+            "--agent",
+            &agent_id,
+            "--scope",
+            "payments:write,read:docs",
+        ])
+        .ok()
+        .json();
+    assert_eq!(decided["decisions"][0]["decision"], "deny", "{decided}");
+    assert_eq!(
+        decided["decisions"][0]["reason"],
+        "payments only for the payment API"
+    );
+    assert_eq!(decided["decisions"][1]["decision"], "allow");
+    let table = cli
+        .run(&[
+            "policies",
+            "evaluate",
+            "--agent",
+            &agent_id,
+            "--scope",
+            "payments:write",
+            "--audience",
+            "https://pay.example",
+            "-o",
+            "table",
+        ])
+        .ok();
+    assert!(table.stdout.contains("allow"), "{table:#?}");
+
+    // Replacing from a stale version is a conflict; from the current one it works.
+    let replaced = cli
+        .run(&[
+            "policies",
+            "put",
+            "--id",
+            &id,
+            "--cedar",
+            "permit(principal, action, resource);",
+            "--if-match",
+            "1",
+        ])
+        .ok()
+        .json();
+    assert_eq!(replaced["version"], 2);
+    let stale = cli.run(&[
+        "policies",
+        "put",
+        "--id",
+        &id,
+        "--cedar",
+        "forbid(principal, action, resource);",
+        "--if-match",
+        "1",
+    ]);
+    assert_eq!(stale.code, CONFLICT, "{stale:#?}");
+    assert_eq!(stale.error()["code"], "policy_changed");
+    // An invalid policy is a usage error naming where it is wrong.
+    let invalid = cli.run(&[
+        "policies",
+        "put",
+        "--cedar",
+        "permit(principal action, resource);",
+    ]);
+    assert_eq!(invalid.code, USAGE, "{invalid:#?}");
+    assert_eq!(invalid.error()["line"], 1);
+
+    let schema = cli.run(&["policies", "schema", "-o", "table"]).ok();
+    assert!(
+        schema.stdout.starts_with("namespace AgentIdP"),
+        "{schema:#?}"
+    );
+    cli.run(&["policies", "delete", &id]).ok();
+    let missing = cli.run(&["policies", "get", &id]);
+    assert_eq!(missing.code, NOT_FOUND);
+}

@@ -114,7 +114,7 @@ async fn the_failure_budget_recovers_with_the_window() {
         .parse()
         .unwrap();
     assert!((1..=2).contains(&retry), "Retry-After {retry}");
-    tokio::time::sleep(Duration::from_millis(2_100)).await;
+    server.advance_clock(Duration::from_millis(2_100));
     let response = token_request(&server, http, &org.client_id, &org.client_secret).await;
     assert_eq!(response.status(), 200);
 }

@@ -230,7 +230,7 @@ async fn removing_a_capability_ends_the_tokens_that_carry_it() {
         json!({ "active": false })
     );
     // Revocation of an agent's tokens covers whole seconds (`iat` has no finer grain).
-    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    server.advance_clock(std::time::Duration::from_millis(1100));
     let fresh = server
         .token(&agent.client_id, &agent.client_secret, &[])
         .await;

@@ -261,18 +261,20 @@ async fn window_boundary_cannot_be_doubled(backend: Backend) {
     let d = deploy(backend, &env).await;
     let server = &d.server;
     let org = server.bootstrap("acme").await;
-    let started = Instant::now();
+    // The server's clock moves 150 ms between requests (the clock seam, not sleeps): each
+    // request's instants on the server's time are its real ones plus the offset so far.
     let (mut admitted, mut refused) = (Vec::new(), 0);
-    while started.elapsed() < Duration::from_millis(4_500) {
-        let sent = Instant::now();
+    let mut offset = Duration::ZERO;
+    for _ in 0..30 {
+        let sent = Instant::now() + offset;
         let response = server.get("/v1/agents", &org.token).await;
-        let received = Instant::now();
+        let received = Instant::now() + offset;
         match response.status().as_u16() {
             200 => admitted.push((sent, received)),
             429 => refused += 1,
             other => panic!("unexpected status {other}"),
         }
-        tokio::time::sleep(Duration::from_millis(15)).await;
+        offset = server.advance_clock(Duration::from_millis(150));
     }
     assert!(refused > 0, "the limit never bit");
     assert!(admitted.len() >= 10, "only {} admitted", admitted.len());

@@ -213,6 +213,67 @@ async fn bootstrap_to_revocation() {
 
 /// Every route of the route table is reachable in this deployment and answers the way its access
 /// level promises when called without credentials.
+/// An organization's Cedar policy narrows what its agents' tokens carry, in every deployment: a
+/// forbid refuses one scope, the token carries the rest, and the dry run says why.
+#[tokio::test]
+async fn a_policy_refuses_a_scope_the_agent_holds() {
+    let server = Server::from_env().await;
+    let org = server.bootstrap(&unique("policies")).await;
+    let agent = server
+        .agent_with_secret(&org, &unique("payer"), &["payments:write", "read:docs"])
+        .await;
+    let (status, policy) = status_json(
+        server
+            .post(
+                "/v1/policies",
+                &org.token,
+                json!({ "cedar": "@reason(\"no payments from the edge scenario\")\n\
+                                  forbid(principal, action, resource) \
+                                  when { context.scope == \"payments:write\" };\n\
+                                  permit(principal, action, resource);" }),
+            )
+            .await,
+    )
+    .await;
+    assert_eq!(status, 201, "{policy}");
+    let response = server
+        .token_request(
+            &agent.client_id,
+            &agent.client_secret,
+            &[("scope", "payments:write")],
+        )
+        .await;
+    let (status, body) = status_json(response).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_scope")),
+        "{body}"
+    );
+    assert!(body["error_description"]
+        .as_str()
+        .unwrap()
+        .contains("no payments from the edge scenario"));
+    let response = server
+        .token_request(&agent.client_id, &agent.client_secret, &[])
+        .await;
+    let (status, body) = status_json(response).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["scope"], "read:docs");
+    let (status, decided) = status_json(
+        server
+            .post(
+                "/v1/policies/evaluate",
+                &org.token,
+                json!({ "agent_id": agent.id, "scopes": ["payments:write"] }),
+            )
+            .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{decided}");
+    assert_eq!(decided["decisions"][0]["decision"], "deny");
+    assert_eq!(decided["decisions"][0]["policies"], json!([policy["id"]]));
+}
+
 #[tokio::test]
 async fn every_route_answers_as_its_access_level_says() {
     let server = Server::from_env().await;

@@ -4,7 +4,7 @@
 use std::process::Command;
 
 use agentidp_tests::{server_binary, status_json, Server};
-use serde_json::json;
+use serde_json::{json, Value};
 
 fn start_fails_naming(variable: &str, value: &str) {
     let output = Command::new(server_binary())
@@ -123,26 +123,56 @@ async fn graceful_shutdown_finishes_in_flight_requests() {
     let mut server = Server::start().await;
     let org = server.bootstrap("inflight").await;
     // Many concurrent writes in flight when SIGTERM arrives: each either completes with a response
-    // or was never accepted; none is cut off mid-way with a 5xx.
+    // or was never accepted; none is cut off mid-way with a 5xx, and every acknowledged one is
+    // there after a restart.
     let mut requests = Vec::new();
     for i in 0..40 {
         let http = server.http.clone();
         let url = server.url("/v1/agents");
         let token = org.token.clone();
         requests.push(tokio::spawn(async move {
-            http.post(url)
+            let response = http
+                .post(url)
                 .bearer_auth(token)
                 .json(&json!({ "name": format!("agent-{i}"), "agent_type": "worker" }))
                 .send()
-                .await
-                .map(|r| r.status().as_u16())
+                .await?;
+            let status = response.status().as_u16();
+            let body: Value = response.json().await.unwrap_or(Value::Null);
+            Ok::<_, reqwest::Error>((status, body["id"].as_str().map(str::to_owned)))
         }));
     }
     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     assert!(server.stop().success());
+    let mut acknowledged = Vec::new();
     for request in requests {
-        if let Ok(status) = request.await.unwrap() {
+        if let Ok((status, id)) = request.await.unwrap() {
             assert_eq!(status, 201);
+            acknowledged.push(id.expect("a created agent has an id"));
         }
+    }
+    assert!(
+        !acknowledged.is_empty(),
+        "no request was in flight when SIGTERM arrived: the test proved nothing"
+    );
+    let server = Server::start_in(server.data_dir.clone(), &[]).await;
+    let token = server.token(&org.client_id, &org.client_secret, &[]).await;
+    let listed: Value = server
+        .get("/v1/agents?limit=200", &token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let stored: Vec<&str> = listed["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a["id"].as_str())
+        .collect();
+    for id in &acknowledged {
+        assert!(
+            stored.contains(&id.as_str()),
+            "acknowledged agent {id} was lost"
+        );
     }
 }

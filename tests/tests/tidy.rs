@@ -724,10 +724,11 @@ fn the_rules_catch_violations() {
     assert_eq!(readme_configuration(&stale).len(), 1);
 }
 
-/// Prints the module graph's folders and their dependencies (`cargo test -p agentidp-tests --test
-/// tidy -- --nocapture print_layers`): what ARCHITECTURE.md's layer list is checked against.
+/// The folder graph of `shared/src` (printed with `cargo test -p agentidp-tests --test tidy
+/// folder_graph -- --nocapture`) points only down the layers, and ARCHITECTURE.md's layer table
+/// numbers each folder as `LAYERS` does.
 #[test]
-fn print_layers() {
+fn folder_graph_points_down_the_layers_architecture_md_lists() {
     let mut folders: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for (module, deps) in module_graph(&sources()) {
         let top = module.split("::").next().unwrap().to_owned();
@@ -739,10 +740,38 @@ fn print_layers() {
             }
         }
     }
-    for (folder, deps) in folders {
+    let layer = |folder: &str| {
+        LAYERS
+            .iter()
+            .find(|(name, _)| *name == folder)
+            .map(|(_, n)| *n)
+            .unwrap_or_else(|| panic!("`{folder}` has no layer in LAYERS"))
+    };
+    for (folder, deps) in &folders {
         println!(
             "{folder:>9} -> {}",
-            deps.into_iter().collect::<Vec<_>>().join(", ")
+            deps.iter().cloned().collect::<Vec<_>>().join(", ")
+        );
+        for dep in deps {
+            assert!(
+                layer(dep) < layer(folder),
+                "{folder} (layer {}) uses {dep} (layer {})",
+                layer(folder),
+                layer(dep)
+            );
+        }
+    }
+    let architecture = std::fs::read_to_string(workspace_root().join("ARCHITECTURE.md")).unwrap();
+    for (folder, number) in LAYERS {
+        let row = architecture.lines().find(|line| {
+            line.starts_with("| ")
+                && (line.contains(&format!("`{folder}/`"))
+                    || line.contains(&format!("`{folder}.rs`")))
+        });
+        let row = row.unwrap_or_else(|| panic!("ARCHITECTURE.md's layer table lacks `{folder}`"));
+        assert!(
+            row.starts_with(&format!("| {number} |")),
+            "ARCHITECTURE.md numbers `{folder}` otherwise than LAYERS ({number}): {row}"
         );
     }
 }

@@ -45,7 +45,7 @@ static PORTAL_PAGE: Asset = own!("portal.html", HTML, Caching::NoStore);
 static DOCS_PAGE: Asset = own!("docs.html", HTML, Caching::NoStore);
 
 /// The files under `/portal/`: one ES module per concern, no build step.
-static PORTAL_FILES: [Asset; 12] = [
+static PORTAL_FILES: [Asset; 13] = [
     own!("portal.css", CSS, Caching::Revalidate),
     own!("icon.svg", SVG, Caching::Revalidate),
     own!("portal.js", JS, Caching::Revalidate),
@@ -57,6 +57,7 @@ static PORTAL_FILES: [Asset; 12] = [
     own!("audit.js", JS, Caching::Revalidate),
     own!("usage.js", JS, Caching::Revalidate),
     own!("trust.js", JS, Caching::Revalidate),
+    own!("policies.js", JS, Caching::Revalidate),
     own!("webhooks.js", JS, Caching::Revalidate),
 ];
 

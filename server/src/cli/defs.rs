@@ -160,6 +160,9 @@ pub enum Command {
     /// Trust policies for GitHub Actions workload identity federation.
     #[command(subcommand, after_help = format!("Example:\n  agentidp trust-policies list\n\n{EXIT_CODES}"))]
     TrustPolicies(TrustPoliciesCommand),
+    /// The organization's Cedar policies: which scopes agents and workflows may be issued.
+    #[command(subcommand, after_help = format!("Example:\n  agentidp policies put --file payments.cedar\n\n{EXIT_CODES}"))]
+    Policies(PoliciesCommand),
     /// Webhook subscriptions and their deliveries.
     #[command(subcommand, after_help = format!("Example:\n  agentidp webhooks list\n\n{EXIT_CODES}"))]
     Webhooks(WebhooksCommand),
@@ -504,6 +507,83 @@ pub enum AuditCommand {
         #[arg(long)]
         after_seq: Option<i64>,
     },
+}
+
+#[derive(Subcommand)]
+pub enum PoliciesCommand {
+    /// List the organization's policies.
+    #[command(after_help = format!("Example:\n  agentidp policies list --all\n\n{EXIT_CODES}"))]
+    List {
+        #[command(flatten)]
+        page: PageArgs,
+    },
+    /// Show one policy (its text, description and version).
+    #[command(after_help = format!("Example:\n  agentidp policies get $POLICY\n\n{EXIT_CODES}"))]
+    Get { id: String },
+    /// Upload a policy, or replace one with --id (validated against the schema first).
+    #[command(after_help = format!("Example:\n  agentidp policies put --file payments.cedar --description 'payments only for the payment API'\n  \
+        agentidp policies put --id $POLICY --file payments.cedar --if-match 3\n\n{EXIT_CODES}"))]
+    Put {
+        /// The policy to replace; without it a new policy is created
+        #[arg(long)]
+        id: Option<String>,
+        /// The Cedar text in a file (`-` for stdin)
+        #[arg(
+            long,
+            value_name = "FILE",
+            required_unless_present = "cedar",
+            conflicts_with = "cedar"
+        )]
+        file: Option<String>,
+        /// The Cedar text itself
+        #[arg(long)]
+        cedar: Option<String>,
+        #[arg(long)]
+        description: Option<String>,
+        /// Replace only if the policy is still at this version (412 otherwise)
+        #[arg(long, value_name = "VERSION", requires = "id")]
+        if_match: Option<i64>,
+    },
+    /// Delete a policy.
+    #[command(after_help = format!("Example:\n  agentidp policies delete $POLICY\n\n{EXIT_CODES}"))]
+    Delete { id: String },
+    /// Dry-run the policies for an agent or a workflow; issues nothing.
+    #[command(after_help = format!("Example:\n  agentidp policies evaluate --agent $AGENT --scope payments:write,read:docs \
+        --audience https://pay.example\n  \
+        agentidp policies evaluate --workflow '{{\"repository\":\"octo/app\",\"ref\":\"refs/heads/main\"}}' \
+        --scope deploy:prod --action exchange_token\n\n{EXIT_CODES}"))]
+    Evaluate {
+        #[arg(
+            long = "agent",
+            value_name = "AGENT",
+            required_unless_present = "workflow",
+            conflicts_with = "workflow"
+        )]
+        agent_id: Option<String>,
+        /// A workflow's claims as a JSON object, or @FILE
+        #[arg(long)]
+        workflow: Option<String>,
+        /// Scopes to decide (repeat, or comma-separated)
+        #[arg(
+            long = "scope",
+            value_name = "SCOPE",
+            value_delimiter = ',',
+            required = true
+        )]
+        scopes: Vec<String>,
+        /// The audience (RFC 8707 resource); the issuer when absent
+        #[arg(long)]
+        audience: Option<String>,
+        /// issue_token (client credentials) or exchange_token (federation)
+        #[arg(long)]
+        action: Option<String>,
+        /// Context members as a JSON object (key_bound, lifetime_seconds, client_ip, ...)
+        #[arg(long)]
+        context: Option<String>,
+    },
+    /// Print the Cedar schema policies are validated against.
+    #[command(after_help = format!("Example:\n  agentidp policies schema > agentidp.cedarschema\n\n{EXIT_CODES}"))]
+    Schema,
 }
 
 #[derive(Subcommand)]

@@ -33,7 +33,7 @@ impl Class {
         match status {
             401 | 403 => Class::Authentication,
             404 => Class::NotFound,
-            409 | 410 => Class::Conflict,
+            409 | 410 | 412 => Class::Conflict,
             429 => Class::RateLimited,
             500..=599 => Class::Server,
             400..=499 => Class::Usage,

@@ -12,6 +12,7 @@ mod exit;
 mod hiargs;
 mod login;
 mod output;
+mod policies;
 mod profiles;
 mod prompt;
 mod token_cache;
@@ -93,6 +94,7 @@ async fn dispatch(global: &Global, hi: &HiArgs, command: Command) -> Result<(), 
         Command::Revoke(arg) => tokens::revoke(hi, printer, arg).await,
         Command::Audit(command) => audit::run(hi, printer, command).await,
         Command::TrustPolicies(command) => trust_policies::run(hi, printer, command).await,
+        Command::Policies(command) => policies::run(hi, printer, command).await,
         Command::Webhooks(command) => webhooks::run(hi, printer, command).await,
         Command::Serve { .. }
         | Command::Keys { .. }

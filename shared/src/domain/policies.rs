@@ -2,17 +2,17 @@
 //! (with the line and column of what is wrong), compiling an organization's set, and deciding one
 //! scope of one token request. Policies only narrow: capabilities stay the ceiling.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::str::FromStr;
 use std::sync::OnceLock;
 
 use cedar_policy::{
-    Authorizer, Context, Decision, Entities, EntityUid, PolicyId, PolicySet, Request, Schema,
-    ValidationMode, Validator,
+    Authorizer, Context, Decision, Entities, Entity, EntityId, EntityTypeName, EntityUid, PolicyId,
+    PolicySet, Request, RestrictedExpression, Schema, ValidationMode, Validator,
 };
 use miette::Diagnostic;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 /// The Cedar schema every organization's policies are validated against (`GET
 /// /v1/policies/schema`). Optional facts are empty strings or sets rather than absent, so
@@ -153,7 +153,7 @@ pub fn check(body: PolicyBody) -> Result<(String, String), PolicyInputError> {
             MAX_DESCRIPTION_CHARS,
         ));
     }
-    let set = parse(&cedar, "new")?;
+    let set = parse(&cedar, "uploaded")?;
     if set.policies().next().is_none() {
         return Err(PolicyInputError::Problem(PolicyProblem {
             line: 1,
@@ -333,38 +333,72 @@ pub enum PolicyPrincipal {
     Workflow(WorkflowFacts),
 }
 
+/// The schema's entity type names, parsed once.
+struct Names {
+    agent: EntityTypeName,
+    workflow: EntityTypeName,
+    audience: EntityTypeName,
+    action: EntityTypeName,
+}
+
+fn names() -> &'static Names {
+    static NAMES: OnceLock<Names> = OnceLock::new();
+    NAMES.get_or_init(|| {
+        let name = |n: &str| EntityTypeName::from_str(n).expect("a type name of the schema");
+        Names {
+            agent: name("AgentIdP::Agent"),
+            workflow: name("AgentIdP::Workflow"),
+            audience: name("AgentIdP::Audience"),
+            action: name("AgentIdP::Action"),
+        }
+    })
+}
+
+fn uid(type_name: &EntityTypeName, id: &str) -> EntityUid {
+    EntityUid::from_type_name_and_id(type_name.clone(), EntityId::new(id))
+}
+
+fn text(value: &str) -> RestrictedExpression {
+    RestrictedExpression::new_string(value.to_owned())
+}
+
+fn texts(values: &[String]) -> RestrictedExpression {
+    RestrictedExpression::new_set(values.iter().map(|v| text(v)))
+}
+
 impl PolicyPrincipal {
-    fn entity(&self) -> Value {
+    fn uid(&self) -> EntityUid {
         match self {
-            PolicyPrincipal::Agent(agent) => json!({
-                "uid": { "type": "AgentIdP::Agent", "id": agent.id },
-                "attrs": {
-                    "id": agent.id,
-                    "agent_type": agent.agent_type,
-                    "capabilities": agent.capabilities,
-                    "deployment_env": agent.deployment_env,
-                    "owner": agent.owner,
-                    "tags": agent.tags,
-                },
-                "parents": [],
-            }),
-            PolicyPrincipal::Workflow(workflow) => json!({
-                "uid": { "type": "AgentIdP::Workflow", "id": workflow.repository },
-                "attrs": {
-                    "repository": workflow.repository,
-                    "repository_id": workflow.repository_id,
-                    "ref": workflow.git_ref,
-                    "environment": workflow.environment,
-                    "event_name": workflow.event_name,
-                    "job_workflow_ref": workflow.job_workflow_ref,
-                },
-                "parents": [],
-            }),
+            PolicyPrincipal::Agent(agent) => uid(&names().agent, &agent.id),
+            PolicyPrincipal::Workflow(workflow) => uid(&names().workflow, &workflow.repository),
         }
     }
 
-    fn uid(&self) -> Value {
-        self.entity()["uid"].clone()
+    /// The principal as the schema's entity (every attribute present, as [`SCHEMA`] requires;
+    /// a test checks the entities against it).
+    fn entity(&self) -> Option<Entity> {
+        let attrs: HashMap<String, RestrictedExpression> = match self {
+            PolicyPrincipal::Agent(agent) => HashMap::from([
+                ("id".to_owned(), text(&agent.id)),
+                ("agent_type".to_owned(), text(&agent.agent_type)),
+                ("capabilities".to_owned(), texts(&agent.capabilities)),
+                ("deployment_env".to_owned(), text(&agent.deployment_env)),
+                ("owner".to_owned(), text(&agent.owner)),
+                ("tags".to_owned(), texts(&agent.tags)),
+            ]),
+            PolicyPrincipal::Workflow(workflow) => HashMap::from([
+                ("repository".to_owned(), text(&workflow.repository)),
+                ("repository_id".to_owned(), text(&workflow.repository_id)),
+                ("ref".to_owned(), text(&workflow.git_ref)),
+                ("environment".to_owned(), text(&workflow.environment)),
+                ("event_name".to_owned(), text(&workflow.event_name)),
+                (
+                    "job_workflow_ref".to_owned(),
+                    text(&workflow.job_workflow_ref),
+                ),
+            ]),
+        };
+        Entity::new(self.uid(), attrs, HashSet::new()).ok()
     }
 }
 
@@ -422,25 +456,52 @@ pub struct ScopeDecision {
     pub max_lifetime_seconds: Option<i64>,
 }
 
+/// The entities and the fixed part of the context of one token request, built once for all its
+/// scopes and audiences.
+fn request_parts(
+    request: &TokenRequest<'_>,
+) -> Option<(Entities, Vec<(String, RestrictedExpression)>)> {
+    let mut entities = vec![request.principal.entity()?];
+    for audience in request.audiences {
+        entities.push(Entity::new_no_attrs(
+            uid(&names().audience, audience),
+            HashSet::new(),
+        ));
+    }
+    let entities = Entities::from_entities(entities, None).ok()?;
+    let facts = request.facts;
+    let context = vec![
+        ("grant_type".to_owned(), text(&facts.grant_type)),
+        (
+            "client_auth_method".to_owned(),
+            text(&facts.client_auth_method),
+        ),
+        ("now".to_owned(), RestrictedExpression::new_long(facts.now)),
+        ("client_ip".to_owned(), text(&facts.client_ip)),
+        (
+            "key_bound".to_owned(),
+            RestrictedExpression::new_bool(facts.key_bound),
+        ),
+        (
+            "lifetime_seconds".to_owned(),
+            RestrictedExpression::new_long(facts.lifetime_seconds),
+        ),
+    ];
+    Some((entities, context))
+}
+
 /// Decides each scope for every audience of the request: a scope is allowed when every audience
-/// allows it. Errors building the request (a fact the schema refuses) deny, failing closed.
+/// allows it. Entities and context are built from typed facts in the schema's shape (checked
+/// against it by a test), so they are not re-validated per request; anything that fails to build
+/// denies, failing closed.
 pub fn decide(
     compiled: &CompiledPolicies,
     request: &TokenRequest<'_>,
     scopes: &[&str],
 ) -> Vec<ScopeDecision> {
-    let action_uid = json!({ "type": "AgentIdP::Action", "id": request.action.id() });
-    let mut entities = vec![request.principal.entity()];
-    for audience in request.audiences {
-        entities.push(json!({
-            "uid": { "type": "AgentIdP::Audience", "id": audience },
-            "attrs": {},
-            "parents": [],
-        }));
-    }
-    let entities = Entities::from_json_value(Value::Array(entities), Some(schema()));
-    let uid = |value: Value| EntityUid::from_json(value).ok();
-    let (principal, action) = (uid(request.principal.uid()), uid(action_uid));
+    let parts = request_parts(request);
+    let principal = request.principal.uid();
+    let action = uid(&names().action, request.action.id());
     let authorizer = Authorizer::new();
     scopes
         .iter()
@@ -454,33 +515,20 @@ pub fn decide(
             };
             let mut determining = BTreeSet::new();
             for audience in request.audiences {
-                let answer = (|| {
-                    let entities = entities.as_ref().ok()?;
-                    let action = action.clone()?;
-                    let context = Context::from_json_value(
-                        json!({
-                            "scope": scope,
-                            "grant_type": request.facts.grant_type,
-                            "client_auth_method": request.facts.client_auth_method,
-                            "now": request.facts.now,
-                            "client_ip": request.facts.client_ip,
-                            "key_bound": request.facts.key_bound,
-                            "lifetime_seconds": request.facts.lifetime_seconds,
-                        }),
-                        Some((schema(), &action)),
-                    )
-                    .ok()?;
-                    let resource = uid(json!({ "type": "AgentIdP::Audience", "id": audience }))?;
+                let answer = parts.as_ref().and_then(|(entities, context)| {
+                    let mut pairs = context.clone();
+                    pairs.push(("scope".to_owned(), text(scope)));
+                    let context = Context::from_pairs(pairs).ok()?;
                     let cedar_request = Request::new(
-                        principal.clone()?,
-                        action,
-                        resource,
+                        principal.clone(),
+                        action.clone(),
+                        uid(&names().audience, audience),
                         context,
-                        Some(schema()),
+                        None,
                     )
                     .ok()?;
                     Some(authorizer.is_authorized(&cedar_request, &compiled.set, entities))
-                })();
+                });
                 let Some(answer) = answer else {
                     decision.allowed = false;
                     continue;
@@ -648,6 +696,42 @@ when { context.scope == "payments:write" && principal.deployment_env == "product
         );
         assert!(!decisions[0].allowed);
         assert!(decisions[0].policies.is_empty());
+    }
+
+    #[test]
+    fn the_entities_and_context_built_for_a_request_conform_to_the_schema() {
+        let facts = facts();
+        let audiences = vec!["https://pay.example".to_owned()];
+        let workflow = PolicyPrincipal::Workflow(WorkflowFacts {
+            repository: "octo/app".into(),
+            git_ref: "refs/heads/main".into(),
+            ..WorkflowFacts::default()
+        });
+        for (principal, action) in [
+            (agent(), PolicyAction::IssueToken),
+            (workflow, PolicyAction::ExchangeToken),
+        ] {
+            let request = TokenRequest {
+                principal: &principal,
+                action,
+                audiences: &audiences,
+                facts: &facts,
+            };
+            let (entities, mut context) = request_parts(&request).unwrap();
+            let checked = Entities::from_entities(entities.iter().cloned(), Some(schema()));
+            assert!(checked.is_ok(), "{checked:?}");
+            context.push(("scope".to_owned(), text("read:docs")));
+            let action_uid = uid(&names().action, action.id());
+            let context = Context::from_pairs(context).unwrap();
+            let validated = Request::new(
+                principal.uid(),
+                action_uid,
+                uid(&names().audience, &audiences[0]),
+                context,
+                Some(schema()),
+            );
+            assert!(validated.is_ok(), "{validated:?}");
+        }
     }
 
     #[test]

@@ -461,14 +461,16 @@ pub fn by_operation(operation: Operation) -> Option<&'static Route> {
     ROUTES.iter().find(|r| r.operation == operation)
 }
 
-/// The route serving a request, from its method and concrete path (no two routes of one method
-/// match the same path: a test keeps it so). `HEAD` runs the `GET` handler (axum answers it
-/// without the body), so it is `GET`'s route.
+/// The route serving a request, from its method and concrete path. Where a literal segment and a
+/// parameter both match (`/v1/policies/schema` and `/v1/policies/{id}`), the literal wins, as in
+/// axum's router; a test keeps every other path to one route. `HEAD` runs the `GET` handler
+/// (axum answers it without the body), so it is `GET`'s route.
 pub fn by_request(method: &str, path: &str) -> Option<&'static Route> {
     let method = if method == "HEAD" { "GET" } else { method };
     ROUTES
         .iter()
-        .find(|r| r.method.as_str() == method && matches(r.path, path))
+        .filter(|r| r.method.as_str() == method && matches(r.path, path))
+        .min_by_key(|r| r.path.matches('{').count())
 }
 
 /// A request path for a route: each `{parameter}` becomes a well-formed, unknown id.
@@ -605,13 +607,20 @@ mod tests {
         };
         for route in ROUTES {
             let path = concrete(route.path);
-            let found: Vec<Operation> = ROUTES
+            let found = by_request(route.method.as_str(), &path).map(|r| r.operation);
+            assert_eq!(found, Some(route.operation), "{path}");
+            // Besides a literal segment beating a parameter, no two routes share a path.
+            let equally_specific = ROUTES
                 .iter()
                 .filter(|r| r.method == route.method && matches(r.path, &path))
-                .map(|r| r.operation)
-                .collect();
-            assert_eq!(found, [route.operation], "{path}");
+                .filter(|r| r.path.matches('{').count() == route.path.matches('{').count())
+                .count();
+            assert_eq!(equally_specific, 1, "{path}");
         }
+        assert_eq!(
+            by_request("GET", "/v1/policies/schema").map(|r| r.operation),
+            Some(Operation::GetPolicySchema)
+        );
         assert_eq!(
             by_request("DELETE", "/v1/orgs/credentials/abc").map(|r| r.operation),
             Some(Operation::RevokeAdminCredential)

@@ -17,6 +17,29 @@ use crate::store::chain;
 
 pub use crate::platform::system::SystemClock;
 
+/// DEVELOPMENT ONLY (`AGENTIDP_DEV_CLOCK_FILE`): the system clock, ahead by the milliseconds a
+/// file holds, so tests move the server's time through the clock seam instead of sleeping. The
+/// file is read on every reading of the clock; a missing or unreadable one counts as no offset.
+pub struct OffsetClock {
+    file: std::path::PathBuf,
+}
+
+impl OffsetClock {
+    pub fn new(file: std::path::PathBuf) -> Self {
+        OffsetClock { file }
+    }
+}
+
+impl crate::ports::runtime::Clock for OffsetClock {
+    fn now_millis(&self) -> i64 {
+        let offset = std::fs::read_to_string(&self.file)
+            .ok()
+            .and_then(|text| text.trim().parse::<i64>().ok())
+            .unwrap_or(0);
+        crate::ports::runtime::Clock::now_millis(&SystemClock).saturating_add(offset)
+    }
+}
+
 use crate::platform::wal;
 
 /// How far a commit is pushed to disk before the caller hears it succeeded.

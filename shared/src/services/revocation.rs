@@ -26,11 +26,11 @@ pub async fn revoke_subject(
     now_seconds: i64,
     token_ttl_seconds: i64,
 ) -> Result<(), KvError> {
-    let ttl = (token_ttl_seconds + CLOCK_SKEW_SECONDS as i64 + 1) as u64;
-    kv.set(
+    cut_off(
+        kv,
         &kv_keys::revoked_subject(subject),
-        &now_seconds.to_string(),
-        ttl,
+        now_seconds,
+        token_ttl_seconds,
     )
     .await
 }
@@ -43,13 +43,24 @@ pub async fn revoke_client(
     now_seconds: i64,
     token_ttl_seconds: i64,
 ) -> Result<(), KvError> {
-    let ttl = (token_ttl_seconds + CLOCK_SKEW_SECONDS as i64 + 1) as u64;
-    kv.set(
+    cut_off(
+        kv,
         &kv_keys::revoked_client(client_id),
-        &now_seconds.to_string(),
-        ttl,
+        now_seconds,
+        token_ttl_seconds,
     )
     .await
+}
+
+/// A cut-off entry: every token issued up to now, kept until the last of them would expire.
+async fn cut_off(
+    kv: &dyn KeyValue,
+    key: &str,
+    now_seconds: i64,
+    token_ttl_seconds: i64,
+) -> Result<(), KvError> {
+    let ttl = (token_ttl_seconds + CLOCK_SKEW_SECONDS as i64 + 1) as u64;
+    kv.set(key, &now_seconds.to_string(), ttl).await
 }
 
 /// The entries that decide whether `token` is revoked, read together in one round trip (alone,
