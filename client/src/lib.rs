@@ -569,6 +569,58 @@ impl Client {
     }
 
     /// Enqueues a `webhook.test` event for this subscription alone.
+    /// `PATCH /v1/webhooks/{id}` with the fields to change (`url`, `events`, `description`,
+    /// `enabled`).
+    pub async fn update_webhook(
+        &self,
+        webhook_id: &str,
+        changes: &serde_json::Value,
+    ) -> Result<Webhook, Error> {
+        let path = ["v1", "webhooks", webhook_id];
+        self.json(self.request(Method::PATCH, &path).json(changes))
+            .await
+    }
+
+    /// `DELETE /v1/webhooks/{id}`.
+    pub async fn delete_webhook(&self, webhook_id: &str) -> Result<(), Error> {
+        self.send(self.request(Method::DELETE, &["v1", "webhooks", webhook_id]))
+            .await
+            .map(drop)
+    }
+
+    /// `POST /v1/webhooks/{id}/rotate`: the new signing secret (shown once), the old one valid
+    /// for the grace period (a day unless given).
+    pub async fn rotate_webhook_secret(
+        &self,
+        webhook_id: &str,
+        grace_period_seconds: Option<i64>,
+    ) -> Result<serde_json::Value, Error> {
+        let body = match grace_period_seconds {
+            Some(seconds) => serde_json::json!({ "grace_period_seconds": seconds }),
+            None => serde_json::json!({}),
+        };
+        let path = ["v1", "webhooks", webhook_id, "rotate"];
+        self.json(self.request(Method::POST, &path).json(&body))
+            .await
+    }
+
+    /// `POST /v1/webhooks/{id}/deliveries/{delivery_id}/retry`: a failed delivery, again.
+    pub async fn retry_webhook_delivery(
+        &self,
+        webhook_id: &str,
+        delivery_id: &str,
+    ) -> Result<serde_json::Value, Error> {
+        let path = [
+            "v1",
+            "webhooks",
+            webhook_id,
+            "deliveries",
+            delivery_id,
+            "retry",
+        ];
+        self.json(self.request(Method::POST, &path)).await
+    }
+
     pub async fn test_webhook(&self, webhook_id: &str) -> Result<WebhookDelivery, Error> {
         let path = ["v1", "webhooks", webhook_id, "test"];
         self.json(self.request(Method::POST, &path)).await

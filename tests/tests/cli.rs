@@ -705,6 +705,51 @@ async fn webhook_commands_report_what_the_server_answers() {
         NOT_FOUND,
         Some("not_found"),
     );
+    // The rest of a subscription's life from the command line.
+    let updated = cli
+        .run(&[
+            "webhooks",
+            "update",
+            &id,
+            "--event",
+            "agent.created",
+            "--disable",
+        ])
+        .ok()
+        .json();
+    assert_eq!(
+        updated["events"],
+        serde_json::json!(["agent.created"]),
+        "{updated}"
+    );
+    assert_eq!(updated["enabled"], false, "{updated}");
+    let rotated = cli
+        .run(&["webhooks", "rotate", &id, "--grace-period", "60"])
+        .ok();
+    assert!(
+        text(&rotated.json(), "secret").starts_with("whsec_"),
+        "{rotated:#?}"
+    );
+    let retried = cli.run(&["webhooks", "retry", &id, unknown]);
+    assert_fails(&retried, NOT_FOUND, Some("not_found"));
+    cli.run(&["webhooks", "delete", &id]).ok();
+    assert_fails(
+        &cli.run(&["webhooks", "delete", &id]),
+        NOT_FOUND,
+        Some("not_found"),
+    );
+    // `--scope` takes the list syntax of `--capability`.
+    let token = cli
+        .run(&[
+            "token",
+            "--scope",
+            "agents:read,webhooks:read",
+            "-o",
+            "json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(token["scope"], "agents:read webhooks:read", "{token}");
 }
 
 #[test]

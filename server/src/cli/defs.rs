@@ -446,9 +446,10 @@ pub enum CredentialsCommand {
 
 #[derive(Args, Debug)]
 pub struct TokenArgs {
-    /// Scopes to request, space-separated [default: all the client may have]
-    #[arg(long)]
-    pub scope: Option<String>,
+    /// Scopes to request (repeat, or comma- or space-separated, as --capability) [default: all
+    /// the client may have]
+    #[arg(long = "scope", value_name = "SCOPE", value_delimiter = ',')]
+    pub scopes: Vec<String>,
     /// RFC 8707 audience (repeat for several)
     #[arg(long)]
     pub audience: Vec<String>,
@@ -704,6 +705,37 @@ pub enum WebhooksCommand {
     /// Send a `webhook.test` event to one subscription.
     #[command(after_help = format!("Example:\n  agentidp webhooks test $WEBHOOK\n\n{EXIT_CODES}"))]
     Test { id: String },
+    /// Change a subscription's endpoint, events, description, or turn it on or off.
+    #[command(after_help = format!("Example:\n  agentidp webhooks update $WEBHOOK --event agent.created,agent.updated --enable\n\n{EXIT_CODES}"))]
+    Update {
+        id: String,
+        #[arg(long, value_name = "URL")]
+        endpoint: Option<String>,
+        /// Event types replacing the current ones (repeat, or comma-separated)
+        #[arg(long = "event", value_name = "EVENT", value_delimiter = ',')]
+        events: Vec<String>,
+        #[arg(long)]
+        description: Option<String>,
+        /// Turn deliveries on (also re-enables one the dispatcher disabled)
+        #[arg(long, conflicts_with = "disable")]
+        enable: bool,
+        #[arg(long)]
+        disable: bool,
+    },
+    /// Delete a subscription and its delivery log.
+    #[command(after_help = format!("Example:\n  agentidp webhooks delete $WEBHOOK\n\n{EXIT_CODES}"))]
+    Delete { id: String },
+    /// A new signing secret (printed once); the old one keeps signing for the grace period.
+    #[command(after_help = format!("Example:\n  agentidp webhooks rotate $WEBHOOK --grace-period 3600\n\n{EXIT_CODES}"))]
+    Rotate {
+        id: String,
+        /// Seconds the old secret stays valid [default: a day]
+        #[arg(long, value_name = "SECONDS")]
+        grace_period: Option<i64>,
+    },
+    /// Deliver a failed delivery again.
+    #[command(after_help = format!("Example:\n  agentidp webhooks retry $WEBHOOK $DELIVERY\n\n{EXIT_CODES}"))]
+    Retry { id: String, delivery: String },
 }
 
 #[cfg(test)]
