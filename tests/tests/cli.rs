@@ -1009,3 +1009,79 @@ async fn policies_are_uploaded_evaluated_replaced_and_deleted_from_the_command_l
     let missing = cli.run(&["policies", "get", &id]);
     assert_eq!(missing.code, NOT_FOUND);
 }
+
+#[tokio::test]
+async fn client_ids_serve_as_credential_ids_and_errors_name_the_next_step() {
+    let server = Server::start().await;
+    let cli = Cli::new(&server.base);
+    let admin = sign_up(&cli, "friendly");
+    let agent = cli
+        .run(&["agents", "register", "--name", "bot", "--type", "assistant"])
+        .ok()
+        .json();
+    let agent_id = text(&agent, "id");
+    let credential = cli.run(&["credentials", "create", &agent_id]).ok().json();
+    let revoked = cli
+        .run(&[
+            "credentials",
+            "revoke",
+            &agent_id,
+            &text(&credential, "client_id"),
+        ])
+        .ok()
+        .json();
+    assert_eq!(revoked["id"], credential["id"], "{revoked}");
+
+    // The CLI's own token issuance can be left out of the trail it shows.
+    let tail = cli
+        .run(&[
+            "audit",
+            "tail",
+            "-n",
+            "50",
+            "--exclude-action",
+            "token.issued",
+            "-o",
+            "json",
+        ])
+        .ok();
+    let actions: Vec<String> = tail
+        .json_lines()
+        .iter()
+        .map(|e| text(e, "action"))
+        .collect();
+    assert!(
+        actions.contains(&"credential.revoked".to_owned()),
+        "{actions:?}"
+    );
+    assert!(!actions.contains(&"token.issued".to_owned()), "{actions:?}");
+
+    // Errors say what to do in the command line's terms.
+    let admin_scoped = cli.run(&[
+        "agents",
+        "register",
+        "--name",
+        "boss",
+        "--type",
+        "assistant",
+        "--capability",
+        "agents:write",
+    ]);
+    assert!(
+        admin_scoped.stderr.contains("--allow-management-scopes"),
+        "{admin_scoped:#?}"
+    );
+    let nowhere = Cli::new(&format!("http://127.0.0.1:{}", agentidp_tests::free_port()));
+    let unreachable = nowhere.run_with(
+        &["agents", "list"],
+        &[
+            ("AGENTIDP_CLIENT_ID", admin.client_id.as_str()),
+            ("AGENTIDP_CLIENT_SECRET", admin.client_secret.as_str()),
+        ],
+        None,
+    );
+    assert!(
+        unreachable.stderr.contains("agentidp serve") && unreachable.stderr.contains("--url"),
+        "{unreachable:#?}"
+    );
+}

@@ -481,6 +481,9 @@ pub enum AuditCommand {
         interval: u64,
         #[arg(long)]
         action: Option<String>,
+        /// Leave these actions out (repeat, or comma-separated), e.g. `token.issued`
+        #[arg(long = "exclude-action", value_name = "ACTION", value_delimiter = ',')]
+        exclude_actions: Vec<String>,
         /// Only this agent's events
         #[arg(long = "agent", value_name = "AGENT")]
         agent_id: Option<String>,

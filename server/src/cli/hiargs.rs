@@ -106,6 +106,12 @@ impl HiArgs {
         Ok(self.client()?.authorized(&self.access_token().await?))
     }
 
+    /// Like [`HiArgs::authorized`], after forgetting the cached token (the server refused it).
+    pub async fn reauthorized(&self) -> Result<Client, CliError> {
+        token_cache::forget(&self.config_dir, &self.profile_name);
+        self.authorized().await
+    }
+
     /// The access token the CLI acts with: the cached one while it is good, else a fresh one.
     pub async fn access_token(&self) -> Result<String, CliError> {
         let credentials = self.credentials()?;
