@@ -292,4 +292,11 @@ for runtime in workers:$workers_base spin:$spin_base; do
   AGENTIDP_CONFIG_DIR="$work/doctor-config" "$root/target/debug/agentidp" doctor -o table \
     --url "${runtime#*:}" || fail "agentidp doctor against the ${runtime%%:*} builds"
 done
+# The descriptors deploy as they are: wrangler bundles each Worker without uploading anything.
+for function in "${FUNCTIONS[@]}"; do
+  echo "== wrangler deploy --dry-run --env $function"
+  AGENTIDP_SKIP_EDGE_BUILD=1 npx --no-install wrangler deploy --dry-run --env "$function" \
+    --outdir "$work/dry-run/$function" >"$work/dry-run-$function.log" 2>&1 \
+    || { tail -n 20 "$work/dry-run-$function.log" >&2; fail "wrangler deploy --dry-run --env $function"; }
+done
 echo "== edge tests passed in $(elapsed) ms"
