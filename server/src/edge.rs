@@ -74,7 +74,7 @@ pub async fn rotate_keys_remotely(
         .rotate_signing_key(alg)
         .await
         .map_err(|e| match e.api().and_then(|a| a.code()) {
-            Some("route_not_found") => format!(
+            Some("operator_api_off" | "route_not_found") => format!(
                 "{url} has no operator API: set AGENTIDP_OPERATOR_TOKEN on the deployment \
                  (every Worker: `wrangler secret put AGENTIDP_OPERATOR_TOKEN --env token`)"
             ),

@@ -71,7 +71,7 @@ async fn without_an_operator_credential_the_operator_api_is_off() {
         return; // An external deployment chose its own configuration.
     }
     let (status, body) = call(&server, "GET", "/v1/operator/health", &operator_token()).await;
-    assert_problem((status, body), 404, "route_not_found");
+    assert_problem((status, body), 404, "operator_api_off");
 }
 
 #[tokio::test]

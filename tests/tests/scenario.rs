@@ -336,7 +336,7 @@ async fn every_route_answers_as_its_access_level_says() {
                 assert!(
                     matches!(
                         (status, code),
-                        (401, "operator_credential_required") | (404, "route_not_found")
+                        (401, "operator_credential_required") | (404, "operator_api_off")
                     ),
                     "{label}: {status} {body}"
                 );

@@ -239,9 +239,7 @@ async fn route_reaches_its_function(
             "{label} answered {status} from something else than AgentIdP"
         ));
     }
-    if matches!(code, "route_not_found" | "method_not_allowed")
-        && !(route.access == Access::Operator && status == 404)
-    {
+    if matches!(code, "route_not_found" | "method_not_allowed") {
         return Err(format!(
             "{label} reached a function that does not serve it ({code})"
         ));

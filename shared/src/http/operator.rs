@@ -25,8 +25,8 @@ impl FromRequestParts<AppState> for OperatorCall {
             // Off unless configured: nothing to find here.
             return Err(ApiError::new(
                 StatusCode::NOT_FOUND,
-                "route_not_found",
-                "no such endpoint (the operator API is off: AGENTIDP_OPERATOR_TOKEN is not set)",
+                "operator_api_off",
+                "the operator API is off on this deployment: AGENTIDP_OPERATOR_TOKEN is not set",
             ));
         };
         // A tenant's token, however privileged, is not the operator credential.
