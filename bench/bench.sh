@@ -13,6 +13,8 @@
 # for a before/after comparison on the same machine).
 # wrk and the server share this machine's cores, so the figures are a floor, not a ceiling.
 # Rate limits are off (organization, client and IP limits all 0) so that they do not cap the figures.
+# Also prints the database's growth per token issued (the audit event, its Merkle tree nodes and
+# analytics counters, the indexes), from the pages in use before and after the token run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -109,7 +111,22 @@ run() {
   curl -fsS -o /dev/null -u "$client_id:$client_secret" -d "$body" "$BASE$path"
 }
 
+# Tokens issued and bytes the database holds (pages in use, write-ahead log included: a reader
+# sees its snapshot), read-only beside the running server.
+db_figures() {
+  python3 - "$WORK_DIR/data/agentidp.db" <<'PY'
+import sqlite3, sys
+c = sqlite3.connect(f"file:{sys.argv[1]}?mode=ro", uri=True)
+one = lambda q: c.execute(q).fetchone()[0]
+tokens = one("SELECT COUNT(*) FROM audit_events WHERE action = 'token.issued'")
+used = (one("PRAGMA page_count") - one("PRAGMA freelist_count")) * one("PRAGMA page_size")
+print(tokens, used)
+PY
+}
+
+read -r tokens_before bytes_before < <(db_figures)
 run token /oauth2/token "grant_type=client_credentials&scope=read:docs"
+read -r tokens_after bytes_after < <(db_figures)
 run introspect /oauth2/introspect "token=$access_token"
 
 # The same issuance once the organization has BENCH_POLICIES Cedar policies (default 10), in the
@@ -146,6 +163,11 @@ for line in "${RESULTS[@]}"; do
     "${p99#*=}" "${max#*=}" "$errors"
   ((errors == 0)) || failed=1
 done
+issued=$((tokens_after - tokens_before))
+if ((issued > 0)); then
+  printf 'database growth per token issued: %d bytes (%d tokens, %d bytes)\n' \
+    $(((bytes_after - bytes_before) / issued)) "$issued" $((bytes_after - bytes_before))
+fi
 if ((failed)); then
   echo "some requests failed (HTTP >= 400 or socket errors): the figures above are not valid" >&2
   exit 1

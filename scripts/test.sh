@@ -7,8 +7,8 @@
 #
 # Stages: setup fmt clippy wasm build standins (the local Turso and Upstash stand-ins driven by the
 # official npm clients) rust python browser (the portal and /docs in Debian's Chromium, driven by
-# playwright-core) schemathesis (schema-driven API fuzzing of the served OpenAPI document, short
-# form) edge (the wasm builds end to end in workerd via miniflare and in wasmtime,
+# playwright-core; then tests/identity/, a did:web document resolved by did-resolver) schemathesis
+# (schema-driven API fuzzing of the served OpenAPI document, short form) edge (the wasm builds end to end in workerd via miniflare and in wasmtime,
 # scripts/test-edge.sh), and, on request only, fuzz (a short cargo fuzz smoke run of every target:
 # `bash scripts/test.sh fuzz`; add it to ALL_STAGES to run it by default). Idempotent and
 # prompt-free on a fresh Debian machine with rustup (CI runs it as `bash .ci/run` with CI=true and
@@ -263,6 +263,11 @@ stage_browser() {
   fi
   echo "screenshots:"
   ls -1 "$shots"
+  section "did:web: a standard DID resolver (did-resolver, web-did-resolver) against the same server"
+  if ! AGENTIDP_BASE_URL=$SERVER_BASE timeout -k 10 120 node --test tests/identity/; then
+    tail -n 50 "$SERVER_LOG" >&2 || true
+    fail "did:web resolution test"
+  fi
 }
 
 # Schemathesis against the debug server's /openapi.json: every operation, valid and invalid inputs,

@@ -361,6 +361,23 @@ impl Client {
             .await
     }
 
+    // ---- marketplace (public) --------------------------------------------------------------
+
+    /// `GET /v1/marketplace/agents`: published agents of every organization, no credentials needed.
+    pub async fn search_marketplace(
+        &self,
+        query: &MarketplaceQuery,
+    ) -> Result<MarketplacePage, Error> {
+        let url = self.url(&["v1", "marketplace", "agents"]);
+        self.json(self.http.get(url).query(&query.pairs())).await
+    }
+
+    /// `GET /v1/marketplace/agents/{id}`.
+    pub async fn get_marketplace_agent(&self, id: &str) -> Result<PublicAgent, Error> {
+        let url = self.url(&["v1", "marketplace", "agents", id]);
+        self.json(self.http.get(url)).await
+    }
+
     // ---- credentials -----------------------------------------------------------------------
 
     /// A client secret is in the answer, once.
@@ -442,6 +459,37 @@ impl Client {
             .send(self.request(Method::GET, &path).query(query))
             .await?;
         Ok(AuditExport { response })
+    }
+
+    /// `GET /v1/audit/checkpoints/latest`: the latest signed checkpoint note, as text.
+    pub async fn latest_audit_checkpoint(&self) -> Result<String, Error> {
+        self.text(self.request(Method::GET, &["v1", "audit", "checkpoints", "latest"]))
+            .await
+    }
+
+    /// `GET /v1/audit/checkpoints/key`: the checkpoint note verifier key.
+    pub async fn audit_checkpoint_key(&self) -> Result<String, Error> {
+        self.text(self.request(Method::GET, &["v1", "audit", "checkpoints", "key"]))
+            .await
+    }
+
+    /// `GET /v1/audit/consistency?from=&to=`: the RFC 9162 consistency proof.
+    pub async fn audit_consistency(&self, from: u64, to: u64) -> Result<ConsistencyProof, Error> {
+        let path = ["v1", "audit", "consistency"];
+        self.json(
+            self.request(Method::GET, &path)
+                .query(&[("from", from), ("to", to)]),
+        )
+        .await
+    }
+
+    async fn text(&self, builder: RequestBuilder) -> Result<String, Error> {
+        let response = self.send(builder).await?;
+        let url = response.url().to_string();
+        response.text().await.map_err(|e| Error::Transport {
+            url,
+            reason: transport_reason(&e),
+        })
     }
 
     // ---- trust policies --------------------------------------------------------------------

@@ -146,8 +146,128 @@ pub struct Agent {
     pub updated_at: String,
     #[serde(default)]
     pub last_auth_at: Option<String>,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    #[serde(default)]
+    pub homepage_url: Option<String>,
+    #[serde(default)]
+    pub a2a_url: Option<String>,
+    #[serde(default)]
+    pub skills: Vec<Skill>,
     #[serde(flatten)]
     pub extra: Extra,
+}
+
+/// One thing an agent can do (A2A's `AgentSkill`).
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+pub struct Skill {
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub examples: Vec<String>,
+}
+
+/// What an agent publishes, shared by `AgentCreate` and `AgentUpdate` (flattened into both).
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct AgentProfile {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub homepage_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub a2a_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skills: Option<Vec<Skill>>,
+}
+
+/// An agent as the public marketplace shows it.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+pub struct PublicAgent {
+    pub id: String,
+    pub did: String,
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    pub agent_type: String,
+    #[serde(default)]
+    pub version: Option<String>,
+    #[serde(default)]
+    pub capabilities: Vec<String>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    #[serde(default)]
+    pub skills: Vec<Skill>,
+    #[serde(default)]
+    pub homepage_url: Option<String>,
+    #[serde(default)]
+    pub a2a_url: Option<String>,
+    pub deployment_env: String,
+    pub created_at: String,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+/// How often a facet's value occurs among every match.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+pub struct FacetCount {
+    pub value: String,
+    pub count: i64,
+}
+
+/// One page of a marketplace search.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+pub struct MarketplacePage {
+    pub data: Vec<PublicAgent>,
+    pub next_cursor: Option<String>,
+    #[serde(default)]
+    pub facets: Option<std::collections::BTreeMap<String, Vec<FacetCount>>>,
+}
+
+/// `GET /v1/marketplace/agents`: `capability` and `tag` repeat (all of them must hold).
+#[derive(Clone, Debug, Default)]
+pub struct MarketplaceQuery {
+    pub q: Option<String>,
+    pub agent_type: Option<String>,
+    pub capabilities: Vec<String>,
+    pub tags: Vec<String>,
+    pub deployment_env: Option<String>,
+    /// Among `agent_type` and `tags`.
+    pub facets: Vec<String>,
+    pub page: PageQuery,
+}
+
+impl MarketplaceQuery {
+    /// The query's pairs, repeated parameters repeated.
+    pub fn pairs(&self) -> Vec<(&'static str, String)> {
+        let mut pairs = Vec::new();
+        let mut one = |key: &'static str, value: &Option<String>| {
+            if let Some(value) = value {
+                pairs.push((key, value.clone()));
+            }
+        };
+        one("q", &self.q);
+        one("agent_type", &self.agent_type);
+        one("deployment_env", &self.deployment_env);
+        pairs.extend(self.capabilities.iter().map(|c| ("capability", c.clone())));
+        pairs.extend(self.tags.iter().map(|t| ("tag", t.clone())));
+        if !self.facets.is_empty() {
+            pairs.push(("facets", self.facets.join(",")));
+        }
+        if let Some(limit) = self.page.limit {
+            pairs.push(("limit", limit.to_string()));
+        }
+        if let Some(cursor) = &self.page.cursor {
+            pairs.push(("cursor", cursor.clone()));
+        }
+        pairs
+    }
 }
 
 /// `POST /v1/agents`.
@@ -169,6 +289,8 @@ pub struct AgentCreate {
     pub metadata: Option<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub visibility: Option<String>,
+    #[serde(flatten)]
+    pub profile: AgentProfile,
     /// Must be `true` for `capabilities` to add management scopes (`agents:*`, `audit:*`, ...).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub allow_management_scopes: bool,
@@ -195,6 +317,8 @@ pub struct AgentUpdate {
     pub metadata: Option<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub visibility: Option<String>,
+    #[serde(flatten)]
+    pub profile: AgentProfile,
     /// Must be `true` for `capabilities` to add management scopes (`agents:*`, `audit:*`, ...).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub allow_management_scopes: bool,
@@ -327,6 +451,16 @@ pub struct ExportQuery {
     pub to: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub after_seq: Option<i64>,
+}
+
+/// `GET /v1/audit/consistency`: hashes in standard base64.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+pub struct ConsistencyProof {
+    pub from: u64,
+    pub to: u64,
+    pub proof: Vec<String>,
+    #[serde(flatten)]
+    pub extra: Extra,
 }
 
 /// `GET /v1/audit/verify`: the chain's head when valid, the first broken link otherwise.

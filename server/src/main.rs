@@ -29,6 +29,7 @@ use agentidp_shared::ports::kv::KeyValue;
 use agentidp_shared::ports::runtime::Clock;
 use agentidp_shared::ports::sql::Database;
 use agentidp_shared::services::webhooks::{self, Scope};
+use agentidp_shared::services::{audit_log, retention};
 use agentidp_shared::state::{AppState, Platform};
 use agentidp_shared::store::migrations;
 use clap::Parser;
@@ -248,6 +249,9 @@ async fn serve(listen: Option<SocketAddr>, data_dir_flag: Option<PathBuf>) -> Re
     let dispatch_every = config::WEBHOOK_DISPATCH_INTERVAL_SECONDS
         .integer(&env)
         .map_err(|e| e.to_string())?;
+    let audit_every = config::AUDIT_CHECKPOINT_SECONDS
+        .integer(&env)
+        .map_err(|e| e.to_string())?;
     let platform = Platform {
         db: counted::database(db),
         kv: counted::key_value(kv),
@@ -268,6 +272,12 @@ async fn serve(listen: Option<SocketAddr>, data_dir_flag: Option<PathBuf>) -> Re
         tokio::spawn(dispatch_periodically(
             state.clone(),
             std::time::Duration::from_secs(dispatch_every.unsigned_abs()),
+        ));
+    }
+    if audit_every > 0 {
+        tokio::spawn(audit_periodically(
+            state.clone(),
+            std::time::Duration::from_secs(audit_every.unsigned_abs()),
         ));
     }
     let app = all_functions(state);
@@ -320,6 +330,29 @@ async fn dispatch_periodically(state: AppState, every: std::time::Duration) {
         ticks.tick().await;
         if let Err(e) = webhooks::dispatch(&state, Scope::Everyone, state.now_millis()).await {
             tracing::warn!(error = %e, "periodic webhook dispatch failed; retrying next tick");
+        }
+    }
+}
+
+/// Every tick: a signed checkpoint of each audit log that grew, then retention's batches until
+/// nothing more is expired (each batch its own transaction, so an interruption loses nothing).
+async fn audit_periodically(state: AppState, every: std::time::Duration) {
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        if let Err(e) = audit_log::checkpoint_all(&state, state.now_millis(), 1000).await {
+            tracing::warn!(error = %e, "periodic audit checkpoints failed; retrying next tick");
+        }
+        loop {
+            match retention::sweep(&state, state.now_millis()).await {
+                Ok(0) => break,
+                Ok(_) => continue,
+                Err(e) => {
+                    tracing::warn!(error = %e, "audit retention failed; retrying next tick");
+                    break;
+                }
+            }
         }
     }
 }

@@ -431,6 +431,18 @@ pub const WEBHOOK_DISPATCH_INTERVAL_SECONDS: Variable = native(integer(
     3600,
     "how often the server delivers due webhook retries (`0` = never: only requests and `POST /v1/webhooks/dispatch` deliver)",
 ));
+pub const AUDIT_RETENTION_TIERS: Variable = text(
+    "AGENTIDP_AUDIT_RETENTION_TIERS",
+    "`free=90,pro=365,enterprise=0`",
+    "per-tier days audit events are kept before removal behind a signed checkpoint (`0` = forever)",
+);
+pub const AUDIT_CHECKPOINT_SECONDS: Variable = native(integer(
+    "AGENTIDP_AUDIT_CHECKPOINT_SECONDS",
+    300,
+    0,
+    86_400,
+    "how often the server signs a checkpoint of every audit log that grew and removes events past retention (`0` = never: checkpoints only on request)",
+));
 pub const STRIPE_WEBHOOK_SECRET: Variable = secret(text(
     "STRIPE_WEBHOOK_SECRET",
     "unset (billing off)",
@@ -511,6 +523,8 @@ pub const VARIABLES: &[Variable] = &[
     KV_TIMEOUT_MS,
     RATE_LIMIT_PER_MINUTE,
     RATE_LIMIT_TIERS,
+    AUDIT_RETENTION_TIERS,
+    AUDIT_CHECKPOINT_SECONDS,
     RATE_LIMIT_CLIENT_PER_MINUTE,
     RATE_LIMIT_IP_PER_MINUTE,
     RATE_LIMIT_IPV6_PREFIX,

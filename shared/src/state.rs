@@ -9,6 +9,7 @@ use crate::config::Config;
 use crate::domain::audit::{AuditDraft, Outcome};
 use crate::domain::policies::CompiledPolicies;
 use crate::jose::access_token::{self, TokenError, VerifiedToken};
+use crate::jose::detached::SignatureMemo;
 use crate::jose::keys::{KeyRing, KeySet, KeySource};
 use crate::jose::remote_jwks::RemoteKeySets;
 use crate::jose::verified_cache::VerifiedCache;
@@ -101,6 +102,8 @@ pub struct Services {
     pub background: Arc<dyn Background>,
     pub deliveries_due: DeliveriesDue,
     pub policy_sets: PolicySets,
+    /// Signed A2A cards, by agent, card version and signing key.
+    pub card_signatures: SignatureMemo,
 }
 
 #[derive(Clone)]
@@ -152,6 +155,7 @@ impl AppState {
             background: platform.background,
             deliveries_due: DeliveriesDue::default(),
             policy_sets: PolicySets::default(),
+            card_signatures: SignatureMemo::default(),
         }))
     }
 

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use agentidp_shared::domain::audit::Verification;
 use agentidp_shared::domain::audit::{AuditDraft, ChainHead, Outcome};
+use agentidp_shared::domain::merkle;
 use agentidp_shared::domain::revocation::revoked_by;
 use agentidp_shared::ports::kv::{Admission, KeyValue, Window};
 use agentidp_shared::ports::runtime::Clock;
@@ -390,4 +391,80 @@ pub async fn database_suite(db: Arc<dyn Database>, run: &str) {
         }
         broken => panic!("the chain broke under concurrent commits: {broken:?}"),
     }
+
+    // The Merkle tree is kept in the same commits: one change appending several events, then
+    // concurrent ones; every stored node is the RFC 9162 hash of its leaves, none is missing, and
+    // the head's root is the tree of every event.
+    db.commit(
+        Change::new()
+            .event(draft(&org, 100))
+            .event(draft(&org, 101))
+            .event(draft(&org, 102)),
+    )
+    .await
+    .unwrap();
+    let commits: Vec<_> = (200..240)
+        .map(|n| {
+            let (db, org) = (db.clone(), org.clone());
+            tokio::spawn(async move { db.commit(Change::new().event(draft(&org, n))).await })
+        })
+        .collect();
+    for commit in commits {
+        commit.await.unwrap().unwrap();
+    }
+    assert_tree_is_whole(db.as_ref(), &org, 64).await;
+}
+
+/// RFC 9162 MTH, recursively, as the reference.
+fn mth(leaves: &[merkle::Hash]) -> merkle::Hash {
+    match leaves.len() {
+        0 => merkle::empty_root(),
+        1 => leaves[0],
+        n => {
+            let k = 1usize << (usize::BITS - 1 - (n - 1).leading_zeros());
+            merkle::node_hash(&mth(&leaves[..k]), &mth(&leaves[k..]))
+        }
+    }
+}
+
+/// Checks an organization's stored tree against its events: `size` events, each stored node the
+/// MTH of its leaves, every complete node at level 4 and above stored, the head's root right.
+pub async fn assert_tree_is_whole(db: &dyn Database, org: &str, size: usize) {
+    let rows = db
+        .query(chain::hashes_after(org, 0, 1_000_000))
+        .await
+        .unwrap();
+    let leaves: Vec<merkle::Hash> = rows
+        .iter()
+        .map(|r| merkle::leaf_of_chain_hash(&r.get::<String>("hash").unwrap()).unwrap())
+        .collect();
+    assert_eq!(leaves.len(), size);
+    let nodes = db
+        .query(
+            Statement::new("SELECT level, idx, hash FROM audit_tree_nodes WHERE org_id = ?1")
+                .bind(org),
+        )
+        .await
+        .unwrap();
+    let mut expected = 0;
+    let mut level = merkle::STORED_LEVEL;
+    while (1usize << level) <= size {
+        expected += size >> level;
+        level += 1;
+    }
+    assert_eq!(nodes.len(), expected, "stored nodes");
+    for node in nodes {
+        let (level, idx): (i64, i64) = (node.get("level").unwrap(), node.get("idx").unwrap());
+        let (start, end) = ((idx << level) as usize, ((idx + 1) << level) as usize);
+        let hash: Vec<u8> = node.get("hash").unwrap();
+        assert_eq!(
+            hash,
+            mth(&leaves[start..end]).to_vec(),
+            "node {level}/{idx}"
+        );
+    }
+    let (head, backfill) = chain::load_head(db, org).await.unwrap();
+    assert!(backfill.is_empty());
+    assert_eq!(head.tree.size() as usize, size);
+    assert_eq!(head.tree.root(), mth(&leaves));
 }

@@ -11,6 +11,7 @@ use base64::Engine;
 use reqwest::{Client, Response};
 use serde_json::{json, Value};
 
+pub mod audit_log;
 pub mod cli;
 pub mod conformance;
 pub mod fault_proxy;

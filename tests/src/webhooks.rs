@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use crate::{free_port, status_json, workspace_root, Org, Server};
 
 /// The virtualenv's Python: `AGENTIDP_PYTHON`, or `target/pyenv/bin/python`.
-fn python() -> PathBuf {
+pub fn python() -> PathBuf {
     if let Ok(path) = std::env::var("AGENTIDP_PYTHON") {
         return PathBuf::from(path);
     }

@@ -367,6 +367,17 @@ async fn the_database_refuses_to_rewrite_history() {
     assert!(refused.unwrap_err().contains("append-only"));
     let refused = sql(&server, "DELETE FROM audit_events").await;
     assert!(refused.unwrap_err().contains("append-only"));
+    // Nor can retention's release be forged ahead of a checkpoint, or off a block boundary.
+    let release = format!(
+        "INSERT INTO audit_retention (org_id, removable_through, removed_at) VALUES ('{}', 16, 0)",
+        org.id
+    );
+    let refused = sql(&server, &release).await;
+    assert!(refused.unwrap_err().contains("behind a checkpoint"));
+    let release = release.replace(", 16, 0)", ", 3, 0)");
+    assert!(sql(&server, &release).await.is_err());
+    let refused = sql(&server, "UPDATE audit_tree_nodes SET hash = zeroblob(32)").await;
+    assert!(refused.is_err() || refused == Ok(0));
     assert_eq!(verify(&server, &org.token).await["valid"], true);
 }
 
@@ -429,7 +440,7 @@ async fn verify_reports_a_deleted_event_as_a_gap() {
     let other = server.bootstrap("untouched").await;
     server.agent_with_secret(&org, "victim", &[]).await;
 
-    sql(&server, "DROP TRIGGER audit_events_no_delete")
+    sql(&server, "DROP TRIGGER audit_events_delete_only_released")
         .await
         .unwrap();
     let delete = format!(

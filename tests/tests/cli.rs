@@ -504,6 +504,51 @@ async fn management_scopes_need_an_explicit_flag() {
     );
 }
 
+/// What an agent publishes is set from flags, and a malformed `--skills` is a usage error before
+/// any request.
+#[tokio::test]
+async fn agents_publish_descriptions_tags_links_and_skills_from_flags() {
+    let server = Server::start().await;
+    let cli = Cli::new(&server.base);
+    sign_up(&cli, "publishers");
+    let agent = cli
+        .run(&[
+            "agents",
+            "register",
+            "--name",
+            "polyglot",
+            "--type",
+            "nlp",
+            "--visibility",
+            "public",
+            "--description",
+            "Translates documents.",
+            "--tag",
+            "i18n,documents",
+            "--a2a-url",
+            "https://polyglot.example/a2a",
+            "--homepage-url",
+            "https://polyglot.example/",
+            "--skills",
+            r#"[{"id":"tr","name":"Translate","description":"Any pair of languages","tags":["nlp"]}]"#,
+        ])
+        .ok()
+        .json();
+    assert_eq!(agent["description"], "Translates documents.");
+    assert_eq!(agent["tags"], serde_json::json!(["i18n", "documents"]));
+    assert_eq!(agent["a2a_url"], "https://polyglot.example/a2a");
+    assert_eq!(agent["skills"][0]["id"], "tr");
+    let id = text(&agent, "id");
+    let updated = cli
+        .run(&["agents", "update", &id, "--description", "Forty languages."])
+        .ok()
+        .json();
+    assert_eq!(updated["description"], "Forty languages.");
+    assert_eq!(updated["tags"], serde_json::json!(["i18n", "documents"]));
+    let bad = cli.run(&["agents", "update", &id, "--skills", "{not json"]);
+    assert_fails(&bad, USAGE, None);
+}
+
 /// The admin's own credentials: a second one, a rotation without grace, and revocation, each
 /// checked by authenticating with the secrets the commands printed.
 #[tokio::test]
@@ -884,6 +929,110 @@ async fn ten_commands_make_one_token_request() {
     assert!(refused.stderr.contains("--force"), "{refused:#?}");
     cli.run(&["orgs", "create", "second", "--login", "--force"])
         .ok();
+}
+
+#[tokio::test]
+async fn audit_verify_checks_checkpoints_online_and_an_export_offline() {
+    let server = Server::start().await;
+    let cli = Cli::new(&server.base);
+    sign_up(&cli, "verifier");
+    let register = |name: &str| {
+        cli.run(&["agents", "register", "--name", name, "--type", "assistant"])
+            .ok();
+    };
+    register("first");
+    let saved = cli.config_dir.join("saved.note");
+    let saved_arg = saved.to_str().unwrap();
+    let first = cli
+        .run(&["audit", "verify", "--save", saved_arg])
+        .ok()
+        .json();
+    assert_eq!(first["consistent"], true, "{first}");
+    for name in ["second", "third", "fourth"] {
+        register(name);
+    }
+
+    // Online: the server's latest checkpoint extends the saved one; keep it for next time.
+    let newer = cli.config_dir.join("newer.note");
+    let newer_arg = newer.to_str().unwrap();
+    let checked = cli
+        .run(&[
+            "audit",
+            "verify",
+            "--checkpoint",
+            saved_arg,
+            "--save",
+            newer_arg,
+        ])
+        .ok()
+        .json();
+    assert_eq!(checked["valid"], true, "{checked}");
+    assert!(
+        checked["latest_size"].as_u64() > checked["saved_size"].as_u64(),
+        "{checked}"
+    );
+    assert_eq!(checked["saved_size"], first["latest_size"]);
+
+    // Offline: an export against the newer checkpoint, with the published key and no server.
+    let key = reqwest::get(server.url("/v1/audit/checkpoints/key"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let export = cli.config_dir.join("export.ndjson");
+    let export_arg = export.to_str().unwrap();
+    cli.run(&["audit", "export", "--file", export_arg]).ok();
+    let offline = |note: &str, key: &str| {
+        cli.run(&[
+            "audit",
+            "verify",
+            "--offline",
+            export_arg,
+            "--checkpoint",
+            note,
+            "--key",
+            key,
+            "--url",
+            "http://127.0.0.1:9",
+        ])
+    };
+    let verified = offline(newer_arg, key.trim()).ok().json();
+    assert_eq!(verified["valid"], true, "{verified}");
+    assert_eq!(verified["checkpoint_size"], checked["latest_size"]);
+
+    // A flipped byte in the checkpoint, or an altered event, fails with exit code 1.
+    let note = std::fs::read_to_string(&newer).unwrap();
+    let forged = cli.config_dir.join("forged.note");
+    let flipped = note.replacen("\n", "0\n", 2).replacen("0\n", "\n", 1);
+    std::fs::write(&forged, flipped).unwrap();
+    let refused = offline(forged.to_str().unwrap(), key.trim());
+    assert_eq!(refused.code, FAILURE, "{refused:#?}");
+    assert_eq!(refused.error()["error"], "checkpoint_not_verified");
+    let events = std::fs::read_to_string(&export).unwrap();
+    std::fs::write(
+        &export,
+        events.replacen(
+            "\"action\":\"agent.created\"",
+            "\"action\":\"agent.createe\"",
+            1,
+        ),
+    )
+    .unwrap();
+    let refused = offline(newer_arg, key.trim());
+    assert_eq!(refused.code, FAILURE, "{refused:#?}");
+    assert_eq!(refused.error()["error"], "audit_chain_broken");
+
+    // A checkpoint of another organization's log is no history of this one.
+    let other = Cli::new(&server.base);
+    sign_up(&other, "elsewhere");
+    let theirs = other.config_dir.join("theirs.note");
+    other
+        .run(&["audit", "verify", "--save", theirs.to_str().unwrap()])
+        .ok();
+    let refused = cli.run(&["audit", "verify", "--checkpoint", theirs.to_str().unwrap()]);
+    assert_eq!(refused.code, FAILURE, "{refused:#?}");
+    assert_eq!(refused.error()["error"], "checkpoint_origin_mismatch");
 }
 
 #[tokio::test]

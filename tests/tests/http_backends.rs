@@ -173,3 +173,48 @@ async fn revocation_and_replay_checks_go_through_upstash() {
         (401, Some("invalid_token"))
     );
 }
+
+#[tokio::test]
+async fn the_audit_log_verifies_independently_over_http() {
+    let backends = Backends::start().await;
+    let server = backends.server(&[]).await;
+    let org = server.bootstrap("edge-tree").await;
+    let agent = server
+        .agent_with_secret(&org, "edge-issuer", &["agents:read"])
+        .await;
+    let issue = |n: usize| {
+        let (http, url) = (server.http.clone(), server.url("/oauth2/token"));
+        let (id, secret) = (agent.client_id.clone(), agent.client_secret.clone());
+        (0..n)
+            .map(|_| {
+                let (http, url, id, secret) =
+                    (http.clone(), url.clone(), id.clone(), secret.clone());
+                tokio::spawn(async move {
+                    http.post(url)
+                        .basic_auth(id, Some(secret))
+                        .form(&[("grant_type", "client_credentials")])
+                        .send()
+                        .await
+                        .unwrap()
+                        .status()
+                        .as_u16()
+                })
+            })
+            .collect::<Vec<_>>()
+    };
+    // Twenty at once: optimistic appends racing over the tree's nodes as well as the chain.
+    for request in issue(20) {
+        assert_eq!(request.await.unwrap(), 200);
+    }
+    let saved = server
+        .get("/v1/audit/checkpoints/latest", &org.token)
+        .await
+        .text()
+        .await
+        .unwrap();
+    for request in issue(20) {
+        assert_eq!(request.await.unwrap(), 200);
+    }
+    let summary = agentidp_tests::audit_log::verify_independently(&server, &org.token, &saved);
+    assert!(summary["size"].as_u64().unwrap() >= 43, "{summary}");
+}

@@ -123,12 +123,21 @@ async fn only_published_active_agents_of_every_organization_are_listed() {
     assert!(created.windows(2).all(|w| w[0] >= w[1]), "{created:?}");
 
     for (path, expected) in [
-        ("/v1/marketplace/agents?q=TRANS", vec!["Translator"]),
+        // Words match names, types and capabilities (Summarizer declares `translate`).
+        (
+            "/v1/marketplace/agents?q=TRANS",
+            vec!["Translator", "Summarizer"],
+        ),
+        (
+            "/v1/marketplace/agents?q=transl",
+            vec!["Translator", "Summarizer"],
+        ),
         (
             "/v1/marketplace/agents?q=nl",
             vec!["Translator", "Summarizer"],
         ),
-        ("/v1/marketplace/agents?q=izer", vec!["Summarizer"]),
+        // Words, not substrings.
+        ("/v1/marketplace/agents?q=izer", vec![]),
         ("/v1/marketplace/agents?q=%25", vec![]),
         ("/v1/marketplace/agents?q=_", vec![]),
         (
@@ -180,10 +189,16 @@ async fn a_listing_reveals_nothing_private() {
         fields,
         HashSet::from([
             "id",
+            "did",
             "name",
+            "description",
             "agent_type",
             "version",
             "capabilities",
+            "tags",
+            "skills",
+            "homepage_url",
+            "a2a_url",
             "deployment_env",
             "created_at",
         ])
@@ -259,7 +274,7 @@ async fn malformed_searches_are_refused_by_name() {
         assert_eq!(body["code"], "invalid_field");
         assert_eq!(body["field"], field, "{query}");
     }
-    let long = "x".repeat(101);
+    let long = "x".repeat(201);
     let (status, body) = browse(&server, &format!("/v1/marketplace/agents?q={long}")).await;
     assert_eq!((status, body["field"].as_str()), (400, Some("q")));
     let (status, body) = browse(&server, "/v1/marketplace/agents?org_id=x").await;
@@ -267,4 +282,415 @@ async fn malformed_searches_are_refused_by_name() {
         (status, body["code"].as_str()),
         (400, Some("invalid_field"))
     );
+}
+
+/// Publishes an agent with what it says about itself.
+async fn publish(server: &Server, org: &Org, fields: Value) -> String {
+    let mut body = json!({ "agent_type": "assistant", "visibility": "public" });
+    for (key, value) in fields.as_object().unwrap() {
+        body[key] = value.clone();
+    }
+    register(server, org, body).await
+}
+
+fn ordered_names(page: &Value) -> Vec<String> {
+    page["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn agents_publish_a_description_tags_links_and_skills() {
+    let server = Server::start().await;
+    let org = server.bootstrap("describer").await;
+    let skills = json!([{
+        "id": "translate",
+        "name": "Translate",
+        "description": "Translates documents between languages",
+        "tags": ["language"],
+        "examples": ["Translate this page into French"],
+    }]);
+    let created = server
+        .create_agent(
+            &org,
+            json!({
+                "name": "Polyglot",
+                "agent_type": "nlp",
+                "description": "Reads and writes forty languages.",
+                "tags": ["i18n", "documents", "i18n"],
+                "homepage_url": "https://polyglot.example/",
+                "a2a_url": "https://polyglot.example/a2a",
+                "skills": skills,
+            }),
+        )
+        .await;
+    assert_eq!(created["description"], "Reads and writes forty languages.");
+    assert_eq!(created["tags"], json!(["i18n", "documents"]));
+    assert_eq!(created["skills"], skills);
+    assert_eq!(created["a2a_url"], "https://polyglot.example/a2a");
+    let id = created["id"].as_str().unwrap();
+
+    let (status, patched) = status_json(
+        server
+            .patch(
+                &format!("/v1/agents/{id}"),
+                &org.token,
+                json!({ "description": "Forty-two languages.", "homepage_url": null, "tags": ["i18n"] }),
+            )
+            .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{patched}");
+    assert_eq!(patched["homepage_url"], Value::Null);
+    assert_eq!(patched["tags"], json!(["i18n"]));
+    let (_, read) = status_json(server.get(&format!("/v1/agents/{id}"), &org.token).await).await;
+    assert_eq!(read["description"], "Forty-two languages.");
+    assert_eq!(read["skills"], skills);
+
+    for (body, field) in [
+        (json!({ "tags": ["Not OK"] }), "tags[0]"),
+        (json!({ "description": "x".repeat(2_001) }), "description"),
+        (json!({ "a2a_url": "http://polyglot.example/" }), "a2a_url"),
+        (
+            json!({ "homepage_url": "javascript:alert(1)" }),
+            "homepage_url",
+        ),
+        (
+            json!({ "skills": [{ "id": "a", "name": "A", "description": "" }] }),
+            "skills[0].description",
+        ),
+    ] {
+        let (status, problem) = status_json(
+            server
+                .patch(&format!("/v1/agents/{id}"), &org.token, body.clone())
+                .await,
+        )
+        .await;
+        assert_eq!(
+            (status, problem["field"].as_str()),
+            (400, Some(field)),
+            "{body}: {problem}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn words_rank_a_name_above_a_description_and_find_skills_and_tags() {
+    let server = Server::start().await;
+    let org = server.bootstrap("ranker").await;
+    publish(
+        &server,
+        &org,
+        json!({ "name": "Helper", "description": "Knows the weather everywhere." }),
+    )
+    .await;
+    publish(
+        &server,
+        &org,
+        json!({ "name": "Weather Oracle", "description": "Forecasts." }),
+    )
+    .await;
+    publish(
+        &server,
+        &org,
+        json!({
+            "name": "Planner",
+            "tags": ["calendar"],
+            "skills": [{ "id": "s", "name": "Schedule", "description": "Books meetings around rain and weather", "tags": [] }],
+        }),
+    )
+    .await;
+    publish(
+        &server,
+        &org,
+        json!({ "name": "Unrelated", "description": "Sorts socks." }),
+    )
+    .await;
+
+    let (status, page) = browse(&server, "/v1/marketplace/agents?q=weather").await;
+    assert_eq!(status, 200, "{page}");
+    let found = ordered_names(&page);
+    assert_eq!(found.len(), 3, "{found:?}");
+    assert_eq!(
+        found[0], "Weather Oracle",
+        "a name match ranks first: {found:?}"
+    );
+    // The last word is a prefix; skills and tags are searched.
+    let (_, page) = browse(&server, "/v1/marketplace/agents?q=books%20meet").await;
+    assert_eq!(ordered_names(&page), ["Planner"]);
+    let (_, page) = browse(&server, "/v1/marketplace/agents?q=calend").await;
+    assert_eq!(ordered_names(&page), ["Planner"]);
+}
+
+#[tokio::test]
+async fn fts_syntax_in_the_users_text_is_only_text() {
+    let server = Server::start().await;
+    let org = server.bootstrap("literal").await;
+    publish(
+        &server,
+        &org,
+        json!({ "name": "Near Or Not", "description": "and more" }),
+    )
+    .await;
+    for text in [
+        "\"",
+        "\"unbalanced",
+        "NEAR(near or)",
+        "name:near",
+        "-not",
+        "^near",
+        "*",
+        "near OR",
+        "a AND",
+        "NOT",
+        "(",
+        "{name}: x",
+        "near\"*\"",
+        "💥",
+        "%00",
+    ] {
+        let path = format!("/v1/marketplace/agents?q={}", percent_encode(text));
+        let (status, page) = browse(&server, &path).await;
+        assert_eq!(status, 200, "{text}: {page}");
+    }
+    // Operators are words: "near OR not" needs all three words, which this agent has.
+    let (_, page) = browse(&server, "/v1/marketplace/agents?q=near%20OR%20not").await;
+    assert_eq!(ordered_names(&page), ["Near Or Not"]);
+    let (_, page) = browse(&server, "/v1/marketplace/agents?q=near%20OR%20absent").await;
+    assert!(ordered_names(&page).is_empty());
+}
+
+fn percent_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn filters_narrow_exactly_and_facets_count_every_match() {
+    let server = Server::start().await;
+    let org = server.bootstrap("facets").await;
+    publish(&server, &org, json!({ "name": "A", "agent_type": "nlp", "capabilities": ["web:search", "docs:read"], "tags": ["search", "web"], "deployment_env": "production" })).await;
+    publish(&server, &org, json!({ "name": "B", "agent_type": "nlp", "capabilities": ["web:search"], "tags": ["search"] })).await;
+    publish(&server, &org, json!({ "name": "C", "agent_type": "vision", "capabilities": ["web-search"], "tags": ["web-search"] })).await;
+    for (query, expected) in [
+        ("capability=web:search", vec!["A", "B"]),
+        ("capability=web:search&capability=docs:read", vec!["A"]),
+        ("capability=web-search", vec!["C"]),
+        ("tag=search", vec!["A", "B"]),
+        ("tag=web", vec!["A"]),
+        ("tag=web-search", vec!["C"]),
+        ("agent_type=vision", vec!["C"]),
+        ("deployment_env=production", vec!["A"]),
+        ("deployment_env=staging", vec![]),
+        ("q=a&agent_type=nlp", vec!["A"]),
+    ] {
+        let (status, page) = browse(&server, &format!("/v1/marketplace/agents?{query}")).await;
+        assert_eq!(status, 200, "{query}: {page}");
+        assert_eq!(names(&page), set(&expected), "{query}");
+    }
+    let (_, page) = browse(
+        &server,
+        "/v1/marketplace/agents?facets=agent_type,tags&limit=1",
+    )
+    .await;
+    assert_eq!(page["data"].as_array().unwrap().len(), 1);
+    assert_eq!(page["facets"]["counted"], 3);
+    assert_eq!(
+        page["facets"]["agent_type"],
+        json!([{ "value": "nlp", "count": 2 }, { "value": "vision", "count": 1 }])
+    );
+    assert_eq!(
+        page["facets"]["tags"],
+        json!([
+            { "value": "search", "count": 2 },
+            { "value": "web", "count": 1 },
+            { "value": "web-search", "count": 1 },
+        ])
+    );
+    let (_, page) = browse(&server, "/v1/marketplace/agents?tag=web&facets=tags").await;
+    assert_eq!(
+        page["facets"],
+        json!({ "counted": 1, "tags": [{ "value": "search", "count": 1 }, { "value": "web", "count": 1 }] })
+    );
+    // Filtered pages, newest first, follow their cursor.
+    let (_, first) = browse(&server, "/v1/marketplace/agents?tag=search&limit=1").await;
+    assert_eq!(ordered_names(&first), ["B"]);
+    let cursor = first["next_cursor"].as_str().unwrap();
+    let (_, second) = browse(
+        &server,
+        &format!("/v1/marketplace/agents?tag=search&limit=1&cursor={cursor}"),
+    )
+    .await;
+    assert_eq!(ordered_names(&second), ["A"]);
+    assert!(second["next_cursor"].is_null());
+    let (_, page) = browse(&server, "/v1/marketplace/agents").await;
+    assert!(page.get("facets").is_none());
+}
+
+#[tokio::test]
+async fn relevance_pages_have_no_duplicates_or_gaps_while_agents_are_added() {
+    let server = Server::start().await;
+    let org = server.bootstrap("pager").await;
+    let mut expected = HashSet::new();
+    for i in 0..12 {
+        // Descriptions of different lengths give different scores; some tie.
+        let description = format!("robot {}", "words ".repeat(i % 4));
+        let name = format!("agent-{i}");
+        publish(
+            &server,
+            &org,
+            json!({ "name": name, "description": description }),
+        )
+        .await;
+        expected.insert(name);
+    }
+    let mut seen: Vec<String> = Vec::new();
+    let mut path = "/v1/marketplace/agents?q=robot&limit=5".to_owned();
+    let mut added = 0;
+    loop {
+        let (status, page) = browse(&server, &path).await;
+        assert_eq!(status, 200, "{page}");
+        seen.extend(ordered_names(&page));
+        // More agents matching better keep arriving between pages.
+        for _ in 0..3 {
+            publish(
+                &server,
+                &org,
+                json!({ "name": format!("robot robot {added}"), "description": "robot" }),
+            )
+            .await;
+            added += 1;
+        }
+        match page["next_cursor"].as_str() {
+            Some(cursor) => {
+                path = format!("/v1/marketplace/agents?q=robot&limit=5&cursor={cursor}")
+            }
+            None => break,
+        }
+    }
+    let unique: HashSet<String> = seen.iter().cloned().collect();
+    assert_eq!(unique.len(), seen.len(), "duplicates: {seen:?}");
+    assert_eq!(unique, expected, "{seen:?}");
+}
+
+#[tokio::test]
+async fn answers_carry_a_strong_etag_and_revalidate_with_304() {
+    let server = Server::start().await;
+    let org = server.bootstrap("cached").await;
+    let id = publish(&server, &org, json!({ "name": "Cached" })).await;
+    for path in [
+        "/v1/marketplace/agents?q=cached".to_owned(),
+        format!("/v1/marketplace/agents/{id}"),
+    ] {
+        let first = server.http.get(server.url(&path)).send().await.unwrap();
+        assert_eq!(first.status(), 200);
+        assert_eq!(
+            first.headers()["cache-control"],
+            "public, max-age=60, stale-while-revalidate=300"
+        );
+        let etag = first.headers()["etag"].to_str().unwrap().to_owned();
+        assert!(etag.starts_with('"') && !etag.starts_with("W/"), "{etag}");
+        let again = server
+            .http
+            .get(server.url(&path))
+            .header("if-none-match", &etag)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(again.status(), 304, "{path}");
+        assert_eq!(again.headers()["etag"], etag.as_str());
+        assert!(again.bytes().await.unwrap().is_empty());
+        let other = server
+            .http
+            .get(server.url(&path))
+            .header("if-none-match", "\"something-else\"")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(other.status(), 200);
+    }
+    // A change of the agent changes the validator.
+    let (_, before) = status_json(
+        server
+            .http
+            .get(server.url(&format!("/v1/marketplace/agents/{id}")))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    server
+        .patch(
+            &format!("/v1/agents/{id}"),
+            &org.token,
+            json!({ "description": "now described" }),
+        )
+        .await;
+    let response = server
+        .http
+        .get(server.url(&format!("/v1/marketplace/agents/{id}")))
+        .send()
+        .await
+        .unwrap();
+    let (_, after) = status_json(response).await;
+    assert_ne!(before, after);
+}
+
+#[tokio::test]
+async fn a_withdrawn_or_suspended_agent_is_gone_at_once() {
+    let server = Server::start().await;
+    let org = server.bootstrap("withdrawing").await;
+    let other = server.bootstrap("bystander").await;
+    let id = publish(
+        &server,
+        &org,
+        json!({ "name": "Ephemeral", "description": "here now" }),
+    )
+    .await;
+    register(
+        &server,
+        &other,
+        json!({ "name": "Ephemeral twin", "agent_type": "x" }),
+    )
+    .await;
+    let (_, page) = browse(&server, "/v1/marketplace/agents?q=ephemeral").await;
+    assert_eq!(
+        ordered_names(&page),
+        ["Ephemeral"],
+        "another organization's private agent stays hidden"
+    );
+    for (change, back) in [
+        (
+            json!({ "visibility": "private" }),
+            json!({ "visibility": "public" }),
+        ),
+        (
+            json!({ "status": "suspended" }),
+            json!({ "status": "active" }),
+        ),
+    ] {
+        let response = server
+            .patch(&format!("/v1/agents/{id}"), &org.token, change.clone())
+            .await;
+        assert_eq!(response.status(), 200);
+        let (_, page) = browse(&server, "/v1/marketplace/agents?q=ephemeral").await;
+        assert!(ordered_names(&page).is_empty(), "{change}");
+        let (status, _) = browse(&server, &format!("/v1/marketplace/agents/{id}")).await;
+        assert_eq!(status, 404, "{change}");
+        server
+            .patch(&format!("/v1/agents/{id}"), &org.token, back)
+            .await;
+        let (_, page) = browse(&server, "/v1/marketplace/agents?q=ephemeral").await;
+        assert_eq!(ordered_names(&page), ["Ephemeral"]);
+    }
+    server.delete(&format!("/v1/agents/{id}"), &org.token).await;
+    let (_, page) = browse(&server, "/v1/marketplace/agents?q=ephemeral").await;
+    assert!(ordered_names(&page).is_empty());
 }

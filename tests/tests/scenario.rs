@@ -629,3 +629,96 @@ async fn webhooks_are_delivered_after_the_request_and_retried_by_the_dispatcher(
         .collect();
     assert_eq!(codes, vec![&json!(500), &json!(200)]);
 }
+
+/// Public agent identity in this deployment: a published agent is found by what it does, has a
+/// card signed by a key of this deployment's JWKS and a did:web document listing its key; once
+/// withdrawn, all three are gone.
+#[tokio::test]
+async fn a_published_agent_is_found_and_has_a_signed_card_and_a_did() {
+    let server = Server::from_env().await;
+    let org = server.bootstrap(&unique("identity")).await;
+    let word = unique("zebrafinch").replace('-', "");
+    let agent = server
+        .create_agent(
+            &org,
+            json!({
+                "name": format!("{word} courier"),
+                "agent_type": "courier",
+                "visibility": "public",
+                "capabilities": ["parcels:send"],
+                "description": "Delivers parcels between agents.",
+                "tags": ["logistics"],
+            }),
+        )
+        .await;
+    let id = agent["id"].as_str().unwrap().to_owned();
+    let get = |path: String| {
+        let request = server.http.get(server.url(&path));
+        async move { status_json(request.send().await.unwrap()).await }
+    };
+
+    let (status, page) = get(format!(
+        "/v1/marketplace/agents?q=parcels%20{}&tag=logistics&facets=tags",
+        &word[..word.len() - 2]
+    ))
+    .await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(page["data"][0]["id"], id.as_str(), "{page}");
+    assert_eq!(page["facets"]["tags"][0]["value"], "logistics");
+
+    let (status, card) = get(format!("/v1/marketplace/agents/{id}/agent-card.json")).await;
+    assert_eq!(status, 200, "{card}");
+    let (header, _) = jwt_parts(&format!(
+        "{}.e30.",
+        card["signatures"][0]["protected"].as_str().unwrap()
+    ));
+    let (_, jwks) = get("/.well-known/jwks.json".to_owned()).await;
+    assert!(
+        jwks["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|k| k["kid"] == header["kid"]),
+        "{header}"
+    );
+
+    let (_, credential) = status_json(
+        server
+            .post(
+                &format!("/v1/agents/{id}/credentials"),
+                &org.token,
+                json!({ "kind": "private_key_jwt", "public_jwk": {
+                    "kty": "EC", "crv": "P-256", "kid": "scenario",
+                    "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
+                    "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0",
+                }}),
+            )
+            .await,
+    )
+    .await;
+    assert!(credential["id"].is_string(), "{credential}");
+    let (status, document) = get(format!("/agents/{id}/did.json")).await;
+    assert_eq!(status, 200, "{document}");
+    assert_eq!(document["id"], page["data"][0]["did"]);
+    assert_eq!(
+        document["verificationMethod"][0]["publicKeyJwk"]["kid"],
+        "scenario"
+    );
+
+    let response = server
+        .patch(
+            &format!("/v1/agents/{id}"),
+            &org.token,
+            json!({ "visibility": "private" }),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    let (_, page) = get(format!("/v1/marketplace/agents?q={word}")).await;
+    assert_eq!(page["data"], json!([]));
+    for path in [
+        format!("/v1/marketplace/agents/{id}/agent-card.json"),
+        format!("/agents/{id}/did.json"),
+    ] {
+        assert_eq!(get(path.clone()).await.0, 404, "{path}");
+    }
+}

@@ -45,7 +45,10 @@ static PORTAL_PAGE: Asset = own!("portal.html", HTML, Caching::NoStore);
 static DOCS_PAGE: Asset = own!("docs.html", HTML, Caching::NoStore);
 
 /// The files under `/portal/`: one ES module per concern, no build step.
-static PORTAL_FILES: [Asset; 13] = [
+static PORTAL_FILES: [Asset; 15] = [
+    // The public marketplace: search, facets, result cards and an agent's page.
+    own!("marketplace.html", HTML, Caching::NoStore),
+    own!("marketplace.js", JS, Caching::Revalidate),
     own!("portal.css", CSS, Caching::Revalidate),
     own!("icon.svg", SVG, Caching::Revalidate),
     own!("portal.js", JS, Caching::Revalidate),

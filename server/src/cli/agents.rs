@@ -1,6 +1,8 @@
 //! `agents register|list|show|update|suspend|resume|decommission`.
 
-use agentidp_client::{all_pages, AgentCreate, AgentQuery, AgentUpdate, PageQuery};
+use agentidp_client::{
+    all_pages, AgentCreate, AgentProfile, AgentQuery, AgentUpdate, PageQuery, Skill,
+};
 
 use super::defs::{AgentFields, AgentStatus, AgentsCommand, DeploymentEnv, PageArgs, Visibility};
 use super::exit::CliError;
@@ -55,6 +57,28 @@ fn metadata(raw: Option<&str>) -> Result<Option<serde_json::Value>, CliError> {
     .transpose()
 }
 
+/// What the agent publishes, from its flags.
+fn profile(fields: &AgentFields) -> Result<AgentProfile, CliError> {
+    let skills = fields
+        .skills
+        .as_deref()
+        .map(|text| {
+            serde_json::from_str::<Vec<Skill>>(text).map_err(|e| {
+                CliError::usage(format!(
+                    "--skills must be a JSON array of {{\"id\", \"name\", \"description\", \"tags\", \"examples\"}}: {e}"
+                ))
+            })
+        })
+        .transpose()?;
+    Ok(AgentProfile {
+        description: fields.description.clone(),
+        tags: (!fields.tags.is_empty()).then(|| fields.tags.clone()),
+        homepage_url: fields.homepage_url.clone(),
+        a2a_url: fields.a2a_url.clone(),
+        skills,
+    })
+}
+
 fn capabilities(fields: &AgentFields) -> Option<Vec<String>> {
     (!fields.capabilities.is_empty()).then(|| fields.capabilities.clone())
 }
@@ -77,6 +101,7 @@ pub async fn run(hi: &HiArgs, printer: Printer, command: AgentsCommand) -> Resul
                 deployment_env: fields.deployment_env.map(env_name),
                 metadata: metadata(fields.metadata.as_deref())?,
                 visibility: fields.visibility.map(visibility_name),
+                profile: profile(&fields)?,
                 allow_management_scopes: fields.allow_management_scopes,
             };
             printer.record(&client.create_agent(&agent).await?)
@@ -129,6 +154,7 @@ pub async fn run(hi: &HiArgs, printer: Printer, command: AgentsCommand) -> Resul
                 deployment_env: fields.deployment_env.map(env_name),
                 metadata: metadata(fields.metadata.as_deref())?,
                 visibility: fields.visibility.map(visibility_name),
+                profile: profile(&fields)?,
                 allow_management_scopes: fields.allow_management_scopes,
                 status: None,
             };

@@ -1,12 +1,19 @@
 //! `audit tail|verify|export`: the newest events (and new ones as they come), the chain's
-//! verification (exit 1 when broken), and the NDJSON export streamed to a file with a progress bar
-//! on a terminal.
+//! verification (exit 1 when broken), a saved checkpoint's consistency with the latest, an export
+//! verified offline against a signed checkpoint, and the NDJSON export streamed to a file with a
+//! progress bar on a terminal.
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use agentidp_client::{AuditEvent, AuditQuery, Client, ExportQuery, PageQuery};
+use agentidp_shared::domain::audit::{SealedEvent, GENESIS_HASH};
+use agentidp_shared::domain::checkpoint::{self, Checkpoint};
+use agentidp_shared::domain::merkle;
+use agentidp_shared::domain::time::parse_rfc3339;
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
 
 use super::defs::{AuditCommand, OutputFormat};
 use super::exit::{Class, CliError};
@@ -32,7 +39,31 @@ pub async fn run(hi: &HiArgs, printer: Printer, command: AuditCommand) -> Result
             };
             tail(hi, printer, lines, follow.then_some(interval), filter).await
         }
-        AuditCommand::Verify => verify(hi, printer).await,
+        AuditCommand::Verify {
+            offline: Some(export),
+            checkpoint: Some(checkpoint),
+            key: Some(key),
+            ..
+        } => verify_offline(printer, &export, &checkpoint, &key),
+        AuditCommand::Verify {
+            checkpoint,
+            key,
+            save,
+            ..
+        } => {
+            let alone = checkpoint.is_none() && save.is_none();
+            let events_checked = verify(hi, printer, alone).await?;
+            if alone {
+                return Ok(());
+            }
+            let checks = Checks {
+                saved: checkpoint.as_deref(),
+                key,
+                save,
+                events_checked,
+            };
+            verify_consistency(hi, printer, checks).await
+        }
         AuditCommand::Export {
             file,
             from,
@@ -190,11 +221,15 @@ async fn read_events(
         .collect()
 }
 
-async fn verify(hi: &HiArgs, printer: Printer) -> Result<(), CliError> {
+/// The chain's verification, printed unless a checkpoint check follows (which prints both);
+/// returns the events checked.
+async fn verify(hi: &HiArgs, printer: Printer, print: bool) -> Result<i64, CliError> {
     let verification = hi.authorized().await?.verify_audit_chain().await?;
-    printer.record(&verification)?;
+    if print || !verification.valid {
+        printer.record(&verification)?;
+    }
     if verification.valid {
-        return Ok(());
+        return Ok(verification.events_checked);
     }
     let broken = verification.first_broken.unwrap_or_default();
     Err(CliError {
@@ -208,6 +243,227 @@ async fn verify(hi: &HiArgs, printer: Printer) -> Result<(), CliError> {
             "error": "audit_chain_broken",
             "first_broken": broken,
         })),
+    })
+}
+
+fn read_file(path: &Path, what: &str) -> Result<String, CliError> {
+    std::fs::read_to_string(path)
+        .map_err(|e| CliError::usage(format!("cannot read the {what} {}: {e}", path.display())))
+}
+
+/// The verifier key itself, or the file holding it.
+fn key_text(key: &str) -> Result<String, CliError> {
+    if key.contains('+') {
+        return Ok(key.trim().to_owned());
+    }
+    read_file(Path::new(key), "verifier key").map(|k| k.trim().to_owned())
+}
+
+fn broken(error: &'static str, message: String) -> CliError {
+    CliError {
+        class: Class::Failure,
+        document: Some(serde_json::json!({ "error": error, "message": message })),
+        message,
+    }
+}
+
+fn checked_note(note: &str, key: &str, what: &str) -> Result<Checkpoint, CliError> {
+    checkpoint::verify_note(note, key)
+        .map_err(|e| broken("checkpoint_not_verified", format!("the {what}: {e}")))
+}
+
+/// `audit verify --checkpoint SAVED`: the server's latest checkpoint must be signed by the key and
+/// provably extend the saved one (RFC 9162 consistency), or the history was rewritten. With
+/// `--save` alone, the latest checkpoint is verified and kept as the first to compare with.
+/// What `audit verify` checks beyond the chain.
+struct Checks<'a> {
+    saved: Option<&'a Path>,
+    key: Option<String>,
+    save: Option<PathBuf>,
+    events_checked: i64,
+}
+
+async fn verify_consistency(
+    hi: &HiArgs,
+    printer: Printer,
+    checks: Checks<'_>,
+) -> Result<(), CliError> {
+    let Checks {
+        saved,
+        key,
+        save,
+        events_checked,
+    } = checks;
+    let client = hi.authorized().await?;
+    let key = match key {
+        Some(key) => key_text(&key)?,
+        None => client.audit_checkpoint_key().await?.trim().to_owned(),
+    };
+    let latest_note = client.latest_audit_checkpoint().await?;
+    let latest = checked_note(&latest_note, &key, "server's latest checkpoint")?;
+    // Without a saved checkpoint this is the first one: signed by the key, kept with --save.
+    let saved = match saved {
+        Some(saved) => checked_note(&read_file(saved, "checkpoint")?, &key, "saved checkpoint")?,
+        None => latest.clone(),
+    };
+    if latest.origin != saved.origin {
+        return Err(broken(
+            "checkpoint_origin_mismatch",
+            format!(
+                "the saved checkpoint is of {}, the server's of {}",
+                saved.origin, latest.origin
+            ),
+        ));
+    }
+    if latest.size < saved.size {
+        return Err(broken(
+            "audit_log_shrank",
+            format!(
+                "the log had {} events and now has {}",
+                saved.size, latest.size
+            ),
+        ));
+    }
+    let proof = client.audit_consistency(saved.size, latest.size).await?;
+    let hashes: Option<Vec<merkle::Hash>> = proof
+        .proof
+        .iter()
+        .map(|h| STANDARD.decode(h).ok().and_then(|h| h.try_into().ok()))
+        .collect();
+    let consistent = hashes.is_some_and(|hashes| {
+        merkle::verify_consistency(saved.size, latest.size, &hashes, &saved.root, &latest.root)
+    });
+    if !consistent {
+        return Err(broken(
+            "audit_log_inconsistent",
+            format!(
+                "the server's checkpoint of {} events does not extend the saved one of {}: its history was rewritten",
+                latest.size, saved.size
+            ),
+        ));
+    }
+    if let Some(path) = save {
+        std::fs::write(&path, &latest_note)
+            .map_err(|e| CliError::failure(format!("cannot write {}: {e}", path.display())))?;
+    }
+    printer.record(&serde_json::json!({
+        "valid": true,
+        "events_checked": events_checked,
+        "consistent": true,
+        "origin": latest.origin,
+        "saved_size": saved.size,
+        "latest_size": latest.size,
+    }))
+}
+
+/// `audit verify --offline EXPORT --checkpoint NOTE --key KEY`, with no server: the note's
+/// signature, every exported event's hash and link, and the note's root recomputed over the
+/// export's first `size` events.
+fn verify_offline(printer: Printer, export: &Path, note: &Path, key: &str) -> Result<(), CliError> {
+    let key = key_text(key)?;
+    let checkpoint = checked_note(&read_file(note, "checkpoint")?, &key, "checkpoint")?;
+    let file = std::fs::File::open(export)
+        .map_err(|e| CliError::usage(format!("cannot read {}: {e}", export.display())))?;
+    let mut tree = merkle::Frontier::default();
+    let mut previous: Option<(i64, String)> = None;
+    let mut checked: u64 = 0;
+    for (n, line) in std::io::BufRead::lines(std::io::BufReader::new(file)).enumerate() {
+        let line = line.map_err(|e| CliError::failure(format!("reading the export: {e}")))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let event = sealed_from_export(&line).ok_or_else(|| {
+            broken(
+                "malformed_export",
+                format!("line {} is not an audit event", n + 1),
+            )
+        })?;
+        let expected_prev = match &previous {
+            Some((seq, hash)) if event.seq == seq + 1 => hash.clone(),
+            Some((seq, _)) => {
+                return Err(broken(
+                    "audit_chain_broken",
+                    format!("seq {} follows {seq}: events are missing", event.seq),
+                ))
+            }
+            None if event.seq == 1 => GENESIS_HASH.to_owned(),
+            None => {
+                return Err(broken(
+                    "export_incomplete",
+                    format!(
+                        "the export starts at seq {}; the checkpoint's root needs every event from seq 1",
+                        event.seq
+                    ),
+                ))
+            }
+        };
+        if event.prev_hash != expected_prev || event.computed_hash() != event.hash {
+            return Err(broken(
+                "audit_chain_broken",
+                format!(
+                    "the event of seq {} was altered or does not follow its predecessor",
+                    event.seq
+                ),
+            ));
+        }
+        if (event.seq as u64) <= checkpoint.size {
+            let leaf = merkle::leaf_of_chain_hash(&event.hash).ok_or_else(|| {
+                broken(
+                    "audit_chain_broken",
+                    format!("seq {} has no chain hash", event.seq),
+                )
+            })?;
+            tree.append(leaf, |_, _| {});
+        }
+        checked += 1;
+        previous = Some((event.seq, event.hash));
+    }
+    if tree.size() != checkpoint.size {
+        return Err(broken(
+            "export_incomplete",
+            format!(
+                "the checkpoint covers {} events; the export holds {}",
+                checkpoint.size,
+                tree.size()
+            ),
+        ));
+    }
+    if tree.root() != checkpoint.root {
+        return Err(broken(
+            "checkpoint_mismatch",
+            "the checkpoint's root is not the tree of the exported events".to_owned(),
+        ));
+    }
+    printer.record(&serde_json::json!({
+        "valid": true,
+        "events_checked": checked,
+        "origin": checkpoint.origin,
+        "checkpoint_size": checkpoint.size,
+    }))
+}
+
+/// An exported event as the server stored it: `details` re-encoded as the server encodes it.
+fn sealed_from_export(line: &str) -> Option<SealedEvent> {
+    let v: serde_json::Value = serde_json::from_str(line).ok()?;
+    let text = |k: &str| v.get(k)?.as_str().map(str::to_owned);
+    let optional = |k: &str| match v.get(k) {
+        Some(serde_json::Value::Null) | None => Some(None),
+        Some(serde_json::Value::String(s)) => Some(Some(s.clone())),
+        Some(_) => None,
+    };
+    Some(SealedEvent {
+        org_id: text("org_id")?,
+        seq: v.get("seq")?.as_i64()?,
+        id: text("id")?,
+        occurred_at: parse_rfc3339(v.get("occurred_at")?.as_str()?)?,
+        actor: text("actor")?,
+        action: text("action")?,
+        agent_id: optional("agent_id")?,
+        target: optional("target")?,
+        outcome: text("outcome")?,
+        details: v.get("details")?.to_string(),
+        prev_hash: text("prev_hash")?,
+        hash: text("hash")?,
     })
 }
 

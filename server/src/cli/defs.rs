@@ -336,6 +336,21 @@ pub struct AgentFields {
     /// `public` lists it in the marketplace
     #[arg(long, value_enum)]
     pub visibility: Option<Visibility>,
+    /// What it does, in prose (searched in the marketplace)
+    #[arg(long, value_name = "TEXT")]
+    pub description: Option<String>,
+    /// Tags of a-z, 0-9 and `-` (repeat, or comma-separated)
+    #[arg(long = "tag", value_name = "TAG", value_delimiter = ',')]
+    pub tags: Vec<String>,
+    /// Its home page (https)
+    #[arg(long, value_name = "URL")]
+    pub homepage_url: Option<String>,
+    /// Its own A2A endpoint (https): the `url` of its Agent Card
+    #[arg(long, value_name = "URL")]
+    pub a2a_url: Option<String>,
+    /// A2A skills, a JSON array of {id, name, description, tags, examples}
+    #[arg(long, value_name = "JSON")]
+    pub skills: Option<String>,
     /// Let --capability add management scopes (agents:*, audit:*, webhooks:*, ...): the agent
     /// becomes an administrator of those APIs
     #[arg(long)]
@@ -491,9 +506,28 @@ pub enum AuditCommand {
         #[arg(long)]
         outcome: Option<String>,
     },
-    /// Recompute the hash chain on the server; exits 1 when a link is broken.
-    #[command(after_help = format!("Example:\n  agentidp audit verify && echo intact\n\n{EXIT_CODES}"))]
-    Verify,
+    /// Recompute the hash chain on the server; with --checkpoint, prove the server's latest signed
+    /// checkpoint extends one saved earlier; with --offline, verify an export against a signed
+    /// checkpoint with no server. Exits 1 when anything does not hold.
+    #[command(after_help = format!("Example:\n  agentidp audit verify && echo intact\n  \
+        agentidp audit verify --checkpoint saved.note --save saved.note\n  \
+        agentidp audit verify --offline audit.ndjson --checkpoint saved.note --key \"$(cat key.txt)\"\n\n{EXIT_CODES}"))]
+    Verify {
+        /// An export (NDJSON from `audit export`) to verify offline against --checkpoint: every
+        /// event's hash and link, and the checkpoint's Merkle root over them
+        #[arg(long, value_name = "EXPORT", requires_all = ["checkpoint", "key"])]
+        offline: Option<PathBuf>,
+        /// A signed checkpoint note saved earlier (`GET /v1/audit/checkpoints/latest`)
+        #[arg(long, value_name = "NOTE")]
+        checkpoint: Option<PathBuf>,
+        /// The checkpoint verifier key (name+hash+base64) or a file holding it [default online:
+        /// the server's]
+        #[arg(long, value_name = "KEY")]
+        key: Option<String>,
+        /// Once the server's latest checkpoint is verified, write it here (to verify against next time)
+        #[arg(long, value_name = "FILE", conflicts_with = "offline")]
+        save: Option<PathBuf>,
+    },
     /// Stream the trail as NDJSON (oldest first) to a file, with progress on a terminal.
     #[command(after_help = format!("Example:\n  agentidp audit export --file audit.ndjson\n  \
         agentidp audit export --after-seq 1000 > newer.ndjson\n\n{EXIT_CODES}"))]

@@ -4,8 +4,8 @@
 use serde::Serialize;
 
 use super::{
-    ConfigError, ConfigSource, Variable, AGENT_LIMIT_TIERS, MAX_AGENTS_PER_ORG, MAX_LIMIT,
-    RATE_LIMIT_PER_MINUTE, RATE_LIMIT_TIERS,
+    ConfigError, ConfigSource, Variable, AGENT_LIMIT_TIERS, AUDIT_RETENTION_TIERS,
+    MAX_AGENTS_PER_ORG, MAX_LIMIT, RATE_LIMIT_PER_MINUTE, RATE_LIMIT_TIERS,
 };
 
 /// An organization's plan, as stored in `orgs.tier`.
@@ -87,6 +87,9 @@ impl Tier {
 /// request rate and agents, and no limits at all for enterprise.
 const PRO_REQUESTS: u64 = 1000;
 const PRO_AGENTS: u64 = 1000;
+/// Audit retention by default: the free tier keeps 90 days, pro a year, enterprise everything.
+const FREE_RETENTION_DAYS: u64 = 90;
+const PRO_RETENTION_DAYS: u64 = 365;
 
 /// What one tier allows. `0` means unlimited.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -95,12 +98,20 @@ pub struct Allowance {
     pub requests_per_window: u64,
     /// Agents that are not decommissioned.
     pub agents: u64,
+    /// Days audit events are kept before retention removes them (behind a checkpoint).
+    pub audit_retention_days: u64,
 }
 
 impl Allowance {
     /// The request limit, `None` when unlimited.
     pub fn request_limit(&self) -> Option<u64> {
         (self.requests_per_window > 0).then_some(self.requests_per_window)
+    }
+
+    /// How long audit events are kept, in milliseconds; `None` keeps them forever.
+    pub fn audit_retention_millis(&self) -> Option<i64> {
+        (self.audit_retention_days > 0)
+            .then(|| i64::try_from(self.audit_retention_days * 86_400_000).unwrap_or(i64::MAX))
     }
 
     /// The agent cap, `None` when unlimited.
@@ -125,16 +136,23 @@ impl Tiers {
             free: Allowance {
                 requests_per_window: free_requests,
                 agents: free_agents,
+                audit_retention_days: FREE_RETENTION_DAYS,
             },
             pro: Allowance {
                 requests_per_window: PRO_REQUESTS,
                 agents: PRO_AGENTS,
+                audit_retention_days: PRO_RETENTION_DAYS,
             },
             enterprise: Allowance {
                 requests_per_window: 0,
                 agents: 0,
+                audit_retention_days: 0,
             },
         };
+        let raw = AUDIT_RETENTION_TIERS.text(source).unwrap_or_default();
+        for (tier, days) in parse_tier_list(&AUDIT_RETENTION_TIERS, &raw)? {
+            tiers.slot(tier).audit_retention_days = days;
+        }
         let raw = RATE_LIMIT_TIERS.text(source).unwrap_or_default();
         for (tier, limit) in parse_tier_list(&RATE_LIMIT_TIERS, &raw)? {
             tiers.slot(tier).requests_per_window = limit;
@@ -223,8 +241,18 @@ mod tests {
             tiers.allowance(Tier::Free),
             Allowance {
                 requests_per_window: 100,
-                agents: 100
+                agents: 100,
+                audit_retention_days: 90,
             }
+        );
+        assert_eq!(
+            tiers.allowance(Tier::Free).audit_retention_millis(),
+            Some(90 * 86_400_000)
+        );
+        assert_eq!(tiers.allowance(Tier::Pro).audit_retention_days, 365);
+        assert_eq!(
+            tiers.allowance(Tier::Enterprise).audit_retention_millis(),
+            None
         );
         assert_eq!(tiers.allowance(Tier::Pro).request_limit(), Some(1000));
         assert_eq!(tiers.allowance(Tier::Enterprise).request_limit(), None);
@@ -240,15 +268,19 @@ mod tests {
             ("AGENTIDP_MAX_AGENTS_PER_ORG", "3"),
             ("AGENTIDP_RATE_LIMIT_TIERS", " pro=50 ,enterprise=500"),
             ("AGENTIDP_AGENT_LIMIT_TIERS", "free=2,pro=0"),
+            ("AGENTIDP_AUDIT_RETENTION_TIERS", "free=30,enterprise=3650"),
         ]))
         .unwrap();
         assert_eq!(
             tiers.allowance(Tier::Free),
             Allowance {
                 requests_per_window: 7,
-                agents: 2
+                agents: 2,
+                audit_retention_days: 30,
             }
         );
+        assert_eq!(tiers.allowance(Tier::Pro).audit_retention_days, 365);
+        assert_eq!(tiers.allowance(Tier::Enterprise).audit_retention_days, 3650);
         assert_eq!(tiers.allowance(Tier::Pro).agent_limit(), None);
         assert_eq!(tiers.allowance(Tier::Pro).request_limit(), Some(50));
         assert_eq!(tiers.allowance(Tier::Enterprise).request_limit(), Some(500));

@@ -17,6 +17,29 @@ const MAX_CAPABILITIES: usize = 100;
 const MAX_CAPABILITY_CHARS: usize = 128;
 /// Metadata is descriptive, not a document store; the cap keeps rows and list pages small.
 pub const MAX_METADATA_BYTES: usize = 8 * 1024;
+const MAX_DESCRIPTION_CHARS: usize = 2_000;
+const MAX_TAGS: usize = 20;
+const MAX_TAG_CHARS: usize = 32;
+const MAX_URL_CHARS: usize = 2_048;
+const MAX_SKILLS: usize = 32;
+const MAX_SKILL_ID_CHARS: usize = 64;
+const MAX_SKILL_TAGS: usize = 20;
+const MAX_SKILL_TAG_CHARS: usize = 64;
+const MAX_SKILL_EXAMPLES: usize = 10;
+const MAX_SKILL_EXAMPLE_CHARS: usize = 500;
+
+/// One thing an agent can do, as the A2A specification's `AgentSkill` describes it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Skill {
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub examples: Vec<String>,
+}
 
 /// Where an agent runs.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -108,6 +131,13 @@ pub struct Agent {
     pub metadata: Map<String, Value>,
     pub visibility: Visibility,
     pub status: AgentStatus,
+    /// What the agent does, in prose; searched and shown in the marketplace.
+    pub description: String,
+    pub tags: Vec<String>,
+    pub homepage_url: Option<String>,
+    /// The agent's own A2A endpoint: the `url` of its Agent Card.
+    pub a2a_url: Option<String>,
+    pub skills: Vec<Skill>,
     #[serde(serialize_with = "timestamp")]
     pub created_at: i64,
     #[serde(serialize_with = "timestamp")]
@@ -139,6 +169,16 @@ pub struct NewAgent {
     pub metadata: Map<String, Value>,
     #[serde(default)]
     pub visibility: Visibility,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    #[serde(default)]
+    pub homepage_url: Option<String>,
+    #[serde(default)]
+    pub a2a_url: Option<String>,
+    #[serde(default)]
+    pub skills: Vec<Skill>,
     /// Must be `true` for `capabilities` to include management scopes (see
     /// [`valid_capabilities`]), so no agent becomes an administrator by accident.
     #[serde(default)]
@@ -169,6 +209,16 @@ pub struct AgentPatch {
     pub visibility: Option<Option<Visibility>>,
     #[serde(default, deserialize_with = "sent")]
     pub status: Option<Option<AgentStatus>>,
+    #[serde(default, deserialize_with = "sent")]
+    pub description: Option<Option<String>>,
+    #[serde(default, deserialize_with = "sent")]
+    pub tags: Option<Option<Vec<String>>>,
+    #[serde(default, deserialize_with = "sent")]
+    pub homepage_url: Option<Option<String>>,
+    #[serde(default, deserialize_with = "sent")]
+    pub a2a_url: Option<Option<String>>,
+    #[serde(default, deserialize_with = "sent")]
+    pub skills: Option<Option<Vec<Skill>>>,
     /// Must be `true` for `capabilities` to add management scopes the agent does not hold yet.
     #[serde(default)]
     pub allow_management_scopes: bool,
@@ -295,6 +345,161 @@ pub fn valid_capabilities(
     Ok(unique)
 }
 
+/// Published prose: shown to others, so no invisible or bidirectional controls; empty clears it.
+fn valid_description(description: String) -> Result<String, Invalid> {
+    if description.is_empty() {
+        return Ok(description);
+    }
+    let description = bounded_text("description", description, MAX_DESCRIPTION_CHARS)?;
+    visible_only("description", description)
+}
+
+fn visible_only(field: &str, text: String) -> Result<String, Invalid> {
+    match text.chars().find(|c| is_invisible_or_bidi(*c)) {
+        Some(c) => Err(Invalid::new(
+            field,
+            format!(
+                "must not contain invisible or bidirectional control characters (U+{:04X})",
+                u32::from(c)
+            ),
+        )),
+        None => Ok(text),
+    }
+}
+
+/// Tags are facets and filters, so they are one spelling each: lowercase ASCII words joined by `-`,
+/// deduplicated in order.
+fn valid_tags(tags: Vec<String>) -> Result<Vec<String>, Invalid> {
+    let mut unique: Vec<String> = Vec::with_capacity(tags.len());
+    for (i, tag) in tags.into_iter().enumerate() {
+        let ok = !tag.is_empty()
+            && tag.len() <= MAX_TAG_CHARS
+            && tag
+                .bytes()
+                .all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'-'));
+        if !ok {
+            return Err(Invalid::new(
+                &format!("tags[{i}]"),
+                format!("must be 1 to {MAX_TAG_CHARS} characters of a-z, 0-9 and `-`"),
+            ));
+        }
+        if !unique.contains(&tag) {
+            unique.push(tag);
+        }
+    }
+    if unique.len() > MAX_TAGS {
+        return Err(Invalid::new("tags", format!("at most {MAX_TAGS} tags")));
+    }
+    Ok(unique)
+}
+
+/// An absolute `https` URL (`http` only for loopback hosts, so local agents can be described),
+/// without credentials; kept as sent, since a signed card must carry strings as given.
+fn valid_url(field: &str, text: String) -> Result<String, Invalid> {
+    let invalid = || {
+        Invalid::new(
+            field,
+            "must be an absolute https URL without credentials (http only for localhost)",
+        )
+    };
+    if text.is_empty() || text.len() > MAX_URL_CHARS || text.chars().any(|c| c.is_whitespace()) {
+        return Err(invalid());
+    }
+    let url = url::Url::parse(&text).map_err(|_| invalid())?;
+    let loopback = matches!(
+        url.host(),
+        Some(url::Host::Domain("localhost"))
+            | Some(url::Host::Ipv4(std::net::Ipv4Addr::LOCALHOST))
+            | Some(url::Host::Ipv6(std::net::Ipv6Addr::LOCALHOST))
+    );
+    let scheme_ok = url.scheme() == "https" || (url.scheme() == "http" && loopback);
+    if !scheme_ok || url.host().is_none() || !url.username().is_empty() || url.password().is_some()
+    {
+        return Err(invalid());
+    }
+    Ok(text)
+}
+
+fn valid_skills(skills: Vec<Skill>) -> Result<Vec<Skill>, Invalid> {
+    if skills.len() > MAX_SKILLS {
+        return Err(Invalid::new(
+            "skills",
+            format!("at most {MAX_SKILLS} skills"),
+        ));
+    }
+    let mut ids: Vec<String> = Vec::with_capacity(skills.len());
+    let mut valid = Vec::with_capacity(skills.len());
+    for (i, skill) in skills.into_iter().enumerate() {
+        let field = |name: &str| format!("skills[{i}].{name}");
+        let id = bounded_text(&field("id"), skill.id, MAX_SKILL_ID_CHARS)?;
+        if ids.contains(&id) {
+            return Err(Invalid::new(
+                &field("id"),
+                "must be unique among the skills",
+            ));
+        }
+        ids.push(id.clone());
+        let name = visible_only(
+            &field("name"),
+            bounded_text(&field("name"), skill.name, MAX_NAME_CHARS)?,
+        )?;
+        let description = visible_only(
+            &field("description"),
+            bounded_text(
+                &field("description"),
+                skill.description,
+                MAX_DESCRIPTION_CHARS,
+            )?,
+        )?;
+        if skill.tags.len() > MAX_SKILL_TAGS {
+            return Err(Invalid::new(
+                &field("tags"),
+                format!("at most {MAX_SKILL_TAGS} tags"),
+            ));
+        }
+        let tags = skill
+            .tags
+            .into_iter()
+            .enumerate()
+            .map(|(j, t)| bounded_text(&field(&format!("tags[{j}]")), t, MAX_SKILL_TAG_CHARS))
+            .collect::<Result<_, _>>()?;
+        if skill.examples.len() > MAX_SKILL_EXAMPLES {
+            return Err(Invalid::new(
+                &field("examples"),
+                format!("at most {MAX_SKILL_EXAMPLES} examples"),
+            ));
+        }
+        let examples = skill
+            .examples
+            .into_iter()
+            .enumerate()
+            .map(|(j, e)| {
+                bounded_text(
+                    &field(&format!("examples[{j}]")),
+                    e,
+                    MAX_SKILL_EXAMPLE_CHARS,
+                )
+            })
+            .collect::<Result<_, _>>()?;
+        valid.push(Skill {
+            id,
+            name,
+            description,
+            tags,
+            examples,
+        });
+    }
+    Ok(valid)
+}
+
+pub fn serialize_tags(tags: &[String]) -> String {
+    Value::from(tags.to_vec()).to_string()
+}
+
+pub fn serialize_skills(skills: &[Skill]) -> String {
+    serde_json::to_string(skills).unwrap_or_else(|_| "[]".to_owned())
+}
+
 fn valid_metadata(metadata: Map<String, Value>) -> Result<Map<String, Value>, Invalid> {
     if serialize_metadata(&metadata).len() > MAX_METADATA_BYTES {
         return Err(Invalid::new(
@@ -341,6 +546,14 @@ impl Agent {
             metadata: valid_metadata(new.metadata)?,
             visibility: new.visibility,
             status: AgentStatus::Active,
+            description: valid_description(new.description.unwrap_or_default())?,
+            tags: valid_tags(new.tags)?,
+            homepage_url: new
+                .homepage_url
+                .map(|u| valid_url("homepage_url", u))
+                .transpose()?,
+            a2a_url: new.a2a_url.map(|u| valid_url("a2a_url", u)).transpose()?,
+            skills: valid_skills(new.skills)?,
             created_at: now,
             updated_at: now,
             last_auth_at: None,
@@ -399,6 +612,21 @@ impl Agent {
         if let Some(visibility) = patch.visibility {
             next.visibility = not_null("visibility", visibility)?;
         }
+        if let Some(description) = patch.description {
+            next.description = valid_description(description.unwrap_or_default())?;
+        }
+        if let Some(tags) = patch.tags {
+            next.tags = valid_tags(tags.unwrap_or_default())?;
+        }
+        if let Some(url) = patch.homepage_url {
+            next.homepage_url = url.map(|u| valid_url("homepage_url", u)).transpose()?;
+        }
+        if let Some(url) = patch.a2a_url {
+            next.a2a_url = url.map(|u| valid_url("a2a_url", u)).transpose()?;
+        }
+        if let Some(skills) = patch.skills {
+            next.skills = valid_skills(skills.unwrap_or_default())?;
+        }
         if let Some(status) = patch.status {
             next.status = match not_null("status", status)? {
                 AgentStatus::Decommissioned => {
@@ -411,7 +639,7 @@ impl Agent {
             };
         }
         let mut changed = Vec::new();
-        let fields: [(&'static str, bool); 9] = [
+        let fields: [(&'static str, bool); 14] = [
             ("name", next.name != self.name),
             ("email", next.email != self.email),
             ("agent_type", next.agent_type != self.agent_type),
@@ -421,6 +649,11 @@ impl Agent {
             ("deployment_env", next.deployment_env != self.deployment_env),
             ("metadata", next.metadata != self.metadata),
             ("visibility", next.visibility != self.visibility),
+            ("description", next.description != self.description),
+            ("tags", next.tags != self.tags),
+            ("homepage_url", next.homepage_url != self.homepage_url),
+            ("a2a_url", next.a2a_url != self.a2a_url),
+            ("skills", next.skills != self.skills),
         ];
         for (field, differs) in fields {
             if differs {
@@ -443,6 +676,11 @@ impl AgentPatch {
             && self.metadata.is_none()
             && self.visibility.is_none()
             && self.status.is_none()
+            && self.description.is_none()
+            && self.tags.is_none()
+            && self.homepage_url.is_none()
+            && self.a2a_url.is_none()
+            && self.skills.is_none()
     }
 }
 
@@ -464,6 +702,11 @@ mod tests {
             metadata: Map::new(),
             visibility: Visibility::Private,
             status: AgentStatus::Active,
+            description: String::new(),
+            tags: vec![],
+            homepage_url: None,
+            a2a_url: None,
+            skills: vec![],
             created_at: 0,
             updated_at: 0,
             last_auth_at: None,
@@ -523,6 +766,47 @@ mod tests {
         for never in ["orgs:write", "orgs:read"] {
             assert!(valid_capabilities(vec![never.into()], &[], true).is_err());
         }
+    }
+
+    #[test]
+    fn published_fields_are_bounded_and_tags_are_one_spelling() {
+        assert_eq!(
+            valid_tags(vec!["code-review".into(), "i18n".into(), "i18n".into()]).unwrap(),
+            vec!["code-review", "i18n"]
+        );
+        for bad in ["", "Upper", "with space", "under_score", &"x".repeat(33)] {
+            assert!(valid_tags(vec![bad.into()]).is_err(), "{bad:?}");
+        }
+        assert!(valid_tags((0..21).map(|i| format!("t{i}")).collect()).is_err());
+        assert!(valid_description("x".repeat(2_000)).is_ok());
+        assert!(valid_description("x".repeat(2_001)).is_err());
+        assert!(valid_description("a\u{202E}b".into()).is_err());
+        for ok in [
+            "https://agent.example/a2a",
+            "http://localhost:9999/a2a",
+            "http://127.0.0.1/",
+        ] {
+            assert!(valid_url("a2a_url", ok.into()).is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://agent.example/",
+            "https://user:pw@agent.example/",
+            "ftp://agent.example/",
+            "/relative",
+            "https://agent.example/ x",
+        ] {
+            assert!(valid_url("a2a_url", bad.into()).is_err(), "{bad}");
+        }
+        let skill = |id: &str| Skill {
+            id: id.into(),
+            name: "Translate".into(),
+            description: "Translates text".into(),
+            tags: vec!["nlp".into()],
+            examples: vec![],
+        };
+        assert!(valid_skills(vec![skill("a"), skill("b")]).is_ok());
+        assert!(valid_skills(vec![skill("a"), skill("a")]).is_err());
+        assert!(valid_skills((0..33).map(|i| skill(&i.to_string())).collect()).is_err());
     }
 
     #[test]

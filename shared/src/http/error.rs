@@ -354,6 +354,10 @@ impl From<ServiceError> for ApiError {
                 tracing::error!(error = %why, "an organization's stored policies do not compile");
                 ApiError::internal("the organization's policies cannot be evaluated")
             }
+            ServiceError::Signing(ref why) => {
+                tracing::error!(error = %why, "a document could not be signed");
+                ApiError::internal("the document could not be signed")
+            }
             ServiceError::Db(db) => db.into(),
             ServiceError::Kv(kv) => kv.into(),
         }

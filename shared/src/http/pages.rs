@@ -6,8 +6,8 @@ use std::sync::OnceLock;
 
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use sha2::{Digest, Sha256};
 
+use crate::http::cache::{is_fresh, strong_etag};
 use crate::http::error::ApiError;
 
 /// The Content-Security-Policy of the pages: only this origin, for everything. No inline script or
@@ -105,11 +105,7 @@ impl Asset {
 
     /// A strong validator over the stored bytes, computed once per instance.
     pub fn etag(&self) -> &str {
-        self.etag.get_or_init(|| {
-            let digest = Sha256::digest(self.body);
-            let hex: String = digest[..12].iter().map(|b| format!("{b:02x}")).collect();
-            format!("\"{hex}\"")
-        })
+        self.etag.get_or_init(|| strong_etag(self.body))
     }
 }
 
@@ -153,17 +149,6 @@ pub fn accepts_gzip(request: &HeaderMap) -> bool {
         }
     }
     named.or(wildcard).unwrap_or(false)
-}
-
-/// Whether `If-None-Match` names the asset's current version.
-fn is_fresh(request: &HeaderMap, etag: &str) -> bool {
-    request
-        .get_all(header::IF_NONE_MATCH)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(|tag| tag.trim().trim_start_matches("W/"))
-        .any(|tag| tag == "*" || tag == etag)
 }
 
 /// The headers every page response carries, whatever its status.

@@ -45,6 +45,40 @@ impl SigningKey {
         }
     }
 
+    /// A JWS with detached content (RFC 7515 Appendix F) over `payload`: the base64url protected
+    /// header (`header` with this key's `alg` and `kid` set) and signature. Verifiers rebuild the
+    /// signing input `protected.BASE64URL(payload)` from the payload they hold.
+    pub fn sign_detached(
+        &self,
+        header: &serde_json::Value,
+        payload: &[u8],
+    ) -> Result<(String, String), jwt_simple::Error> {
+        let mut header = header.clone();
+        header["alg"] = self.alg.as_str().into();
+        header["kid"] = self.kid.as_str().into();
+        let protected = URL_SAFE_NO_PAD.encode(header.to_string());
+        let input = format!("{protected}.{}", URL_SAFE_NO_PAD.encode(payload));
+        let signature = match &self.signer {
+            Signer::Es256Accelerated(raw) => raw
+                .sign(input.as_bytes())
+                .ok_or_else(|| jwt_simple::Error::msg("the platform's ES256 signer failed"))?,
+            Signer::Es256(k) => {
+                use p256::ecdsa::signature::Signer as _;
+                let secret = k.key_pair().to_bytes();
+                let key = p256::ecdsa::SigningKey::from_slice(&secret)
+                    .map_err(|_| jwt_simple::Error::msg("unusable ES256 signing key"))?;
+                let signature: p256::ecdsa::Signature = key.sign(input.as_bytes());
+                signature.to_bytes().to_vec()
+            }
+            Signer::EdDsa(k) => {
+                let pair = ed25519_compact::KeyPair::from_slice(&k.key_pair().to_bytes())
+                    .map_err(|_| jwt_simple::Error::msg("unusable EdDSA signing key"))?;
+                pair.sk.sign(input.as_bytes(), None).to_vec()
+            }
+        };
+        Ok((protected, URL_SAFE_NO_PAD.encode(signature)))
+    }
+
     /// JWS compact serialization (RFC 7515 §7.1) with the header jwt-simple would write.
     fn sign_compact<C: Serialize>(
         &self,

@@ -8,7 +8,6 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::domain::audit::{seal, ChainHead};
 use crate::domain::ssrf;
 use crate::ports::metrics;
 use crate::ports::outbound::{Outbound, OutboundError, OutboundRequest, OutboundResponse, Target};
@@ -284,7 +283,7 @@ fn run_writer(
 struct Writer {
     conn: libsql::Connection,
     /// Chain heads as committed; trusted because this thread is the only writer of audit events.
-    heads: HashMap<String, ChainHead>,
+    heads: HashMap<String, chain::Head>,
     /// Statements prepared once and reused: parsing SQL was a large share of every write.
     prepared: HashMap<String, libsql::Statement>,
 }
@@ -376,7 +375,7 @@ impl Writer {
         commits: &[(Change, CommitReply)],
     ) -> Result<Option<Vec<Vec<u64>>>, DbError> {
         self.exec("BEGIN IMMEDIATE").await?;
-        let mut pending_heads: HashMap<String, ChainHead> = HashMap::new();
+        let mut pending_heads: HashMap<String, chain::Head> = HashMap::new();
         let mut outcomes = Vec::with_capacity(commits.len());
         for (change, _) in commits {
             let mut job_heads = HashMap::new();
@@ -413,7 +412,7 @@ impl Writer {
             }
             return;
         }
-        let mut pending_heads: HashMap<String, ChainHead> = HashMap::new();
+        let mut pending_heads: HashMap<String, chain::Head> = HashMap::new();
         let mut outcomes = Vec::with_capacity(commits.len());
         for (change, reply) in commits {
             let mut job_heads = HashMap::new();
@@ -461,8 +460,8 @@ impl Writer {
     async fn apply(
         &mut self,
         change: &Change,
-        pending: &HashMap<String, ChainHead>,
-        job_heads: &mut HashMap<String, ChainHead>,
+        pending: &HashMap<String, chain::Head>,
+        job_heads: &mut HashMap<String, chain::Head>,
     ) -> Result<Vec<u64>, DbError> {
         let mut changed = Vec::with_capacity(change.statements.len());
         for statement in &change.statements {
@@ -472,21 +471,19 @@ impl Writer {
                 .map_err(|e| statement_error(e, statement))?;
             changed.push(n);
         }
+        let mut statements = Vec::with_capacity(2);
         for event in &change.events {
-            let head = match job_heads
+            let mut head = match job_heads
                 .get(&event.org_id)
                 .or_else(|| pending.get(&event.org_id))
                 .or_else(|| self.heads.get(&event.org_id))
             {
                 Some(head) => head.clone(),
-                None => load_head(&self.conn, &event.org_id).await?,
+                None => self.load_head(&event.org_id).await?,
             };
-            let mut sealed = seal(event, &head);
-            let mut insert = chain::insert_statement(&sealed);
-            let mut appended = self
-                .execute(&insert.sql, to_params(&insert.params))
-                .await
-                .map_err(|e| statement_error(e, &insert));
+            statements.clear();
+            chain::append(event, &mut head, &mut statements);
+            let mut appended = self.execute_all(&statements).await;
             if appended
                 .as_ref()
                 .is_err_and(DbError::is_audit_chain_conflict)
@@ -494,23 +491,50 @@ impl Writer {
                 // Another writer extended the chain (the data directory is locked against a second
                 // server, but a tool may still write): continue from the head as stored, which
                 // this transaction reads including its own pending appends.
-                let stored = load_head(&self.conn, &event.org_id).await?;
-                sealed = seal(event, &stored);
-                insert = chain::insert_statement(&sealed);
-                appended = self
-                    .execute(&insert.sql, to_params(&insert.params))
-                    .await
-                    .map_err(|e| statement_error(e, &insert));
+                head = self.load_head(&event.org_id).await?;
+                statements.clear();
+                chain::append(event, &mut head, &mut statements);
+                appended = self.execute_all(&statements).await;
             }
             appended?;
-            job_heads.insert(event.org_id.clone(), sealed.head());
+            job_heads.insert(event.org_id.clone(), head);
         }
         Ok(changed)
     }
-}
 
-async fn load_head(conn: &libsql::Connection, org_id: &str) -> Result<ChainHead, DbError> {
-    chain::chain_head_from(query_on(conn, &chain::chain_head_query(org_id)).await?)
+    async fn execute_all(&mut self, statements: &[Statement]) -> Result<(), DbError> {
+        for statement in statements {
+            self.execute(&statement.sql, to_params(&statement.params))
+                .await
+                .map_err(|e| statement_error(e, statement))?;
+        }
+        Ok(())
+    }
+
+    /// An organization's head as stored, seen from inside this transaction; a tree missing under
+    /// events written before it existed is rebuilt once and its nodes stored here.
+    async fn load_head(&mut self, org_id: &str) -> Result<chain::Head, DbError> {
+        if let Some(head) =
+            chain::head_from(query_on(&self.conn, &chain::head_query(org_id)).await?)?
+        {
+            return Ok(head);
+        }
+        let mut backfill = chain::Backfill::default();
+        let mut after = 0;
+        while let Some(next) = backfill.feed(
+            org_id,
+            query_on(
+                &self.conn,
+                &chain::hashes_after(org_id, after, chain::BACKFILL_PAGE),
+            )
+            .await?,
+        )? {
+            after = next;
+        }
+        let (head, nodes) = backfill.finish();
+        self.execute_all(&nodes).await?;
+        Ok(head)
+    }
 }
 
 /// Outbound HTTP for the native server: the protocol clients (libSQL over HTTP, Upstash REST),

@@ -193,7 +193,8 @@ impl DbError {
 
     /// True when the constraint failure came from a concurrent append to the same audit chain.
     pub fn is_audit_chain_conflict(&self) -> bool {
-        matches!(self, DbError::Constraint(m) if m.contains("audit_events.org_id"))
+        matches!(self, DbError::Constraint(m)
+            if m.contains("audit_events.org_id") || m.contains("audit_tree_nodes.org_id"))
     }
 }
 

@@ -108,6 +108,7 @@ pub async fn create(state: &AppState, ctx: &Context, new: NewAgent) -> Result<Ag
         }));
     let mut change = Change::new()
         .statement(store::insert(&agent))
+        .statement(store::save_profile(&agent))
         .statement(webhooks::event(
             state,
             org_id,
@@ -226,6 +227,14 @@ async fn apply_update(
         let mut change = Change::new()
             .statement(store::unchanged_since(org_id, id, current.updated_at))
             .statement(store::update(&next));
+        if next.description != current.description
+            || next.tags != current.tags
+            || next.homepage_url != current.homepage_url
+            || next.a2a_url != current.a2a_url
+            || next.skills != current.skills
+        {
+            change = change.statement(store::save_profile(&next));
+        }
         if !changed.is_empty() {
             change = change.event(
                 ctx.audit(state, "agent.updated", Outcome::Success)

@@ -44,13 +44,29 @@ pub async fn list_events(
     Ok(page.map(AuditEvent::from))
 }
 
-/// `GET /v1/audit/verify`: recomputes the organization's whole chain from the genesis hash and
-/// reports the first link that does not hold.
+/// `GET /v1/audit/verify`: recomputes the organization's whole chain from the genesis hash (or,
+/// once retention removed events, from the first remaining one) and reports the first link that
+/// does not hold.
 ///
 /// The chain alone cannot reveal events removed from its end; compare `head` with a value recorded
 /// earlier for that.
 pub async fn verify_chain(db: &dyn Database, org_id: &str) -> Result<Verification, DbError> {
     let mut previous = ChainHead::genesis();
+    // Behind what retention removed, the chain starts at the first remaining event's link; that
+    // link is proved by the Merkle tree (its inclusion in a checkpoint), not by the chain.
+    let removed = crate::store::audit_tree::removed_through(db, org_id).await?;
+    if removed > 0 {
+        if let Some(Ok(first)) = store::chain_after(db, org_id, removed, 1)
+            .await?
+            .into_iter()
+            .next()
+        {
+            previous = ChainHead {
+                seq: removed,
+                hash: first.prev_hash,
+            };
+        }
+    }
     let mut checked: u64 = 0;
     loop {
         // Keyset paging on `seq` is consistent while events are appended: they only ever land

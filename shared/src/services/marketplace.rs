@@ -1,37 +1,203 @@
 //! The public marketplace: search and read agents their organizations chose to publish.
 
-use crate::domain::marketplace::{PublicAgent, SearchQuery, MAX_FILTER_CHARS};
-use crate::domain::page::{Keyset, Page, PageRequest};
-use crate::domain::validate::{is_id, optional_text};
-use crate::ports::sql::Database;
-use crate::services::ServiceError;
-use crate::store::marketplace::{self as store, Search};
+use serde_json::{json, Value};
 
-/// `GET /v1/marketplace/agents`: listed agents of every organization, newest first.
-pub async fn search(
-    db: &dyn Database,
-    query: SearchQuery,
-) -> Result<Page<PublicAgent>, ServiceError> {
-    let page = PageRequest::parse(query.limit, query.cursor.as_deref())?;
-    let search = Search {
-        q: optional_text("q", query.q, MAX_FILTER_CHARS)?,
-        agent_type: optional_text("agent_type", query.agent_type, MAX_FILTER_CHARS)?,
-        capability: optional_text("capability", query.capability, MAX_FILTER_CHARS)?,
-    };
-    let rows = store::search(db, &search, &page).await?;
-    let page = Page::from_rows(rows, &page, |l| Keyset {
-        position: l.created_at,
-        id: l.agent.id.clone(),
-    });
-    Ok(page.map(|l| l.agent))
+use crate::domain::agent_card::{self, Endpoints};
+use crate::domain::did;
+use crate::domain::marketplace::{
+    count_facets, did_web, match_expression, PublicAgent, SearchQuery, SearchResults,
+};
+use crate::domain::page::{Keyset, Page, PageRequest};
+use crate::domain::validate::{is_id, Invalid};
+use crate::services::ServiceError;
+use crate::state::AppState;
+use crate::store::marketplace::{self as store, After, Listed, Search};
+
+fn bad_cursor() -> ServiceError {
+    Invalid::new("cursor", "not a cursor this API returned").into()
 }
 
-/// `GET /v1/marketplace/agents/{id}`: a listed agent; anything else is simply not found.
-pub async fn get(db: &dyn Database, id: &str) -> Result<PublicAgent, ServiceError> {
+/// A ranked page's keyset id: the document and the paging session's snapshot.
+fn ranked_key(doc: i64, snapshot: i64) -> String {
+    format!("{doc}.{snapshot}")
+}
+
+/// A filtered page's keyset: the document (the position carries nothing).
+fn filtered_key(doc: i64) -> String {
+    format!("d{doc}")
+}
+
+/// Where the next ranked page starts: just after the last document shown, found again in the
+/// ranking recomputed now. Scores drift as agents come and go (bm25 weighs words by how many
+/// documents hold them), but the documents of the session's window keep their order, so
+/// resuming after the document itself neither repeats nor skips one; only when that document is
+/// gone does its score place the page.
+fn resume_at(ranking: &[(i64, i64)], after: Option<&After>) -> usize {
+    match after {
+        Some(After::Ranked { score, doc, .. }) => ranking
+            .iter()
+            .position(|(d, _)| d == doc)
+            .map(|i| i + 1)
+            .unwrap_or_else(|| ranking.partition_point(|(d, s)| (s, d) <= (score, doc))),
+        _ => 0,
+    }
+}
+
+/// The listing as shown, with its DID.
+fn shown(state: &AppState, listed: Listed) -> PublicAgent {
+    let mut agent = listed.agent;
+    agent.did = did_web(&state.config.issuer, &agent.id).unwrap_or_default();
+    agent
+}
+
+/// `GET /v1/marketplace/agents`: listed agents of every organization, by relevance when words are
+/// given, else newest first; narrowed by every filter; with facet counts when asked.
+pub async fn search(state: &AppState, query: SearchQuery) -> Result<SearchResults, ServiceError> {
+    let db = state.db.as_ref();
+    let page = PageRequest::parse(query.limit, query.cursor.as_deref())?;
+    let ranked = query.terms.is_some();
+    let search = Search {
+        matching: if query.uses_index() {
+            match_expression(&query)
+        } else {
+            None
+        },
+        agent_type: query.agent_type.clone(),
+        capabilities: query.capabilities.clone(),
+        tags: query.tags.clone(),
+        deployment_env: query.deployment_env,
+    };
+    // Text of only punctuation has no word to find: nothing matches.
+    let nothing = matches!(&query.terms, Some(terms) if terms.is_empty());
+    let filtered = search.matching.is_some() && !ranked;
+    let after = match page.after.clone() {
+        None => None,
+        Some(Keyset { position, id }) if ranked => {
+            let (doc, snapshot) = id.split_once('.').ok_or_else(bad_cursor)?;
+            Some(After::Ranked {
+                score: position,
+                doc: doc.parse().map_err(|_| bad_cursor())?,
+                snapshot: snapshot.parse().map_err(|_| bad_cursor())?,
+            })
+        }
+        Some(Keyset { id, .. }) if filtered => Some(After::Filtered {
+            doc: id
+                .strip_prefix('d')
+                .and_then(|d| d.parse().ok())
+                .ok_or_else(bad_cursor)?,
+        }),
+        Some(Keyset { position, id }) => Some(After::Newest {
+            created_at: position,
+            id,
+        }),
+    };
+    let snapshot = match &after {
+        Some(After::Ranked { snapshot, .. }) => *snapshot,
+        _ if ranked && !nothing => store::newest_doc(db).await?,
+        _ => 0,
+    };
+    let rows = if nothing {
+        Vec::new()
+    } else if ranked {
+        let ranking = store::ranked(db, &search, snapshot).await?;
+        let fetch = usize::try_from(page.fetch()).unwrap_or(usize::MAX);
+        let next: Vec<(i64, i64)> = ranking[resume_at(&ranking, after.as_ref())..]
+            .iter()
+            .take(fetch)
+            .copied()
+            .collect();
+        store::by_docs(db, &next).await?
+    } else {
+        store::newest(db, &search, after.as_ref(), page.fetch()).await?
+    };
+    let page = Page::from_rows(rows, &page, |l| {
+        if ranked {
+            Keyset {
+                position: l.score,
+                id: ranked_key(l.doc, snapshot),
+            }
+        } else if filtered {
+            Keyset {
+                position: 0,
+                id: filtered_key(l.doc),
+            }
+        } else {
+            Keyset {
+                position: l.created_at,
+                id: l.agent.id.clone(),
+            }
+        }
+    });
+    let facets = if query.facets.is_empty() {
+        None
+    } else {
+        let sample = if nothing {
+            Vec::new()
+        } else {
+            store::facet_sample(db, &search).await?
+        };
+        Some(count_facets(&query.facets, &sample))
+    };
+    Ok(SearchResults {
+        data: page.data.into_iter().map(|l| shown(state, l)).collect(),
+        next_cursor: page.next_cursor,
+        facets,
+    })
+}
+
+/// A listed agent with the version of what it shows; anything else is simply not found.
+pub async fn find(state: &AppState, id: &str) -> Result<Listed, ServiceError> {
     if !is_id(id) {
         return Err(ServiceError::NotFound("agent"));
     }
-    store::find(db, id)
+    let mut listed = store::find(state.db.as_ref(), id)
         .await?
-        .ok_or(ServiceError::NotFound("agent"))
+        .ok_or(ServiceError::NotFound("agent"))?;
+    listed.agent.did = did_web(&state.config.issuer, &listed.agent.id).unwrap_or_default();
+    Ok(listed)
+}
+
+/// `GET /v1/marketplace/agents/{id}`: a listed agent; anything else is simply not found.
+pub async fn get(state: &AppState, id: &str) -> Result<PublicAgent, ServiceError> {
+    Ok(find(state, id).await?.agent)
+}
+
+/// `GET /v1/marketplace/agents/{id}/agent-card.json`: the agent's A2A card, signed by this
+/// deployment's signing key over its JCS canonical form (a detached JWS in `signatures`). The
+/// signature is made once per card version and key (`AppState::card_signatures`).
+pub async fn agent_card(state: &AppState, id: &str) -> Result<Value, ServiceError> {
+    let listed = find(state, id).await?;
+    let provider = store::provider(state.db.as_ref(), id)
+        .await?
+        .ok_or(ServiceError::NotFound("agent"))?;
+    let endpoints = Endpoints::of(&state.config.issuer, id);
+    let mut card = agent_card::card(&listed.agent, &provider, &endpoints);
+    let canonical = agent_card::canonical(&card);
+    let keys = state.key_set().await?;
+    let header = agent_card::protected_header(
+        keys.signing.alg.as_str(),
+        &keys.signing.kid,
+        &endpoints.jwks,
+    );
+    let signed = state
+        .card_signatures
+        .sign(id, &keys.signing, &header, canonical.as_bytes())
+        .map_err(|e| ServiceError::Signing(format!("the agent card: {e}")))?;
+    card["signatures"] = json!([{ "protected": signed.protected, "signature": signed.signature }]);
+    Ok(card)
+}
+
+/// `GET /agents/{id}/did.json`: the agent's `did:web` document, with the public keys it
+/// authenticates with now.
+pub async fn did_document(state: &AppState, id: &str) -> Result<Value, ServiceError> {
+    let listed = find(state, id).await?;
+    let keys = store::public_keys(state.db.as_ref(), id).await?;
+    let endpoints = Endpoints::of(&state.config.issuer, id);
+    let card_url = format!("{}/agent-card.json", endpoints.listing);
+    Ok(did::document(
+        &listed.agent.did,
+        &keys,
+        &card_url,
+        &endpoints,
+    ))
 }

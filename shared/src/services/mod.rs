@@ -3,13 +3,17 @@
 
 pub mod admin_credentials;
 pub mod agents;
+pub mod analytics;
+pub mod audit_log;
 pub mod audit_trail;
 pub mod billing;
+pub mod compliance;
 pub mod credentials;
 pub mod marketplace;
 pub mod operator;
 pub mod orgs;
 pub mod policies;
+pub mod retention;
 pub mod revocation;
 pub mod trust_policies;
 pub mod usage;
@@ -120,6 +124,9 @@ pub enum ServiceError {
     /// A stored policy that no longer compiles: the set fails closed.
     #[error("the organization's policies cannot be compiled: {0}")]
     PolicySetUnusable(String),
+    /// This deployment's signing key could not sign a document.
+    #[error("signing failed: {0}")]
+    Signing(String),
     #[error(transparent)]
     Db(#[from] DbError),
     #[error(transparent)]

@@ -2,14 +2,20 @@
 //! concurrent writers honest (free-tier cap, optimistic updates, "still live").
 
 use crate::domain::agents::{
-    serialize_capabilities, serialize_metadata, Agent, AgentStatus, DeploymentEnv, Visibility,
+    serialize_capabilities, serialize_metadata, serialize_skills, serialize_tags, Agent,
+    AgentStatus, DeploymentEnv, Visibility,
 };
 use crate::domain::page::PageRequest;
 use crate::ports::sql::{Database, DbError, Row, Statement};
 use crate::store::{guard, json_column, unknown_value};
 
 const AGENT_COLUMNS: &str = "id, org_id, name, email, agent_type, version, capabilities, owner, \
-     deployment_env, metadata, visibility, status, created_at, updated_at, last_auth_at";
+     deployment_env, metadata, visibility, status, created_at, updated_at, last_auth_at, \
+     COALESCE(p.description, '') AS description, COALESCE(p.tags, '[]') AS tags, \
+     p.homepage_url AS homepage_url, p.a2a_url AS a2a_url, COALESCE(p.skills, '[]') AS skills";
+
+/// Agents with what they publish (every agent has a profile row; the join is LEFT all the same).
+const AGENTS: &str = "agents LEFT JOIN agent_profiles p ON p.agent_id = agents.id";
 
 /// Guard codes, as `DbError::Guard` reports them.
 pub const FREE_TIER_LIMIT: &str = "free_tier_limit_exceeded";
@@ -33,6 +39,11 @@ fn agent_from_row(row: &Row) -> Result<Agent, DbError> {
         metadata: json_column("metadata", &row.get::<String>("metadata")?)?,
         visibility: unknown_value("visibility", Visibility::parse(&visibility))?,
         status: unknown_value("status", AgentStatus::parse(&status))?,
+        description: row.get("description")?,
+        tags: json_column("tags", &row.get::<String>("tags")?)?,
+        homepage_url: row.get("homepage_url")?,
+        a2a_url: row.get("a2a_url")?,
+        skills: json_column("skills", &row.get::<String>("skills")?)?,
         created_at: row.get("created_at")?,
         updated_at: row.get("updated_at")?,
         last_auth_at: row.get("last_auth_at")?,
@@ -42,7 +53,7 @@ fn agent_from_row(row: &Row) -> Result<Agent, DbError> {
 /// An agent of `org_id`; another organization's agent is `None`, like a missing one.
 pub async fn find(db: &dyn Database, org_id: &str, id: &str) -> Result<Option<Agent>, DbError> {
     let statement = Statement::new(format!(
-        "SELECT {AGENT_COLUMNS} FROM agents WHERE id = ?1 AND org_id = ?2"
+        "SELECT {AGENT_COLUMNS} FROM {AGENTS} WHERE id = ?1 AND org_id = ?2"
     ))
     .bind(id)
     .bind(org_id);
@@ -75,6 +86,25 @@ pub fn insert(agent: &Agent) -> Statement {
     .bind(agent.updated_at)
 }
 
+/// Writes what the agent publishes. The agent's insert has created its (empty) profile row by
+/// trigger; the upsert also covers a row that is missing for any other reason. The index of the
+/// marketplace follows by trigger, in the same transaction.
+pub fn save_profile(agent: &Agent) -> Statement {
+    Statement::new(
+        "INSERT INTO agent_profiles (agent_id, description, tags, homepage_url, a2a_url, skills) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+         ON CONFLICT (agent_id) DO UPDATE SET description = excluded.description, \
+         tags = excluded.tags, homepage_url = excluded.homepage_url, a2a_url = excluded.a2a_url, \
+         skills = excluded.skills",
+    )
+    .bind(&agent.id)
+    .bind(&agent.description)
+    .bind(serialize_tags(&agent.tags))
+    .bind(agent.homepage_url.clone())
+    .bind(agent.a2a_url.clone())
+    .bind(serialize_skills(&agent.skills))
+}
+
 /// Counted after the insert, inside the transaction: concurrent creations cannot overshoot.
 pub fn within_cap(org_id: &str, limit: i64) -> Statement {
     guard(
@@ -101,7 +131,7 @@ pub async fn list(
     page: &PageRequest,
 ) -> Result<Vec<Agent>, DbError> {
     let mut statement = Statement::new("").bind(org_id);
-    let mut sql = format!("SELECT {AGENT_COLUMNS} FROM agents WHERE org_id = ?1");
+    let mut sql = format!("SELECT {AGENT_COLUMNS} FROM {AGENTS} WHERE org_id = ?1");
     let mut and = |column: &str, op: &str, value: crate::ports::sql::Value| {
         statement.params.push(value);
         sql.push_str(&format!(" AND {column} {op} ?{}", statement.params.len()));

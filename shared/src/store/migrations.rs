@@ -34,6 +34,14 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0008_policies",
         include_str!("../../../schema/0008_policies.sql"),
     ),
+    (
+        "0009_marketplace",
+        include_str!("../../../schema/0009_marketplace.sql"),
+    ),
+    (
+        "0010_audit_tree",
+        include_str!("../../../schema/0010_audit_tree.sql"),
+    ),
 ];
 
 /// The newest schema this binary knows.

@@ -3,9 +3,12 @@
 
 pub mod admission_script;
 pub mod agents;
+pub mod analytics;
 pub mod audit_trail;
+pub mod audit_tree;
 pub mod billing;
 pub mod chain;
+pub mod compliance;
 pub mod credentials;
 pub mod kv_entries;
 pub mod kv_keys;
