@@ -17,6 +17,29 @@ platforms=${1:-workers spin}
 functions=${2:-${FUNCTIONS[*]}}
 root=$PWD
 
+# Every tool this build needs, checked up front: a missing one is named with the command that
+# installs it, rather than surfacing as `worker-build: command not found` inside wrangler's build.
+missing=()
+for platform in $platforms; do
+  case "$platform" in
+    workers)
+      command -v worker-build >/dev/null || missing+=(worker-build)
+      command -v wasm-bindgen >/dev/null || missing+=(wasm-bindgen)
+      [ -x node_modules/.bin/wasm-opt ] || missing+=(node_modules/.bin/wasm-opt)
+      [ -x node_modules/.bin/esbuild ] || missing+=(node_modules/.bin/esbuild)
+      ;;
+    spin)
+      rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip2 \
+        || missing+=("the wasm32-wasip2 Rust target")
+      ;;
+  esac
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  printf 'build-edge: missing %s.\nInstall the pinned edge tools once with:\n  bash scripts/install-edge-tools.sh\n' \
+    "$(IFS=,; echo "${missing[*]}" | sed 's/,/, /g')" >&2
+  exit 127
+fi
+
 # Size over speed for the wasm builds only; host tools keep the normal release profile.
 export CARGO_PROFILE_RELEASE_OPT_LEVEL=z CARGO_PROFILE_RELEASE_LTO=true \
   CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1 CARGO_PROFILE_RELEASE_PANIC=abort

@@ -162,10 +162,16 @@ serve oidc-issuer 1 jwks_ok launch_oidc_issuer
 oidc_port=${PORTS_USED[0]}
 export AGENTIDP_OIDC_ISSUER_URL=http://127.0.0.1:$oidc_port AGENTIDP_OIDC_KEY_FILE=$work/oidc-key.pem
 
+# The operator credential of both edge deployments (tests/tests/operator.rs uses it through
+# AGENTIDP_OPERATOR_TOKEN).
+operator_token=$(python3 -c 'import secrets; print(secrets.token_hex(32))')
+export AGENTIDP_TEST_OPERATOR_TOKEN=$operator_token
+
 # config ISSUER: the variables every function gets in both runtimes, as NAME=VALUE lines (vars for
 # the Workers, environment variables for the Spin components). The organization limit is low
 # enough for the scenario to reach it, proving the limiter exact through Upstash from inside wasm.
 # Webhooks may target loopback (the development switch): the scenario's receiver listens there.
+# Sign-up is always closed at the edge unless opened: the scenario creates its organizations.
 # The key-value deadline is the native tests' one (tests/src/lib.rs): behind a debug-build Upstash
 # stand-in on a busy 2-core machine, the production 50 ms fails revocation checks closed (503) and
 # limiter calls open at random; the deadline itself is tested natively (tests/tests/rate_limits.rs).
@@ -181,6 +187,8 @@ AGENTIDP_KV_TIMEOUT_MS=2000
 GITHUB_OIDC_ISSUER=http://127.0.0.1:$oidc_port
 GITHUB_OIDC_AUDIENCE=https://agentidp.test
 AGENTIDP_DEV_WEBHOOKS_ALLOW_LOOPBACK=on
+AGENTIDP_SIGNUP=open
+AGENTIDP_OPERATOR_TOKEN=$operator_token
 VARS
 }
 
@@ -278,7 +286,17 @@ for runtime in workers:$workers_base spin:$spin_base; do
   scheduled=
   [[ ${runtime%%:*} == workers ]] && scheduled=$scheduled_url
   AGENTIDP_BASE_URL=${runtime#*:} AGENTIDP_SCHEDULED_URL=$scheduled \
-    cargo test -q -p agentidp-tests --test scenario \
+    cargo test -q -p agentidp-tests --test scenario --test operator \
     || fail "scenario against the ${runtime%%:*} builds"
+  echo "== agentidp doctor against the ${runtime%%:*} builds"
+  AGENTIDP_CONFIG_DIR="$work/doctor-config" "$root/target/debug/agentidp" doctor -o table \
+    --url "${runtime#*:}" || fail "agentidp doctor against the ${runtime%%:*} builds"
+done
+# The descriptors deploy as they are: wrangler bundles each Worker without uploading anything.
+for function in "${FUNCTIONS[@]}"; do
+  echo "== wrangler deploy --dry-run --env $function"
+  AGENTIDP_SKIP_EDGE_BUILD=1 npx --no-install wrangler deploy --dry-run --env "$function" \
+    --outdir "$work/dry-run/$function" >"$work/dry-run-$function.log" 2>&1 \
+    || { tail -n 20 "$work/dry-run-$function.log" >&2; fail "wrangler deploy --dry-run --env $function"; }
 done
 echo "== edge tests passed in $(elapsed) ms"

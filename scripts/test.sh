@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The test command (README, CI): installs what the tests need, then runs every check and test.
+# The test command (CONTRIBUTING.md, CI): installs what the tests need, then runs every check and test.
 #
 #   bash scripts/test.sh                  # everything, in order, stopping at the first failure
 #   bash scripts/test.sh python           # only some stages (names below), e.g. while iterating
@@ -28,8 +28,11 @@ WASM_CRATES=(agentidp-shared agentidp-token agentidp-agents agentidp-audit agent
   agentidp-webhooks)
 WASM_TARGETS=(wasm32-unknown-unknown wasm32-wasip2)
 ALL_STAGES=(setup fmt clippy wasm build standins rust python browser schemathesis edge)
-# Stages that run only when named: `fuzz` needs the nightly toolchain and its own build (~7 min cold).
-OPTIONAL_STAGES=(fuzz)
+# Stages that run only when named: `fuzz` needs the nightly toolchain and its own build (~7 min cold);
+# `static` builds the release's static Linux binary (musl, a release build) and serves the
+# walkthrough from it.
+OPTIONAL_STAGES=(fuzz static)
+MUSL_TARGET=x86_64-unknown-linux-musl
 
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
 # The tests choose their own deployment; a base URL left in the caller's shell must not leak in.
@@ -284,6 +287,28 @@ stage_schemathesis() {
 stage_fuzz() {
   section "fuzz: a short cargo fuzz run of every target (scripts/fuzz.sh --smoke)"
   timeout -k 10 3600 bash scripts/fuzz.sh --smoke "${FUZZ_SECONDS:-10}" || fail "a fuzz target crashed"
+}
+
+# The release's static binary: x86_64 Linux on musl, no shared libraries (the Dockerfile's and the
+# release workflow's). Built with Debian's musl-gcc for the C parts (SQLite in libSQL, ring), then
+# the walkthrough (the scenario's bootstrap-to-revocation and every route) runs against it.
+stage_static() {
+  section "static: the musl release binary ($MUSL_TARGET)"
+  rustup target list --installed | grep -qx "$MUSL_TARGET" || rustup target add "$MUSL_TARGET"
+  command -v musl-gcc >/dev/null || {
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends musl-tools \
+      || fail "installing musl-tools (apt-get)"
+  }
+  CC_x86_64_unknown_linux_musl=musl-gcc cargo build --locked --release --target "$MUSL_TARGET" \
+    -p agentidp || fail "building the static binary"
+  local binary=$TARGET_DIR/$MUSL_TARGET/release/agentidp
+  if ldd "$binary" 2>&1 | grep -q '=>'; then fail "$binary links shared libraries"; fi
+  ls -l "$binary"
+  section "static: the walkthrough served by the static binary"
+  AGENTIDP_BIN=$binary cargo test -q -p agentidp-tests --test scenario -- \
+    bootstrap_to_revocation every_route_answers_as_its_access_level_says \
+    || fail "the walkthrough against the static binary"
 }
 
 # The edge builds in their real runtimes: the Workers in workerd, driven in-process by miniflare

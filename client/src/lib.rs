@@ -301,6 +301,30 @@ impl Client {
         self.json(self.request(Method::DELETE, &path)).await
     }
 
+    // ---- the operator's (`authorized` with the operator credential) --------------------------
+
+    /// `POST /v1/operator/keys/rotate`: the new key (`kid`, `alg`, `previous_kid`, ...).
+    pub async fn rotate_signing_key(&self, alg: &str) -> Result<serde_json::Value, Error> {
+        let request = self
+            .request(Method::POST, &["v1", "operator", "keys", "rotate"])
+            .json(&serde_json::json!({ "alg": alg }));
+        self.json(request).await
+    }
+
+    /// `GET /v1/operator/migrations`.
+    pub async fn migration_status(&self) -> Result<serde_json::Value, Error> {
+        self.json(self.request(Method::GET, &["v1", "operator", "migrations"]))
+            .await
+    }
+
+    /// `GET /v1/operator/health`.
+    pub async fn operator_health(&self) -> Result<serde_json::Value, Error> {
+        self.json(self.request(Method::GET, &["v1", "operator", "health"]))
+            .await
+    }
+
+    // ---- the organization ------------------------------------------------------------------
+
     /// `GET /v1/usage`: this month's usage and the tier's allowances.
     pub async fn usage(&self) -> Result<serde_json::Value, Error> {
         self.json(self.request(Method::GET, &["v1", "usage"])).await
@@ -593,6 +617,58 @@ impl Client {
     }
 
     /// Enqueues a `webhook.test` event for this subscription alone.
+    /// `PATCH /v1/webhooks/{id}` with the fields to change (`url`, `events`, `description`,
+    /// `enabled`).
+    pub async fn update_webhook(
+        &self,
+        webhook_id: &str,
+        changes: &serde_json::Value,
+    ) -> Result<Webhook, Error> {
+        let path = ["v1", "webhooks", webhook_id];
+        self.json(self.request(Method::PATCH, &path).json(changes))
+            .await
+    }
+
+    /// `DELETE /v1/webhooks/{id}`.
+    pub async fn delete_webhook(&self, webhook_id: &str) -> Result<(), Error> {
+        self.send(self.request(Method::DELETE, &["v1", "webhooks", webhook_id]))
+            .await
+            .map(drop)
+    }
+
+    /// `POST /v1/webhooks/{id}/rotate`: the new signing secret (shown once), the old one valid
+    /// for the grace period (a day unless given).
+    pub async fn rotate_webhook_secret(
+        &self,
+        webhook_id: &str,
+        grace_period_seconds: Option<i64>,
+    ) -> Result<serde_json::Value, Error> {
+        let body = match grace_period_seconds {
+            Some(seconds) => serde_json::json!({ "grace_period_seconds": seconds }),
+            None => serde_json::json!({}),
+        };
+        let path = ["v1", "webhooks", webhook_id, "rotate"];
+        self.json(self.request(Method::POST, &path).json(&body))
+            .await
+    }
+
+    /// `POST /v1/webhooks/{id}/deliveries/{delivery_id}/retry`: a failed delivery, again.
+    pub async fn retry_webhook_delivery(
+        &self,
+        webhook_id: &str,
+        delivery_id: &str,
+    ) -> Result<serde_json::Value, Error> {
+        let path = [
+            "v1",
+            "webhooks",
+            webhook_id,
+            "deliveries",
+            delivery_id,
+            "retry",
+        ];
+        self.json(self.request(Method::POST, &path)).await
+    }
+
     pub async fn test_webhook(&self, webhook_id: &str) -> Result<WebhookDelivery, Error> {
         let path = ["v1", "webhooks", webhook_id, "test"];
         self.json(self.request(Method::POST, &path)).await

@@ -38,6 +38,7 @@ use cli::defs::{Cli, Command, KeysCommand};
 
 mod cli;
 mod data_dir_lock;
+mod edge;
 mod listener;
 mod metrics;
 
@@ -48,6 +49,8 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
+        // Colour codes only for a person at a terminal: never in a log file or a journal.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -64,8 +67,21 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Serve { listen, data_dir } => report(serve(listen, data_dir).await),
             Command::Keys {
-                command: KeysCommand::Rotate { data_dir, alg },
+                command:
+                    KeysCommand::Rotate {
+                        data_dir,
+                        url: Some(url),
+                        operator_token,
+                        alg,
+                    },
+            } => {
+                let _ = data_dir;
+                report(edge::rotate_keys_remotely(&url, operator_token, &alg).await)
+            }
+            Command::Keys {
+                command: KeysCommand::Rotate { data_dir, alg, .. },
             } => report(rotate_keys(data_dir, &alg).await),
+            Command::Edge(command) => report(edge::run(command)),
             Command::Completions { shell } => cli::completions(shell),
             command => cli::run(cli.global, command).await,
         }
@@ -191,8 +207,7 @@ async fn serve(listen: Option<SocketAddr>, data_dir_flag: Option<PathBuf>) -> Re
             None => SocketAddr::from(([127, 0, 0, 1], 8787)),
         },
     };
-    let config =
-        Config::load(&env, Some(&format!("http://{listen}"))).map_err(|e| e.to_string())?;
+    let config = Config::load_native(&env, listen).map_err(|e| e.to_string())?;
     let limits = listener::Limits::load(&env).map_err(|e| e.to_string())?;
     let metrics_endpoint = metrics::Endpoint::load(&env).map_err(|e| e.to_string())?;
     let dir = data_dir(data_dir_flag);
@@ -270,7 +285,12 @@ async fn serve(listen: Option<SocketAddr>, data_dir_flag: Option<PathBuf>) -> Re
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
-    tracing::info!(%listen, %issuer, data_dir = %dir.display(), "agentidp serving");
+    let portal = format!("{issuer}/portal");
+    tracing::info!(%listen, %issuer, %portal, data_dir = %dir.display(), "agentidp serving");
+    // The one line a person starting the server looks for (whatever the log filter): where next.
+    if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        eprintln!("agentidp: serving {issuer}; open the portal at {portal}");
+    }
     let metrics_task = metrics_server.map(|(listener, app)| {
         if let Ok(address) = listener.local_addr() {
             tracing::info!(%address, "serving /metrics");

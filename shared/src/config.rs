@@ -56,6 +56,9 @@ pub struct Variable {
     pub kind: Kind,
     pub scope: Scope,
     pub doc: &'static str,
+    /// A credential: set through the platform's secrets (`wrangler secret put`, the process
+    /// environment), never written into a descriptor.
+    pub secret: bool,
 }
 
 impl Variable {
@@ -145,7 +148,8 @@ impl Variable {
             Scope::Everywhere => "",
             Scope::Native => " [native server]",
         };
-        format!("{}{range}{scope}", self.doc)
+        let secret = if self.secret { " [secret]" } else { "" };
+        format!("{}{range}{scope}{secret}", self.doc)
     }
 }
 
@@ -161,6 +165,7 @@ const fn integer(
         kind: Kind::Integer { default, min, max },
         scope: Scope::Everywhere,
         doc,
+        secret: false,
     }
 }
 
@@ -173,6 +178,7 @@ const fn policy(name: &'static str, default: &'static str, doc: &'static str) ->
         },
         scope: Scope::Everywhere,
         doc,
+        secret: false,
     }
 }
 
@@ -182,6 +188,14 @@ const fn text(name: &'static str, default: &'static str, doc: &'static str) -> V
         kind: Kind::Text { default },
         scope: Scope::Everywhere,
         doc,
+        secret: false,
+    }
+}
+
+const fn secret(variable: Variable) -> Variable {
+    Variable {
+        secret: true,
+        ..variable
     }
 }
 
@@ -218,6 +232,7 @@ pub const DB_SYNCHRONOUS: Variable = native(Variable {
     },
     scope: Scope::Native,
     doc: "durability of the embedded database (see Durability below)",
+    secret: false,
 });
 pub const LOG: Variable = native(text(
     "AGENTIDP_LOG",
@@ -264,11 +279,11 @@ pub const METRICS_LISTEN: Variable = native(text(
     "unset (no metrics)",
     "address of a separate listener serving `GET /metrics` in the Prometheus text format, e.g. `127.0.0.1:9464`; never the API's port; off loopback it requires `AGENTIDP_METRICS_TOKEN`",
 ));
-pub const METRICS_TOKEN: Variable = native(text(
+pub const METRICS_TOKEN: Variable = secret(native(text(
     "AGENTIDP_METRICS_TOKEN",
     "unset",
     "when set, `/metrics` requires `Authorization: Bearer <this>`",
-));
+)));
 pub const TOKEN_TTL_SECONDS: Variable = integer(
     "AGENTIDP_TOKEN_TTL_SECONDS",
     3600,
@@ -288,21 +303,36 @@ pub const AGENT_LIMIT_TIERS: Variable = text(
     "`pro=1000,enterprise=0`",
     "per-tier caps on agents per organization (`0` = unlimited); `free` defaults to `AGENTIDP_MAX_AGENTS_PER_ORG`",
 );
-pub const SIGNUP_TOKEN: Variable = text(
+pub const SIGNUP: Variable = Variable {
+    name: "AGENTIDP_SIGNUP",
+    kind: Kind::Choice {
+        default: "auto",
+        choices: &["auto", "open", "closed"],
+    },
+    scope: Scope::Everywhere,
+    secret: false,
+    doc: "who may create organizations (`POST /v1/orgs`): `open` lets anyone; `closed` only callers presenting `AGENTIDP_SIGNUP_TOKEN`; `auto` is open only on a native server whose listen address and issuer are both loopback, closed everywhere else and always at the edge",
+};
+pub const SIGNUP_TOKEN: Variable = secret(text(
     "AGENTIDP_SIGNUP_TOKEN",
-    "unset (open)",
-    "when set, `POST /v1/orgs` requires `Authorization: Bearer <this>`",
-);
+    "unset",
+    "lets a caller presenting `Authorization: Bearer <this>` create organizations while sign-up is closed",
+));
+pub const OPERATOR_TOKEN: Variable = secret(text(
+    "AGENTIDP_OPERATOR_TOKEN",
+    "unset (`/v1/operator/` answers 404)",
+    "the deployment's operator credential: `Authorization: Bearer <this>` on `/v1/operator/` (signing-key rotation, migration status, detailed health), never valid on tenant routes; at least 32 characters",
+));
 pub const DATABASE_URL: Variable = text(
     "AGENTIDP_DATABASE_URL",
     "unset natively (embedded file); required at the edge",
     "libSQL over HTTP (Turso, or the local stand-in) instead of the embedded file",
 );
-pub const DATABASE_AUTH_TOKEN: Variable = text(
+pub const DATABASE_AUTH_TOKEN: Variable = secret(text(
     "AGENTIDP_DATABASE_AUTH_TOKEN",
     "unset",
     "bearer token for `AGENTIDP_DATABASE_URL`",
-);
+));
 pub const REDIS_URL: Variable = native(text(
     "REDIS_URL",
     "unset",
@@ -313,11 +343,11 @@ pub const UPSTASH_URL: Variable = text(
     "unset natively; required at the edge",
     "the same in Upstash Redis over its REST API",
 );
-pub const UPSTASH_TOKEN: Variable = text(
+pub const UPSTASH_TOKEN: Variable = secret(text(
     "UPSTASH_REDIS_REST_TOKEN",
     "unset natively; required at the edge",
     "bearer token for `UPSTASH_REDIS_REST_URL`",
-);
+));
 pub const KV_TIMEOUT_MS: Variable = integer(
     "AGENTIDP_KV_TIMEOUT_MS",
     50,
@@ -389,11 +419,11 @@ pub const REVOCATION_ON_KV_FAILURE: Variable = policy(
     "closed",
     "key-value store unreachable: `closed` answers 503 rather than accept a possibly revoked token; `open` skips the check",
 );
-pub const WEBHOOK_DISPATCH_TOKEN: Variable = text(
+pub const WEBHOOK_DISPATCH_TOKEN: Variable = secret(text(
     "AGENTIDP_WEBHOOK_DISPATCH_TOKEN",
     "unset",
     "when set, `POST /v1/webhooks/dispatch` with `Authorization: Bearer <this>` delivers every organization's due webhooks (cron jobs, Spin deployments)",
-);
+));
 pub const WEBHOOK_DISPATCH_INTERVAL_SECONDS: Variable = native(integer(
     "AGENTIDP_WEBHOOK_DISPATCH_INTERVAL_SECONDS",
     5,
@@ -413,11 +443,11 @@ pub const AUDIT_CHECKPOINT_SECONDS: Variable = native(integer(
     86_400,
     "how often the server signs a checkpoint of every audit log that grew and removes events past retention (`0` = never: checkpoints only on request)",
 ));
-pub const STRIPE_WEBHOOK_SECRET: Variable = text(
+pub const STRIPE_WEBHOOK_SECRET: Variable = secret(text(
     "STRIPE_WEBHOOK_SECRET",
     "unset (billing off)",
     "signing secret (`whsec_…`) of the Stripe endpoint `POST /v1/billing/stripe`; unset, that endpoint answers 404",
-);
+));
 pub const STRIPE_PRICE_TIERS: Variable = text(
     "AGENTIDP_STRIPE_PRICE_TIERS",
     "unset",
@@ -431,6 +461,7 @@ pub const DEV_WEBHOOKS_ALLOW_LOOPBACK: Variable = Variable {
     },
     scope: Scope::Everywhere,
     doc: "DEVELOPMENT ONLY, logged loudly: `on` lets webhooks target `http://127.0.0.1`, `http://[::1]` and `http://localhost`; never in production",
+    secret: false,
 };
 pub const DEV_CLOCK_FILE: Variable = native(text(
     "AGENTIDP_DEV_CLOCK_FILE",
@@ -445,6 +476,7 @@ pub const DEV_TIME_TRAVEL: Variable = Variable {
     },
     scope: Scope::Everywhere,
     doc: "DEVELOPMENT ONLY, logged loudly: `on` lets `POST /v1/webhooks/dispatch?at=<unix seconds>` run the dispatcher as if its clock read `at` (tests drive retry schedules so); never in production",
+    secret: false,
 };
 
 pub const GITHUB_OIDC_ISSUER: Variable = text(
@@ -480,7 +512,9 @@ pub const VARIABLES: &[Variable] = &[
     TOKEN_TTL_SECONDS,
     MAX_AGENTS_PER_ORG,
     AGENT_LIMIT_TIERS,
+    SIGNUP,
     SIGNUP_TOKEN,
+    OPERATOR_TOKEN,
     DATABASE_URL,
     DATABASE_AUTH_TOKEN,
     REDIS_URL,
@@ -650,6 +684,67 @@ impl StripeSettings {
     }
 }
 
+/// Who may create organizations.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Signup {
+    /// Anyone (rate limited per address).
+    Open,
+    /// Only a caller presenting this token.
+    Token(String),
+    /// Nobody: sign-up is closed and no token is configured.
+    Closed,
+}
+
+impl Signup {
+    /// `listen` is the native server's listen address; `None` at the edge, which is never
+    /// loopback however its issuer reads.
+    fn load(
+        source: &dyn ConfigSource,
+        issuer: &str,
+        listen: Option<std::net::IpAddr>,
+    ) -> Result<Self, ConfigError> {
+        let token = SIGNUP_TOKEN.text(source).map(|t| t.trim().to_owned());
+        let local = listen.is_some_and(|ip| ip.is_loopback()) && is_loopback_url(issuer);
+        Ok(match (SIGNUP.choice(source)?, token) {
+            ("open", _) => Signup::Open,
+            (_, Some(token)) => Signup::Token(token),
+            ("auto", None) if local => Signup::Open,
+            _ => Signup::Closed,
+        })
+    }
+}
+
+/// A guessable operator credential would open every deployment-wide operation.
+const MIN_OPERATOR_TOKEN_CHARS: usize = 32;
+
+fn operator_token(source: &dyn ConfigSource) -> Result<Option<String>, ConfigError> {
+    let Some(token) = OPERATOR_TOKEN.text(source).map(|t| t.trim().to_owned()) else {
+        return Ok(None);
+    };
+    if token.chars().count() < MIN_OPERATOR_TOKEN_CHARS {
+        return Err(OPERATOR_TOKEN.error(format!(
+            "must be at least {MIN_OPERATOR_TOKEN_CHARS} characters (e.g. `openssl rand -hex 32`)"
+        )));
+    }
+    Ok(Some(token))
+}
+
+/// Whether an http(s) URL's host is a loopback address or `localhost`.
+fn is_loopback_url(url: &str) -> bool {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let authority = rest.split('/').next().unwrap_or("");
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => authority
+            .rsplit_once(':')
+            .map_or(authority, |(host, _)| host),
+    };
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 /// Everything the core needs to know about its deployment.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -659,8 +754,10 @@ pub struct Config {
     pub token_ttl_seconds: i64,
     /// What each tier allows (requests, agents): what the limiter, the agent cap and usage read.
     pub tiers: Tiers,
-    /// When set, `POST /v1/orgs` requires `Authorization: Bearer <this>`.
-    pub signup_token: Option<String>,
+    /// Who may create organizations.
+    pub signup: Signup,
+    /// The operator credential; `None` turns `/v1/operator/` off.
+    pub operator_token: Option<String>,
     pub rate_limits: RateLimits,
     /// Closed by default: a token whose revocation cannot be checked is refused.
     pub revocation_on_kv_failure: FailurePolicy,
@@ -778,10 +875,11 @@ impl Config {
             }
         };
         Ok(Config {
-            issuer,
+            issuer: issuer.clone(),
             token_ttl_seconds: TOKEN_TTL_SECONDS.integer(source)?,
             tiers: Tiers::load(source)?,
-            signup_token: SIGNUP_TOKEN.text(source),
+            signup: Signup::load(source, &issuer, None)?,
+            operator_token: operator_token(source)?,
             rate_limits: RateLimits::load(source)?,
             revocation_on_kv_failure: FailurePolicy::load(source, &REVOCATION_ON_KV_FAILURE)?,
             kv_timeout_ms: KV_TIMEOUT_MS.integer(source)?,
@@ -789,6 +887,17 @@ impl Config {
             stripe: StripeSettings::load(source)?,
             trusted_issuers: github_issuer(source)?.into_iter().collect(),
         })
+    }
+
+    /// The native server's configuration: the issuer defaults to the listen address, and
+    /// sign-up's `auto` is open only when both are loopback.
+    pub fn load_native(
+        source: &dyn ConfigSource,
+        listen: std::net::SocketAddr,
+    ) -> Result<Self, ConfigError> {
+        let mut config = Config::load(source, Some(&format!("http://{listen}")))?;
+        config.signup = Signup::load(source, &config.issuer, Some(listen.ip()))?;
+        Ok(config)
     }
 
     /// The token endpoint URL, which is also a valid `aud` for RFC 7523 client assertions.
@@ -954,6 +1063,40 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(err.variable, GITHUB_OIDC_ISSUER.name);
+    }
+
+    #[test]
+    fn signup_is_open_only_on_a_loopback_server_unless_opened() {
+        let loopback: std::net::SocketAddr = "127.0.0.1:8787".parse().unwrap();
+        let anywhere: std::net::SocketAddr = "0.0.0.0:8787".parse().unwrap();
+        let signup = |pairs: &'static [(&'static str, &'static str)], listen| {
+            Config::load_native(&source(pairs), listen).unwrap().signup
+        };
+        assert_eq!(signup(&[], loopback), Signup::Open);
+        assert_eq!(
+            signup(&[("AGENTIDP_ISSUER", "http://localhost:8787")], loopback),
+            Signup::Open
+        );
+        assert_eq!(signup(&[], anywhere), Signup::Closed);
+        assert_eq!(
+            signup(&[("AGENTIDP_ISSUER", "https://id.example.com")], loopback),
+            Signup::Closed
+        );
+        assert_eq!(
+            signup(&[("AGENTIDP_SIGNUP", "closed")], loopback),
+            Signup::Closed
+        );
+        assert_eq!(
+            signup(&[("AGENTIDP_SIGNUP_TOKEN", "t")], anywhere),
+            Signup::Token("t".into())
+        );
+        assert_eq!(
+            signup(&[("AGENTIDP_SIGNUP", "open")], anywhere),
+            Signup::Open
+        );
+        // The edge is never loopback, whatever its issuer says.
+        let edge = Config::load(&source(&[("AGENTIDP_ISSUER", "http://127.0.0.1:1")]), None);
+        assert_eq!(edge.unwrap().signup, Signup::Closed);
     }
 
     #[test]

@@ -208,6 +208,11 @@ impl AppState {
         self.keys.current(self.key_source()).await
     }
 
+    /// Reloads the key set now (after this instance rotated the signing key).
+    pub async fn reload_key_set(&self) -> Result<Arc<KeySet>, DbError> {
+        self.keys.reload(self.key_source()).await
+    }
+
     /// Verifies an access token's signature and claims for any audience, through the
     /// per-instance memo. Revocation is the caller's to check, on every use.
     pub async fn verify_access_token(

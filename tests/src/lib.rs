@@ -176,6 +176,7 @@ impl Server {
             ])
             .arg(&data_dir)
             .env_remove("AGENTIDP_ISSUER")
+            .env_remove("AGENTIDP_SIGNUP")
             .env("AGENTIDP_LOG", "warn")
             .env("AGENTIDP_DB_SYNCHRONOUS", "normal")
             // Tests make many requests quickly; rate-limit tests set low limits explicitly.
@@ -191,6 +192,12 @@ impl Server {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit());
+        // A test naming a public-looking issuer still creates its organizations freely, as a
+        // deployment that opened sign-up does; the sign-up tests set `AGENTIDP_SIGNUP` themselves.
+        let named = |name: &str| env.iter().any(|(k, _)| *k == name);
+        if named("AGENTIDP_ISSUER") && !named("AGENTIDP_SIGNUP") {
+            command.env("AGENTIDP_SIGNUP", "open");
+        }
         for (k, v) in env {
             command.env(k, v);
         }

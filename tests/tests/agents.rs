@@ -119,6 +119,34 @@ async fn a_configured_signup_token_gates_organization_creation() {
 }
 
 #[tokio::test]
+async fn signup_is_closed_off_loopback_until_opened() {
+    let public_issuer = ("AGENTIDP_ISSUER", "https://id.agentidp.test");
+    let create = |server: &Server| {
+        let request = server
+            .http
+            .post(server.url("/v1/orgs"))
+            .json(&json!({ "name": "Anyone" }));
+        async move { status_json(request.send().await.unwrap()).await }
+    };
+    // Listening on loopback, but issuing for a public host: a deployment, so closed.
+    let closed = Server::start_with(&[public_issuer, ("AGENTIDP_SIGNUP", "")]).await;
+    let (status, body) = create(&closed).await;
+    assert_problem((status, body.clone()), 403, "signup_closed");
+    let detail = body["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("AGENTIDP_SIGNUP_TOKEN") && detail.contains("AGENTIDP_SIGNUP=open"),
+        "the refusal says which variable to set: {detail}"
+    );
+    let open = Server::start_with(&[public_issuer, ("AGENTIDP_SIGNUP", "open")]).await;
+    let (status, body) = create(&open).await;
+    assert_eq!(status, 201, "{body}");
+    // The local server as the README starts it stays open.
+    let local = Server::start().await;
+    let (status, body) = create(&local).await;
+    assert_eq!(status, 201, "{body}");
+}
+
+#[tokio::test]
 async fn agents_are_registered_with_defaults_and_read_back() {
     let server = Server::start().await;
     let org = server.bootstrap("acme").await;

@@ -750,6 +750,51 @@ async fn webhook_commands_report_what_the_server_answers() {
         NOT_FOUND,
         Some("not_found"),
     );
+    // The rest of a subscription's life from the command line.
+    let updated = cli
+        .run(&[
+            "webhooks",
+            "update",
+            &id,
+            "--event",
+            "agent.created",
+            "--disable",
+        ])
+        .ok()
+        .json();
+    assert_eq!(
+        updated["events"],
+        serde_json::json!(["agent.created"]),
+        "{updated}"
+    );
+    assert_eq!(updated["enabled"], false, "{updated}");
+    let rotated = cli
+        .run(&["webhooks", "rotate", &id, "--grace-period", "60"])
+        .ok();
+    assert!(
+        text(&rotated.json(), "secret").starts_with("whsec_"),
+        "{rotated:#?}"
+    );
+    let retried = cli.run(&["webhooks", "retry", &id, unknown]);
+    assert_fails(&retried, NOT_FOUND, Some("not_found"));
+    cli.run(&["webhooks", "delete", &id]).ok();
+    assert_fails(
+        &cli.run(&["webhooks", "delete", &id]),
+        NOT_FOUND,
+        Some("not_found"),
+    );
+    // `--scope` takes the list syntax of `--capability`.
+    let token = cli
+        .run(&[
+            "token",
+            "--scope",
+            "agents:read,webhooks:read",
+            "-o",
+            "json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(token["scope"], "agents:read webhooks:read", "{token}");
 }
 
 #[test]
@@ -829,6 +874,61 @@ async fn an_export_to_a_file_shows_progress_on_a_terminal() {
     });
     assert!(bar, "no progress bar on the terminal: {screen:?}");
     assert!(std::fs::read_to_string(&file).unwrap().lines().count() >= 2);
+}
+
+#[tokio::test]
+async fn ten_commands_make_one_token_request() {
+    let server = Server::start().await;
+    let cli = Cli::new(&server.base);
+    let admin = sign_up(&cli, "frugal");
+    let commands: [&[&str]; 10] = [
+        &["agents", "list"],
+        &["whoami"],
+        &["usage"],
+        &["agents", "register", "--name", "bot", "--type", "assistant"],
+        &["agents", "list", "--status", "active"],
+        &["webhooks", "list"],
+        &["trust-policies", "list"],
+        &["audit", "verify"],
+        &["orgs", "credentials", "list"],
+        &["usage"],
+    ];
+    for args in commands {
+        cli.run(args).ok();
+    }
+    let token_file = cli.config_dir.join("tokens").join("default.json");
+    #[cfg(unix)]
+    assert_eq!(mode(&token_file), 0o600);
+    // Counted in the trail, read directly from the database the server writes.
+    let db = open_db(&server.db_path()).await;
+    let mut rows = db
+        .query(
+            "SELECT COUNT(*) FROM audit_events WHERE action = 'token.issued'",
+            (),
+        )
+        .await
+        .unwrap();
+    let issued: i64 = rows.next().await.unwrap().unwrap().get(0).unwrap();
+    assert_eq!(issued, 1, "ten commands, one token request");
+
+    let whoami = cli.run(&["whoami", "-o", "json"]).ok().json();
+    assert_eq!(whoami["client_id"], admin.client_id.as_str());
+    assert!(
+        whoami["scope"].as_str().unwrap().contains("agents:write"),
+        "{whoami}"
+    );
+    let profiles = cli.run(&["profiles", "list", "-o", "json"]).ok().json();
+    assert_eq!(profiles[0]["name"], "default");
+    assert!(!cli
+        .run(&["profiles", "list"])
+        .stdout
+        .contains(&admin.client_secret));
+    // `orgs create --login` does not overwrite a profile without --force.
+    let refused = cli.run(&["orgs", "create", "second", "--login"]);
+    assert_eq!(refused.code, 2, "{refused:#?}");
+    assert!(refused.stderr.contains("--force"), "{refused:#?}");
+    cli.run(&["orgs", "create", "second", "--login", "--force"])
+        .ok();
 }
 
 #[tokio::test]
@@ -1057,4 +1157,80 @@ async fn policies_are_uploaded_evaluated_replaced_and_deleted_from_the_command_l
     cli.run(&["policies", "delete", &id]).ok();
     let missing = cli.run(&["policies", "get", &id]);
     assert_eq!(missing.code, NOT_FOUND);
+}
+
+#[tokio::test]
+async fn client_ids_serve_as_credential_ids_and_errors_name_the_next_step() {
+    let server = Server::start().await;
+    let cli = Cli::new(&server.base);
+    let admin = sign_up(&cli, "friendly");
+    let agent = cli
+        .run(&["agents", "register", "--name", "bot", "--type", "assistant"])
+        .ok()
+        .json();
+    let agent_id = text(&agent, "id");
+    let credential = cli.run(&["credentials", "create", &agent_id]).ok().json();
+    let revoked = cli
+        .run(&[
+            "credentials",
+            "revoke",
+            &agent_id,
+            &text(&credential, "client_id"),
+        ])
+        .ok()
+        .json();
+    assert_eq!(revoked["id"], credential["id"], "{revoked}");
+
+    // The CLI's own token issuance can be left out of the trail it shows.
+    let tail = cli
+        .run(&[
+            "audit",
+            "tail",
+            "-n",
+            "50",
+            "--exclude-action",
+            "token.issued",
+            "-o",
+            "json",
+        ])
+        .ok();
+    let actions: Vec<String> = tail
+        .json_lines()
+        .iter()
+        .map(|e| text(e, "action"))
+        .collect();
+    assert!(
+        actions.contains(&"credential.revoked".to_owned()),
+        "{actions:?}"
+    );
+    assert!(!actions.contains(&"token.issued".to_owned()), "{actions:?}");
+
+    // Errors say what to do in the command line's terms.
+    let admin_scoped = cli.run(&[
+        "agents",
+        "register",
+        "--name",
+        "boss",
+        "--type",
+        "assistant",
+        "--capability",
+        "agents:write",
+    ]);
+    assert!(
+        admin_scoped.stderr.contains("--allow-management-scopes"),
+        "{admin_scoped:#?}"
+    );
+    let nowhere = Cli::new(&format!("http://127.0.0.1:{}", agentidp_tests::free_port()));
+    let unreachable = nowhere.run_with(
+        &["agents", "list"],
+        &[
+            ("AGENTIDP_CLIENT_ID", admin.client_id.as_str()),
+            ("AGENTIDP_CLIENT_SECRET", admin.client_secret.as_str()),
+        ],
+        None,
+    );
+    assert!(
+        unreachable.stderr.contains("agentidp serve") && unreachable.stderr.contains("--url"),
+        "{unreachable:#?}"
+    );
 }

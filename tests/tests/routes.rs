@@ -43,6 +43,8 @@ fn access_of(operation: &Value) -> Access {
         Access::Signup
     } else if schemes.contains("stripeSignature") {
         Access::Signature
+    } else if schemes.contains("operatorToken") {
+        Access::Operator
     } else {
         Access::Public
     }
@@ -204,6 +206,17 @@ fn check_descriptor(name: &str, patterns: &[(String, String)], matches: fn(&str,
     assert!(
         problems.is_empty(),
         "{name} disagrees with the route table: {problems:#?}"
+    );
+}
+
+#[test]
+fn the_committed_descriptors_are_what_edge_init_generates() {
+    use agentidp_shared::http::descriptors::{spin_toml, wrangler_toml, EdgeSettings};
+    let settings = EdgeSettings::example();
+    assert!(
+        WRANGLER == wrangler_toml(&settings) && SPIN == spin_toml(&settings),
+        "wrangler.toml or spin.toml was edited by hand or the route table changed: run \
+         `cargo run -p agentidp -- edge init --host id.example.com`"
     );
 }
 

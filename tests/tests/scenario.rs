@@ -330,6 +330,17 @@ async fn every_route_answers_as_its_access_level_says() {
                     "{label}: {status} {body}"
                 );
             }
+            Access::Operator => {
+                // Without the operator credential: refused, or off in this deployment.
+                let code = body["code"].as_str().unwrap_or_default();
+                assert!(
+                    matches!(
+                        (status, code),
+                        (401, "operator_credential_required") | (404, "operator_api_off")
+                    ),
+                    "{label}: {status} {body}"
+                );
+            }
             Access::Public | Access::Signup => {
                 let code = body["code"].as_str().unwrap_or_default();
                 assert!(

@@ -25,6 +25,7 @@ pub fn routes() -> Router<AppState> {
         .handle(Operation::GetMarketplaceAgent, agent)
         .handle(Operation::GetAgentCard, agent_card)
         .handle(Operation::GetAgentDidDocument, did_document)
+        .handle(Operation::RedirectToPortal, pages::to_portal)
         .handle(Operation::GetPortal, pages::portal)
         .handle(Operation::GetPortalFile, pages::portal_file)
         .handle(Operation::GetApiReference, pages::docs)

@@ -6,7 +6,7 @@
 use agentidp_shared::axum::extract::rejection::PathRejection;
 use agentidp_shared::axum::extract::Path;
 use agentidp_shared::axum::http::HeaderMap;
-use agentidp_shared::axum::response::Response;
+use agentidp_shared::axum::response::{IntoResponse, Response};
 use agentidp_shared::http::pages::{serve, serve_named, Asset, Caching, Encoding, Policy};
 
 const HTML: &str = "text/html; charset=utf-8";
@@ -89,6 +89,16 @@ static DOCS_FILES: [Asset; 5] = [
         Encoding::Identity
     ),
 ];
+
+/// `/`: a browser arriving at the deployment's root lands on the portal. Temporary (302), so an
+/// operator may later serve something else there without browsers remembering this.
+pub async fn to_portal() -> Response {
+    (
+        agentidp_shared::axum::http::StatusCode::FOUND,
+        [(agentidp_shared::axum::http::header::LOCATION, "/portal")],
+    )
+        .into_response()
+}
 
 pub async fn portal(request: HeaderMap) -> Response {
     serve(&PORTAL_PAGE, &request, Policy::StrictTrustedTypes)

@@ -27,11 +27,13 @@ pub async fn run(hi: &HiArgs, printer: Printer, command: AuditCommand) -> Result
             follow,
             interval,
             action,
+            exclude_actions,
             agent_id,
             outcome,
         } => {
             let filter = Filter {
                 action,
+                exclude_actions,
                 agent_id,
                 outcome,
             };
@@ -80,6 +82,8 @@ pub async fn run(hi: &HiArgs, printer: Printer, command: AuditCommand) -> Result
 
 struct Filter {
     action: Option<String>,
+    /// Left out on this side: the API filters by one action, not by its complement.
+    exclude_actions: Vec<String>,
     agent_id: Option<String>,
     outcome: Option<String>,
 }
@@ -87,6 +91,7 @@ struct Filter {
 impl Filter {
     fn accepts(&self, event: &AuditEvent) -> bool {
         self.action.as_ref().is_none_or(|a| *a == event.action)
+            && !self.exclude_actions.contains(&event.action)
             && self.outcome.as_ref().is_none_or(|o| *o == event.outcome)
             && self
                 .agent_id
@@ -135,14 +140,25 @@ async fn tail(
         action: filter.action.clone(),
         outcome: filter.outcome.clone(),
         page: PageQuery {
-            limit: Some(lines.clamp(1, 200)),
+            // Exclusions are applied here, so read a full page to find `lines` that remain.
+            limit: Some(if filter.exclude_actions.is_empty() {
+                lines.clamp(1, 200)
+            } else {
+                200
+            }),
             cursor: None,
         },
         ..AuditQuery::default()
     };
     let newest = client.list_audit_events(&query).await?;
     let mut last_seq = newest.data.first().map_or(0, |e| e.seq);
-    for event in newest.data.iter().rev() {
+    let shown: Vec<&AuditEvent> = newest
+        .data
+        .iter()
+        .filter(|e| filter.accepts(e))
+        .take(lines as usize)
+        .collect();
+    for event in shown.into_iter().rev() {
         print_event(printer, event)?;
     }
     let Some(every) = follow_every else {
@@ -170,7 +186,7 @@ async fn tail(
         let events = match read_events(&client, &query).await {
             // The token expired while following: get a new one and go on.
             Err(e) if e.status() == Some(401) => {
-                client = hi.authorized().await?;
+                client = hi.reauthorized().await?;
                 continue;
             }
             other => other?,

@@ -3,6 +3,8 @@
 
 use agentidp_client::{all_pages, Credential, CredentialCreate, OrgCredential};
 
+use agentidp_shared::domain::secrets::CLIENT_ID_PREFIX;
+
 use super::agents::page_query;
 use super::defs::{AdminCredentialsCommand, CredentialsCommand};
 use super::exit::CliError;
@@ -73,12 +75,14 @@ pub async fn run(
             credential,
             grace_period,
         } => {
+            let credential = agent_credential_id(&client, &agent, credential).await?;
             let rotated = client
                 .rotate_credential(&agent, &credential, grace_period)
                 .await?;
             print_new(printer, &rotated)
         }
         CredentialsCommand::Revoke { agent, credential } => {
+            let credential = agent_credential_id(&client, &agent, credential).await?;
             printer.record(&client.revoke_credential(&agent, &credential).await?)
         }
     }
@@ -125,14 +129,60 @@ pub async fn admin(
         AdminCredentialsCommand::Rotate {
             credential,
             grace_period,
-        } => print_new_admin(
-            printer,
-            &client
-                .rotate_admin_credential(&credential, grace_period)
-                .await?,
-        ),
+        } => {
+            let credential = admin_credential_id(&client, credential).await?;
+            print_new_admin(
+                printer,
+                &client
+                    .rotate_admin_credential(&credential, grace_period)
+                    .await?,
+            )
+        }
         AdminCredentialsCommand::Revoke { credential } => {
+            let credential = admin_credential_id(&client, credential).await?;
             printer.record(&client.revoke_admin_credential(&credential).await?)
         }
     }
+}
+
+/// A credential named by its id or by its client id (what a person has at hand after `login`):
+/// the id, looked up among the agent's credentials when the given value is a client id.
+async fn agent_credential_id(
+    client: &agentidp_client::Client,
+    agent: &str,
+    given: String,
+) -> Result<String, CliError> {
+    if !given.starts_with(CLIENT_ID_PREFIX) {
+        return Ok(given);
+    }
+    let all = all_pages(agentidp_client::PageQuery::default(), |p| {
+        let (client, agent) = (client.clone(), agent.to_owned());
+        async move { client.list_credentials(&agent, &p).await }
+    })
+    .await?;
+    Ok(all
+        .data
+        .into_iter()
+        .find(|c| c.client_id == given)
+        .map_or(given, |c| c.id))
+}
+
+/// The admin credential named by its id or its client id.
+async fn admin_credential_id(
+    client: &agentidp_client::Client,
+    given: String,
+) -> Result<String, CliError> {
+    if !given.starts_with(CLIENT_ID_PREFIX) {
+        return Ok(given);
+    }
+    let all = all_pages(agentidp_client::PageQuery::default(), |p| {
+        let client = client.clone();
+        async move { client.list_admin_credentials(&p).await }
+    })
+    .await?;
+    Ok(all
+        .data
+        .into_iter()
+        .find(|c| c.client_id == given)
+        .map_or(given, |c| c.id))
 }

@@ -110,10 +110,28 @@ pub enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Check a deployment end to end: metadata, keys, health, a token round trip (with the
+    /// profile's or the environment's credentials, else a throwaway organization where sign-up
+    /// is open), and every route reaching a function that serves it.
+    #[command(after_help = format!("Example:\n  agentidp doctor --url https://id.example.com\n\n{EXIT_CODES}"))]
+    Doctor,
+    /// Edge deployments (Cloudflare Workers, Spin): their descriptors.
+    #[command(subcommand)]
+    Edge(EdgeCommand),
     /// Save a deployment's URL and a client's credentials as a profile (0600, never printed).
     #[command(after_help = format!("Example:\n  agentidp login --url http://127.0.0.1:8787 --client-id \"$ADMIN_ID\"\n  \
         (the secret from AGENTIDP_CLIENT_SECRET, else a prompt, else a line of stdin)\n\n{EXIT_CODES}"))]
     Login,
+    /// Who the CLI acts as: the deployment, the profile, and the token's subject, client and
+    /// scopes (one token request, reused by the next commands).
+    #[command(after_help = format!("Example:\n  agentidp whoami\n\n{EXIT_CODES}"))]
+    Whoami,
+    /// The saved profiles (never their secrets).
+    #[command(subcommand, after_help = format!("Example:\n  agentidp profiles list\n\n{EXIT_CODES}"))]
+    Profiles(ProfilesCommand),
+    /// This month's usage against the tier's allowances.
+    #[command(after_help = format!("Example:\n  agentidp usage\n\n{EXIT_CODES}"))]
+    Usage,
     /// Forget a profile.
     #[command(after_help = format!("Example:\n  agentidp logout --profile staging\n\n{EXIT_CODES}"))]
     Logout,
@@ -163,14 +181,60 @@ pub enum Command {
 #[derive(Subcommand)]
 pub enum KeysCommand {
     /// Make a new signing key active; previous keys stay in the JWKS until their tokens expire.
-    /// A running server picks the new key up within 30 seconds.
-    #[command(after_help = "Example:\n  agentidp keys rotate --alg EdDSA")]
+    /// A running server picks the new key up within 30 seconds. With `--url`, through a
+    /// deployment's operator API (edge deployments included) with AGENTIDP_OPERATOR_TOKEN;
+    /// without, on the local server's data directory.
+    #[command(after_help = "Example:\n  agentidp keys rotate --alg EdDSA\n  \
+        AGENTIDP_OPERATOR_TOKEN=... agentidp keys rotate --url https://id.example.com")]
     Rotate {
-        #[arg(long)]
+        #[arg(long, conflicts_with = "url")]
         data_dir: Option<PathBuf>,
+        /// A deployment's base URL: rotate through its operator API
+        #[arg(long)]
+        url: Option<String>,
+        /// The deployment's operator credential (prefer the environment variable)
+        #[arg(long, env = "AGENTIDP_OPERATOR_TOKEN", hide_env_values = true)]
+        operator_token: Option<String>,
         /// ES256 (default) or EdDSA
         #[arg(long, default_value = "ES256")]
         alg: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum ProfilesCommand {
+    /// Each profile's name and deployment URL, and its client id.
+    List,
+}
+
+#[derive(Subcommand)]
+pub enum EdgeCommand {
+    /// Write wrangler.toml and spin.toml for your hosts, generated from the route table and the
+    /// configuration declarations (routes and variable blocks are never edited by hand), and
+    /// print the per-Worker `wrangler secret put` loop.
+    #[command(
+        after_help = "Example:\n  agentidp edge init --host id.example.com \\\n    \
+        --database-url libsql://agentidp-me.turso.io --upstash-url https://me.upstash.io"
+    )]
+    Init {
+        /// The public host of the Workers deployment
+        #[arg(long)]
+        host: String,
+        /// The Cloudflare zone the host is in [default: the host's parent domain]
+        #[arg(long)]
+        zone: Option<String>,
+        /// The public host of the Spin deployment [default: --host]
+        #[arg(long)]
+        spin_host: Option<String>,
+        /// libSQL URL of the Turso database (`turso db show --url NAME`)
+        #[arg(long)]
+        database_url: Option<String>,
+        /// Upstash Redis REST URL
+        #[arg(long)]
+        upstash_url: Option<String>,
+        /// Directory to write the two files into
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
     },
 }
 
@@ -195,6 +259,9 @@ pub enum OrgsCommand {
         /// Save the admin credential as the profile (as `login` would)
         #[arg(long)]
         login: bool,
+        /// With --login, replace an existing profile of that name
+        #[arg(long, requires = "login")]
+        force: bool,
     },
     /// The organization's admin credentials: list, create, rotate, revoke.
     #[command(subcommand, after_help = format!("Example:\n  agentidp orgs credentials rotate $CREDENTIAL --grace-period 3600\n\n{EXIT_CODES}"))]
@@ -394,9 +461,10 @@ pub enum CredentialsCommand {
 
 #[derive(Args, Debug)]
 pub struct TokenArgs {
-    /// Scopes to request, space-separated [default: all the client may have]
-    #[arg(long)]
-    pub scope: Option<String>,
+    /// Scopes to request (repeat, or comma- or space-separated, as --capability) [default: all
+    /// the client may have]
+    #[arg(long = "scope", value_name = "SCOPE", value_delimiter = ',')]
+    pub scopes: Vec<String>,
     /// RFC 8707 audience (repeat for several)
     #[arg(long)]
     pub audience: Vec<String>,
@@ -428,6 +496,9 @@ pub enum AuditCommand {
         interval: u64,
         #[arg(long)]
         action: Option<String>,
+        /// Leave these actions out (repeat, or comma-separated), e.g. `token.issued`
+        #[arg(long = "exclude-action", value_name = "ACTION", value_delimiter = ',')]
+        exclude_actions: Vec<String>,
         /// Only this agent's events
         #[arg(long = "agent", value_name = "AGENT")]
         agent_id: Option<String>,
@@ -671,6 +742,37 @@ pub enum WebhooksCommand {
     /// Send a `webhook.test` event to one subscription.
     #[command(after_help = format!("Example:\n  agentidp webhooks test $WEBHOOK\n\n{EXIT_CODES}"))]
     Test { id: String },
+    /// Change a subscription's endpoint, events, description, or turn it on or off.
+    #[command(after_help = format!("Example:\n  agentidp webhooks update $WEBHOOK --event agent.created,agent.updated --enable\n\n{EXIT_CODES}"))]
+    Update {
+        id: String,
+        #[arg(long, value_name = "URL")]
+        endpoint: Option<String>,
+        /// Event types replacing the current ones (repeat, or comma-separated)
+        #[arg(long = "event", value_name = "EVENT", value_delimiter = ',')]
+        events: Vec<String>,
+        #[arg(long)]
+        description: Option<String>,
+        /// Turn deliveries on (also re-enables one the dispatcher disabled)
+        #[arg(long, conflicts_with = "disable")]
+        enable: bool,
+        #[arg(long)]
+        disable: bool,
+    },
+    /// Delete a subscription and its delivery log.
+    #[command(after_help = format!("Example:\n  agentidp webhooks delete $WEBHOOK\n\n{EXIT_CODES}"))]
+    Delete { id: String },
+    /// A new signing secret (printed once); the old one keeps signing for the grace period.
+    #[command(after_help = format!("Example:\n  agentidp webhooks rotate $WEBHOOK --grace-period 3600\n\n{EXIT_CODES}"))]
+    Rotate {
+        id: String,
+        /// Seconds the old secret stays valid [default: a day]
+        #[arg(long, value_name = "SECONDS")]
+        grace_period: Option<i64>,
+    },
+    /// Deliver a failed delivery again.
+    #[command(after_help = format!("Example:\n  agentidp webhooks retry $WEBHOOK $DELIVERY\n\n{EXIT_CODES}"))]
+    Retry { id: String, delivery: String },
 }
 
 #[cfg(test)]

@@ -99,6 +99,18 @@ impl From<ClientError> for CliError {
                     answer.oauth.as_ref().map(|o| o.error.as_str()),
                 );
                 let mut message = answer.to_string();
+                // The next step in the command line's terms, not the API's.
+                message = in_cli_terms(&message);
+                match (
+                    answer.status,
+                    answer.oauth.as_ref().map(|o| o.error.as_str()),
+                ) {
+                    (_, Some("invalid_client")) => message.push_str(
+                        "; check the client id and secret (`agentidp login --url URL` saves them)",
+                    ),
+                    (401, None) => message.push_str("; run `agentidp login --url URL` again"),
+                    _ => {}
+                }
                 if let Some(seconds) = answer.retry_after {
                     message.push_str(&format!("; retry in {seconds} s"));
                 }
@@ -114,6 +126,9 @@ impl From<ClientError> for CliError {
                     })
                     .map(|mut d| {
                         d["status"] = answer.status.into();
+                        if let Some(detail) = d["detail"].as_str() {
+                            d["detail"] = in_cli_terms(detail).into();
+                        }
                         d
                     });
                 CliError {
@@ -122,12 +137,25 @@ impl From<ClientError> for CliError {
                     document,
                 }
             }
-            ClientError::Transport { .. } | ClientError::Decode { .. } => {
-                CliError::new(Class::Server, e.to_string())
-            }
+            ClientError::Transport { .. } => CliError::new(
+                Class::Server,
+                format!(
+                    "{e}; is the deployment up? Start the local one with `agentidp serve`, or \
+                     check --url (or the profile's URL: `agentidp profiles list`)"
+                ),
+            ),
+            ClientError::Decode { .. } => CliError::new(Class::Server, e.to_string()),
             ClientError::InvalidUrl(_) => CliError::usage(e.to_string()),
         }
     }
+}
+
+/// An API error's advice, said as the command line's flag rather than a JSON field.
+fn in_cli_terms(text: &str) -> String {
+    text.replace(
+        "send \"allow_management_scopes\": true",
+        "add --allow-management-scopes",
+    )
 }
 
 #[cfg(test)]

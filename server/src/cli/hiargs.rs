@@ -10,6 +10,7 @@ use agentidp_client::{Client, ClientCredentials, TokenRequest};
 use super::defs::{Global, OutputFormat};
 use super::exit::CliError;
 use super::profiles::{self, Profiles};
+use super::token_cache;
 
 /// The local server's address, where an unconfigured CLI looks.
 pub const DEFAULT_URL: &str = "http://127.0.0.1:8787";
@@ -99,12 +100,37 @@ impl HiArgs {
         })
     }
 
-    /// A client holding a fresh access token of the credentials, for the `/v1/*` calls.
+    /// A client holding an access token of the credentials, for the `/v1/*` calls: the cached
+    /// one while it is good (`token_cache`), else a fresh one, then cached.
     pub async fn authorized(&self) -> Result<Client, CliError> {
-        let client = self.client()?;
-        let token = client
-            .token(self.credentials()?, &TokenRequest::default())
+        Ok(self.client()?.authorized(&self.access_token().await?))
+    }
+
+    /// Like [`HiArgs::authorized`], after forgetting the cached token (the server refused it).
+    pub async fn reauthorized(&self) -> Result<Client, CliError> {
+        token_cache::forget(&self.config_dir, &self.profile_name);
+        self.authorized().await
+    }
+
+    /// The access token the CLI acts with: the cached one while it is good, else a fresh one.
+    pub async fn access_token(&self) -> Result<String, CliError> {
+        let credentials = self.credentials()?;
+        let (dir, profile) = (&self.config_dir, &self.profile_name);
+        if let Some(token) = token_cache::get(dir, profile, &self.url, credentials) {
+            return Ok(token);
+        }
+        let token = self
+            .client()?
+            .token(credentials, &TokenRequest::default())
             .await?;
-        Ok(client.authorized(&token.access_token))
+        token_cache::put(
+            dir,
+            profile,
+            &self.url,
+            credentials,
+            &token.access_token,
+            token.expires_in,
+        );
+        Ok(token.access_token)
     }
 }

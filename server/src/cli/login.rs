@@ -75,20 +75,36 @@ pub fn logout(hi: &HiArgs, printer: Printer) -> Result<(), CliError> {
         )));
     }
     saved.save(&hi.config_dir)?;
+    super::token_cache::forget(&hi.config_dir, &hi.profile_name);
     printer.record(&json!({ "profile": hi.profile_name, "removed": true }))
 }
 
 pub async fn orgs(hi: &HiArgs, printer: Printer, command: OrgsCommand) -> Result<(), CliError> {
-    let (name, signup_token, login) = match command {
+    let (name, signup_token, login, force) = match command {
         OrgsCommand::Create {
             name,
             signup_token,
             login,
-        } => (name, signup_token, login),
+            force,
+        } => (name, signup_token, login, force),
         OrgsCommand::Credentials(command) => {
             return super::credentials::admin(hi, printer, command).await
         }
     };
+    // Checked before creating anything: an organization whose credential cannot be saved would
+    // only be printed.
+    if login
+        && !force
+        && Profiles::load(&hi.config_dir)?
+            .get(&hi.profile_name)
+            .is_some()
+    {
+        return Err(CliError::usage(format!(
+            "profile `{}` already exists: add --force to replace it, or choose another with \
+             --profile NAME",
+            hi.profile_name
+        )));
+    }
     let created = hi
         .client()?
         .create_organization(&name, signup_token.as_deref())
@@ -118,5 +134,59 @@ pub async fn orgs(hi: &HiArgs, printer: Printer, command: OrgsCommand) -> Result
             "admin_client_secret": admin.client_secret,
             "admin_scope": admin.scope,
         })),
+    }
+}
+
+/// `agentidp whoami`: the deployment, the profile, and what the server says about the token the
+/// CLI acts with (introspected: no new token is issued for it).
+pub async fn whoami(hi: &HiArgs, printer: Printer) -> Result<(), CliError> {
+    let credentials = hi.credentials()?.clone();
+    let token = hi.access_token().await?;
+    let introspection = hi.client()?.introspect(&credentials, &token).await?;
+    let introspection = serde_json::to_value(&introspection)
+        .map_err(|e| CliError::failure(format!("cannot encode: {e}")))?;
+    let field = |name: &str| introspection.get(name).cloned().unwrap_or_default();
+    printer.record(&json!({
+        "url": hi.url,
+        "profile": hi.profile_name,
+        "client_id": credentials.client_id,
+        "subject": field("sub"),
+        "organization": field("org_id"),
+        "scope": field("scope"),
+        "token_expires_at": field("exp"),
+    }))
+}
+
+/// `agentidp profiles list`.
+pub fn list_profiles(hi: &HiArgs, printer: Printer) -> Result<(), CliError> {
+    let saved = Profiles::load(&hi.config_dir)?;
+    let rows: Vec<serde_json::Value> = saved
+        .names()
+        .into_iter()
+        .filter_map(|name| {
+            saved.get(&name).map(|p| {
+                json!({
+                    "name": name,
+                    "url": p.url,
+                    "client_id": p.client_id,
+                    "current": name == hi.profile_name,
+                })
+            })
+        })
+        .collect();
+    match printer.format {
+        super::defs::OutputFormat::Json => printer.json(&json!(rows)),
+        super::defs::OutputFormat::Table => printer.line(
+            super::output::render_table(
+                &[
+                    ("NAME", "name"),
+                    ("URL", "url"),
+                    ("CLIENT ID", "client_id"),
+                    ("CURRENT", "current"),
+                ],
+                &rows,
+            )
+            .trim_end(),
+        ),
     }
 }

@@ -7,6 +7,7 @@ pub mod defs;
 mod agents;
 mod audit;
 mod credentials;
+mod doctor;
 mod exit;
 mod hiargs;
 mod login;
@@ -14,6 +15,7 @@ mod output;
 mod policies;
 mod profiles;
 mod prompt;
+mod token_cache;
 mod tokens;
 mod trust_policies;
 mod webhooks;
@@ -37,7 +39,17 @@ pub async fn run(global: Global, command: Command) -> ExitCode {
         OutputFormat::Json
     });
     let result = match HiArgs::derive(&global) {
-        Ok(hi) => dispatch(&global, &hi, command).await,
+        Ok(hi) => {
+            let result = dispatch(&global, &hi, command).await;
+            // A refused token (revoked, rotated key, changed secret) is not offered again.
+            if result
+                .as_ref()
+                .is_err_and(|e| e.class == exit::Class::Authentication)
+            {
+                token_cache::forget(&hi.config_dir, &hi.profile_name);
+            }
+            result
+        }
         Err(e) => Err(e),
     };
     match result {
@@ -69,6 +81,10 @@ async fn dispatch(global: &Global, hi: &HiArgs, command: Command) -> Result<(), 
     let printer = Printer { format: hi.output };
     match command {
         Command::Login => login::login(global, hi, printer).await,
+        Command::Doctor => doctor::doctor(hi, printer).await,
+        Command::Whoami => login::whoami(hi, printer).await,
+        Command::Profiles(defs::ProfilesCommand::List) => login::list_profiles(hi, printer),
+        Command::Usage => printer.record(&hi.authorized().await?.usage().await?),
         Command::Logout => login::logout(hi, printer),
         Command::Orgs(command) => login::orgs(hi, printer, command).await,
         Command::Agents(command) => agents::run(hi, printer, command).await,
@@ -80,7 +96,10 @@ async fn dispatch(global: &Global, hi: &HiArgs, command: Command) -> Result<(), 
         Command::TrustPolicies(command) => trust_policies::run(hi, printer, command).await,
         Command::Policies(command) => policies::run(hi, printer, command).await,
         Command::Webhooks(command) => webhooks::run(hi, printer, command).await,
-        Command::Serve { .. } | Command::Keys { .. } | Command::Completions { .. } => {
+        Command::Serve { .. }
+        | Command::Keys { .. }
+        | Command::Edge(_)
+        | Command::Completions { .. } => {
             Err(CliError::failure("not an API command (handled by main)"))
         }
     }

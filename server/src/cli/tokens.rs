@@ -11,8 +11,14 @@ use super::prompt;
 
 /// The bare token (for `$(agentidp token)`) unless an output format was asked for.
 pub async fn token(hi: &HiArgs, printer: Printer, args: TokenArgs) -> Result<(), CliError> {
+    // One list syntax for scopes everywhere: `--scope a,b`, `--scope a --scope b` or `--scope "a b"`.
+    let scopes: Vec<&str> = args
+        .scopes
+        .iter()
+        .flat_map(|s| s.split_whitespace())
+        .collect();
     let request = TokenRequest {
-        scope: args.scope,
+        scope: (!scopes.is_empty()).then(|| scopes.join(" ")),
         audiences: args.audience,
         resources: args.resource,
     };

@@ -1,4 +1,4 @@
-//! `webhooks create|list|deliveries|test`: subscriptions (the signing secret printed once) and
+//! `webhooks create|list|deliveries|test|update|delete|rotate|retry`: subscriptions (the signing secret printed once) and
 //! their delivery log, over the API of the webhooks function (`/v1/webhooks`).
 
 use agentidp_client::{all_pages, WebhookCreate};
@@ -74,5 +74,46 @@ pub async fn run(hi: &HiArgs, printer: Printer, command: WebhooksCommand) -> Res
             printer.page(&result, DELIVERY_COLUMNS)
         }
         WebhooksCommand::Test { id } => printer.record(&client.test_webhook(&id).await?),
+        WebhooksCommand::Update {
+            id,
+            endpoint,
+            events,
+            description,
+            enable,
+            disable,
+        } => {
+            let mut changes = serde_json::Map::new();
+            if let Some(url) = endpoint {
+                changes.insert("url".into(), url.into());
+            }
+            if !events.is_empty() {
+                changes.insert("events".into(), events.into());
+            }
+            if let Some(description) = description {
+                changes.insert("description".into(), description.into());
+            }
+            if enable || disable {
+                changes.insert("enabled".into(), enable.into());
+            }
+            if changes.is_empty() {
+                return Err(CliError::usage(
+                    "nothing to change: give --endpoint, --event, --description, --enable or \
+                     --disable",
+                ));
+            }
+            printer.record(&client.update_webhook(&id, &changes.into()).await?)
+        }
+        WebhooksCommand::Delete { id } => {
+            client.delete_webhook(&id).await?;
+            printer.record(&serde_json::json!({ "id": id, "deleted": true }))
+        }
+        WebhooksCommand::Rotate { id, grace_period } => {
+            let rotated = client.rotate_webhook_secret(&id, grace_period).await?;
+            eprintln!("agentidp: the new signing secret is shown only now; store it safely");
+            printer.record(&rotated)
+        }
+        WebhooksCommand::Retry { id, delivery } => {
+            printer.record(&client.retry_webhook_delivery(&id, &delivery).await?)
+        }
     }
 }

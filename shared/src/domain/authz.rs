@@ -1,7 +1,7 @@
 //! The decision point: every operation of the API and every grant named once with the scope it
 //! needs, and the one function that decides whether a caller may perform one on a resource.
 
-use crate::domain::caller::{Caller, Identity};
+use crate::domain::caller::{Caller, Identity, Operator};
 use crate::domain::scopes::{
     self, AGENTS_READ, AGENTS_REGISTER, AGENTS_WRITE, AUDIT_READ, ORGS_READ, ORGS_WRITE,
     POLICIES_READ, POLICIES_WRITE, WEBHOOKS_READ, WEBHOOKS_WRITE,
@@ -116,6 +116,11 @@ operations! {
     ListWebhookDeliveries => "listWebhookDeliveries" needs WEBHOOKS_READ,
     RetryWebhookDelivery => "retryWebhookDelivery" needs WEBHOOKS_WRITE,
     ReceiveStripeEvent => "receiveStripeEvent",
+    // The deployment's own operations, for its operator only (`Operation::is_operator`).
+    RotateSigningKey => "rotateSigningKey",
+    GetMigrationStatus => "getMigrationStatus",
+    GetOperatorHealth => "getOperatorHealth",
+    RedirectToPortal => "redirectToPortal",
     // The grants: their scope decision is the capability ceiling narrowed by the organization's
     // policies, made per scope in `oauth::grant::issue`.
     ClientCredentialsGrant => "grant:client_credentials",
@@ -124,6 +129,17 @@ operations! {
 }
 
 impl Operation {
+    /// Whether the operation is deployment-wide, for the operator credential alone: no tenant's
+    /// caller may perform it, and the operator performs nothing else.
+    pub const fn is_operator(self) -> bool {
+        matches!(
+            self,
+            Operation::RotateSigningKey
+                | Operation::GetMigrationStatus
+                | Operation::GetOperatorHealth
+        )
+    }
+
     /// The operation with `id`.
     pub fn by_id(id: &str) -> Option<Operation> {
         Operation::ALL.iter().copied().find(|op| op.id() == id)
@@ -169,6 +185,10 @@ pub enum Denied {
     BeyondCallersCapabilities(Vec<String>),
     #[error("the token is neither the caller's own nor meant for it")]
     NotTheCallersToken,
+    #[error("this is a deployment operation: only the operator credential may call it")]
+    OperatorOnly,
+    #[error("the operator credential is valid on `/v1/operator/` operations only")]
+    NotAnOperatorOperation,
 }
 
 /// Decides whether `caller` may perform `operation` on `resource`. The operation's declared
@@ -179,6 +199,10 @@ pub fn authorize(
     operation: Operation,
     resource: Resource<'_>,
 ) -> Result<(), Denied> {
+    // Whatever its scopes, a tenant's caller never reaches the deployment's own operations.
+    if operation.is_operator() {
+        return Err(Denied::OperatorOnly);
+    }
     if let Some(requirement) = operation.requirement() {
         let alternative = requirement.alternative.is_some_and(|alt| {
             caller.holds(alt)
@@ -221,6 +245,16 @@ pub fn authorize(
                 Err(Denied::NotTheCallersToken)
             }
         }
+    }
+}
+
+/// Decides whether the deployment's operator (its verified credential) may perform `operation`:
+/// the operator's operations and nothing else, so the credential opens no tenant's data.
+pub fn authorize_operator(_: &Operator, operation: Operation) -> Result<(), Denied> {
+    if operation.is_operator() {
+        Ok(())
+    } else {
+        Err(Denied::NotAnOperatorOperation)
     }
 }
 
@@ -344,6 +378,28 @@ mod tests {
         )
         .is_ok());
         assert!(authorize(&admin, Operation::ListPolicies, Resource::Call).is_err());
+    }
+
+    #[test]
+    fn operator_and_tenants_never_reach_each_others_operations() {
+        let mut admin = agent(scopes::ADMIN);
+        admin.identity = Identity::Admin {
+            client_id: ClientId::new("c1"),
+        };
+        for operation in Operation::ALL.iter().copied() {
+            let tenant = authorize(&admin, operation, Resource::Call);
+            let operator = authorize_operator(&Operator::verified(), operation);
+            if operation.is_operator() {
+                assert_eq!(tenant, Err(Denied::OperatorOnly), "{operation:?}");
+                assert!(operator.is_ok(), "{operation:?}");
+            } else {
+                assert_eq!(
+                    operator,
+                    Err(Denied::NotAnOperatorOperation),
+                    "{operation:?}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -124,3 +124,17 @@ impl Caller {
         self.scopes.iter().any(|s| s == scope)
     }
 }
+
+/// The deployment's operator, proven by the operator credential from configuration
+/// (`AGENTIDP_OPERATOR_TOKEN`). Not a [`Caller`]: it belongs to no organization, and
+/// `authorize_operator` lets it perform the deployment's own operations only.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Operator(());
+
+impl Operator {
+    /// The operator, once its credential has been compared with the configured one (in constant
+    /// time, by `http::operator`).
+    pub fn verified() -> Self {
+        Operator(())
+    }
+}

@@ -7,7 +7,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 /// Prefixes make leaked values recognisable to secret scanners.
-const CLIENT_ID_PREFIX: &str = "aidp_";
+pub const CLIENT_ID_PREFIX: &str = "aidp_";
 const SECRET_PREFIX: &str = "aidp_sk_";
 
 /// A client id from 128 random bits.

@@ -143,6 +143,16 @@ impl From<DbError> for ApiError {
     fn from(e: DbError) -> Self {
         match e {
             DbError::Unavailable(_) => ApiError::unavailable(e),
+            DbError::SchemaNewer {
+                ref database,
+                ref binary,
+            } => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "schema_newer_than_binary",
+                e.to_string(),
+            )
+            .with("database_schema", database.clone())
+            .with("binary_schema", binary.clone()),
             _ => ApiError::internal(e),
         }
     }
@@ -211,6 +221,14 @@ impl From<Denied> for ApiError {
             Denied::NotTheCallersToken => ApiError::new(
                 StatusCode::FORBIDDEN,
                 "not_the_callers_token",
+                denied.to_string(),
+            ),
+            Denied::OperatorOnly => {
+                ApiError::new(StatusCode::FORBIDDEN, "operator_only", denied.to_string())
+            }
+            Denied::NotAnOperatorOperation => ApiError::new(
+                StatusCode::FORBIDDEN,
+                "not_an_operator_operation",
                 denied.to_string(),
             ),
         }

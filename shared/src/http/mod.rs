@@ -5,9 +5,11 @@
 pub mod app;
 pub mod auth;
 pub mod cache;
+pub mod descriptors;
 pub mod error;
 pub mod extract;
 pub mod limits;
 pub mod observe;
+pub mod operator;
 pub mod pages;
 pub mod routes;

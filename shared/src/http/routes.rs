@@ -58,6 +58,9 @@ pub enum Access {
     /// A signature over the body by a party that shares a secret with the deployment (Stripe's
     /// `Stripe-Signature`); `404` where that secret is not configured.
     Signature,
+    /// The deployment's operator credential (`Authorization: Bearer <AGENTIDP_OPERATOR_TOKEN>`),
+    /// never a tenant's token; `404` where no operator credential is configured.
+    Operator,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -163,7 +166,7 @@ const fn everywhere(path: &'static str, operation: Operation) -> Route {
     }
 }
 
-use Access::{Bearer, Client, Page, Public, Signature, Signup};
+use Access::{Bearer, Client, Operator, Page, Public, Signature, Signup};
 use Function::{Agents, Audit, Marketplace, Token, Webhooks};
 use Method::{Delete, Get, Patch, Post, Put};
 use Operation as Op;
@@ -182,6 +185,28 @@ pub const ROUTES: &[Route] = &[
         Op::IntrospectToken,
     ),
     route(Post, "/oauth2/revoke", Token, Client, Op::RevokeToken),
+    // The deployment's own operations, served by the function that owns the signing keys.
+    route(
+        Post,
+        "/v1/operator/keys/rotate",
+        Token,
+        Operator,
+        Op::RotateSigningKey,
+    ),
+    route(
+        Get,
+        "/v1/operator/migrations",
+        Token,
+        Operator,
+        Op::GetMigrationStatus,
+    ),
+    route(
+        Get,
+        "/v1/operator/health",
+        Token,
+        Operator,
+        Op::GetOperatorHealth,
+    ),
     route(Get, "/.well-known/jwks.json", Token, Public, Op::GetJwks),
     route(
         Get,
@@ -423,6 +448,8 @@ pub const ROUTES: &[Route] = &[
         Page,
         Op::GetApiReferenceFile,
     ),
+    // The site's root sends a browser to the portal.
+    route(Get, "/", Marketplace, Page, Op::RedirectToPortal),
     route(Get, "/portal", Marketplace, Page, Op::GetPortal),
     route(Get, "/portal/{asset}", Marketplace, Page, Op::GetPortalFile),
     route(Post, "/v1/webhooks", Webhooks, Bearer, Op::CreateWebhook),
@@ -501,6 +528,22 @@ pub fn by_request(method: &str, path: &str) -> Option<&'static Route> {
         .iter()
         .filter(|r| r.method.as_str() == method && matches(r.path, path))
         .min_by_key(|r| r.path.matches('{').count())
+}
+
+/// A request path for a route: each `{parameter}` becomes a well-formed, unknown id.
+pub fn concrete_path(route: &Route) -> String {
+    route
+        .path
+        .split('/')
+        .map(|segment| {
+            if segment.starts_with('{') {
+                "00000000-0000-4000-8000-000000000001"
+            } else {
+                segment
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 /// Whether `path` (a concrete request path) matches a route's template.
@@ -656,6 +699,25 @@ mod tests {
                 !route.emergency || route.access == Access::Bearer,
                 "{} {}: only bearer routes are emergency actions",
                 route.method.as_str(),
+                route.path
+            );
+        }
+    }
+
+    #[test]
+    fn operator_routes_are_the_operator_operations() {
+        for route in ROUTES {
+            assert_eq!(
+                route.access == Access::Operator,
+                route.operation.is_operator(),
+                "{} {}",
+                route.method.as_str(),
+                route.path
+            );
+            assert_eq!(
+                route.access == Access::Operator,
+                route.path.starts_with("/v1/operator/"),
+                "{}: operator routes, and only they, live under /v1/operator/",
                 route.path
             );
         }

@@ -243,7 +243,7 @@ pub async fn rotate(
 }
 
 /// How long a retired key stays published: its last token's lifetime plus clock-skew leeway.
-fn publication_window_ms(token_ttl_seconds: i64) -> i64 {
+pub fn publication_window_ms(token_ttl_seconds: i64) -> i64 {
     (token_ttl_seconds + 300) * 1000
 }
 

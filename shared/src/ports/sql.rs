@@ -166,6 +166,13 @@ pub enum DbError {
     Decode(String),
     #[error("database error: {0}")]
     Other(String),
+    /// The database was migrated by a newer release than this binary: serving could misread what
+    /// that release wrote, so the instance refuses until it is upgraded too.
+    #[error(
+        "the database schema is at {database}, newer than this binary understands ({binary}); \
+         deploy the release that migrated it to every instance (or roll the database back)"
+    )]
+    SchemaNewer { database: String, binary: String },
 }
 
 impl DbError {

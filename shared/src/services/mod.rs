@@ -10,6 +10,7 @@ pub mod billing;
 pub mod compliance;
 pub mod credentials;
 pub mod marketplace;
+pub mod operator;
 pub mod orgs;
 pub mod policies;
 pub mod retention;

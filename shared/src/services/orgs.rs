@@ -2,6 +2,7 @@
 
 use serde_json::json;
 
+use crate::config::Signup;
 use crate::domain::audit::Outcome;
 use crate::domain::credentials::ClientSecret;
 use crate::domain::orgs::{
@@ -15,9 +16,10 @@ use crate::store::{credentials, orgs};
 
 /// Whether a caller may sign up: always when sign-up is open, else with the configured token.
 pub fn signup_allowed(state: &AppState, presented: Option<&str>) -> bool {
-    match state.config.signup_token.as_deref() {
-        None => true,
-        Some(expected) => presented.is_some_and(|p| secrets::token_matches(expected, p)),
+    match &state.config.signup {
+        Signup::Open => true,
+        Signup::Token(expected) => presented.is_some_and(|p| secrets::token_matches(expected, p)),
+        Signup::Closed => false,
     }
 }
 

@@ -17,6 +17,18 @@ pub async fn has_active(db: &dyn Database) -> Result<bool, DbError> {
     Ok(db.query_one(statement).await?.is_some())
 }
 
+/// The active key's id and creation time, if there is one.
+pub async fn active(db: &dyn Database) -> Result<Option<(String, i64)>, DbError> {
+    let statement = Statement::new(
+        "SELECT kid, created_at FROM signing_keys WHERE retired_at IS NULL \
+         ORDER BY created_at DESC LIMIT 1",
+    );
+    match db.query_one(statement).await? {
+        Some(row) => Ok(Some((row.get("kid")?, row.get("created_at")?))),
+        None => Ok(None),
+    }
+}
+
 pub fn insert(kid: &str, alg: &str, private_key: Vec<u8>, public_jwk: &str, now: i64) -> Statement {
     Statement::new(
         "INSERT INTO signing_keys (kid, alg, private_key, public_jwk, created_at) \
