@@ -1,7 +1,21 @@
 -- wrk script for bench/marketplace.sh: GETs one marketplace path and prints a one-line summary.
 --   BENCH_NAME  label in the summary      BENCH_PATH  e.g. /v1/marketplace/agents?q=weather
+--   BENCH_IDS   optional file of agent ids, one a line: each request then takes the next id and
+--               puts it for `{id}` in BENCH_PATH (so a memo of signed cards mostly misses)
 wrk.method = "GET"
 wrk.path = os.getenv("BENCH_PATH")
+local ids = {}
+local ids_file = os.getenv("BENCH_IDS")
+if ids_file and ids_file ~= "" then
+  for line in io.lines(ids_file) do ids[#ids + 1] = line end
+end
+local next_id = math.random(1, math.max(#ids, 1))
+
+function request()
+  if #ids == 0 then return wrk.format() end
+  next_id = next_id % #ids + 1
+  return wrk.format(nil, (wrk.path:gsub("{id}", ids[next_id])))
+end
 
 function done(summary, latency, requests)
   local errors = summary.errors

@@ -42,6 +42,7 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
+command -v sqlite3 >/dev/null || { apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq sqlite3; }
 command -v wrk >/dev/null || { apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; }
 if [[ -n ${BENCH_BIN:-} ]]; then
   SERVER_BIN=$BENCH_BIN
@@ -76,19 +77,23 @@ seed_start=$(date +%s.%N)
 python3 bench/marketplace_seed.py "$WORK_DIR/data/agentidp.db" "$org_id" "$AGENTS"
 printf 'seeded in %.1f s\n' "$(echo "$(date +%s.%N) - $seed_start" | bc)"
 
+sqlite3 "$WORK_DIR/data/agentidp.db" "SELECT id FROM agents ORDER BY random() LIMIT 20000" >"$WORK_DIR/ids"
+
 say "start again"
 start_server
 echo "$BASE (pid $SERVER_PID), $(curl -fsS "$BASE/v1/marketplace/agents?limit=1" | head -c 120)..."
 
 RESULTS=()
 run() {
-  local name=$1 path=$2 status out
-  status=$(curl -s -o /dev/null -w '%{http_code}' "$BASE$path")
+  local name=$1 path=$2 ids=${3:-} status out one
+  one=${path//\{id\}/$(head -n 1 "$WORK_DIR/ids")}
+  [[ -n $ids ]] || path=$one
+  status=$(curl -s -o /dev/null -w '%{http_code}' "$BASE$one")
   if [[ $status != 200 ]]; then
     echo "skip $name: $path answers $status on this build"
     return
   fi
-  export BENCH_NAME=$name BENCH_PATH=$path
+  export BENCH_NAME=$name BENCH_PATH=$path BENCH_IDS=$ids
   say "$name: GET $path  (wrk -t1 -c$CONNECTIONS -d$DURATION, after a $WARMUP warm-up)"
   wrk -t1 -c"$CONNECTIONS" -d"$WARMUP" -s bench/marketplace.lua "$BASE" >/dev/null
   out=$(wrk -t1 -c"$CONNECTIONS" -d"$DURATION" --latency -s bench/marketplace.lua "$BASE")
@@ -105,6 +110,12 @@ run rare-word "/v1/marketplace/agents?q=term4000&limit=20"
 run capability "/v1/marketplace/agents?capability=code:review&limit=20"
 run tag-type "/v1/marketplace/agents?tag=finance&agent_type=coder&limit=20"
 run facets "/v1/marketplace/agents?q=weather&facets=agent_type,tags&limit=20"
+run no-match "/v1/marketplace/agents?q=qqqqzzzz&limit=20"
+# The signed card: the same agent again and again (the signature memo answers), then a different
+# agent each request among 20,000 (the memo of 4,096 mostly misses: every request signs). The
+# difference is what signing costs per card.
+run card-memo "/v1/marketplace/agents/{id}/agent-card.json"
+run card-sign "/v1/marketplace/agents/{id}/agent-card.json" "$WORK_DIR/ids"
 
 say "summary: $AGENTS published agents, $(nproc) cores shared by wrk and the server, -c$CONNECTIONS; ${BENCH_BIN:-$(git rev-parse --short HEAD 2>/dev/null || echo '?')}"
 printf '%-12s %9s %9s %9s %9s %9s %8s\n' scenario 'req/s' 'p50 ms' 'p90 ms' 'p99 ms' 'max ms' errors

@@ -30,34 +30,8 @@ BEGIN
     INSERT OR IGNORE INTO agent_profiles (agent_id) VALUES (NEW.id);
 END;
 
-CREATE TRIGGER IF NOT EXISTS marketplace_search_agent_changed
-AFTER UPDATE OF name, agent_type, capabilities, visibility, status ON agents
-BEGIN
-    DELETE FROM marketplace_search
-    WHERE rowid = (SELECT doc FROM agent_profiles WHERE agent_id = NEW.id);
-    INSERT INTO marketplace_search (rowid, name, description, skills, tags, capabilities, agent_type)
-    SELECT p.doc, a.name, p.description,
-           (SELECT group_concat(value, ' ') FROM json_tree(p.skills) WHERE type = 'text'),
-           (SELECT group_concat(value, ' ') FROM json_each(p.tags)),
-           (SELECT group_concat(value, ' ') FROM json_each(a.capabilities)),
-           a.agent_type
-    FROM agents a JOIN agent_profiles p ON p.agent_id = a.id
-    WHERE a.id = NEW.id AND a.visibility = 'public' AND a.status = 'active';
-END;
-
-CREATE TRIGGER IF NOT EXISTS marketplace_search_profile_added
-AFTER INSERT ON agent_profiles
-BEGIN
-    INSERT INTO marketplace_search (rowid, name, description, skills, tags, capabilities, agent_type)
-    SELECT p.doc, a.name, p.description,
-           (SELECT group_concat(value, ' ') FROM json_tree(p.skills) WHERE type = 'text'),
-           (SELECT group_concat(value, ' ') FROM json_each(p.tags)),
-           (SELECT group_concat(value, ' ') FROM json_each(a.capabilities)),
-           a.agent_type
-    FROM agents a JOIN agent_profiles p ON p.agent_id = a.id
-    WHERE p.doc = NEW.doc AND a.visibility = 'public' AND a.status = 'active';
-END;
-
+-- One trigger keeps an agent's document: it re-indexes the profile's agent on every profile update.
+-- A change of the agent, or a new profile, touches the profile row (`SET doc = doc`) to run it.
 CREATE TRIGGER IF NOT EXISTS marketplace_search_profile_changed
 AFTER UPDATE ON agent_profiles
 BEGIN
@@ -70,6 +44,18 @@ BEGIN
            a.agent_type
     FROM agents a JOIN agent_profiles p ON p.agent_id = a.id
     WHERE p.doc = NEW.doc AND a.visibility = 'public' AND a.status = 'active';
+END;
+
+CREATE TRIGGER IF NOT EXISTS marketplace_search_profile_added
+AFTER INSERT ON agent_profiles
+BEGIN
+    UPDATE agent_profiles SET doc = doc WHERE doc = NEW.doc;
+END;
+
+CREATE TRIGGER IF NOT EXISTS marketplace_search_agent_changed
+AFTER UPDATE OF name, agent_type, capabilities, visibility, status ON agents
+BEGIN
+    UPDATE agent_profiles SET doc = doc WHERE agent_id = NEW.id;
 END;
 
 -- Agents registered before this migration get an empty profile, and the published ones enter the

@@ -77,7 +77,10 @@ if [ $# -eq 0 ]; then
       [ -f "$file" ] || continue
       raw=$(stat -c %s "$file"); gz=$(gzip -9c "$file" | wc -c)
       printf '%-12s %-8s %9sK %9sK\n' "$function" "${pair%%:*}" $((raw / 1024)) $((gz / 1024))
-      if [ "$gz" -gt 1048576 ]; then echo "over the 1 MiB gzipped budget: $file" >&2; exit 1; fi
+      # Refused above what Cloudflare's free plan deploys (3 MiB gzipped per Worker); above our own
+      # 1 MiB target it is said, so growth is seen where it happens.
+      if [ "$gz" -gt 3145728 ]; then echo "over the 3 MiB gzipped limit: $file" >&2; exit 1; fi
+      if [ "$gz" -gt 1048576 ]; then echo "note: over the 1 MiB gzipped target: $file" >&2; fi
     done
   done
 fi

@@ -8,6 +8,7 @@ import { setUpOnboarding } from "./onboarding.js";
 import { mountAgents } from "./agents.js";
 import { mountAudit } from "./audit.js";
 import { mountUsage } from "./usage.js";
+import { mountCompliance } from "./compliance.js";
 import { mountTrust } from "./trust.js";
 import { mountPolicies } from "./policies.js";
 import { mountWebhooks } from "./webhooks.js";
@@ -31,6 +32,7 @@ const panels = {
   agents: mountAgents,
   audit: mountAudit,
   usage: mountUsage,
+  compliance: mountCompliance,
   trust: mountTrust,
   policies: mountPolicies,
   webhooks: mountWebhooks,

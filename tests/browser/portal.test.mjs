@@ -327,6 +327,23 @@ describe("the portal in Chromium", { timeout: 240_000 }, () => {
     assertClean("usage");
   });
 
+  test("the compliance report shows the organization and downloads as CSV", async () => {
+    await page.getByRole("tab", { name: "Compliance" }).click();
+    await page.locator("#compliance-activity tbody tr").first().waitFor();
+    assert.equal(await text("#compliance-active"), "2");
+    assert.ok(Number(await text("#compliance-checkpoint")) >= 5);
+    const chart = page.locator("#tokens-chart");
+    assert.match(await chart.locator("desc").textContent(), /\d{4}-\d{2}-\d{2}: \d+/);
+    const [download] = await Promise.all([
+      page.waitForEvent("download"),
+      page.getByRole("button", { name: "Download CSV" }).click(),
+    ]);
+    assert.equal(download.suggestedFilename(), "compliance-report.csv");
+    await assertAccessible("compliance");
+    await shot("dashboard-compliance");
+    assertClean("compliance");
+  });
+
   test("trust policies are created and deleted", async () => {
     await page.getByRole("tab", { name: "Trust policies" }).click();
     const form = page.locator("form", { has: page.getByRole("heading", { name: "Add a trust policy" }) });

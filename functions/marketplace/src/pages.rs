@@ -45,7 +45,7 @@ static PORTAL_PAGE: Asset = own!("portal.html", HTML, Caching::NoStore);
 static DOCS_PAGE: Asset = own!("docs.html", HTML, Caching::NoStore);
 
 /// The files under `/portal/`: one ES module per concern, no build step.
-static PORTAL_FILES: [Asset; 15] = [
+static PORTAL_FILES: [Asset; 16] = [
     // The public marketplace: search, facets, result cards and an agent's page.
     own!("marketplace.html", HTML, Caching::NoStore),
     own!("marketplace.js", JS, Caching::Revalidate),
@@ -59,6 +59,7 @@ static PORTAL_FILES: [Asset; 15] = [
     own!("agents.js", JS, Caching::Revalidate),
     own!("audit.js", JS, Caching::Revalidate),
     own!("usage.js", JS, Caching::Revalidate),
+    own!("compliance.js", JS, Caching::Revalidate),
     own!("trust.js", JS, Caching::Revalidate),
     own!("policies.js", JS, Caching::Revalidate),
     own!("webhooks.js", JS, Caching::Revalidate),

@@ -160,7 +160,8 @@ pub async fn serve(
 }
 
 /// The Cron Trigger (`[env.webhooks.triggers] crons` in `wrangler.toml`): delivers every
-/// organization's due webhooks. The scheduled event lasts until this returns.
+/// organization's due webhooks, then checkpoints the audit logs that grew and runs one pass of
+/// audit retention. The scheduled event lasts until this returns.
 pub async fn dispatch_on_schedule(routes: fn() -> Router<AppState>, env: worker::Env) {
     let source = config_source(env);
     let state = match edge::instance(routes, &source, platform()).await {
@@ -180,5 +181,17 @@ pub async fn dispatch_on_schedule(routes: fn() -> Router<AppState>, env: worker:
             report.failed
         ),
         Err(e) => warn(&format!("scheduled dispatch failed: {e}")),
+    }
+    // The audit logs' periodic checkpoints and one pass of retention (each batch its own
+    // transaction; the next trigger goes on where this one stopped).
+    if let Err(e) = crate::services::audit_log::checkpoint_all(&state, now, 100).await {
+        warn(&format!("scheduled audit checkpoints failed: {e}"));
+    }
+    match crate::services::retention::sweep(&state, now).await {
+        Ok(removed) if removed > 0 => {
+            worker::console_log!("scheduled audit retention: {removed} events removed")
+        }
+        Ok(_) => {}
+        Err(e) => warn(&format!("scheduled audit retention failed: {e}")),
     }
 }

@@ -67,10 +67,10 @@ fn listed_from_row(row: &Row) -> Result<Listed, DbError> {
 /// bm25 ranks at most this many matches of a search: the newest ones. Scoring costs about a
 /// microsecond per match, so a word found in half of 100,000 agents would cost 50 ms a search;
 /// words and filters that narrow below the window are ranked exactly.
-pub const RANK_WINDOW: i64 = 1_000;
+pub const RANK_WINDOW: i64 = 500;
 
 /// Facets count at most this many matches (the newest), for the same reason.
-pub const FACET_WINDOW: i64 = 1_000;
+pub const FACET_WINDOW: i64 = 500;
 
 /// Validated search criteria, in the store's terms.
 #[derive(Clone, Debug, Default)]
@@ -83,6 +83,16 @@ pub struct Search {
     pub capabilities: Vec<String>,
     pub tags: Vec<String>,
     pub deployment_env: Option<DeploymentEnv>,
+}
+
+impl Search {
+    /// Whether the index's token match decides alone (no exact check behind it).
+    fn is_exact_free(&self) -> bool {
+        self.agent_type.is_none()
+            && self.deployment_env.is_none()
+            && self.capabilities.is_empty()
+            && self.tags.is_empty()
+    }
 }
 
 /// Where a page starts.
@@ -226,16 +236,24 @@ pub async fn ranked(
     let m = q.bind(expression.into());
     let s = q.bind(snapshot.into());
     let w = q.bind(RANK_WINDOW.into());
-    q.sql = format!(
-        "SELECT m.doc AS doc, m.score AS score FROM \
-         (SELECT rowid AS doc, CAST(bm25(marketplace_search, {WEIGHTS}) * {SCORE_SCALE} AS INTEGER) AS score \
-          FROM marketplace_search WHERE marketplace_search MATCH {m} AND rowid <= {s} \
-          ORDER BY rowid DESC LIMIT {w}) m \
-         CROSS JOIN agent_profiles p ON p.doc = m.doc CROSS JOIN agents a ON a.id = p.agent_id \
-         WHERE {LISTED}"
+    let window = format!(
+        "SELECT rowid AS doc, CAST(bm25(marketplace_search, {WEIGHTS}) * {SCORE_SCALE} AS INTEGER) AS score \
+         FROM marketplace_search WHERE marketplace_search MATCH {m} AND rowid <= {s} \
+         ORDER BY rowid DESC LIMIT {w}"
     );
-    q.exact(search);
-    q.sql.push_str(" ORDER BY m.score, m.doc");
+    if search.is_exact_free() {
+        // The index holds only listed agents (kept in the same transaction), so without exact
+        // filters the ranking needs no join; `by_docs` checks the page's rows all the same.
+        q.sql = format!("SELECT doc, score FROM ({window}) ORDER BY score, doc");
+    } else {
+        q.sql = format!(
+            "SELECT m.doc AS doc, m.score AS score FROM ({window}) m \
+             CROSS JOIN agent_profiles p ON p.doc = m.doc CROSS JOIN agents a ON a.id = p.agent_id \
+             WHERE {LISTED}"
+        );
+        q.exact(search);
+        q.sql.push_str(" ORDER BY m.score, m.doc");
+    }
     db.query(q.statement())
         .await?
         .iter()
