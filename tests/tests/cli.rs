@@ -473,7 +473,7 @@ async fn management_scopes_need_an_explicit_flag() {
     assert!(
         refused.error()["detail"]
             .as_str()
-            .is_some_and(|d| d.contains("allow_management_scopes")),
+            .is_some_and(|d| d.contains("add --allow-management-scopes")),
         "{refused:#?}"
     );
     let agent = register(&["--allow-management-scopes"]).ok().json();

@@ -233,7 +233,9 @@ async fn route_reaches_its_function(
     let (status, body) = answer(request).await.map_err(|e| format!("{label}: {e}"))?;
     let code = body["code"].as_str().unwrap_or_default();
     let oauth_error = body["error"].as_str().is_some();
-    let from_agentidp = body.is_object() || route.access == Access::Page || status == 302;
+    // Every refusal AgentIdP makes is JSON; a non-JSON error came from the platform (an unrouted
+    // path, a missing Worker). Successes may be text (a public key, a page).
+    let from_agentidp = body.is_object() || status < 400;
     if !from_agentidp {
         return Err(format!(
             "{label} answered {status} from something else than AgentIdP"
