@@ -82,6 +82,19 @@ export function mountAgents(panel) {
         ]),
       ),
     ),
+    field(
+      "agent-description",
+      "What it does (optional)",
+      h("input", { name: "description", maxlength: 2000, autocomplete: "off" }),
+      "What it does, searched in the marketplace when it is public",
+    ),
+    field(
+      "agent-tags",
+      "Tags (optional)",
+      h("input", { name: "tags", autocomplete: "off", spellcheck: "false" }),
+      "Lowercase words of a-z, 0-9 and -, separated by spaces or commas, e.g. nlp i18n",
+    ),
+    field("agent-a2a-url", "A2A endpoint (optional)", h("input", { name: "a2a_url", type: "url", autocomplete: "off" })),
     h(
       "div",
       { class: "field span" },
@@ -104,7 +117,8 @@ export function mountAgents(panel) {
       visibility: form.visibility.value,
     };
     if (form.allow_management_scopes.checked) body.allow_management_scopes = true;
-    for (const key of ["email", "owner", "deployment_env"]) {
+    if (parseList(form.tags.value).length) body.tags = parseList(form.tags.value);
+    for (const key of ["email", "owner", "deployment_env", "description", "a2a_url"]) {
       if (form[key].value.trim()) body[key] = form[key].value.trim();
     }
     if (!body.name || !body.agent_type) {

@@ -236,11 +236,27 @@ describe("the portal in Chromium", { timeout: 240_000 }, () => {
     const form = page.locator("form", { has: page.getByRole("heading", { name: "Register an agent" }) });
     await form.getByLabel("Name").fill(name);
     await form.getByLabel("Capabilities").fill("read:docs write:docs");
+    await form.getByLabel("What it does (optional)").fill("Reads and writes the docs.");
+    await form.getByLabel("Tags (optional)").fill("docs, writing");
     await form.getByRole("button", { name: "Register agent" }).click();
     const row = page.locator("#agents-table tbody tr", { hasText: name });
     await row.waitFor();
     assert.match(await row.textContent(), /active/);
     state.agentId = await row.getAttribute("data-agent-id");
+    // What it publishes reached the API.
+    const admin = await (await fetch(`${BASE}/oauth2/token`, {
+      method: "POST",
+      headers: {
+        authorization: `Basic ${Buffer.from(`${state.clientId}:${state.clientSecret}`).toString("base64")}`,
+        "content-type": "application/x-www-form-urlencoded",
+      },
+      body: "grant_type=client_credentials",
+    })).json();
+    const registered = await (await fetch(`${BASE}/v1/agents/${state.agentId}`, {
+      headers: { authorization: `Bearer ${admin.access_token}` },
+    })).json();
+    assert.equal(registered.description, "Reads and writes the docs.");
+    assert.deepEqual(registered.tags, ["docs", "writing"]);
 
     await page.getByRole("heading", { name: `Credentials of ${name}` }).waitFor();
     await page.getByRole("button", { name: "Create client secret" }).click();

@@ -218,3 +218,40 @@ async fn the_audit_log_verifies_independently_over_http() {
     let summary = agentidp_tests::audit_log::verify_independently(&server, &org.token, &saved);
     assert!(summary["size"].as_u64().unwrap() >= 43, "{summary}");
 }
+
+/// The marketplace's full-text index over Hrana: the migration's FTS5 table and triggers, a ranked
+/// search, a signed card and a withdrawal that leaves the index in the same transaction.
+#[tokio::test]
+async fn marketplace_search_and_cards_work_over_http() {
+    let backends = Backends::start().await;
+    let server = backends.server(&[]).await;
+    let org = server.bootstrap("edge-market").await;
+    let agent = server
+        .create_agent(
+            &org,
+            json!({ "name": "Harbour Pilot", "agent_type": "guide", "visibility": "public",
+                    "description": "Guides ships into the harbour.", "tags": ["maritime"] }),
+        )
+        .await;
+    let id = agent["id"].as_str().unwrap();
+    let browse = |path: String| {
+        let request = server.http.get(server.url(&path));
+        async move { status_json(request.send().await.unwrap()).await }
+    };
+    let (status, page) = browse("/v1/marketplace/agents?q=ships%20harb&facets=tags".into()).await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(page["data"][0]["id"], id, "{page}");
+    assert_eq!(page["facets"]["tags"][0]["value"], "maritime");
+    let (status, card) = browse(format!("/v1/marketplace/agents/{id}/agent-card.json")).await;
+    assert_eq!(status, 200, "{card}");
+    assert!(card["signatures"][0]["signature"].is_string());
+    server
+        .patch(
+            &format!("/v1/agents/{id}"),
+            &org.token,
+            json!({ "status": "suspended" }),
+        )
+        .await;
+    let (_, page) = browse("/v1/marketplace/agents?q=ships".into()).await;
+    assert_eq!(page["data"], json!([]));
+}
