@@ -69,13 +69,12 @@ fn main() -> ExitCode {
             Command::Keys {
                 command:
                     KeysCommand::Rotate {
-                        data_dir,
-                        url: Some(url),
+                        data_dir: None,
                         operator_token,
                         alg,
                     },
-            } => {
-                let _ = data_dir;
+            } if cli.global.url.is_some() => {
+                let url = cli.global.url.unwrap_or_default();
                 report(edge::rotate_keys_remotely(&url, operator_token, &alg).await)
             }
             Command::Keys {

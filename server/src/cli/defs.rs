@@ -116,7 +116,7 @@ pub enum Command {
     #[command(after_help = format!("Example:\n  agentidp doctor --url https://id.example.com\n\n{EXIT_CODES}"))]
     Doctor,
     /// Edge deployments (Cloudflare Workers, Spin): their descriptors.
-    #[command(subcommand)]
+    #[command(subcommand, after_help = format!("Example:\n  agentidp edge init --host id.example.com\n\n{EXIT_CODES}"))]
     Edge(EdgeCommand),
     /// Save a deployment's URL and a client's credentials as a profile (0600, never printed).
     #[command(after_help = format!("Example:\n  agentidp login --url http://127.0.0.1:8787 --client-id \"$ADMIN_ID\"\n  \
@@ -181,17 +181,15 @@ pub enum Command {
 #[derive(Subcommand)]
 pub enum KeysCommand {
     /// Make a new signing key active; previous keys stay in the JWKS until their tokens expire.
-    /// A running server picks the new key up within 30 seconds. With `--url`, through a
-    /// deployment's operator API (edge deployments included) with AGENTIDP_OPERATOR_TOKEN;
-    /// without, on the local server's data directory.
+    /// A running server picks the new key up within 30 seconds. With the global `--url` (or
+    /// AGENTIDP_URL) and no `--data-dir`, through a deployment's operator API (edge deployments
+    /// included) with AGENTIDP_OPERATOR_TOKEN; otherwise on the local server's data directory.
     #[command(after_help = "Example:\n  agentidp keys rotate --alg EdDSA\n  \
         AGENTIDP_OPERATOR_TOKEN=... agentidp keys rotate --url https://id.example.com")]
     Rotate {
-        #[arg(long, conflicts_with = "url")]
-        data_dir: Option<PathBuf>,
-        /// A deployment's base URL: rotate through its operator API
+        /// The local server's data directory (the default without the global --url)
         #[arg(long)]
-        url: Option<String>,
+        data_dir: Option<PathBuf>,
         /// The deployment's operator credential (prefer the environment variable)
         #[arg(long, env = "AGENTIDP_OPERATOR_TOKEN", hide_env_values = true)]
         operator_token: Option<String>,
@@ -204,6 +202,7 @@ pub enum KeysCommand {
 #[derive(Subcommand)]
 pub enum ProfilesCommand {
     /// Each profile's name and deployment URL, and its client id.
+    #[command(after_help = format!("Example:\n  agentidp profiles list -o json\n\n{EXIT_CODES}"))]
     List,
 }
 
