@@ -170,7 +170,7 @@ describe("the portal in Chromium", { timeout: 240_000 }, () => {
     await goto("/portal");
     assert.equal(await text("h1"), "Quick start");
     assert.equal(await text("#code-0"), `B=${ORIGIN}`);
-    assert.equal(await page.locator("ol.steps > li").count(), 9);
+    assert.equal(await page.locator("ol.steps > li").count(), 10);
     await page.locator('button[data-copy="code-0"]').click();
     assert.equal(await page.evaluate(() => navigator.clipboard.readText()), `B=${ORIGIN}`);
     await page.locator('button[data-copy="code-3"]').click();
