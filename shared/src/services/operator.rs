@@ -119,14 +119,20 @@ pub async fn health(state: &AppState, _: &Operator) -> (bool, Value) {
         }),
         Err(e) => json!({ "status": "unavailable", "url": url, "error": e.to_string() }),
     };
-    let key = match signing_keys::active(state.db.as_ref()).await {
+    // Loading the key set is the issuance path itself: it creates the first key of a new
+    // deployment and unseals the active one, so "ok" means this instance can sign.
+    let key = match state.key_set().await {
+        Err(e) => Err(e),
+        Ok(_) => signing_keys::active(state.db.as_ref()).await,
+    };
+    let key = match key {
         Ok(Some((kid, created_at))) => json!({
             "status": "ok",
             "kid": kid,
             "created_at": created_at,
             "age_seconds": (clock.now_millis() - created_at) / 1000,
         }),
-        Ok(None) => json!({ "status": "unavailable", "error": "no active signing key yet" }),
+        Ok(None) => json!({ "status": "unavailable", "error": "no active signing key" }),
         Err(e) => json!({ "status": "unavailable", "error": e.to_string() }),
     };
     let schema = match migration_status(state, &Operator::verified()).await {
