@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::config::Config;
 use crate::domain::audit::{AuditDraft, Outcome};
+use crate::domain::caller::OrgId;
 use crate::domain::policies::CompiledPolicies;
 use crate::jose::access_token::{self, TokenError, VerifiedToken};
 use crate::jose::detached::SignatureMemo;
@@ -41,15 +42,15 @@ pub struct Platform {
 /// Organizations whose requests on this instance enqueued webhook deliveries since the last look:
 /// they are delivered right after the response (`services::webhooks::after_response`).
 #[derive(Default)]
-pub struct DeliveriesDue(Mutex<BTreeSet<String>>);
+pub struct DeliveriesDue(Mutex<BTreeSet<OrgId>>);
 
 impl DeliveriesDue {
-    pub fn note(&self, org_id: &str) {
+    pub fn note(&self, org_id: &OrgId) {
         let mut orgs = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        orgs.insert(org_id.to_owned());
+        orgs.insert(org_id.clone());
     }
 
-    pub fn take(&self) -> Vec<String> {
+    pub fn take(&self) -> Vec<OrgId> {
         let mut orgs = self.0.lock().unwrap_or_else(|p| p.into_inner());
         std::mem::take(&mut *orgs).into_iter().collect()
     }

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use agentidp_shared::domain::audit::Verification;
 use agentidp_shared::domain::audit::{AuditDraft, ChainHead, Outcome};
+use agentidp_shared::domain::caller::OrgId;
 use agentidp_shared::domain::merkle;
 use agentidp_shared::domain::revocation::revoked_by;
 use agentidp_shared::ports::kv::{Admission, KeyValue, Window};
@@ -381,7 +382,8 @@ pub async fn database_suite(db: Arc<dyn Database>, run: &str) {
     for commit in commits {
         commit.await.unwrap().unwrap();
     }
-    match verify_chain(db.as_ref(), &org).await.unwrap() {
+    let org_id = OrgId::new(org.as_str());
+    match verify_chain(db.as_ref(), &org_id).await.unwrap() {
         Verification::Valid {
             events_checked,
             head,

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use agentidp_shared::config::Config;
 use agentidp_shared::domain::audit::{Outcome, Verification};
+use agentidp_shared::domain::caller::OrgId;
 use agentidp_shared::domain::checkpoint;
 use agentidp_shared::domain::merkle::{self, Hash};
 use agentidp_shared::platform::memory_kv::MemoryKv;
@@ -84,6 +85,7 @@ fn decode(list: &[String]) -> Vec<Hash> {
 /// Every remaining event proves inclusion in the latest checkpoint, every pair of remaining
 /// checkpoints is consistent, and every note verifies with the published key.
 async fn assert_log_verifies(state: &AppState, org: &str) {
+    let org_id = OrgId::new(org);
     let db = state.db.as_ref();
     let key = audit_log::verifier_key(state).await.unwrap();
     let notes: Vec<String> = db
@@ -114,7 +116,7 @@ async fn assert_log_verifies(state: &AppState, org: &str) {
         let hash: String = row.get("hash").unwrap();
         let proof = audit_log::inclusion(
             db,
-            org,
+            &org_id,
             seq,
             ProofQuery {
                 size: Some(latest.size),
@@ -137,7 +139,7 @@ async fn assert_log_verifies(state: &AppState, org: &str) {
                 from: Some(a.size),
                 to: Some(b.size),
             };
-            let proof = audit_log::consistency(db, org, query).await.unwrap();
+            let proof = audit_log::consistency(db, &org_id, query).await.unwrap();
             assert!(
                 merkle::verify_consistency(a.size, b.size, &decode(&proof.proof), &a.root, &b.root),
                 "{} -> {}",
@@ -146,7 +148,7 @@ async fn assert_log_verifies(state: &AppState, org: &str) {
             );
         }
     }
-    match verify_chain(db, org).await.unwrap() {
+    match verify_chain(db, &org_id).await.unwrap() {
         Verification::Valid { .. } => {}
         broken => panic!("the chain no longer verifies: {broken:?}"),
     }

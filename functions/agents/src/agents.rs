@@ -5,6 +5,7 @@ use agentidp_shared::axum::http::StatusCode;
 use agentidp_shared::axum::Json;
 use agentidp_shared::domain::agents::{Agent, AgentPatch, ListQuery, NewAgent};
 use agentidp_shared::domain::authz::registers_through_policy;
+use agentidp_shared::domain::caller::AgentId;
 use agentidp_shared::domain::page::Page;
 use agentidp_shared::http::error::ApiError;
 use agentidp_shared::http::extract::{ApiJson, ApiQuery};
@@ -40,7 +41,7 @@ pub async fn list(
 pub async fn read(
     State(state): State<AppState>,
     ctx: Context,
-    Ids(id): Ids<String>,
+    Ids(id): Ids<AgentId>,
 ) -> Result<Json<Agent>, ApiError> {
     Ok(Json(agents::get(&state, ctx.org(), &id).await?))
 }
@@ -48,7 +49,7 @@ pub async fn read(
 pub async fn update(
     State(state): State<AppState>,
     ctx: Context,
-    Ids(id): Ids<String>,
+    Ids(id): Ids<AgentId>,
     ApiJson(patch): ApiJson<AgentPatch>,
 ) -> Result<Json<Agent>, ApiError> {
     Ok(Json(agents::update(&state, &ctx, &id, patch).await?))
@@ -58,7 +59,7 @@ pub async fn update(
 pub async fn decommission(
     State(state): State<AppState>,
     ctx: Context,
-    Ids(id): Ids<String>,
+    Ids(id): Ids<AgentId>,
 ) -> Result<Json<Agent>, ApiError> {
     Ok(Json(agents::decommission(&state, &ctx, &id).await?))
 }

@@ -4,6 +4,7 @@ use agentidp_shared::axum::extract::State;
 use agentidp_shared::axum::http::StatusCode;
 use agentidp_shared::axum::response::Response;
 use agentidp_shared::axum::Json;
+use agentidp_shared::domain::caller::AgentId;
 use agentidp_shared::domain::credentials::{Credential, ListQuery, NewCredential, Rotation};
 use agentidp_shared::domain::page::Page;
 use agentidp_shared::http::cache::uncached;
@@ -17,7 +18,7 @@ use crate::extract::{Ids, OptionalJson};
 pub async fn create(
     State(state): State<AppState>,
     ctx: Context,
-    Ids(agent_id): Ids<String>,
+    Ids(agent_id): Ids<AgentId>,
     OptionalJson(new): OptionalJson<NewCredential>,
 ) -> Result<Response, ApiError> {
     let issued = credentials::create(&state, &ctx, &agent_id, new).await?;
@@ -27,7 +28,7 @@ pub async fn create(
 pub async fn list(
     State(state): State<AppState>,
     ctx: Context,
-    Ids(agent_id): Ids<String>,
+    Ids(agent_id): Ids<AgentId>,
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<Json<Page<Credential>>, ApiError> {
     let page = credentials::list(&state, ctx.org(), &agent_id, query).await?;
@@ -37,7 +38,7 @@ pub async fn list(
 pub async fn rotate(
     State(state): State<AppState>,
     ctx: Context,
-    Ids((agent_id, id)): Ids<(String, String)>,
+    Ids((agent_id, id)): Ids<(AgentId, String)>,
     OptionalJson(rotation): OptionalJson<Rotation>,
 ) -> Result<Response, ApiError> {
     let issued = credentials::rotate(&state, &ctx, &agent_id, &id, rotation).await?;
@@ -48,7 +49,7 @@ pub async fn rotate(
 pub async fn revoke(
     State(state): State<AppState>,
     ctx: Context,
-    Ids((agent_id, id)): Ids<(String, String)>,
+    Ids((agent_id, id)): Ids<(AgentId, String)>,
 ) -> Result<Json<Credential>, ApiError> {
     Ok(Json(
         credentials::revoke(&state, &ctx, &agent_id, &id).await?,

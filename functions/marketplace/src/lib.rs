@@ -9,6 +9,7 @@ use agentidp_shared::axum::http::{HeaderMap, Uri};
 use agentidp_shared::axum::response::Response;
 use agentidp_shared::axum::Router;
 use agentidp_shared::domain::authz::Operation;
+use agentidp_shared::domain::caller::AgentId;
 use agentidp_shared::domain::marketplace::SearchQuery;
 use agentidp_shared::http::cache::{revalidated, PUBLIC_LISTING};
 use agentidp_shared::http::error::ApiError;
@@ -59,7 +60,7 @@ async fn agent(
     State(state): State<AppState>,
     _: IpLimited,
     headers: HeaderMap,
-    id: Result<Path<String>, PathRejection>,
+    id: Result<Path<AgentId>, PathRejection>,
 ) -> Result<Response, ApiError> {
     // An id that is not even valid UTF-8 names no agent; answer as for any other unknown id.
     let Path(id) = id.map_err(|_| ApiError::not_found("agent"))?;
@@ -71,7 +72,7 @@ async fn agent_card(
     State(state): State<AppState>,
     _: IpLimited,
     headers: HeaderMap,
-    id: Result<Path<String>, PathRejection>,
+    id: Result<Path<AgentId>, PathRejection>,
 ) -> Result<Response, ApiError> {
     let Path(id) = id.map_err(|_| ApiError::not_found("agent"))?;
     let card = marketplace::agent_card(&state, &id).await?;
@@ -84,7 +85,7 @@ async fn did_document(
     State(state): State<AppState>,
     _: IpLimited,
     headers: HeaderMap,
-    id: Result<Path<String>, PathRejection>,
+    id: Result<Path<AgentId>, PathRejection>,
 ) -> Result<Response, ApiError> {
     let Path(id) = id.map_err(|_| ApiError::not_found("agent"))?;
     let document = marketplace::did_document(&state, &id).await?;

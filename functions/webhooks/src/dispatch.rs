@@ -5,6 +5,7 @@
 use agentidp_shared::axum::extract::{FromRequestParts, State};
 use agentidp_shared::axum::http::request::Parts;
 use agentidp_shared::axum::Json;
+use agentidp_shared::domain::caller::OrgId;
 use agentidp_shared::domain::secrets::token_matches;
 use agentidp_shared::http::auth::bearer;
 use agentidp_shared::http::error::ApiError;
@@ -19,7 +20,7 @@ pub enum Dispatcher {
     /// The deployment's operator (`AGENTIDP_WEBHOOK_DISPATCH_TOKEN`): every organization.
     Operator,
     /// An organization, by an access token of its own.
-    Organization(String),
+    Organization(OrgId),
 }
 
 impl FromRequestParts<AppState> for Dispatcher {
@@ -34,7 +35,7 @@ impl FromRequestParts<AppState> for Dispatcher {
             return Ok(Dispatcher::Operator);
         }
         let ctx = Context::from_request_parts(parts, state).await?;
-        Ok(Dispatcher::Organization(ctx.caller.org.to_string()))
+        Ok(Dispatcher::Organization(ctx.caller.org))
     }
 }
 

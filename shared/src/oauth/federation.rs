@@ -8,6 +8,7 @@ use serde_json::{json, Map, Value};
 use crate::config::TrustedIssuer;
 use crate::domain::agents::AgentStatus;
 use crate::domain::audit::Outcome;
+use crate::domain::caller::OrgId;
 use crate::domain::policies::{PolicyAction, PolicyPrincipal, WorkflowFacts};
 use crate::domain::scopes;
 use crate::domain::trust_policies::{Mismatch, TrustPolicy, WorkflowClaims};
@@ -499,7 +500,7 @@ const MAX_EVALUATED: u32 = 200;
 /// Evaluates the organization's policies against a token (verified first) or a set of claims.
 pub async fn evaluate(
     state: &AppState,
-    org_id: &str,
+    org_id: &OrgId,
     request: EvaluationRequest,
 ) -> Result<Evaluation, ServiceError> {
     let (claims, provider, token_verified) = match (request.token, request.claims) {

@@ -8,6 +8,7 @@ use serde_json::{json, Map, Value};
 
 use crate::config::Config;
 use crate::domain::audit::Outcome;
+use crate::domain::caller::OrgId;
 use crate::domain::policies::{
     decide, PolicyAction, PolicyPrincipal, RequestFacts, ScopeDecision, TokenRequest,
 };
@@ -222,7 +223,12 @@ async fn apply_policies(
     let Some(input) = &issuance.policy else {
         return Ok(Vec::new());
     };
-    let compiled = policies::compiled(state, &issuance.org_id, input.known_version).await?;
+    let compiled = policies::compiled(
+        state,
+        &OrgId::new(issuance.org_id.as_str()),
+        input.known_version,
+    )
+    .await?;
     if compiled.is_empty() {
         return Ok(Vec::new());
     }

@@ -4,6 +4,7 @@
 use serde_json::json;
 
 use crate::domain::audit::Outcome;
+use crate::domain::caller::OrgId;
 use crate::domain::webhooks::EventType;
 use crate::limits::DecisionSlot;
 use crate::oauth::client_auth::AuthenticatedClient;
@@ -49,7 +50,7 @@ pub async fn revoke(
     }
     let announcement = webhooks::event(
         state,
-        &caller.org_id,
+        &OrgId::new(caller.org_id.as_str()),
         EventType::TokenRevoked,
         json!({
             "jti": verified.jti,

@@ -3,6 +3,7 @@
 
 use crate::config::tiers::Collection;
 use crate::domain::audit::Outcome;
+use crate::domain::caller::OrgId;
 use crate::domain::credentials::{ClientSecret, ListQuery, Rotation};
 use crate::domain::orgs::{IssuedOrgCredential, OrgCredential};
 use crate::domain::page::{Keyset, Page, PageRequest};
@@ -16,11 +17,11 @@ use crate::store::credentials as store;
 
 /// One admin credential of the organization; an agent's credential or another organization's
 /// answers like a missing one.
-async fn get(state: &AppState, org_id: &str, id: &str) -> Result<OrgCredential, ServiceError> {
+async fn get(state: &AppState, org_id: &OrgId, id: &str) -> Result<OrgCredential, ServiceError> {
     if !is_id(id) {
         return Err(ServiceError::NotFound("admin credential"));
     }
-    store::find_admin(state.db.as_ref(), org_id, id)
+    store::find_admin(state.db.as_ref(), org_id.as_str(), id)
         .await?
         .ok_or(ServiceError::NotFound("admin credential"))
 }
@@ -28,11 +29,11 @@ async fn get(state: &AppState, org_id: &str, id: &str) -> Result<OrgCredential, 
 /// One page of the organization's admin credentials, oldest first.
 pub async fn list(
     state: &AppState,
-    org_id: &str,
+    org_id: &OrgId,
     query: ListQuery,
 ) -> Result<Page<OrgCredential>, ServiceError> {
     let page = PageRequest::parse(query.limit, query.cursor.as_deref())?;
-    let rows = store::list_admins(state.db.as_ref(), org_id, &page).await?;
+    let rows = store::list_admins(state.db.as_ref(), org_id.as_str(), &page).await?;
     Ok(Page::from_rows(rows, &page, |c| Keyset {
         position: c.created_at,
         id: c.id.clone(),
@@ -62,13 +63,13 @@ pub async fn create(state: &AppState, ctx: &Context) -> Result<IssuedOrgCredenti
         .details(credential.audit_details());
     let change = Change::new()
         .statement(store::insert_admin(
-            org_id,
+            org_id.as_str(),
             &credential.id,
             &credential.client_id,
             secret_hash,
             credential.created_at,
         ))
-        .statement(store::within_admin_cap(org_id, cap.1))
+        .statement(store::within_admin_cap(org_id.as_str(), cap.1))
         .event(event);
     state.db.commit(change).await.map_err(|e| match e {
         DbError::Guard(store::ADMIN_CAP) => agents::over_cap(Collection::AdminCredentials, cap),
@@ -103,7 +104,7 @@ pub async fn rotate(
         .details(details);
     let [unchanged, rotate] = plan.statements(org_id, id);
     let change = Change::new()
-        .statement(store::admin_still_active(org_id, id))
+        .statement(store::admin_still_active(org_id.as_str(), id))
         .statement(unchanged)
         .statement(rotate)
         .event(event);
@@ -131,9 +132,9 @@ pub async fn revoke(
             .target(id)
             .details(credential.audit_details());
         let change = Change::new()
-            .statement(store::admin_still_active(org_id, id))
-            .statement(store::revoke_admin(org_id, id, now))
-            .statement(store::an_admin_remains(org_id))
+            .statement(store::admin_still_active(org_id.as_str(), id))
+            .statement(store::revoke_admin(org_id.as_str(), id, now))
+            .statement(store::an_admin_remains(org_id.as_str()))
             .event(event);
         match state.db.commit(change).await {
             Ok(_) => {

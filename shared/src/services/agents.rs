@@ -7,6 +7,7 @@ use crate::config::tiers::{Collection, Tier};
 use crate::domain::agents::{Agent, AgentPatch, AgentStatus, ListQuery, NewAgent};
 use crate::domain::audit::Outcome;
 use crate::domain::authz::{Operation, Resource};
+use crate::domain::caller::{AgentId, OrgId};
 use crate::domain::page::{Keyset, Page, PageRequest};
 use crate::domain::validate::{is_id, Invalid};
 use crate::domain::webhooks::EventType;
@@ -29,22 +30,30 @@ fn email_conflict(e: DbError) -> ServiceError {
 }
 
 /// Reads an agent of `org_id`; another organization's agent is `None`, like a missing one.
-pub async fn find(state: &AppState, org_id: &str, id: &str) -> Result<Option<Agent>, ServiceError> {
-    if !is_id(id) {
+pub async fn find(
+    state: &AppState,
+    org_id: &OrgId,
+    id: &AgentId,
+) -> Result<Option<Agent>, ServiceError> {
+    if !is_id(id.as_str()) {
         return Ok(None);
     }
-    Ok(store::find(state.db.as_ref(), org_id, id).await?)
+    Ok(store::find(state.db.as_ref(), org_id.as_str(), id.as_str()).await?)
 }
 
 /// Like `find`, but a missing agent is an error.
-pub async fn get(state: &AppState, org_id: &str, id: &str) -> Result<Agent, ServiceError> {
+pub async fn get(state: &AppState, org_id: &OrgId, id: &AgentId) -> Result<Agent, ServiceError> {
     find(state, org_id, id)
         .await?
         .ok_or(ServiceError::NotFound("agent"))
 }
 
 /// An agent of the organization that is not decommissioned: what credential operations act on.
-pub async fn get_live(state: &AppState, org_id: &str, id: &str) -> Result<Agent, ServiceError> {
+pub async fn get_live(
+    state: &AppState,
+    org_id: &OrgId,
+    id: &AgentId,
+) -> Result<Agent, ServiceError> {
     let agent = get(state, org_id, id).await?;
     if agent.status == AgentStatus::Decommissioned {
         return Err(ServiceError::Decommissioned);
@@ -56,9 +65,9 @@ pub async fn get_live(state: &AppState, org_id: &str, id: &str) -> Result<Agent,
 /// cache: a tier just bought lifts the cap on the next request.
 pub(crate) async fn agent_cap(
     state: &AppState,
-    org_id: &str,
+    org_id: &OrgId,
 ) -> Result<(Tier, Option<i64>), ServiceError> {
-    let tier = org_store::tier(state.db.as_ref(), org_id).await?;
+    let tier = org_store::tier(state.db.as_ref(), org_id.as_str()).await?;
     let tier = Tier::parse(tier.as_deref().unwrap_or_default()).unwrap_or(Tier::Free);
     Ok((tier, state.config.tiers.allowance(tier).agent_limit()))
 }
@@ -66,7 +75,7 @@ pub(crate) async fn agent_cap(
 /// The organization's tier and its cap of `collection`, read afresh (as [`agent_cap`]).
 pub(crate) async fn collection_cap(
     state: &AppState,
-    org_id: &str,
+    org_id: &OrgId,
     collection: Collection,
 ) -> Result<(Tier, i64), ServiceError> {
     let (tier, _) = agent_cap(state, org_id).await?;
@@ -86,7 +95,7 @@ pub(crate) fn over_cap(collection: Collection, (tier, limit): (Tier, i64)) -> Se
 pub async fn create(state: &AppState, ctx: &Context, new: NewAgent) -> Result<Agent, ServiceError> {
     let org_id = ctx.org();
     let management_allowed = new.allow_management_scopes;
-    let agent = Agent::register(new, state.new_id(), org_id, ctx.now_millis)?;
+    let agent = Agent::register(new, state.new_id(), org_id.as_str(), ctx.now_millis)?;
     ctx.authorize(
         Operation::CreateAgent,
         Resource::NewAgent {
@@ -116,7 +125,7 @@ pub async fn create(state: &AppState, ctx: &Context, new: NewAgent) -> Result<Ag
             json!({ "agent": agent }),
         ));
     if let Some(limit) = cap {
-        change = change.statement(store::within_cap(org_id, limit));
+        change = change.statement(store::within_cap(org_id.as_str(), limit));
     }
     let change = change.event(event);
     match state.db.commit(change).await {
@@ -132,7 +141,7 @@ pub async fn create(state: &AppState, ctx: &Context, new: NewAgent) -> Result<Ag
 /// One page of the organization's agents in creation order.
 pub async fn list(
     state: &AppState,
-    org_id: &str,
+    org_id: &OrgId,
     query: ListQuery,
 ) -> Result<Page<Agent>, ServiceError> {
     let page = PageRequest::parse(query.limit, query.cursor.as_deref())?;
@@ -141,7 +150,7 @@ pub async fn list(
         agent_type: query.agent_type,
         status: query.status,
     };
-    let rows = store::list(state.db.as_ref(), org_id, &filter, &page).await?;
+    let rows = store::list(state.db.as_ref(), org_id.as_str(), &filter, &page).await?;
     Ok(Page::from_rows(rows, &page, |a| Keyset {
         position: a.created_at,
         id: a.id.clone(),
@@ -172,7 +181,7 @@ impl Updated {
 pub async fn update(
     state: &AppState,
     ctx: &Context,
-    id: &str,
+    id: &AgentId,
     patch: AgentPatch,
 ) -> Result<Agent, ServiceError> {
     let updated = apply_update(state, ctx, id, patch).await?;
@@ -187,7 +196,7 @@ pub async fn update(
 async fn apply_update(
     state: &AppState,
     ctx: &Context,
-    id: &str,
+    id: &AgentId,
     patch: AgentPatch,
 ) -> Result<Updated, ServiceError> {
     let org_id = ctx.org();
@@ -225,7 +234,11 @@ async fn apply_update(
         }
         next.updated_at = ctx.now_millis.max(current.updated_at + 1);
         let mut change = Change::new()
-            .statement(store::unchanged_since(org_id, id, current.updated_at))
+            .statement(store::unchanged_since(
+                org_id.as_str(),
+                id.as_str(),
+                current.updated_at,
+            ))
             .statement(store::update(&next));
         if next.description != current.description
             || next.tags != current.tags
@@ -238,8 +251,8 @@ async fn apply_update(
         if !changed.is_empty() {
             change = change.event(
                 ctx.audit(state, "agent.updated", Outcome::Success)
-                    .agent(id)
-                    .target(id)
+                    .agent(id.as_str())
+                    .target(id.as_str())
                     .details(json!({ "changed": changed })),
             );
         }
@@ -267,8 +280,8 @@ async fn apply_update(
         if let Some(action) = status_action {
             change = change.event(
                 ctx.audit(state, action, Outcome::Success)
-                    .agent(id)
-                    .target(id)
+                    .agent(id.as_str())
+                    .target(id.as_str())
                     .details(json!({ "from": current.status, "to": next.status })),
             );
         }
@@ -293,7 +306,7 @@ async fn apply_update(
 pub async fn decommission(
     state: &AppState,
     ctx: &Context,
-    id: &str,
+    id: &AgentId,
 ) -> Result<Agent, ServiceError> {
     let org_id = ctx.org();
     let current = get(state, org_id, id).await?;
@@ -304,16 +317,20 @@ pub async fn decommission(
     let now = ctx.now_millis;
     let event = ctx
         .audit(state, "agent.decommissioned", Outcome::Success)
-        .agent(id)
-        .target(id)
+        .agent(id.as_str())
+        .target(id.as_str())
         .details(json!({ "from": current.status }));
     let mut decommissioned = current.clone();
     decommissioned.status = AgentStatus::Decommissioned;
     decommissioned.updated_at = now.max(current.updated_at + 1);
     let change = Change::new()
-        .statement(store::still_live(org_id, id))
-        .statement(store::decommission(org_id, id, now))
-        .statement(credential_store::revoke_all_of_agent(org_id, id, now))
+        .statement(store::still_live(org_id.as_str(), id.as_str()))
+        .statement(store::decommission(org_id.as_str(), id.as_str(), now))
+        .statement(credential_store::revoke_all_of_agent(
+            org_id.as_str(),
+            id.as_str(),
+            now,
+        ))
         .statement(webhooks::event(
             state,
             org_id,
@@ -333,10 +350,13 @@ pub async fn decommission(
 
 /// Ends every token the agent holds. Called only after the change that warrants it is durable, so
 /// a failed commit never leaves a live agent locked out.
-pub(crate) async fn revoke_tokens(state: &AppState, agent_id: &str) -> Result<(), ServiceError> {
+pub(crate) async fn revoke_tokens(
+    state: &AppState,
+    agent_id: &AgentId,
+) -> Result<(), ServiceError> {
     revocation::revoke_subject(
         state.kv.as_ref(),
-        agent_id,
+        agent_id.as_str(),
         state.clock.now_seconds(),
         state.config.token_ttl_seconds,
     )

@@ -4,6 +4,7 @@
 use crate::domain::analytics::{
     TokenAnalytics, TokensPoint, TokensQuery, TokensRange, HOUR_MILLIS,
 };
+use crate::domain::caller::OrgId;
 use crate::domain::time::rfc3339;
 use crate::ports::sql::Database;
 use crate::services::ServiceError;
@@ -11,14 +12,14 @@ use crate::store::analytics as store;
 
 pub async fn tokens(
     db: &dyn Database,
-    org_id: &str,
+    org_id: &OrgId,
     now: i64,
     query: TokensQuery,
 ) -> Result<TokenAnalytics, ServiceError> {
     let range = TokensRange::parse(query, now)?;
     let points = store::series(
         db,
-        org_id,
+        org_id.as_str(),
         range.from_hour,
         range.to_hour,
         range.bucket.hours(),

@@ -7,6 +7,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 
+use crate::domain::caller::OrgId;
 use crate::domain::checkpoint::{self, Checkpoint, CheckpointKey};
 use crate::domain::merkle::{self, Hash, NodeId, Span};
 use crate::domain::validate::Invalid;
@@ -50,8 +51,8 @@ pub struct ConsistencyQuery {
 
 /// The organization's head as stored; a tree missing under events written before trees existed
 /// is rebuilt and stored once, here.
-pub async fn current_head(db: &dyn Database, org_id: &str) -> Result<Head, DbError> {
-    let (head, backfilled) = chain::load_head(db, org_id).await?;
+pub async fn current_head(db: &dyn Database, org_id: &OrgId) -> Result<Head, DbError> {
+    let (head, backfilled) = chain::load_head(db, org_id.as_str()).await?;
     if !backfilled.is_empty() {
         db.transaction(backfilled).await?;
     }
@@ -89,26 +90,26 @@ pub async fn verifier_key(state: &AppState) -> Result<String, ServiceError> {
 /// task calls.
 pub async fn checkpoint_now(
     state: &AppState,
-    org_id: &str,
+    org_id: &OrgId,
     now: i64,
 ) -> Result<StoredCheckpoint, ServiceError> {
     let db = state.db.as_ref();
     let head = current_head(db, org_id).await?;
-    if let Some(latest) = store::latest_checkpoint(db, org_id).await? {
+    if let Some(latest) = store::latest_checkpoint(db, org_id.as_str()).await? {
         if latest.size as u64 >= head.tree.size() {
             return Ok(latest);
         }
     }
     let key = checkpoint_key(state).await?;
     let statement = Checkpoint {
-        origin: checkpoint::origin(&state.config.issuer, org_id),
+        origin: checkpoint::origin(&state.config.issuer, org_id.as_str()),
         size: head.tree.size(),
         root: head.tree.root(),
     };
     let note = key.sign(&statement);
     let size = statement.size as i64;
     db.transaction(vec![store::insert_checkpoint(
-        org_id,
+        org_id.as_str(),
         size,
         &statement.root,
         &note,
@@ -128,7 +129,7 @@ pub async fn checkpoint_now(
 pub async fn checkpoint_all(state: &AppState, now: i64, limit: i64) -> Result<usize, ServiceError> {
     let orgs = store::orgs_needing_checkpoint(state.db.as_ref(), limit).await?;
     for org in &orgs {
-        checkpoint_now(state, org, now).await?;
+        checkpoint_now(state, &OrgId::new(org.as_str()), now).await?;
     }
     Ok(orgs.len())
 }
@@ -137,7 +138,7 @@ pub async fn checkpoint_all(state: &AppState, now: i64, limit: i64) -> Result<us
 /// `seq - 1`) in the tree of `size` events.
 pub async fn inclusion(
     db: &dyn Database,
-    org_id: &str,
+    org_id: &OrgId,
     seq: i64,
     query: ProofQuery,
 ) -> Result<InclusionProof, ServiceError> {
@@ -158,7 +159,7 @@ pub async fn inclusion(
 /// `GET /v1/audit/consistency?from=M&to=N`.
 pub async fn consistency(
     db: &dyn Database,
-    org_id: &str,
+    org_id: &OrgId,
     query: ConsistencyQuery,
 ) -> Result<ConsistencyProof, ServiceError> {
     let current = current_head(db, org_id).await?.tree.size();
@@ -192,7 +193,7 @@ fn checked_size(name: &'static str, size: Option<u64>, current: u64) -> Result<u
 /// into events retention removed (below a stored node) answers 404 like a missing event.
 async fn resolve(
     db: &dyn Database,
-    org_id: &str,
+    org_id: &OrgId,
     spans: &[Span],
 ) -> Result<Vec<Hash>, ServiceError> {
     let per_span: Vec<Vec<NodeId>> = spans.iter().map(|s| merkle::span_nodes(*s)).collect();
@@ -210,10 +211,13 @@ async fn resolve(
         .filter(|id| !id.is_stored())
         .map(|id| id.block())
         .collect();
-    let stored = store::nodes(db, org_id, &stored_ids).await?;
+    let stored = store::nodes(db, org_id.as_str(), &stored_ids).await?;
     let mut leaves: BTreeMap<u64, Vec<Hash>> = BTreeMap::new();
     for block in blocks {
-        leaves.insert(block, store::block_leaves(db, org_id, block).await?);
+        leaves.insert(
+            block,
+            store::block_leaves(db, org_id.as_str(), block).await?,
+        );
     }
     let mut out = Vec::with_capacity(spans.len());
     for ids in per_span {

@@ -5,6 +5,7 @@ use crate::domain::audit::{
     check_link, time_range, AuditEvent, BrokenLink, BrokenReason, ChainHead, EventFilter,
     EventsQuery, ExportQuery, Outcome, Verification,
 };
+use crate::domain::caller::OrgId;
 use crate::domain::page::{Keyset, Page, PageRequest};
 use crate::domain::validate::{optional_text, Invalid};
 use crate::ports::sql::{Database, DbError};
@@ -23,7 +24,7 @@ const MAX_FILTER_CHARS: usize = 200;
 /// `GET /v1/audit/events`: the organization's events matching `query`, newest first.
 pub async fn list_events(
     db: &dyn Database,
-    org_id: &str,
+    org_id: &OrgId,
     query: EventsQuery,
 ) -> Result<Page<AuditEvent>, ServiceError> {
     let page = PageRequest::parse(query.limit, query.cursor.as_deref())?;
@@ -36,7 +37,8 @@ pub async fn list_events(
         to,
     };
     let before_seq = page.after.as_ref().map(|k| k.position);
-    let events = store::newest_first(db, org_id, &filter, before_seq, page.fetch()).await?;
+    let events =
+        store::newest_first(db, org_id.as_str(), &filter, before_seq, page.fetch()).await?;
     let page = Page::from_rows(events, &page, |e| Keyset {
         position: e.seq,
         id: e.id.clone(),
@@ -50,13 +52,13 @@ pub async fn list_events(
 ///
 /// The chain alone cannot reveal events removed from its end; compare `head` with a value recorded
 /// earlier for that.
-pub async fn verify_chain(db: &dyn Database, org_id: &str) -> Result<Verification, DbError> {
+pub async fn verify_chain(db: &dyn Database, org_id: &OrgId) -> Result<Verification, DbError> {
     let mut previous = ChainHead::genesis();
     // Behind what retention removed, the chain starts at the first remaining event's link; that
     // link is proved by the Merkle tree (its inclusion in a checkpoint), not by the chain.
-    let removed = crate::store::audit_tree::removed_through(db, org_id).await?;
+    let removed = crate::store::audit_tree::removed_through(db, org_id.as_str()).await?;
     if removed > 0 {
-        if let Some(Ok(first)) = store::chain_after(db, org_id, removed, 1)
+        if let Some(Ok(first)) = store::chain_after(db, org_id.as_str(), removed, 1)
             .await?
             .into_iter()
             .next()
@@ -71,7 +73,7 @@ pub async fn verify_chain(db: &dyn Database, org_id: &str) -> Result<Verificatio
     loop {
         // Keyset paging on `seq` is consistent while events are appended: they only ever land
         // after the current head.
-        let links = store::chain_after(db, org_id, previous.seq, VERIFY_PAGE).await?;
+        let links = store::chain_after(db, org_id.as_str(), previous.seq, VERIFY_PAGE).await?;
         let read = links.len() as i64;
         for link in links {
             checked += 1;
@@ -114,7 +116,7 @@ pub async fn verify_chain(db: &dyn Database, org_id: &str) -> Result<Verificatio
 /// chunk, so a response streams without holding the whole trail in memory.
 #[derive(Clone, Debug)]
 pub struct Export {
-    org_id: String,
+    org_id: OrgId,
     filter: EventFilter,
     after_seq: i64,
     remaining: i64,
@@ -122,7 +124,7 @@ pub struct Export {
 
 impl Export {
     /// Validates `GET /v1/audit/export` parameters for the caller's organization.
-    pub fn new(org_id: &str, query: ExportQuery) -> Result<Self, Invalid> {
+    pub fn new(org_id: &OrgId, query: ExportQuery) -> Result<Self, Invalid> {
         let (from, to) = time_range(query.from.as_deref(), query.to.as_deref())?;
         let after_seq = match query.after_seq {
             None => 0,
@@ -130,7 +132,7 @@ impl Export {
             Some(_) => return Err(Invalid::new("after_seq", "must not be negative")),
         };
         Ok(Export {
-            org_id: org_id.to_owned(),
+            org_id: org_id.clone(),
             filter: EventFilter {
                 from,
                 to,
@@ -148,7 +150,8 @@ impl Export {
         }
         let page = EXPORT_PAGE.min(self.remaining);
         let events =
-            store::oldest_first(db, &self.org_id, &self.filter, self.after_seq, page).await?;
+            store::oldest_first(db, self.org_id.as_str(), &self.filter, self.after_seq, page)
+                .await?;
         let Some(last) = events.last() else {
             self.remaining = 0;
             return Ok(None);

@@ -8,6 +8,7 @@ use serde_json::json;
 use crate::config::tiers::Tier;
 use crate::domain::audit::Outcome;
 use crate::domain::billing::{instruction, parse_event, verify_signature, Instruction};
+use crate::domain::caller::OrgId;
 use crate::domain::webhooks::EventType;
 use crate::ports::sql::{Change, DbError};
 use crate::services::{webhooks, ServiceError};
@@ -145,7 +146,7 @@ pub async fn handle_stripe(
                 .statement(store::set_tier(&org_id, derived.as_str()))
                 .statement(webhooks::event(
                     state,
-                    &org_id,
+                    &OrgId::new(org_id.as_str()),
                     EventType::OrganizationTierChanged,
                     json!({ "tier": derived.as_str(), "previous_tier": current }),
                 ))

@@ -5,6 +5,7 @@
 use serde_json::{json, Map, Value};
 
 use crate::domain::analytics::HOUR_MILLIS;
+use crate::domain::caller::OrgId;
 use crate::domain::compliance::{age_days, unused, Report, ReportQuery};
 use crate::domain::time::rfc3339;
 use crate::services::{audit_log, ServiceError};
@@ -13,7 +14,7 @@ use crate::store::{audit_tree, compliance as store, orgs};
 
 pub async fn report(
     state: &AppState,
-    org_id: &str,
+    org_id: &OrgId,
     now: i64,
     query: ReportQuery,
 ) -> Result<Report, ServiceError> {
@@ -25,10 +26,10 @@ pub async fn report(
     for status in ["active", "suspended", "decommissioned"] {
         by_status.insert(status.into(), json!(0));
     }
-    for (status, n) in store::agents_by_status(db, org_id).await? {
+    for (status, n) in store::agents_by_status(db, org_id.as_str()).await? {
         by_status.insert(status, json!(n));
     }
-    let credentials = store::active_credentials(db, org_id).await?;
+    let credentials = store::active_credentials(db, org_id.as_str()).await?;
     let agent_credentials: Vec<Value> = credentials
         .iter()
         .filter(|c| c.role == "agent")
@@ -55,12 +56,12 @@ pub async fn report(
             })
         })
         .collect();
-    let never_rotated: Vec<Value> = store::agents_never_rotated(db, org_id)
+    let never_rotated: Vec<Value> = store::agents_never_rotated(db, org_id.as_str())
         .await?
         .into_iter()
         .map(|id| json!({ "agent_id": id }))
         .collect();
-    let policies: Vec<Value> = store::trust_policies(db, org_id)
+    let policies: Vec<Value> = store::trust_policies(db, org_id.as_str())
         .await?
         .into_iter()
         .map(|p| {
@@ -70,7 +71,7 @@ pub async fn report(
             })
         })
         .collect();
-    let changes: Vec<Value> = store::changes(db, org_id, from, to)
+    let changes: Vec<Value> = store::changes(db, org_id.as_str(), from, to)
         .await?
         .into_iter()
         .map(|c| {
@@ -84,7 +85,7 @@ pub async fn report(
     // Token outcomes from the counters (whole hours), failed authentications from the summaries.
     let mut activity: Vec<(String, i64, i64, i64)> = store::tokens_per_agent(
         db,
-        org_id,
+        org_id.as_str(),
         from.div_euclid(HOUR_MILLIS),
         (to + HOUR_MILLIS - 1).div_euclid(HOUR_MILLIS),
     )
@@ -92,7 +93,7 @@ pub async fn report(
     .into_iter()
     .map(|(agent, issued, refused)| (agent, issued, refused, 0))
     .collect();
-    for (agent, failed) in store::failed_authentications(db, org_id, from, to).await? {
+    for (agent, failed) in store::failed_authentications(db, org_id.as_str(), from, to).await? {
         match activity.iter_mut().find(|a| a.0 == agent) {
             Some(row) => row.3 = failed,
             None => activity.push((agent, 0, 0, failed)),
@@ -107,8 +108,8 @@ pub async fn report(
         .collect();
 
     let checkpoint = audit_log::checkpoint_now(state, org_id, now).await?;
-    let retention = audit_tree::removed_through(db, org_id).await?;
-    let tier = orgs::tier(db, org_id)
+    let retention = audit_tree::removed_through(db, org_id.as_str()).await?;
+    let tier = orgs::tier(db, org_id.as_str())
         .await?
         .unwrap_or_else(|| "free".into());
     Ok(Report(json!({

@@ -6,6 +6,7 @@ use serde_json::{json, Map, Value};
 use crate::config::tiers::Collection;
 use crate::domain::audit::Outcome;
 use crate::domain::authz::{Operation, Resource};
+use crate::domain::caller::{AgentId, OrgId};
 use crate::domain::credentials::{
     ClientSecret, Credential, CredentialKind, IssuedCredential, ListQuery, NewCredential, Rotation,
     MAX_GRACE_PERIOD_SECONDS, PUBLIC_JWK_MEMBERS,
@@ -90,7 +91,7 @@ pub(crate) fn guard_error(e: DbError) -> ServiceError {
 pub async fn create(
     state: &AppState,
     ctx: &Context,
-    agent_id: &str,
+    agent_id: &AgentId,
     new: NewCredential,
 ) -> Result<IssuedCredential, ServiceError> {
     let org_id = ctx.org();
@@ -125,7 +126,7 @@ pub async fn create(
     };
     let credential = Credential {
         id: state.new_id(),
-        agent_id: agent_id.to_owned(),
+        agent_id: agent_id.as_str().to_owned(),
         kind: new.kind,
         client_id: secrets::client_id_from(state.random()),
         public_jwk,
@@ -138,13 +139,17 @@ pub async fn create(
     };
     let event = ctx
         .audit(state, "credential.created", Outcome::Success)
-        .agent(agent_id)
+        .agent(agent_id.as_str())
         .target(credential.id.clone())
         .details(credential.audit_details());
     let change = Change::new()
-        .statement(agent_store::still_live(org_id, agent_id))
-        .statement(store::insert(org_id, &credential, secret_hash))
-        .statement(store::within_agent_cap(org_id, agent_id, cap.1))
+        .statement(agent_store::still_live(org_id.as_str(), agent_id.as_str()))
+        .statement(store::insert(org_id.as_str(), &credential, secret_hash))
+        .statement(store::within_agent_cap(
+            org_id.as_str(),
+            agent_id.as_str(),
+            cap.1,
+        ))
         .statement(webhooks::event(
             state,
             org_id,
@@ -165,14 +170,14 @@ pub async fn create(
 /// Reads one credential of one agent of one organization.
 async fn get(
     state: &AppState,
-    org_id: &str,
-    agent_id: &str,
+    org_id: &OrgId,
+    agent_id: &AgentId,
     id: &str,
 ) -> Result<Credential, ServiceError> {
-    if !is_id(id) || !is_id(agent_id) {
+    if !is_id(id) || !is_id(agent_id.as_str()) {
         return Err(ServiceError::NotFound("credential"));
     }
-    store::find(state.db.as_ref(), org_id, agent_id, id)
+    store::find(state.db.as_ref(), org_id.as_str(), agent_id.as_str(), id)
         .await?
         .ok_or(ServiceError::NotFound("credential"))
 }
@@ -180,13 +185,13 @@ async fn get(
 /// One page of an agent's credentials, oldest first.
 pub async fn list(
     state: &AppState,
-    org_id: &str,
-    agent_id: &str,
+    org_id: &OrgId,
+    agent_id: &AgentId,
     query: ListQuery,
 ) -> Result<Page<Credential>, ServiceError> {
     let page = PageRequest::parse(query.limit, query.cursor.as_deref())?;
     agents::get(state, org_id, agent_id).await?;
-    let rows = store::list(state.db.as_ref(), org_id, agent_id, &page).await?;
+    let rows = store::list(state.db.as_ref(), org_id.as_str(), agent_id.as_str(), &page).await?;
     Ok(Page::from_rows(rows, &page, |c| Keyset {
         position: c.created_at,
         id: c.id.clone(),
@@ -209,7 +214,7 @@ pub(crate) struct PlannedRotation {
 /// one ends every earlier secret, explicitly.
 pub(crate) async fn plan_rotation(
     state: &AppState,
-    org_id: &str,
+    org_id: &OrgId,
     id: &str,
     rotation: Rotation,
 ) -> Result<PlannedRotation, ServiceError> {
@@ -221,7 +226,7 @@ pub(crate) async fn plan_rotation(
         )
         .into());
     }
-    let base = store::rotation_base(state.db.as_ref(), org_id, id)
+    let base = store::rotation_base(state.db.as_ref(), org_id.as_str(), id)
         .await?
         .ok_or(ServiceError::NotRotatable)?;
     let now = state.now_millis();
@@ -246,11 +251,11 @@ pub(crate) async fn plan_rotation(
 impl PlannedRotation {
     /// The statements that rotate credential `id` as planned, guarded on its secret still being
     /// the one the plan read (compare-and-set).
-    pub(crate) fn statements(&self, org_id: &str, id: &str) -> [Statement; 2] {
+    pub(crate) fn statements(&self, org_id: &OrgId, id: &str) -> [Statement; 2] {
         [
-            store::secret_unchanged(org_id, id, &self.base.secret_hash),
+            store::secret_unchanged(org_id.as_str(), id, &self.base.secret_hash),
             store::rotate_secret(
-                org_id,
+                org_id.as_str(),
                 id,
                 self.hash.clone(),
                 self.previous_expires_at,
@@ -267,7 +272,7 @@ impl PlannedRotation {
 pub async fn rotate(
     state: &AppState,
     ctx: &Context,
-    agent_id: &str,
+    agent_id: &AgentId,
     id: &str,
     rotation: Rotation,
 ) -> Result<IssuedCredential, ServiceError> {
@@ -293,13 +298,13 @@ pub async fn rotate(
     details["grace_period_seconds"] = plan.grace_seconds.into();
     let event = ctx
         .audit(state, "credential.rotated", Outcome::Success)
-        .agent(agent_id)
+        .agent(agent_id.as_str())
         .target(id)
         .details(details);
     let [unchanged, rotate] = plan.statements(org_id, id);
     let change = Change::new()
-        .statement(agent_store::still_live(org_id, agent_id))
-        .statement(store::still_active(org_id, agent_id, id))
+        .statement(agent_store::still_live(org_id.as_str(), agent_id.as_str()))
+        .statement(store::still_active(org_id.as_str(), agent_id.as_str(), id))
         .statement(unchanged)
         .statement(rotate)
         .statement(webhooks::event(
@@ -322,18 +327,18 @@ pub async fn rotate(
 pub async fn revoke(
     state: &AppState,
     ctx: &Context,
-    agent_id: &str,
+    agent_id: &AgentId,
     id: &str,
 ) -> Result<Credential, ServiceError> {
     let credential = revoke_credential(state, ctx, agent_id, id).await?;
-    agents::revoke_tokens(state, &credential.agent_id).await?;
+    agents::revoke_tokens(state, agent_id).await?;
     Ok(credential)
 }
 
 async fn revoke_credential(
     state: &AppState,
     ctx: &Context,
-    agent_id: &str,
+    agent_id: &AgentId,
     id: &str,
 ) -> Result<Credential, ServiceError> {
     let org_id = ctx.org();
@@ -344,7 +349,7 @@ async fn revoke_credential(
     let now = ctx.now_millis;
     let event = ctx
         .audit(state, "credential.revoked", Outcome::Success)
-        .agent(agent_id)
+        .agent(agent_id.as_str())
         .target(id)
         .details(credential.audit_details());
     let mut revoked = credential.clone();
@@ -352,8 +357,8 @@ async fn revoke_credential(
     revoked.revoked_at = Some(now);
     revoked.previous_secret_expires_at = None;
     let change = Change::new()
-        .statement(store::still_active(org_id, agent_id, id))
-        .statement(store::revoke(org_id, agent_id, id, now))
+        .statement(store::still_active(org_id.as_str(), agent_id.as_str(), id))
+        .statement(store::revoke(org_id.as_str(), agent_id.as_str(), id, now))
         .statement(webhooks::event(
             state,
             org_id,

@@ -3,6 +3,7 @@
 use serde_json::{json, Value};
 
 use crate::domain::agent_card::{self, Endpoints};
+use crate::domain::caller::AgentId;
 use crate::domain::did;
 use crate::domain::marketplace::{
     count_facets, did_web, match_expression, PublicAgent, SearchQuery, SearchResults,
@@ -146,11 +147,11 @@ pub async fn search(state: &AppState, query: SearchQuery) -> Result<SearchResult
 }
 
 /// A listed agent with the version of what it shows; anything else is simply not found.
-pub async fn find(state: &AppState, id: &str) -> Result<Listed, ServiceError> {
-    if !is_id(id) {
+pub async fn find(state: &AppState, id: &AgentId) -> Result<Listed, ServiceError> {
+    if !is_id(id.as_str()) {
         return Err(ServiceError::NotFound("agent"));
     }
-    let mut listed = store::find(state.db.as_ref(), id)
+    let mut listed = store::find(state.db.as_ref(), id.as_str())
         .await?
         .ok_or(ServiceError::NotFound("agent"))?;
     listed.agent.did = did_web(&state.config.issuer, &listed.agent.id).unwrap_or_default();
@@ -158,19 +159,19 @@ pub async fn find(state: &AppState, id: &str) -> Result<Listed, ServiceError> {
 }
 
 /// `GET /v1/marketplace/agents/{id}`: a listed agent; anything else is simply not found.
-pub async fn get(state: &AppState, id: &str) -> Result<PublicAgent, ServiceError> {
+pub async fn get(state: &AppState, id: &AgentId) -> Result<PublicAgent, ServiceError> {
     Ok(find(state, id).await?.agent)
 }
 
 /// `GET /v1/marketplace/agents/{id}/agent-card.json`: the agent's A2A card, signed by this
 /// deployment's signing key over its JCS canonical form (a detached JWS in `signatures`). The
 /// signature is made once per card version and key (`AppState::card_signatures`).
-pub async fn agent_card(state: &AppState, id: &str) -> Result<Value, ServiceError> {
+pub async fn agent_card(state: &AppState, id: &AgentId) -> Result<Value, ServiceError> {
     let listed = find(state, id).await?;
-    let provider = store::provider(state.db.as_ref(), id)
+    let provider = store::provider(state.db.as_ref(), id.as_str())
         .await?
         .ok_or(ServiceError::NotFound("agent"))?;
-    let endpoints = Endpoints::of(&state.config.issuer, id);
+    let endpoints = Endpoints::of(&state.config.issuer, id.as_str());
     let mut card = agent_card::card(&listed.agent, &provider, &endpoints);
     let canonical = agent_card::canonical(&card);
     let keys = state.key_set().await?;
@@ -181,7 +182,7 @@ pub async fn agent_card(state: &AppState, id: &str) -> Result<Value, ServiceErro
     );
     let signed = state
         .card_signatures
-        .sign(id, &keys.signing, &header, canonical.as_bytes())
+        .sign(id.as_str(), &keys.signing, &header, canonical.as_bytes())
         .map_err(|e| ServiceError::Signing(format!("the agent card: {e}")))?;
     card["signatures"] = json!([{ "protected": signed.protected, "signature": signed.signature }]);
     Ok(card)
@@ -189,10 +190,10 @@ pub async fn agent_card(state: &AppState, id: &str) -> Result<Value, ServiceErro
 
 /// `GET /agents/{id}/did.json`: the agent's `did:web` document, with the public keys it
 /// authenticates with now.
-pub async fn did_document(state: &AppState, id: &str) -> Result<Value, ServiceError> {
+pub async fn did_document(state: &AppState, id: &AgentId) -> Result<Value, ServiceError> {
     let listed = find(state, id).await?;
-    let keys = store::public_keys(state.db.as_ref(), id).await?;
-    let endpoints = Endpoints::of(&state.config.issuer, id);
+    let keys = store::public_keys(state.db.as_ref(), id.as_str()).await?;
+    let endpoints = Endpoints::of(&state.config.issuer, id.as_str());
     let card_url = format!("{}/agent-card.json", endpoints.listing);
     Ok(did::document(
         &listed.agent.did,

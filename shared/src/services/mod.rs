@@ -23,7 +23,7 @@ use crate::config::tiers::Collection;
 use crate::domain::audit::{AuditDraft, Outcome};
 use crate::domain::authz::{self, Denied, Operation, Resource};
 use crate::domain::billing::SignatureError;
-use crate::domain::caller::Caller;
+use crate::domain::caller::{Caller, OrgId};
 use crate::domain::policies::PolicyInputError;
 use crate::domain::validate::Invalid;
 use crate::ports::kv::KvError;
@@ -40,8 +40,8 @@ pub struct Context {
 
 impl Context {
     /// The caller's organization: the only one its operations reach.
-    pub fn org(&self) -> &str {
-        self.caller.org.as_str()
+    pub fn org(&self) -> &OrgId {
+        &self.caller.org
     }
 
     /// The decision point (`domain::authz::authorize`) for an operation on a loaded resource.
@@ -56,7 +56,7 @@ impl Context {
     /// An audit event of this caller's organization naming this caller as its actor: the one
     /// place the audit actor is derived from the caller.
     pub fn audit(&self, state: &AppState, action: &'static str, outcome: Outcome) -> AuditDraft {
-        state.audit(self.org(), self.caller.actor(), action, outcome)
+        state.audit(self.org().as_str(), self.caller.actor(), action, outcome)
     }
 }
 

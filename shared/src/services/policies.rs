@@ -8,6 +8,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::domain::audit::Outcome;
+use crate::domain::caller::{AgentId, OrgId};
 use crate::domain::page::{Keyset, Page, PageRequest};
 use crate::domain::policies::{
     self, AgentFacts, CompiledPolicies, OrgPolicy, PolicyAction, PolicyBody, PolicyPrincipal,
@@ -50,9 +51,12 @@ pub async fn create(
         updated_at: ctx.now_millis,
     };
     let change = Change::new()
-        .statement(store::insert(org_id, &policy))
-        .statement(store::within_cap(org_id, MAX_POLICIES_PER_ORGANIZATION))
-        .statement(store::bump_set_version(org_id))
+        .statement(store::insert(org_id.as_str(), &policy))
+        .statement(store::within_cap(
+            org_id.as_str(),
+            MAX_POLICIES_PER_ORGANIZATION,
+        ))
+        .statement(store::bump_set_version(org_id.as_str()))
         .statement(webhooks::event(
             state,
             org_id,
@@ -76,11 +80,11 @@ pub async fn create(
 /// One page of the organization's policies in creation order.
 pub async fn list(
     state: &AppState,
-    org_id: &str,
+    org_id: &OrgId,
     query: ListQuery,
 ) -> Result<Page<OrgPolicy>, ServiceError> {
     let page = PageRequest::parse(query.limit, query.cursor.as_deref())?;
-    let rows = store::list(state.db.as_ref(), org_id, &page).await?;
+    let rows = store::list(state.db.as_ref(), org_id.as_str(), &page).await?;
     Ok(Page::from_rows(rows, &page, |p| Keyset {
         position: p.created_at,
         id: p.id.clone(),
@@ -88,9 +92,9 @@ pub async fn list(
 }
 
 /// A policy of the organization; another organization's answers as not found.
-pub async fn get(state: &AppState, org_id: &str, id: &str) -> Result<OrgPolicy, ServiceError> {
+pub async fn get(state: &AppState, org_id: &OrgId, id: &str) -> Result<OrgPolicy, ServiceError> {
     let found = if is_id(id) {
-        store::find(state.db.as_ref(), org_id, id).await?
+        store::find(state.db.as_ref(), org_id.as_str(), id).await?
     } else {
         None
     };
@@ -124,11 +128,11 @@ pub async fn replace(
         updated_at: ctx.now_millis.max(current.updated_at),
         ..current
     };
-    let [unchanged, update] = store::update(org_id, &policy, expected);
+    let [unchanged, update] = store::update(org_id.as_str(), &policy, expected);
     let change = Change::new()
         .statement(unchanged)
         .statement(update)
-        .statement(store::bump_set_version(org_id))
+        .statement(store::bump_set_version(org_id.as_str()))
         .statement(webhooks::event(
             state,
             org_id,
@@ -147,7 +151,7 @@ pub async fn replace(
     match state.db.commit(change).await {
         Ok(_) => Ok(policy),
         Err(DbError::Guard(store::STALE)) => {
-            match store::find(state.db.as_ref(), org_id, id).await? {
+            match store::find(state.db.as_ref(), org_id.as_str(), id).await? {
                 Some(now) => Err(ServiceError::PolicyChanged {
                     version: now.version,
                     conditional: if_match.is_some(),
@@ -163,11 +167,11 @@ pub async fn replace(
 pub async fn delete(state: &AppState, ctx: &Context, id: &str) -> Result<OrgPolicy, ServiceError> {
     let org_id = ctx.org();
     let policy = get(state, org_id, id).await?;
-    let [present, delete] = store::delete(org_id, id);
+    let [present, delete] = store::delete(org_id.as_str(), id);
     let change = Change::new()
         .statement(present)
         .statement(delete)
-        .statement(store::bump_set_version(org_id))
+        .statement(store::bump_set_version(org_id.as_str()))
         .statement(webhooks::event(
             state,
             org_id,
@@ -192,26 +196,26 @@ pub async fn delete(state: &AppState, ctx: &Context, id: &str) -> Result<OrgPoli
 /// the check rides on a read the request makes anyway, not on a timer.
 pub async fn compiled(
     state: &AppState,
-    org_id: &str,
+    org_id: &OrgId,
     known_version: Option<i64>,
 ) -> Result<Arc<CompiledPolicies>, ServiceError> {
     let version = match known_version {
         Some(version) => version,
-        None => store::set_version(state.db.as_ref(), org_id).await?,
+        None => store::set_version(state.db.as_ref(), org_id.as_str()).await?,
     };
     if version == 0 {
         return Ok(Arc::new(CompiledPolicies::default()));
     }
-    if let Some(compiled) = state.policy_sets.get(org_id, version) {
+    if let Some(compiled) = state.policy_sets.get(org_id.as_str(), version) {
         return Ok(compiled);
     }
-    let (read_version, texts) = store::set(state.db.as_ref(), org_id).await?;
+    let (read_version, texts) = store::set(state.db.as_ref(), org_id.as_str()).await?;
     let compiled = CompiledPolicies::compile(texts.iter().map(|(id, t)| (id.as_str(), t.as_str())))
         .map_err(ServiceError::PolicySetUnusable)?;
     let compiled = Arc::new(compiled);
     state
         .policy_sets
-        .put(org_id, read_version, Arc::clone(&compiled));
+        .put(org_id.as_str(), read_version, Arc::clone(&compiled));
     Ok(compiled)
 }
 
@@ -273,7 +277,7 @@ pub async fn evaluate(
 ) -> Result<Evaluation, ServiceError> {
     let principal = match (request.agent_id, request.workflow) {
         (Some(agent_id), None) => {
-            let agent = agents::get(state, ctx.org(), &agent_id).await?;
+            let agent = agents::get(state, ctx.org(), &AgentId::new(agent_id)).await?;
             PolicyPrincipal::Agent(AgentFacts::of(&agent))
         }
         (None, Some(workflow)) => PolicyPrincipal::Workflow(workflow),

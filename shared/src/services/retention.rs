@@ -3,6 +3,7 @@
 //! one transaction with the audit event recording the removal.
 
 use crate::domain::audit::Outcome;
+use crate::domain::caller::OrgId;
 use crate::domain::merkle::BLOCK;
 use crate::services::{audit_log, ServiceError};
 use crate::state::AppState;
@@ -25,14 +26,14 @@ pub struct Removal {
 /// `now`. Never the block holding the chain's head, so the chain and its tree always go on.
 pub async fn remove_batch(
     state: &AppState,
-    org_id: &str,
+    org_id: &OrgId,
     retention_millis: i64,
     now: i64,
 ) -> Result<Option<Removal>, ServiceError> {
     let db = state.db.as_ref();
     let cutoff = now.saturating_sub(retention_millis);
-    let from = store::removed_through(db, org_id).await?;
-    let oldest = store::oldest_after(db, org_id, from, BATCH).await?;
+    let from = store::removed_through(db, org_id.as_str()).await?;
+    let oldest = store::oldest_after(db, org_id.as_str(), from, BATCH).await?;
     let Some(expired) = oldest
         .iter()
         .take_while(|(_, at)| *at < cutoff)
@@ -41,7 +42,7 @@ pub async fn remove_batch(
     else {
         return Ok(None);
     };
-    let head = chain::load_chain_head(db, org_id).await?.seq;
+    let head = chain::load_chain_head(db, org_id.as_str()).await?.seq;
     let block = BLOCK as i64;
     let through = (expired / block * block).min((head - 1).max(0) / block * block);
     if through <= from {
@@ -54,17 +55,17 @@ pub async fn remove_batch(
         checkpoint_size: checkpoint.size,
     };
     let mut change = crate::ports::sql::Change::new();
-    change.statements = store::removal(org_id, from, through, now);
+    change.statements = store::removal(org_id.as_str(), from, through, now);
     change
         .statements
         .push(crate::store::analytics::remove_before(
-            org_id,
+            org_id.as_str(),
             cutoff.div_euclid(crate::domain::analytics::HOUR_MILLIS),
         ));
     let change = change.event(
         state
             .audit(
-                org_id,
+                org_id.as_str(),
                 "system:retention",
                 "audit.events_removed",
                 Outcome::Success,
@@ -92,7 +93,8 @@ pub async fn sweep(state: &AppState, now: i64) -> Result<i64, ServiceError> {
             let Some(keep) = state.config.tiers.of(tier).audit_retention_millis() else {
                 continue;
             };
-            if let Some(removal) = remove_batch(state, org, keep, now).await? {
+            let org = OrgId::new(org.as_str());
+            if let Some(removal) = remove_batch(state, &org, keep, now).await? {
                 removed += removal.removed;
             }
         }

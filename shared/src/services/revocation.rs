@@ -2,6 +2,7 @@
 //! ("every token issued up to now"), each expiring when the tokens it covers would.
 
 use crate::config::FailurePolicy;
+use crate::domain::caller::ClientId;
 use crate::domain::revocation;
 use crate::jose::access_token::{VerifiedToken, CLOCK_SKEW_SECONDS};
 use crate::ports::kv::{KeyValue, KvError};
@@ -39,13 +40,13 @@ pub async fn revoke_subject(
 /// ends the tokens workflows obtained through it), like [`revoke_subject`].
 pub async fn revoke_client(
     kv: &dyn KeyValue,
-    client_id: &str,
+    client_id: &ClientId,
     now_seconds: i64,
     token_ttl_seconds: i64,
 ) -> Result<(), KvError> {
     cut_off(
         kv,
-        &kv_keys::revoked_client(client_id),
+        &kv_keys::revoked_client(client_id.as_str()),
         now_seconds,
         token_ttl_seconds,
     )

@@ -8,7 +8,7 @@ use crate::config::tiers::Collection;
 use crate::domain::agents::{Agent, AgentStatus, NewAgent};
 use crate::domain::audit::Outcome;
 use crate::domain::authz::{Operation, Resource};
-use crate::domain::caller::Identity;
+use crate::domain::caller::{AgentId, ClientId, Identity, OrgId};
 use crate::domain::page::{Keyset, Page, PageRequest};
 use crate::domain::trust_policies::{NewTrustPolicy, TrustPolicy, WorkflowClaims};
 use crate::domain::validate::{is_id, Invalid};
@@ -36,7 +36,7 @@ pub async fn create(
     new: NewTrustPolicy,
 ) -> Result<TrustPolicy, ServiceError> {
     let org_id = ctx.org();
-    let policy = TrustPolicy::create(new, state.new_id(), org_id, ctx.now_millis)?;
+    let policy = TrustPolicy::create(new, state.new_id(), org_id.as_str(), ctx.now_millis)?;
     if state.config.issuer_of_provider(&policy.provider).is_none() {
         return Err(Invalid::new(
             "provider",
@@ -50,9 +50,9 @@ pub async fn create(
     let cap = agents::collection_cap(state, org_id, Collection::TrustPolicies).await?;
     let mut change = Change::new()
         .statement(store::insert(&policy))
-        .statement(store::within_cap(org_id, cap.1));
+        .statement(store::within_cap(org_id.as_str(), cap.1));
     if let Some(agent_id) = &policy.agent_id {
-        let agent = agents::find(state, org_id, agent_id)
+        let agent = agents::find(state, org_id, &AgentId::new(agent_id.as_str()))
             .await?
             .filter(|a| a.status != AgentStatus::Decommissioned)
             .ok_or_else(|| Invalid::new("agent_id", "agent not found"))?;
@@ -75,7 +75,7 @@ pub async fn create(
                 capabilities: &policy.allowed_scopes(&agent.capabilities),
             },
         )?;
-        change = change.statement(agent_store::still_live(org_id, agent_id));
+        change = change.statement(agent_store::still_live(org_id.as_str(), agent_id));
     }
     if policy.allow_registration {
         // Workflows the policy admits register agents with up to its scopes.
@@ -117,7 +117,7 @@ pub async fn create(
 /// One page of the organization's policies in creation order, optionally those of one agent.
 pub async fn list(
     state: &AppState,
-    org_id: &str,
+    org_id: &OrgId,
     query: ListQuery,
 ) -> Result<Page<TrustPolicy>, ServiceError> {
     let page = PageRequest::parse(query.limit, query.cursor.as_deref())?;
@@ -127,7 +127,13 @@ pub async fn list(
             next_cursor: None,
         });
     }
-    let rows = store::list(state.db.as_ref(), org_id, query.agent_id.as_deref(), &page).await?;
+    let rows = store::list(
+        state.db.as_ref(),
+        org_id.as_str(),
+        query.agent_id.as_deref(),
+        &page,
+    )
+    .await?;
     Ok(Page::from_rows(rows, &page, |p| Keyset {
         position: p.created_at,
         id: p.id.clone(),
@@ -135,9 +141,9 @@ pub async fn list(
 }
 
 /// A policy of the organization; another organization's answers as not found.
-pub async fn get(state: &AppState, org_id: &str, id: &str) -> Result<TrustPolicy, ServiceError> {
+pub async fn get(state: &AppState, org_id: &OrgId, id: &str) -> Result<TrustPolicy, ServiceError> {
     let found = if is_id(id) {
-        store::find(state.db.as_ref(), org_id, id).await?
+        store::find(state.db.as_ref(), org_id.as_str(), id).await?
     } else {
         None
     };
@@ -161,9 +167,9 @@ pub async fn delete(
     if let Some(agent_id) = &policy.agent_id {
         event = event.agent(agent_id);
     }
-    let [registrations, row] = store::delete(org_id, id);
+    let [registrations, row] = store::delete(org_id.as_str(), id);
     let change = Change::new()
-        .statement(store::still_there(org_id, id))
+        .statement(store::still_there(org_id.as_str(), id))
         .statement(registrations)
         .statement(row)
         .statement(webhooks::event(
@@ -181,7 +187,7 @@ pub async fn delete(
     if policy.allow_registration {
         revocation::revoke_subject(state.kv.as_ref(), id, now, ttl).await?;
     }
-    revocation::revoke_client(state.kv.as_ref(), id, now, ttl).await?;
+    revocation::revoke_client(state.kv.as_ref(), &ClientId::new(id), now, ttl).await?;
     Ok(policy)
 }
 
@@ -263,7 +269,7 @@ pub async fn register_agent(
         .into());
     }
     let now = ctx.now_millis;
-    let agent = Agent::register(new, state.new_id(), org_id, now)?;
+    let agent = Agent::register(new, state.new_id(), org_id.as_str(), now)?;
     ctx.authorize(
         Operation::CreateAgent,
         Resource::NewAgent {
@@ -284,7 +290,7 @@ pub async fn register_agent(
             "workflow": workflow,
         }));
     let [registration, policy_live, policy_cap] =
-        store::register(org_id, policy_id, &agent.id, now);
+        store::register(org_id.as_str(), policy_id, &agent.id, now);
     let mut change = Change::new()
         .statement(agent_store::insert(&agent))
         .statement(registration)
@@ -297,7 +303,7 @@ pub async fn register_agent(
             json!({ "agent": agent, "trust_policy_id": policy_id }),
         ));
     if let Some(limit) = cap {
-        change = change.statement(agent_store::within_cap(org_id, limit));
+        change = change.statement(agent_store::within_cap(org_id.as_str(), limit));
     }
     let change = change.event(event);
     match state.db.commit(change).await {

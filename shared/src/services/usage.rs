@@ -1,6 +1,7 @@
 //! Usage metering per organization: this month's counters from the key-value store, persisted to
 //! the database when read, reported with the tier's allowances (`config::tiers`).
 
+use crate::domain::caller::OrgId;
 use crate::domain::time::rfc3339;
 use crate::domain::usage::{month_of, AgentAllowance, RateLimitSummary, Usage};
 use crate::ports::sql::Change;
@@ -10,12 +11,12 @@ use crate::store::{kv_keys, usage as store};
 
 /// Reads this month's counters, persists them (never lowering a persisted figure), and reports
 /// them with the agent allowance. A store outage degrades to the last persisted figures.
-pub async fn read(state: &AppState, org_id: &str) -> Result<Usage, ServiceError> {
+pub async fn read(state: &AppState, org_id: &OrgId) -> Result<Usage, ServiceError> {
     let now = state.now_millis();
     let month = month_of(now);
     let keys = [
-        kv_keys::api_calls(org_id, now),
-        kv_keys::tokens_issued(org_id, now),
+        kv_keys::api_calls(org_id.as_str(), now),
+        kv_keys::tokens_issued(org_id.as_str(), now),
     ];
     let live = match state.kv.get_many(&keys).await {
         Ok(values) => {
@@ -33,13 +34,13 @@ pub async fn read(state: &AppState, org_id: &str) -> Result<Usage, ServiceError>
             (0, 0)
         }
     };
-    let stored = store::read(state.db.as_ref(), org_id, &month.label)
+    let stored = store::read(state.db.as_ref(), org_id.as_str(), &month.label)
         .await?
         .ok_or(ServiceError::NotFound("organization"))?;
     let api_calls = stored.api_calls.max(live.0);
     let tokens_issued = stored.tokens_issued.max(live.1);
     if (api_calls, tokens_issued) != (stored.api_calls, stored.tokens_issued) {
-        let raise = store::raise(org_id, &month.label, tokens_issued, api_calls, now);
+        let raise = store::raise(org_id.as_str(), &month.label, tokens_issued, api_calls, now);
         // Persisting is best effort: the answer is right either way, and the next read retries.
         if let Err(e) = state.db.commit(Change::new().statement(raise)).await {
             tracing::warn!(error = %e, "persisting usage counters failed");
@@ -47,7 +48,7 @@ pub async fn read(state: &AppState, org_id: &str) -> Result<Usage, ServiceError>
     }
     let allowance = state.config.tiers.of(&stored.tier);
     Ok(Usage {
-        org_id: org_id.to_owned(),
+        org_id: org_id.as_str().to_owned(),
         tier: stored.tier,
         month: month.label,
         period_start: rfc3339(month.start_millis),

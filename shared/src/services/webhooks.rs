@@ -6,6 +6,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::domain::audit::Outcome;
+use crate::domain::caller::OrgId;
 use crate::domain::page::{Keyset, Page, PageRequest};
 use crate::domain::ssrf;
 use crate::domain::time::rfc3339;
@@ -40,12 +41,18 @@ const USER_AGENT: &str = "AgentIdP-Webhooks/1";
 
 /// The outbox row(s) of one event, for the change that causes it: a pending delivery to every
 /// enabled subscription of `org_id` listing the type. `data` must carry nothing secret.
-pub fn event(state: &AppState, org_id: &str, event_type: EventType, data: Value) -> Statement {
+pub fn event(state: &AppState, org_id: &OrgId, event_type: EventType, data: Value) -> Statement {
     let now = state.now_millis();
-    let body = payload(event_type, org_id, &rfc3339(now), data);
+    let body = payload(event_type, org_id.as_str(), &rfc3339(now), data);
     // Deliver right after this request; if the change does not commit, that finds nothing.
     state.deliveries_due.note(org_id);
-    store::fan_out(&state.new_id(), org_id, event_type.as_str(), &body, now)
+    store::fan_out(
+        &state.new_id(),
+        org_id.as_str(),
+        event_type.as_str(),
+        &body,
+        now,
+    )
 }
 
 fn url_refused(refusal: ssrf::Refusal) -> ServiceError {
@@ -79,7 +86,7 @@ pub async fn create(
     let id = state.new_id();
     let stored_events = serialize_events(&events);
     let row = store::NewRow {
-        org_id,
+        org_id: org_id.as_str(),
         id: &id,
         url: &url,
         events: &stored_events,
@@ -94,7 +101,10 @@ pub async fn create(
         .details(json!({ "url": url, "events": events, "enabled": enabled }));
     let change = Change::new()
         .statement(store::insert(&row))
-        .statement(store::within_cap(org_id, MAX_SUBSCRIPTIONS_PER_ORG))
+        .statement(store::within_cap(
+            org_id.as_str(),
+            MAX_SUBSCRIPTIONS_PER_ORG,
+        ))
         .event(event);
     match state.db.commit(change).await {
         Ok(_) => {}
@@ -124,22 +134,22 @@ pub async fn create(
 }
 
 /// A subscription of `org_id`; another organization's answers exactly like a missing one.
-pub async fn get(state: &AppState, org_id: &str, id: &str) -> Result<Subscription, ServiceError> {
+pub async fn get(state: &AppState, org_id: &OrgId, id: &str) -> Result<Subscription, ServiceError> {
     if !is_id(id) {
         return Err(ServiceError::NotFound("webhook"));
     }
-    store::find(state.db.as_ref(), org_id, id)
+    store::find(state.db.as_ref(), org_id.as_str(), id)
         .await?
         .ok_or(ServiceError::NotFound("webhook"))
 }
 
 pub async fn list(
     state: &AppState,
-    org_id: &str,
+    org_id: &OrgId,
     query: ListQuery,
 ) -> Result<Page<Subscription>, ServiceError> {
     let page = PageRequest::parse(query.limit, query.cursor.as_deref())?;
-    let rows = store::list(state.db.as_ref(), org_id, &page).await?;
+    let rows = store::list(state.db.as_ref(), org_id.as_str(), &page).await?;
     Ok(Page::from_rows(rows, &page, |s| Keyset {
         position: s.created_at,
         id: s.id.clone(),
@@ -201,7 +211,7 @@ pub async fn update(
         .target(id)
         .details(json!({ "changed": changed, "url": url, "events": events, "enabled": enabled }));
     let change = Change::new()
-        .statement(store::update(org_id, id, &update))
+        .statement(store::update(org_id.as_str(), id, &update))
         .event(event);
     state.db.commit(change).await?;
     if enabled {
@@ -220,9 +230,9 @@ pub async fn delete(state: &AppState, ctx: &Context, id: &str) -> Result<(), Ser
         .target(id)
         .details(json!({ "url": current.url }));
     let mut change = Change::new()
-        .statement(store::still_there(org_id, id))
+        .statement(store::still_there(org_id.as_str(), id))
         .event(event);
-    for statement in store::delete(org_id, id) {
+    for statement in store::delete(org_id.as_str(), id) {
         change = change.statement(statement);
     }
     state.db.commit(change).await.map_err(|e| match e {
@@ -253,7 +263,7 @@ pub async fn rotate_secret(
         .into());
     }
     get(state, org_id, id).await?;
-    let (current, previous_until) = store::rotation_base(state.db.as_ref(), org_id, id)
+    let (current, previous_until) = store::rotation_base(state.db.as_ref(), org_id.as_str(), id)
         .await?
         .ok_or(ServiceError::NotFound("webhook"))?;
     let now = state.now_millis();
@@ -273,9 +283,9 @@ pub async fn rotate_secret(
         .target(id)
         .details(json!({ "grace_period_seconds": grace }));
     let change = Change::new()
-        .statement(store::secret_unchanged(org_id, id, &current))
+        .statement(store::secret_unchanged(org_id.as_str(), id, &current))
         .statement(store::rotate_secret(
-            org_id,
+            org_id.as_str(),
             id,
             &secret.0,
             previous_expires_at,
@@ -307,7 +317,7 @@ pub async fn send_test(
     let event_id = state.new_id();
     let body = payload(
         EventType::WebhookTest,
-        org_id,
+        org_id.as_str(),
         &rfc3339(now),
         json!({ "webhook_id": id, "message": "a test event from AgentIdP" }),
     );
@@ -319,7 +329,7 @@ pub async fn send_test(
         .statement(store::enqueue_one(
             id,
             &event_id,
-            org_id,
+            org_id.as_str(),
             EventType::WebhookTest.as_str(),
             &body,
             now,
@@ -337,13 +347,13 @@ pub async fn send_test(
 /// One page of a subscription's delivery log, newest first.
 pub async fn deliveries(
     state: &AppState,
-    org_id: &str,
+    org_id: &OrgId,
     id: &str,
     query: ListQuery,
 ) -> Result<Page<Delivery>, ServiceError> {
     let page = PageRequest::parse(query.limit, query.cursor.as_deref())?;
     get(state, org_id, id).await?;
-    let rows = store::list_deliveries(state.db.as_ref(), org_id, id, &page).await?;
+    let rows = store::list_deliveries(state.db.as_ref(), org_id.as_str(), id, &page).await?;
     Ok(Page::from_rows(rows, &page, |d| Keyset {
         position: d.created_at,
         id: d.id.clone(),
@@ -352,14 +362,14 @@ pub async fn deliveries(
 
 async fn delivery(
     state: &AppState,
-    org_id: &str,
+    org_id: &OrgId,
     id: &str,
     delivery_id: &str,
 ) -> Result<Delivery, ServiceError> {
     if !is_id(delivery_id) {
         return Err(ServiceError::NotFound("delivery"));
     }
-    store::find_delivery(state.db.as_ref(), org_id, id, delivery_id)
+    store::find_delivery(state.db.as_ref(), org_id.as_str(), id, delivery_id)
         .await?
         .ok_or(ServiceError::NotFound("delivery"))
 }
@@ -385,8 +395,13 @@ pub async fn retry(
         .target(id)
         .details(json!({ "event_id": delivery_id, "event_type": current.event_type }));
     let change = Change::new()
-        .statement(store::still_failed(org_id, id, delivery_id))
-        .statement(store::retry(org_id, id, delivery_id, state.now_millis()))
+        .statement(store::still_failed(org_id.as_str(), id, delivery_id))
+        .statement(store::retry(
+            org_id.as_str(),
+            id,
+            delivery_id,
+            state.now_millis(),
+        ))
         .event(event);
     state.db.commit(change).await.map_err(|e| match e {
         DbError::Guard(store::NOT_FAILED) => ServiceError::DeliveryNotFailed,
@@ -400,7 +415,7 @@ pub async fn retry(
 #[derive(Clone, Copy, Debug)]
 pub enum Scope<'a> {
     Everyone,
-    Organization(&'a str),
+    Organization(&'a OrgId),
 }
 
 /// What one dispatch did.
@@ -428,7 +443,7 @@ pub async fn dispatch(
     let mut report = DispatchReport::default();
     let org_id = match scope {
         Scope::Everyone => None,
-        Scope::Organization(org_id) => Some(org_id),
+        Scope::Organization(org_id) => Some(org_id.as_str()),
     };
     for _ in 0..MAX_BATCHES {
         let lease = random_token::<18>(state.entropy.as_ref());
@@ -468,7 +483,7 @@ pub fn after_response(state: &AppState) -> Option<BackgroundWork> {
     Some(Box::pin(async move {
         for org_id in orgs {
             let now = state.now_millis();
-            let due = store::has_due(state.db.as_ref(), &org_id, now).await;
+            let due = store::has_due(state.db.as_ref(), org_id.as_str(), now).await;
             let result = match due {
                 Ok(true) => dispatch(&state, Scope::Organization(&org_id), now)
                     .await
