@@ -8,7 +8,8 @@
 #
 # Knobs (environment): BENCH_THREADS (wrk threads, default 2), BENCH_CONNECTIONS (default 32),
 # BENCH_DURATION (default 15s), BENCH_WARMUP (default 3s), AGENTIDP_DB_SYNCHRONOUS (default full),
-# BENCH_POLICIES (Cedar policies for the last round, default 10; 0 skips it),
+# BENCH_POLICIES (Cedar policies of a second organization, measured between two runs without, default
+# 10; 0 skips those runs),
 # BENCH_BIN (a release `agentidp` to measure instead of building this tree's, e.g. an older commit's
 # for a before/after comparison on the same machine).
 # wrk and the server share this machine's cores, so the figures are a floor, not a ceiling.
@@ -78,37 +79,67 @@ done
 curl -fsS -o /dev/null "$BASE/health" || { echo "server not ready" >&2; exit 1; }
 echo "$BASE (pid $SERVER_PID)"
 
-say "bootstrap: organization, agent, client secret, one access token"
+say "bootstrap: two organizations, each with an agent and a client secret; one access token"
 json() { python3 -c 'import json, sys; print(json.load(sys.stdin)'"$1"')'; }
-org=$(curl -fsS -H 'content-type: application/json' -d '{"name":"bench"}' "$BASE/v1/orgs")
-admin_id=$(json '["admin_credential"]["client_id"]' <<<"$org")
-admin_secret=$(json '["admin_credential"]["client_secret"]' <<<"$org")
-admin_token=$(curl -fsS -u "$admin_id:$admin_secret" -d grant_type=client_credentials \
-  "$BASE/oauth2/token" | json '["access_token"]')
-agent_id=$(curl -fsS -H "authorization: Bearer $admin_token" -H 'content-type: application/json' \
-  -d '{"name":"bench-agent","agent_type":"assistant","capabilities":["read:docs","write:docs"]}' \
-  "$BASE/v1/agents" | json '["id"]')
-credential=$(curl -fsS -H "authorization: Bearer $admin_token" -H 'content-type: application/json' \
-  -d '{}' "$BASE/v1/agents/$agent_id/credentials")
-client_id=$(json '["client_id"]' <<<"$credential")
-client_secret=$(json '["client_secret"]' <<<"$credential")
+# bootstrap NAME: an organization with an agent holding read:docs and write:docs; sets admin_token,
+# client_id, client_secret and auth (the Basic credentials) for it.
+bootstrap() {
+  local org admin_id admin_secret agent_id credential
+  org=$(curl -fsS -H 'content-type: application/json' -d "{\"name\":\"$1\"}" "$BASE/v1/orgs")
+  admin_id=$(json '["admin_credential"]["client_id"]' <<<"$org")
+  admin_secret=$(json '["admin_credential"]["client_secret"]' <<<"$org")
+  admin_token=$(curl -fsS -u "$admin_id:$admin_secret" -d grant_type=client_credentials \
+    "$BASE/oauth2/token" | json '["access_token"]')
+  agent_id=$(curl -fsS -H "authorization: Bearer $admin_token" -H 'content-type: application/json' \
+    -d '{"name":"bench-agent","agent_type":"assistant","capabilities":["read:docs","write:docs"]}' \
+    "$BASE/v1/agents" | json '["id"]')
+  credential=$(curl -fsS -H "authorization: Bearer $admin_token" -H 'content-type: application/json' \
+    -d '{}' "$BASE/v1/agents/$agent_id/credentials")
+  client_id=$(json '["client_id"]' <<<"$credential")
+  client_secret=$(json '["client_secret"]' <<<"$credential")
+  auth=$(printf '%s:%s' "$client_id" "$client_secret" | base64 -w0)
+  echo "$1: agent $agent_id, client $client_id"
+}
+
+# The organization with policies. Each scope of each token is one authorization query over all
+# of them. The set mixes conditions on the scope, the audience, the agent's attributes and the
+# context, and every token still gets its scope (one permit matches), so the figures compare like
+# with like.
+POLICIES=${BENCH_POLICIES:-10}
+if ((POLICIES > 0)); then
+  bootstrap bench-governed
+  governed_auth=$auth governed_id=$client_id governed_secret=$client_secret
+  say "upload $POLICIES Cedar policies to bench-governed"
+  upload() {
+    python3 -c 'import json, sys; print(json.dumps({"cedar": sys.argv[1], "description": "bench"}))' "$1" \
+      | curl -fsS -o /dev/null -H "authorization: Bearer $admin_token" \
+        -H 'content-type: application/json' --data-binary @- "$BASE/v1/policies"
+  }
+  upload 'permit(principal is AgentIdP::Agent, action == AgentIdP::Action::"issue_token", resource) when { principal.capabilities.contains(context.scope) };'
+  for i in $(seq 2 "$POLICIES"); do
+    case $((i % 3)) in
+      0) upload "forbid(principal, action, resource) when { context.scope == \"payments:write-$i\" && !context.key_bound };" ;;
+      1) upload "@reason(\"rule $i\") forbid(principal is AgentIdP::Agent, action, resource == AgentIdP::Audience::\"https://api-$i.example\") when { principal.deployment_env == \"production\" };" ;;
+      2) upload "@max_lifetime_seconds(\"86400\") permit(principal is AgentIdP::Agent, action, resource) when { principal.tags.contains(\"tier-$i\") && context.lifetime_seconds <= 60 };" ;;
+    esac
+  done
+fi
+bootstrap bench
 access_token=$(curl -fsS -u "$client_id:$client_secret" -d grant_type=client_credentials \
   -d scope=read:docs "$BASE/oauth2/token" | json '["access_token"]')
-AUTH=$(printf '%s:%s' "$client_id" "$client_secret" | base64 -w0)
-echo "agent $agent_id, client $client_id"
 
-# run NAME PATH BODY: a warm-up, then the measured wrk run; keeps wrk's RESULT line.
+# run NAME PATH BODY AUTH: a warm-up, then the measured wrk run; keeps wrk's RESULT line.
 RESULTS=()
 run() {
   local name=$1 path=$2 body=$3 out
-  export BENCH_NAME=$name BENCH_PATH=$path BENCH_BODY=$body BENCH_AUTH=$AUTH
+  export BENCH_NAME=$name BENCH_PATH=$path BENCH_BODY=$body BENCH_AUTH=$4
   say "$name: POST $path  (wrk -t$THREADS -c$CONNECTIONS -d$DURATION, after a $WARMUP warm-up)"
   wrk -t"$THREADS" -c"$CONNECTIONS" -d"$WARMUP" -s bench/post.lua "$BASE" >/dev/null
   out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s bench/post.lua "$BASE")
   echo "$out"
   RESULTS+=("$(grep '^RESULT ' <<<"$out")")
   # A sanity check after the load: the endpoint still answers correctly.
-  curl -fsS -o /dev/null -u "$client_id:$client_secret" -d "$body" "$BASE$path"
+  curl -fsS -o /dev/null -H "authorization: Basic $4" -d "$body" "$BASE$path"
 }
 
 # Tokens issued and bytes the database holds (pages in use, write-ahead log included: a reader
@@ -124,32 +155,16 @@ print(tokens, used)
 PY
 }
 
+ISSUE="grant_type=client_credentials&scope=read:docs"
 read -r tokens_before bytes_before < <(db_figures)
-run token /oauth2/token "grant_type=client_credentials&scope=read:docs"
+run token /oauth2/token "$ISSUE" "$auth"
 read -r tokens_after bytes_after < <(db_figures)
-run introspect /oauth2/introspect "token=$access_token"
-
-# The same issuance once the organization has BENCH_POLICIES Cedar policies (default 10), in the
-# same run: each scope of each token is then one authorization query over all of them. The set
-# mixes conditions on the scope, the audience, the agent's attributes and the context, and every
-# token still gets its scope (one permit matches), so the figures compare like with like.
-POLICIES=${BENCH_POLICIES:-10}
+run introspect /oauth2/introspect "token=$access_token" "$auth"
+# Policies against none as A/B/A in one run: the database grows by every token, so issuance
+# without policies is measured on both sides of the run with them.
 if ((POLICIES > 0)); then
-  say "upload $POLICIES Cedar policies"
-  upload() {
-    python3 -c 'import json, sys; print(json.dumps({"cedar": sys.argv[1], "description": "bench"}))' "$1" \
-      | curl -fsS -o /dev/null -H "authorization: Bearer $admin_token" \
-        -H 'content-type: application/json' --data-binary @- "$BASE/v1/policies"
-  }
-  upload 'permit(principal is AgentIdP::Agent, action == AgentIdP::Action::"issue_token", resource) when { principal.capabilities.contains(context.scope) };'
-  for i in $(seq 2 "$POLICIES"); do
-    case $((i % 3)) in
-      0) upload "forbid(principal, action, resource) when { context.scope == \"payments:write-$i\" && !context.key_bound };" ;;
-      1) upload "@reason(\"rule $i\") forbid(principal is AgentIdP::Agent, action, resource == AgentIdP::Audience::\"https://api-$i.example\") when { principal.deployment_env == \"production\" };" ;;
-      2) upload "@max_lifetime_seconds(\"86400\") permit(principal is AgentIdP::Agent, action, resource) when { principal.tags.contains(\"tier-$i\") && context.lifetime_seconds <= 60 };" ;;
-    esac
-  done
-  run "token+${POLICIES}pol" /oauth2/token "grant_type=client_credentials&scope=read:docs"
+  run "token+${POLICIES}pol" /oauth2/token "$ISSUE" "$governed_auth"
+  run token-again /oauth2/token "$ISSUE" "$auth"
 fi
 
 say "summary ($(nproc) cores shared by wrk and the server; AGENTIDP_DB_SYNCHRONOUS=$AGENTIDP_DB_SYNCHRONOUS; ${BENCH_BIN:-$(git rev-parse --short HEAD 2>/dev/null || echo '?')})"
@@ -163,6 +178,12 @@ for line in "${RESULTS[@]}"; do
     "${p99#*=}" "${max#*=}" "$errors"
   ((errors == 0)) || failed=1
 done
+if ((POLICIES > 0)); then
+  rps_of() { for line in "${RESULTS[@]}"; do [[ $line == "RESULT $1 "* ]] && { read -r _ _ _ r _ <<<"$line"; echo "${r#*=}"; }; done; }
+  python3 -c 'import sys; a, b, g = map(float, sys.argv[1:4]); n = sys.argv[4]
+print(f"issuance with {n} policies: {g:.0f} req/s against {(a + b) / 2:.0f} without (the mean of the runs before and after): {100 * (g / ((a + b) / 2) - 1):+.1f} %")' \
+    "$(rps_of token)" "$(rps_of token-again)" "$(rps_of "token+${POLICIES}pol")" "$POLICIES"
+fi
 issued=$((tokens_after - tokens_before))
 if ((issued > 0)); then
   printf 'database growth per token issued: %d bytes (%d tokens, %d bytes)\n' \

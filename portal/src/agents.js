@@ -205,11 +205,11 @@ export function mountAgents(panel) {
       "tr",
       { "data-agent-id": agent.id },
       h("th", { scope: "row" }, agent.name, h("br"), h("code", { class: "id" }, agent.id)),
-      h("td", null, agent.agent_type),
-      h("td", null, h("span", { class: `badge ${agent.status}` }, agent.status)),
-      h("td", null, (agent.capabilities ?? []).map((c) => [h("code", null, c), " "])),
-      h("td", null, when(agent.created_at)),
-      h("td", null, when(agent.last_auth_at)),
+      h("td", { "data-label": "Type" }, agent.agent_type),
+      h("td", { "data-label": "Status" }, h("span", { class: `badge ${agent.status}` }, agent.status)),
+      h("td", { "data-label": "Capabilities" }, (agent.capabilities ?? []).map((c) => [h("code", null, c), " "])),
+      h("td", { "data-label": "Registered" }, when(agent.created_at)),
+      h("td", { "data-label": "Last authenticated" }, when(agent.last_auth_at)),
       h("td", { class: "actions" }, actions),
     );
   }
@@ -343,10 +343,10 @@ export function mountAgents(panel) {
         "tr",
         null,
         h("th", { scope: "row" }, h("code", null, credential.client_id)),
-        h("td", null, credential.kind === "client_secret" ? "client secret" : "private key JWT"),
-        h("td", null, h("span", { class: `badge ${credential.status}` }, credential.status)),
-        h("td", null, when(credential.created_at)),
-        h("td", null, when(credential.last_used_at)),
+        h("td", { "data-label": "Kind" }, credential.kind === "client_secret" ? "client secret" : "private key JWT"),
+        h("td", { "data-label": "Status" }, h("span", { class: `badge ${credential.status}` }, credential.status)),
+        h("td", { "data-label": "Created" }, when(credential.created_at)),
+        h("td", { "data-label": "Last used" }, when(credential.last_used_at)),
         h("td", { class: "actions" }, actions),
       );
     }
@@ -382,7 +382,7 @@ export function mountAgents(panel) {
         { class: "table-wrap" },
         h(
           "table",
-          null,
+          { class: "stack" },
           h("caption", { class: "visually-hidden" }, `Credentials of ${agent.name}`),
           h(
             "thead",
@@ -422,7 +422,7 @@ export function mountAgents(panel) {
       { class: "table-wrap" },
       h(
         "table",
-        { id: "agents-table" },
+        { id: "agents-table", class: "stack" },
         h("caption", { class: "visually-hidden" }, "Agents of the organization"),
         h(
           "thead",

@@ -284,6 +284,23 @@ describe("the portal in Chromium", { timeout: 240_000 }, () => {
     await page.locator("#agents-table tbody tr", { hasText: name }).getByText("suspended").waitFor();
     await page.locator("#agents-table tbody tr", { hasText: name }).getByRole("button", { name: `Reactivate ${name}` }).click();
     await page.locator("#agents-table tbody tr", { hasText: name }).getByText("active").waitFor();
+    // On a phone each agent is a card: its actions are on screen, not past six columns.
+    await page.setViewportSize({ width: 390, height: 844 });
+    const onPhone = page.locator("#agents-table tbody tr", { hasText: name });
+    for (const action of ["Credentials", "Suspend", "Decommission"]) {
+      const button = onPhone.getByRole("button", { name: `${action} ${name}` });
+      await button.scrollIntoViewIfNeeded();
+      const box = await button.boundingBox();
+      assert.ok(box && box.x >= 0 && box.x + box.width <= 390, `${action} is off screen at 390px: ${JSON.stringify(box)}`);
+    }
+    const sideways = await page.evaluate(() => document.documentElement.scrollWidth - innerWidth);
+    assert.ok(sideways <= 0, `the agents tab scrolls sideways by ${sideways}px at 390px wide`);
+    await onPhone.getByRole("button", { name: `Suspend ${name}` }).click();
+    await onPhone.getByText("suspended").waitFor();
+    await shot("dashboard-agents-mobile");
+    await onPhone.getByRole("button", { name: `Reactivate ${name}` }).click();
+    await onPhone.getByText("active").waitFor();
+    await page.setViewportSize({ width: 1280, height: 900 });
     await page.getByLabel("Search loaded agents").fill("no-such-agent-anywhere");
     await page.getByText("No agent matches the search.").waitFor();
     await page.getByLabel("Search loaded agents").fill(name);

@@ -10,10 +10,19 @@ use serde_json::{json, Value};
 
 /// The operator credential natively; an edge deployment's comes from the edge stage.
 const NATIVE_OPERATOR_TOKEN: &str = "operator-credential-for-the-tests-0123456789abcdef";
-const ENV: [(&str, &str); 1] = [("AGENTIDP_OPERATOR_TOKEN", NATIVE_OPERATOR_TOKEN)];
+/// The scheduler's dispatch token natively; an edge deployment's comes from the edge stage.
+const NATIVE_DISPATCH_TOKEN: &str = "dispatch-credential-for-the-tests-0123456789abcdef";
+const ENV: [(&str, &str); 2] = [
+    ("AGENTIDP_OPERATOR_TOKEN", NATIVE_OPERATOR_TOKEN),
+    ("AGENTIDP_WEBHOOK_DISPATCH_TOKEN", NATIVE_DISPATCH_TOKEN),
+];
 
 fn operator_token() -> String {
     std::env::var("AGENTIDP_TEST_OPERATOR_TOKEN").unwrap_or_else(|_| NATIVE_OPERATOR_TOKEN.into())
+}
+
+fn dispatch_token() -> String {
+    std::env::var("AGENTIDP_TEST_DISPATCH_TOKEN").unwrap_or_else(|_| NATIVE_DISPATCH_TOKEN.into())
 }
 
 async fn call(server: &Server, method: &str, path: &str, token: &str) -> (u16, Value) {
@@ -177,4 +186,28 @@ async fn an_instance_refuses_a_schema_newer_than_it_knows() {
         stderr.contains("9999_from_the_future") && stderr.contains(binary),
         "the refusal names both versions: {stderr}"
     );
+}
+
+/// Spin has no Cron Trigger: the scheduler's dispatch is what checkpoints the audit logs and applies
+/// retention there, as the Cron Trigger does on Workers and a timer natively. An organization's own
+/// dispatch delivers its webhooks only.
+#[tokio::test]
+async fn the_schedulers_dispatch_runs_the_audit_upkeep() {
+    let server = Server::from_env_with(&ENV).await;
+    let org = server.bootstrap("upkeep").await;
+    let (status, own) = call(&server, "POST", "/v1/webhooks/dispatch", &org.token).await;
+    assert_eq!(status, 200, "{own}");
+    assert!(own.get("audit").is_none(), "{own}");
+
+    let (status, report) = call(&server, "POST", "/v1/webhooks/dispatch", &dispatch_token()).await;
+    assert_eq!(status, 200, "{report}");
+    // This organization's log grew with its bootstrap and nothing else had checkpointed it.
+    assert!(
+        report["audit"]["checkpoints"].as_u64().unwrap() >= 1,
+        "{report}"
+    );
+    assert_eq!(report["audit"]["removed"], 0, "{report}");
+    let (status, again) = call(&server, "POST", "/v1/webhooks/dispatch", &dispatch_token()).await;
+    assert_eq!(status, 200, "{again}");
+    assert!(again["audit"]["checkpoints"].is_u64(), "{again}");
 }

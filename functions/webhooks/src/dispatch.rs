@@ -1,6 +1,7 @@
 //! `POST /v1/webhooks/dispatch`: the dispatcher for schedulers (Spin deployments have no cron of
-//! their own). With the operator's dispatch token it delivers every organization's due webhooks;
-//! with an access token carrying `webhooks:write`, that organization's.
+//! their own). With the operator's dispatch token it delivers every organization's due webhooks and
+//! runs the audit upkeep; with an access token carrying `webhooks:write`, that organization's
+//! deliveries only.
 
 use agentidp_shared::axum::extract::{FromRequestParts, State};
 use agentidp_shared::axum::http::request::Parts;
@@ -10,6 +11,7 @@ use agentidp_shared::domain::secrets::token_matches;
 use agentidp_shared::http::auth::bearer;
 use agentidp_shared::http::error::ApiError;
 use agentidp_shared::http::extract::ApiQuery;
+use agentidp_shared::services::retention;
 use agentidp_shared::services::webhooks::{self, DispatchReport, Scope};
 use agentidp_shared::services::Context;
 use agentidp_shared::state::AppState;
@@ -68,5 +70,10 @@ pub async fn dispatch(
         Dispatcher::Operator => Scope::Everyone,
         Dispatcher::Organization(org_id) => Scope::Organization(org_id),
     };
-    Ok(Json(webhooks::dispatch(&state, scope, now).await?))
+    let mut report = webhooks::dispatch(&state, scope, now).await?;
+    if let Dispatcher::Operator = dispatcher {
+        // On the real clock: a time-travelled dispatch must not expire anybody's audit events.
+        report.audit = Some(retention::upkeep(&state, state.now_millis()).await?);
+    }
+    Ok(Json(report))
 }

@@ -159,15 +159,33 @@ fn describe(status: u16, body: &Value) -> String {
     }
 }
 
+/// Each failing check with where its settings live: a store that does not answer is nearly
+/// always a wrong URL or a missing or stale secret on one of the functions.
 fn unhealthy(checks: &Value) -> String {
     checks
         .as_object()
         .into_iter()
         .flatten()
         .filter(|(_, c)| c["status"] != "ok")
-        .map(|(name, c)| format!("{name} {}", c["error"].as_str().unwrap_or("down")))
+        .map(|(name, c)| {
+            let error = c["error"].as_str().unwrap_or("down");
+            let settings = match name.as_str() {
+                "database" => {
+                    " (check AGENTIDP_DATABASE_URL and the secret \
+                               AGENTIDP_DATABASE_AUTH_TOKEN on every function, and that the \
+                               database is up)"
+                }
+                "key_value" => {
+                    " (check UPSTASH_REDIS_REST_URL and the secret \
+                                UPSTASH_REDIS_REST_TOKEN on every function, or REDIS_URL \
+                                natively)"
+                }
+                _ => "",
+            };
+            format!("{name}: {error}{settings}")
+        })
         .collect::<Vec<_>>()
-        .join(", ")
+        .join("; ")
 }
 
 /// With credentials (a profile, or the environment): a token and a call with it. Without, where

@@ -235,6 +235,78 @@ fn parse(text: &str, policy_id: &str) -> Result<PolicySet, PolicyInputError> {
 #[derive(Debug, Default)]
 pub struct CompiledPolicies {
     set: PolicySet,
+    /// Each statement's annotations a decision quotes, read once: Cedar parses the key of every
+    /// annotation lookup, which cost more than evaluating the whole set.
+    annotations: HashMap<PolicyId, Annotations>,
+    /// What the set reads of the principal and of the context: only that is built per request.
+    principal_reads: Reads,
+    context_reads: Reads,
+}
+
+/// A statement's `@max_lifetime_seconds` and `@reason`.
+#[derive(Debug, Default)]
+struct Annotations {
+    max_lifetime_seconds: Option<i64>,
+    reason: Option<String>,
+}
+
+/// The attributes of one variable (`principal`, `context`) that a policy set reads.
+#[derive(Debug, Default)]
+enum Reads {
+    /// The variable is used whole somewhere (compared, passed on): build every attribute.
+    #[default]
+    All,
+    /// Only these are read, each as `var.attr`, `var["attr"]` or `var has attr`.
+    Only(BTreeSet<String>),
+}
+
+impl Reads {
+    /// Walks the policies' JSON form (Cedar's EST), where an attribute read is
+    /// `{".": {"left": {"Var": v}, "attr": a}}` (or `"has"`), and any other `{"Var": v}` uses
+    /// the variable whole. A policy that cannot be shown as JSON counts as reading everything.
+    fn of(set: &PolicySet, variable: &str) -> Reads {
+        let mut read = BTreeSet::new();
+        for policy in set.policies() {
+            let Ok(json) = policy.to_json() else {
+                return Reads::All;
+            };
+            if !attributes_read(&json, variable, &mut read) {
+                return Reads::All;
+            }
+        }
+        Reads::Only(read)
+    }
+
+    fn includes(&self, attribute: &str) -> bool {
+        match self {
+            Reads::All => true,
+            Reads::Only(read) => read.contains(attribute),
+        }
+    }
+}
+
+/// Adds to `read` the attributes of `variable` that `node` reads; false when it uses the variable
+/// other than by reading an attribute.
+fn attributes_read(node: &Value, variable: &str, read: &mut BTreeSet<String>) -> bool {
+    match node {
+        Value::Object(members) => members.iter().all(|(key, inner)| {
+            if key == "Var" {
+                return inner.as_str() != Some(variable);
+            }
+            if key == "." || key == "has" {
+                let of_variable = inner["left"]["Var"].as_str() == Some(variable);
+                if let (true, Some(attribute)) = (of_variable, inner["attr"].as_str()) {
+                    read.insert(attribute.to_owned());
+                    return true;
+                }
+            }
+            attributes_read(inner, variable, read)
+        }),
+        Value::Array(items) => items
+            .iter()
+            .all(|item| attributes_read(item, variable, read)),
+        _ => true,
+    }
 }
 
 impl CompiledPolicies {
@@ -253,7 +325,24 @@ impl CompiledPolicies {
                     .map_err(|e| format!("policy {id}: {e}"))?;
             }
         }
-        Ok(CompiledPolicies { set })
+        let annotations = set
+            .policies()
+            .map(|statement| {
+                let annotations = Annotations {
+                    max_lifetime_seconds: statement
+                        .annotation(MAX_LIFETIME_ANNOTATION)
+                        .and_then(|cap| cap.parse().ok()),
+                    reason: statement.annotation(REASON_ANNOTATION).map(str::to_owned),
+                };
+                (statement.id().clone(), annotations)
+            })
+            .collect();
+        Ok(CompiledPolicies {
+            annotations,
+            principal_reads: Reads::of(&set, "principal"),
+            context_reads: Reads::of(&set, "context"),
+            set,
+        })
     }
 
     /// An organization without policies behaves as if Cedar were not there.
@@ -374,10 +463,10 @@ impl PolicyPrincipal {
         }
     }
 
-    /// The principal as the schema's entity (every attribute present, as [`SCHEMA`] requires;
-    /// a test checks the entities against it).
-    fn entity(&self) -> Option<Entity> {
-        let attrs: HashMap<String, RestrictedExpression> = match self {
+    /// The principal as the schema's entity, with the attributes the policies read (all of them
+    /// conform to [`SCHEMA`]; a test checks the whole entity against it).
+    fn entity(&self, reads: &Reads) -> Option<Entity> {
+        let mut attrs: HashMap<String, RestrictedExpression> = match self {
             PolicyPrincipal::Agent(agent) => HashMap::from([
                 ("id".to_owned(), text(&agent.id)),
                 ("agent_type".to_owned(), text(&agent.agent_type)),
@@ -398,6 +487,7 @@ impl PolicyPrincipal {
                 ),
             ]),
         };
+        attrs.retain(|name, _| reads.includes(name));
         Entity::new(self.uid(), attrs, HashSet::new()).ok()
     }
 }
@@ -457,20 +547,18 @@ pub struct ScopeDecision {
 }
 
 /// The entities and the fixed part of the context of one token request, built once for all its
-/// scopes and audiences.
+/// scopes and audiences, with only what the policies read. Audiences have neither attributes nor
+/// parents, so they need no entity: Cedar treats an entity it is not given as just that.
 fn request_parts(
+    compiled: &CompiledPolicies,
     request: &TokenRequest<'_>,
 ) -> Option<(Entities, Vec<(String, RestrictedExpression)>)> {
-    let mut entities = vec![request.principal.entity()?];
-    for audience in request.audiences {
-        entities.push(Entity::new_no_attrs(
-            uid(&names().audience, audience),
-            HashSet::new(),
-        ));
-    }
-    let entities = Entities::from_entities(entities, None).ok()?;
+    let entities = match &compiled.principal_reads {
+        Reads::Only(read) if read.is_empty() => Entities::empty(),
+        reads => Entities::from_entities([request.principal.entity(reads)?], None).ok()?,
+    };
     let facts = request.facts;
-    let context = vec![
+    let mut context = vec![
         ("grant_type".to_owned(), text(&facts.grant_type)),
         (
             "client_auth_method".to_owned(),
@@ -487,6 +575,7 @@ fn request_parts(
             RestrictedExpression::new_long(facts.lifetime_seconds),
         ),
     ];
+    context.retain(|(name, _)| compiled.context_reads.includes(name));
     Some((entities, context))
 }
 
@@ -499,7 +588,8 @@ pub fn decide(
     request: &TokenRequest<'_>,
     scopes: &[&str],
 ) -> Vec<ScopeDecision> {
-    let parts = request_parts(request);
+    let parts = request_parts(compiled, request);
+    let scope_read = compiled.context_reads.includes("scope");
     let principal = request.principal.uid();
     let action = uid(&names().action, request.action.id());
     let authorizer = Authorizer::new();
@@ -517,7 +607,9 @@ pub fn decide(
             for audience in request.audiences {
                 let answer = parts.as_ref().and_then(|(entities, context)| {
                     let mut pairs = context.clone();
-                    pairs.push(("scope".to_owned(), text(scope)));
+                    if scope_read {
+                        pairs.push(("scope".to_owned(), text(scope)));
+                    }
                     let context = Context::from_pairs(pairs).ok()?;
                     let cedar_request = Request::new(
                         principal.clone(),
@@ -536,11 +628,8 @@ pub fn decide(
                 let reasons: Vec<&PolicyId> = answer.diagnostics().reason().collect();
                 if answer.decision() == Decision::Allow {
                     for statement in reasons {
-                        if let Some(cap) = compiled
-                            .set
-                            .annotation(statement, MAX_LIFETIME_ANNOTATION)
-                            .and_then(|c| c.parse::<i64>().ok())
-                        {
+                        let annotations = compiled.annotations.get(statement);
+                        if let Some(cap) = annotations.and_then(|a| a.max_lifetime_seconds) {
                             decision.max_lifetime_seconds =
                                 Some(decision.max_lifetime_seconds.map_or(cap, |c| c.min(cap)));
                         }
@@ -556,9 +645,9 @@ pub fn decide(
                     for statement in reasons {
                         if decision.reason.is_none() {
                             decision.reason = compiled
-                                .set
-                                .annotation(statement, REASON_ANNOTATION)
-                                .map(str::to_owned);
+                                .annotations
+                                .get(statement)
+                                .and_then(|a| a.reason.clone());
                         }
                         determining.insert(policy_of(statement));
                     }
@@ -717,7 +806,8 @@ when { context.scope == "payments:write" && principal.deployment_env == "product
                 audiences: &audiences,
                 facts: &facts,
             };
-            let (entities, mut context) = request_parts(&request).unwrap();
+            let (entities, mut context) =
+                request_parts(&CompiledPolicies::default(), &request).unwrap();
             let checked = Entities::from_entities(entities.iter().cloned(), Some(schema()));
             assert!(checked.is_ok(), "{checked:?}");
             context.push(("scope".to_owned(), text("read:docs")));
@@ -732,6 +822,64 @@ when { context.scope == "payments:write" && principal.deployment_env == "product
             );
             assert!(validated.is_ok(), "{validated:?}");
         }
+    }
+
+    #[test]
+    fn only_the_attributes_policies_read_are_built_and_decisions_do_not_change() {
+        let reading = r#"permit(principal is AgentIdP::Agent, action, resource)
+when { principal.capabilities.contains(context.scope) && context has key_bound };
+forbid(principal, action, resource) when { principal["deployment_env"] == "staging" };"#;
+        let compiled = CompiledPolicies::compile([("p1", reading)]).unwrap();
+        let only = |reads: &Reads| match reads {
+            Reads::All => None,
+            Reads::Only(read) => Some(read.iter().cloned().collect::<Vec<_>>()),
+        };
+        assert_eq!(
+            only(&compiled.principal_reads),
+            Some(vec!["capabilities".into(), "deployment_env".into()])
+        );
+        assert_eq!(
+            only(&compiled.context_reads),
+            Some(vec!["key_bound".into(), "scope".into()])
+        );
+        // A variable used whole, not through an attribute, needs every attribute.
+        let whole = "permit(principal, action, resource) when { context == context && principal == principal };";
+        let compiled = CompiledPolicies::compile([("p2", whole)]).unwrap();
+        assert!(only(&compiled.context_reads).is_none());
+        assert!(only(&compiled.principal_reads).is_none());
+
+        let texts = [
+            ("p1", reading),
+            (
+                "p3",
+                r#"@max_lifetime_seconds("60") permit(principal, action, resource) when { context.lifetime_seconds < 100000 && principal.tags.contains("trusted") };"#,
+            ),
+            (
+                "p4",
+                r#"@reason("no staging") forbid(principal, action, resource) when { context.client_ip like "10.*" };"#,
+            ),
+        ];
+        let pruned = CompiledPolicies::compile(texts).unwrap();
+        let whole = CompiledPolicies {
+            principal_reads: Reads::All,
+            context_reads: Reads::All,
+            ..CompiledPolicies::compile(texts).unwrap()
+        };
+        let principal = agent();
+        let facts = facts();
+        let audiences = vec!["https://issuer.example".to_owned()];
+        let request = TokenRequest {
+            principal: &principal,
+            action: PolicyAction::IssueToken,
+            audiences: &audiences,
+            facts: &facts,
+        };
+        let scopes = ["payments:write", "read:docs", "other"];
+        assert_eq!(
+            decide(&pruned, &request, &scopes),
+            decide(&whole, &request, &scopes)
+        );
+        assert!(decide(&pruned, &request, &scopes)[0].allowed);
     }
 
     #[test]

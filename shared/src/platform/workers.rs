@@ -182,16 +182,12 @@ pub async fn dispatch_on_schedule(routes: fn() -> Router<AppState>, env: worker:
         ),
         Err(e) => warn(&format!("scheduled dispatch failed: {e}")),
     }
-    // The audit logs' periodic checkpoints and one pass of retention (each batch its own
-    // transaction; the next trigger goes on where this one stopped).
-    if let Err(e) = crate::services::audit_log::checkpoint_all(&state, now, 100).await {
-        warn(&format!("scheduled audit checkpoints failed: {e}"));
-    }
-    match crate::services::retention::sweep(&state, now).await {
-        Ok(removed) if removed > 0 => {
-            worker::console_log!("scheduled audit retention: {removed} events removed")
-        }
-        Ok(_) => {}
-        Err(e) => warn(&format!("scheduled audit retention failed: {e}")),
+    match crate::services::retention::upkeep(&state, now).await {
+        Ok(done) => worker::console_log!(
+            "scheduled audit upkeep: {} checkpoints, {} events removed",
+            done.checkpoints,
+            done.removed
+        ),
+        Err(e) => warn(&format!("scheduled audit upkeep failed: {e}")),
     }
 }

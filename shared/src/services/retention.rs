@@ -2,6 +2,8 @@
 //! in bounded batches of whole 16-event blocks, each behind a signed checkpoint covering them, in
 //! one transaction with the audit event recording the removal.
 
+use serde::Serialize;
+
 use crate::domain::audit::Outcome;
 use crate::domain::caller::OrgId;
 use crate::domain::merkle::BLOCK;
@@ -103,4 +105,25 @@ pub async fn sweep(state: &AppState, now: i64) -> Result<i64, ServiceError> {
             _ => return Ok(removed),
         }
     }
+}
+
+/// What one pass of audit upkeep did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Upkeep {
+    /// Audit logs that grew and got a signed checkpoint.
+    pub checkpoints: u64,
+    /// Events removed past retention.
+    pub removed: u64,
+}
+
+/// The edge's scheduled audit upkeep (the Workers' Cron Trigger; the scheduler that calls Spin's
+/// dispatch): checkpoints up to 100 logs that grew, then one retention pass. Each step is its own
+/// transaction, so the next call goes on where an interrupted one stopped.
+pub async fn upkeep(state: &AppState, now: i64) -> Result<Upkeep, ServiceError> {
+    let checkpoints = audit_log::checkpoint_all(state, now, 100).await?;
+    let removed = sweep(state, now).await?;
+    Ok(Upkeep {
+        checkpoints: checkpoints as u64,
+        removed: removed.max(0) as u64,
+    })
 }

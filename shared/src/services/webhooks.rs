@@ -430,6 +430,10 @@ pub struct DispatchReport {
     pub failed: u64,
     /// Subscriptions disabled (`410 Gone`, failing for days).
     pub disabled: u64,
+    /// The audit upkeep the operator's dispatch also runs (Spin has no Cron Trigger: its
+    /// scheduler's call is the one that checkpoints and applies retention).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub audit: Option<crate::services::retention::Upkeep>,
 }
 
 /// Attempts every delivery of `scope` due at `now` (up to a bound per call): leases a batch in one
