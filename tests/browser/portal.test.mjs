@@ -287,7 +287,7 @@ describe("the portal in Chromium", { timeout: 240_000 }, () => {
     // On a phone each agent is a card: its actions are on screen, not past six columns.
     await page.setViewportSize({ width: 390, height: 844 });
     const onPhone = page.locator("#agents-table tbody tr", { hasText: name });
-    for (const action of ["Credentials", "Suspend", "Decommission"]) {
+    for (const action of ["Credentials of", "Suspend", "Decommission"]) {
       const button = onPhone.getByRole("button", { name: `${action} ${name}` });
       await button.scrollIntoViewIfNeeded();
       const box = await button.boundingBox();
