@@ -305,6 +305,20 @@ pub async fn newest_doc(db: &dyn Database) -> Result<i64, DbError> {
     })
 }
 
+/// The marketplace's version (`marketplace_version`): triggers bump it in the transaction of every
+/// change a listing shows, so it names what every listing answered now would contain.
+pub async fn version(db: &dyn Database) -> Result<i64, DbError> {
+    let row = db
+        .query_one(Statement::new(
+            "SELECT version FROM marketplace_version WHERE id = 1",
+        ))
+        .await?;
+    Ok(match row {
+        Some(row) => row.get("version")?,
+        None => 0,
+    })
+}
+
 /// The type and tags of the newest matches of `search` (at most [`FACET_WINDOW`]): what facets
 /// count.
 pub async fn facet_sample(
