@@ -7,7 +7,8 @@
 #   BENCH_BIN=/tmp/agentidp-before bash bench/marketplace.sh   # an older build, for before/after
 #
 # Knobs (environment): BENCH_AGENTS (default 100000), BENCH_CONNECTIONS (default 4: latency, not
-# saturation), BENCH_DURATION (default 10s), BENCH_WARMUP (default 2s), BENCH_BIN.
+# saturation), BENCH_DURATION (default 10s), BENCH_WARMUP (default 2s), BENCH_BIN, BENCH_KEEP=1 (keep
+# the work directory with the seeded database, to look at query plans with sqlite3 afterwards).
 # Agents are seeded through SQL into the stopped server's database (bench/marketplace_seed.py):
 # registering 100,000 through the API takes far longer than the measurement here. The rows go
 # through the schema's own triggers, so the full-text index is what the API would have built.
@@ -37,7 +38,14 @@ stop_server() {
   fi
   SERVER_PID=
 }
-cleanup() { stop_server; rm -rf "$WORK_DIR"; }
+cleanup() {
+  stop_server
+  if [[ ${BENCH_KEEP:-0} == 1 ]]; then
+    echo "kept $WORK_DIR (the seeded database: $WORK_DIR/data/agentidp.db)"
+  else
+    rm -rf "$WORK_DIR"
+  fi
+}
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM

@@ -289,7 +289,7 @@ for runtime in workers:$workers_base spin:$spin_base; do
   echo "== scenario against the ${runtime%%:*} builds (${runtime#*:})"
   scheduled=
   [[ ${runtime%%:*} == workers ]] && scheduled=$scheduled_url
-  AGENTIDP_BASE_URL=${runtime#*:} AGENTIDP_SCHEDULED_URL=$scheduled \
+  AGENTIDP_BASE_URL=${runtime#*:} AGENTIDP_SCHEDULED_URL=$scheduled AGENTIDP_EDGE_RUNTIME=${runtime%%:*} \
     cargo test -q -p agentidp-tests --test scenario --test operator \
     || fail "scenario against the ${runtime%%:*} builds"
   echo "== agentidp doctor against the ${runtime%%:*} builds"

@@ -87,6 +87,44 @@ impl PolicySets {
     }
 }
 
+/// What one instance computed for marketplace searches (rankings, facet samples), valid at one
+/// marketplace version (`services::marketplace::version`). The version is bumped in the commit of
+/// every change a listing shows, so an entry is reused only while nothing it depends on has
+/// changed, and a newer version read by any request empties the memo.
+pub struct SearchMemo<V>(Mutex<(i64, HashMap<String, Arc<V>>)>);
+
+impl<V> Default for SearchMemo<V> {
+    fn default() -> Self {
+        SearchMemo(Mutex::new((i64::MIN, HashMap::new())))
+    }
+}
+
+/// Searches one memo keeps; past it the memo starts over, which costs a recomputation, never a
+/// wrong answer.
+const MAX_MEMOIZED_SEARCHES: usize = 1024;
+
+impl<V> SearchMemo<V> {
+    pub fn get(&self, version: i64, key: &str) -> Option<Arc<V>> {
+        let memo = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        (memo.0 == version)
+            .then(|| memo.1.get(key).cloned())
+            .flatten()
+    }
+
+    /// Keeps `value`, computed after reading `version`; a value of an older version than the
+    /// memo's is dropped (the request that read it raced a change).
+    pub fn put(&self, version: i64, key: String, value: Arc<V>) {
+        let mut memo = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if version < memo.0 {
+            return;
+        }
+        if version > memo.0 || memo.1.len() >= MAX_MEMOIZED_SEARCHES {
+            *memo = (version, HashMap::new());
+        }
+        memo.1.insert(key, value);
+    }
+}
+
 pub struct Services {
     pub config: Config,
     pub db: Arc<dyn Database>,
@@ -105,6 +143,10 @@ pub struct Services {
     pub policy_sets: PolicySets,
     /// Signed A2A cards, by agent, card version and signing key.
     pub card_signatures: SignatureMemo,
+    /// Marketplace rankings (document, score) by search and snapshot.
+    pub search_rankings: SearchMemo<Vec<(i64, i64)>>,
+    /// Marketplace facet samples (type, tags of each counted match) by search.
+    pub search_facets: SearchMemo<Vec<(String, Vec<String>)>>,
 }
 
 #[derive(Clone)]
@@ -157,6 +199,8 @@ impl AppState {
             deliveries_due: DeliveriesDue::default(),
             policy_sets: PolicySets::default(),
             card_signatures: SignatureMemo::default(),
+            search_rankings: SearchMemo::default(),
+            search_facets: SearchMemo::default(),
         }))
     }
 

@@ -137,6 +137,12 @@ impl Server {
         self.child.is_some()
     }
 
+    /// Whether this is the Workers build (in workerd): `scripts/test-edge.sh` names the runtime
+    /// it runs the scenario against in `AGENTIDP_EDGE_RUNTIME`.
+    pub fn is_workers(&self) -> bool {
+        !self.is_native() && std::env::var("AGENTIDP_EDGE_RUNTIME").is_ok_and(|r| r == "workers")
+    }
+
     pub async fn start() -> Server {
         Server::start_with(&[]).await
     }

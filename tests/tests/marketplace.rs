@@ -694,3 +694,84 @@ async fn a_withdrawn_or_suspended_agent_is_gone_at_once() {
     let (_, page) = browse(&server, "/v1/marketplace/agents?q=ephemeral").await;
     assert!(ordered_names(&page).is_empty());
 }
+
+/// The deployment's marketplace version, as the database holds it.
+async fn marketplace_version(server: &Server) -> i64 {
+    let db = agentidp_tests::open_db(&server.data_dir.join("agentidp.db")).await;
+    let mut rows = db
+        .query("SELECT version FROM marketplace_version WHERE id = 1", ())
+        .await
+        .unwrap();
+    rows.next().await.unwrap().unwrap().get(0).unwrap()
+}
+
+/// What keys the reuse of searches (each instance's memo of rankings and facet counts, the
+/// Workers cache) moves with every change a listing shows and with nothing else; a search repeated
+/// after a change answers from the change.
+#[tokio::test]
+async fn the_marketplace_version_moves_with_every_listed_change_and_nothing_else() {
+    let server = Server::start().await;
+    let org = server.bootstrap("versioned").await;
+    let start = marketplace_version(&server).await;
+    let id = publish(
+        &server,
+        &org,
+        json!({ "name": "Heron", "description": "wades", "tags": ["alpha"] }),
+    )
+    .await;
+    let published = marketplace_version(&server).await;
+    assert!(published > start, "publishing moves it");
+    let search = "/v1/marketplace/agents?q=heron&facets=tags";
+    let (_, page) = browse(&server, search).await;
+    assert_eq!(page["facets"]["tags"][0]["value"], "alpha", "{page}");
+
+    let private = register(
+        &server,
+        &org,
+        json!({ "name": "Heron twin", "agent_type": "x" }),
+    )
+    .await;
+    let patch = |id: String, body: Value| {
+        let server = &server;
+        let org = &org;
+        async move {
+            let response = server
+                .patch(&format!("/v1/agents/{id}"), &org.token, body)
+                .await;
+            assert_eq!(response.status(), 200);
+        }
+    };
+    patch(
+        private.clone(),
+        json!({ "name": "Heron triplet", "description": "hidden" }),
+    )
+    .await;
+    patch(
+        id.clone(),
+        json!({ "metadata": { "internal": "x" }, "email": "h@example.test" }),
+    )
+    .await;
+    assert_eq!(
+        marketplace_version(&server).await,
+        published,
+        "private agents and unlisted fields leave it alone"
+    );
+
+    let mut last = published;
+    for change in [
+        json!({ "tags": ["beta"] }),
+        json!({ "version": "2.0.0" }),
+        json!({ "deployment_env": "staging" }),
+        json!({ "visibility": "private" }),
+        json!({ "visibility": "public" }),
+    ] {
+        patch(id.clone(), change.clone()).await;
+        let now = marketplace_version(&server).await;
+        assert!(now > last, "{change} moves it");
+        last = now;
+    }
+    let (_, page) = browse(&server, search).await;
+    assert_eq!(ordered_names(&page), ["Heron"], "{page}");
+    assert_eq!(page["facets"]["tags"][0]["value"], "beta", "{page}");
+    assert_eq!(page["data"][0]["version"], "2.0.0", "{page}");
+}

@@ -722,3 +722,116 @@ async fn a_published_agent_is_found_and_has_a_signed_card_and_a_did() {
         assert_eq!(get(path.clone()).await.0, 404, "{path}");
     }
 }
+
+/// One anonymous search, as a client sees it: status, ETag, what says whether the Workers cache
+/// answered (`x-agentidp-cache`), and the body.
+async fn anonymous_search(
+    server: &Server,
+    path: &str,
+    if_none_match: Option<&str>,
+) -> (u16, String, Option<String>, Value) {
+    let mut request = server.http.get(server.url(path));
+    if let Some(etag) = if_none_match {
+        request = request.header("if-none-match", etag);
+    }
+    let response = request.send().await.unwrap();
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_owned())
+    };
+    let etag = header("etag").unwrap_or_default();
+    let cache = header("x-agentidp-cache");
+    let status = response.status().as_u16();
+    let body = if status == 304 {
+        Value::Null
+    } else {
+        response.json().await.unwrap()
+    };
+    (status, etag, cache, body)
+}
+
+/// A search asked again answers the same document and ETag (on Workers, from the Cache API once
+/// the first answer is stored), and `304` to a client that has it; an edit, a withdrawal and a
+/// republication each show in the very next search, with no waiting, in every deployment.
+#[tokio::test]
+async fn a_repeated_search_answers_the_same_until_a_listed_agent_changes() {
+    let server = Server::from_env().await;
+    let org = server.bootstrap(&unique("cached")).await;
+    let word = unique("kittiwake").replace('-', "");
+    let agent = server
+        .create_agent(
+            &org,
+            json!({
+                "name": format!("{word} relay"),
+                "agent_type": "relay",
+                "visibility": "public",
+                "description": "Relays messages.",
+            }),
+        )
+        .await;
+    let id = agent["id"].as_str().unwrap().to_owned();
+    let path = format!("/v1/marketplace/agents?q={word}");
+
+    let (status, etag, cache, first) = anonymous_search(&server, &path, None).await;
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(first["data"][0]["id"], id.as_str(), "{first}");
+    assert!(etag.starts_with('"'), "a strong ETag: {etag}");
+    if server.is_workers() {
+        assert_eq!(cache.as_deref(), Some("miss"));
+        // The copy is stored after the response (`waitUntil`): ask until the cache answers.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let (status, again_etag, cache, again) = anonymous_search(&server, &path, None).await;
+            assert_eq!((status, &again_etag, &again), (200, &etag, &first));
+            if cache.as_deref() == Some("hit") {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "never served from the cache"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    } else {
+        assert_eq!(cache, None, "only Workers have the Cache API");
+        let (status, again_etag, _, again) = anonymous_search(&server, &path, None).await;
+        assert_eq!((status, &again_etag, &again), (200, &etag, &first));
+    }
+    let (status, revalidated, _, _) = anonymous_search(&server, &path, Some(&etag)).await;
+    assert_eq!((status, revalidated.as_str()), (304, etag.as_str()));
+
+    let edited = server
+        .patch(
+            &format!("/v1/agents/{id}"),
+            &org.token,
+            json!({ "description": "Relays parcels." }),
+        )
+        .await;
+    assert_eq!(edited.status(), 200);
+    let (status, edited_etag, _, page) = anonymous_search(&server, &path, Some(&etag)).await;
+    assert_eq!(status, 200, "the old ETag no longer matches: {page}");
+    assert_eq!(page["data"][0]["description"], "Relays parcels.", "{page}");
+    assert_ne!(edited_etag, etag);
+
+    for (visibility, listed) in [("private", false), ("public", true)] {
+        let response = server
+            .patch(
+                &format!("/v1/agents/{id}"),
+                &org.token,
+                json!({ "visibility": visibility }),
+            )
+            .await;
+        assert_eq!(response.status(), 200);
+        let (status, _, _, page) = anonymous_search(&server, &path, None).await;
+        assert_eq!(status, 200, "{page}");
+        let ids: Vec<&Value> = page["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| &a["id"])
+            .collect();
+        assert_eq!(ids.contains(&&json!(id)), listed, "{visibility}: {page}");
+    }
+}

@@ -97,10 +97,31 @@ pub async fn search(state: &AppState, query: SearchQuery) -> Result<SearchResult
         _ if ranked && !nothing => store::newest_doc(db).await?,
         _ => 0,
     };
+    // Rankings and facet samples are reused while the marketplace's version stays: bm25 weighs
+    // every match of a word (a full pass over its postings, milliseconds for a common word at
+    // 100,000 agents), and the same searches (a word being typed, a popular one) come again and
+    // again. The version is one single-row read, bumped in the commit of any listing change.
+    let version = if !nothing && (ranked || !query.facets.is_empty()) {
+        Some(store::version(db).await?)
+    } else {
+        None
+    };
+    // `Search`'s Debug form names every criterion, so equal keys are equal searches.
+    let memo_key = format!("{search:?}");
     let rows = if nothing {
         Vec::new()
     } else if ranked {
-        let ranking = store::ranked(db, &search, snapshot).await?;
+        let key = format!("{snapshot} {memo_key}");
+        let ranking = match version.and_then(|v| state.search_rankings.get(v, &key)) {
+            Some(ranking) => ranking,
+            None => {
+                let ranking = std::sync::Arc::new(store::ranked(db, &search, snapshot).await?);
+                if let Some(v) = version {
+                    state.search_rankings.put(v, key, ranking.clone());
+                }
+                ranking
+            }
+        };
         let fetch = usize::try_from(page.fetch()).unwrap_or(usize::MAX);
         let next: Vec<(i64, i64)> = ranking[resume_at(&ranking, after.as_ref())..]
             .iter()
@@ -132,10 +153,16 @@ pub async fn search(state: &AppState, query: SearchQuery) -> Result<SearchResult
     let facets = if query.facets.is_empty() {
         None
     } else {
-        let sample = if nothing {
-            Vec::new()
-        } else {
-            store::facet_sample(db, &search).await?
+        let sample = match version {
+            None => std::sync::Arc::new(Vec::new()),
+            Some(v) => match state.search_facets.get(v, &memo_key) {
+                Some(sample) => sample,
+                None => {
+                    let sample = std::sync::Arc::new(store::facet_sample(db, &search).await?);
+                    state.search_facets.put(v, memo_key, sample.clone());
+                    sample
+                }
+            },
         };
         Some(count_facets(&query.facets, &sample))
     };
@@ -144,6 +171,13 @@ pub async fn search(state: &AppState, query: SearchQuery) -> Result<SearchResult
         next_cursor: page.next_cursor,
         facets,
     })
+}
+
+/// The version of everything the marketplace lists: it changes, in the same commit, with every
+/// publication, withdrawal or edit of a listed agent, so what a search found at one version is
+/// what it finds while the version stays the same.
+pub async fn version(state: &AppState) -> Result<i64, ServiceError> {
+    Ok(store::version(state.db.as_ref()).await?)
 }
 
 /// A listed agent with the version of what it shows; anything else is simply not found.

@@ -42,6 +42,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0010_audit_tree",
         include_str!("../../../schema/0010_audit_tree.sql"),
     ),
+    (
+        "0011_marketplace_version",
+        include_str!("../../../schema/0011_marketplace_version.sql"),
+    ),
 ];
 
 /// The newest schema this binary knows.
