@@ -4,11 +4,12 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::str::FromStr;
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use cedar_policy::{
-    Authorizer, Context, Decision, Entities, Entity, EntityId, EntityTypeName, EntityUid, PolicyId,
-    PolicySet, Request, RestrictedExpression, Schema, ValidationMode, Validator,
+    ActionConstraint, Authorizer, Context, Decision, Entities, Entity, EntityId, EntityTypeName,
+    EntityUid, Policy, PolicyId, PolicySet, PrincipalConstraint, Request, ResourceConstraint,
+    RestrictedExpression, Schema, ValidationMode, Validator,
 };
 use miette::Diagnostic;
 use serde::{Deserialize, Serialize};
@@ -241,6 +242,72 @@ pub struct CompiledPolicies {
     /// What the set reads of the principal and of the context: only that is built per request.
     principal_reads: Reads,
     context_reads: Reads,
+    /// The statements whose scope can match a principal type, action and audience, by those three.
+    applicable: Mutex<HashMap<(bool, PolicyAction, String), Arc<PolicySet>>>,
+}
+
+/// Audiences per organization whose applicable statements one set keeps; past it the memo starts
+/// over, which costs rebuilding a subset, never a different decision.
+const MAX_APPLICABLE_SETS: usize = 256;
+
+impl CompiledPolicies {
+    /// The statements whose head (`principal is`, `action ==`, `resource ==`) can match this
+    /// request. Cedar evaluates any other statement to "not satisfied", so leaving it out changes
+    /// no decision and no determining policy, and saves evaluating it per scope.
+    fn applicable(&self, is_agent: bool, action: PolicyAction, audience: &str) -> Arc<PolicySet> {
+        let key = (is_agent, action, audience.to_owned());
+        let mut memo = self.applicable.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(set) = memo.get(&key) {
+            return Arc::clone(set);
+        }
+        let principal_type = if is_agent {
+            &names().agent
+        } else {
+            &names().workflow
+        };
+        let action_uid = uid(&names().action, action.id());
+        let audience_uid = uid(&names().audience, audience);
+        let statements = self.set.policies().filter(|statement| {
+            head_can_match(statement, principal_type, &action_uid, &audience_uid)
+        });
+        let subset = match PolicySet::from_policies(statements.cloned()) {
+            Ok(subset) => Arc::new(subset),
+            // Cannot happen (the statements come from one valid set); the whole set is correct.
+            Err(_) => Arc::new(self.set.clone()),
+        };
+        if memo.len() >= MAX_APPLICABLE_SETS {
+            memo.clear();
+        }
+        memo.insert(key, Arc::clone(&subset));
+        subset
+    }
+}
+
+/// Whether a statement's scope can match. Conservative where it depends on more than the types
+/// and the action and audience: a principal `==` or `in` is left to Cedar. Audiences and actions
+/// have no parents in the schema, so `in` one of them is equality.
+fn head_can_match(
+    statement: &Policy,
+    principal_type: &EntityTypeName,
+    action: &EntityUid,
+    audience: &EntityUid,
+) -> bool {
+    let principal = match statement.principal_constraint() {
+        PrincipalConstraint::Is(t) | PrincipalConstraint::IsIn(t, _) => &t == principal_type,
+        PrincipalConstraint::Any | PrincipalConstraint::In(_) | PrincipalConstraint::Eq(_) => true,
+    };
+    let action = match statement.action_constraint() {
+        ActionConstraint::Any => true,
+        ActionConstraint::Eq(a) => &a == action,
+        ActionConstraint::In(actions) => actions.contains(action),
+    };
+    let resource = match statement.resource_constraint() {
+        ResourceConstraint::Any => true,
+        ResourceConstraint::Eq(r) | ResourceConstraint::In(r) => &r == audience,
+        ResourceConstraint::Is(t) => &t == audience.type_name(),
+        ResourceConstraint::IsIn(t, r) => &t == audience.type_name() && &r == audience,
+    };
+    principal && action && resource
 }
 
 /// A statement's `@max_lifetime_seconds` and `@reason`.
@@ -338,6 +405,7 @@ impl CompiledPolicies {
             })
             .collect();
         Ok(CompiledPolicies {
+            applicable: Mutex::default(),
             annotations,
             principal_reads: Reads::of(&set, "principal"),
             context_reads: Reads::of(&set, "context"),
@@ -493,7 +561,7 @@ impl PolicyPrincipal {
 }
 
 /// The schema's actions.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PolicyAction {
     IssueToken,
@@ -591,6 +659,12 @@ pub fn decide(
     let parts = request_parts(compiled, request);
     let scope_read = compiled.context_reads.includes("scope");
     let principal = request.principal.uid();
+    let is_agent = matches!(request.principal, PolicyPrincipal::Agent(_));
+    let applicable: Vec<Arc<PolicySet>> = request
+        .audiences
+        .iter()
+        .map(|audience| compiled.applicable(is_agent, request.action, audience))
+        .collect();
     let action = uid(&names().action, request.action.id());
     let authorizer = Authorizer::new();
     scopes
@@ -604,7 +678,7 @@ pub fn decide(
                 max_lifetime_seconds: None,
             };
             let mut determining = BTreeSet::new();
-            for audience in request.audiences {
+            for (audience, statements) in request.audiences.iter().zip(&applicable) {
                 let answer = parts.as_ref().and_then(|(entities, context)| {
                     let mut pairs = context.clone();
                     if scope_read {
@@ -619,7 +693,7 @@ pub fn decide(
                         None,
                     )
                     .ok()?;
-                    Some(authorizer.is_authorized(&cedar_request, &compiled.set, entities))
+                    Some(authorizer.is_authorized(&cedar_request, statements, entities))
                 });
                 let Some(answer) = answer else {
                     decision.allowed = false;
@@ -855,6 +929,18 @@ forbid(principal, action, resource) when { principal["deployment_env"] == "stagi
                 r#"@max_lifetime_seconds("60") permit(principal, action, resource) when { context.lifetime_seconds < 100000 && principal.tags.contains("trusted") };"#,
             ),
             (
+                "p5",
+                r#"@reason("not for pay") forbid(principal is AgentIdP::Agent, action, resource == AgentIdP::Audience::"https://pay.example") when { context.scope == "read:docs" };"#,
+            ),
+            (
+                "p6",
+                r#"permit(principal is AgentIdP::Workflow, action == AgentIdP::Action::"exchange_token", resource);"#,
+            ),
+            (
+                "p7",
+                r#"permit(principal, action in [AgentIdP::Action::"issue_token"], resource in AgentIdP::Audience::"https://pay.example");"#,
+            ),
+            (
                 "p4",
                 r#"@reason("no staging") forbid(principal, action, resource) when { context.client_ip like "10.*" };"#,
             ),
@@ -865,21 +951,54 @@ forbid(principal, action, resource) when { principal["deployment_env"] == "stagi
             context_reads: Reads::All,
             ..CompiledPolicies::compile(texts).unwrap()
         };
+        // Every statement evaluated, as if no head were ever ruled out.
+        let every = PolicySet::from_policies(whole.set.policies().cloned()).unwrap();
+        for audience in ["https://issuer.example", "https://pay.example"] {
+            whole.applicable.lock().unwrap().insert(
+                (true, PolicyAction::IssueToken, audience.to_owned()),
+                Arc::new(every.clone()),
+            );
+        }
         let principal = agent();
         let facts = facts();
-        let audiences = vec!["https://issuer.example".to_owned()];
-        let request = TokenRequest {
-            principal: &principal,
-            action: PolicyAction::IssueToken,
-            audiences: &audiences,
-            facts: &facts,
-        };
         let scopes = ["payments:write", "read:docs", "other"];
+        for audiences in [
+            vec!["https://issuer.example".to_owned()],
+            vec!["https://pay.example".to_owned()],
+            vec![
+                "https://issuer.example".to_owned(),
+                "https://pay.example".to_owned(),
+            ],
+        ] {
+            let request = TokenRequest {
+                principal: &principal,
+                action: PolicyAction::IssueToken,
+                audiences: &audiences,
+                facts: &facts,
+            };
+            assert_eq!(
+                decide(&pruned, &request, &scopes),
+                decide(&whole, &request, &scopes),
+                "{audiences:?}"
+            );
+            assert!(decide(&pruned, &request, &scopes)[0].allowed);
+        }
+        // The pay audience's forbid (p5) and the workflow's permit (p6) are ruled out by their
+        // heads elsewhere; p7 applies to the pay audience only.
+        let subset = |audience: &str| -> Vec<String> {
+            let mut ids: Vec<String> = pruned
+                .applicable(true, PolicyAction::IssueToken, audience)
+                .policies()
+                .map(|statement| policy_of(statement.id()))
+                .collect();
+            ids.sort();
+            ids
+        };
+        assert_eq!(subset("https://issuer.example"), ["p1", "p1", "p3", "p4"]);
         assert_eq!(
-            decide(&pruned, &request, &scopes),
-            decide(&whole, &request, &scopes)
+            subset("https://pay.example"),
+            ["p1", "p1", "p3", "p4", "p5", "p7"]
         );
-        assert!(decide(&pruned, &request, &scopes)[0].allowed);
     }
 
     #[test]
