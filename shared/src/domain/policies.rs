@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use cedar_policy::{
@@ -14,6 +15,7 @@ use cedar_policy::{
 use miette::Diagnostic;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 
 /// The Cedar schema every organization's policies are validated against (`GET
 /// /v1/policies/schema`). Optional facts are empty strings or sets rather than absent, so
@@ -235,6 +237,8 @@ fn parse(text: &str, policy_id: &str) -> Result<PolicySet, PolicyInputError> {
 /// An organization's policies, parsed once per policy-set version.
 #[derive(Debug, Default)]
 pub struct CompiledPolicies {
+    /// Names this compilation in the decision memo: a recompiled set is a new one.
+    id: u64,
     set: PolicySet,
     /// Each statement's annotations a decision quotes, read once: Cedar parses the key of every
     /// annotation lookup, which cost more than evaluating the whole set.
@@ -404,7 +408,9 @@ impl CompiledPolicies {
                 (statement.id().clone(), annotations)
             })
             .collect();
+        static COMPILATIONS: AtomicU64 = AtomicU64::new(0);
         Ok(CompiledPolicies {
+            id: COMPILATIONS.fetch_add(1, Ordering::Relaxed) + 1,
             applicable: Mutex::default(),
             annotations,
             principal_reads: Reads::of(&set, "principal"),
@@ -531,33 +537,85 @@ impl PolicyPrincipal {
         }
     }
 
+    /// The principal's attributes, as the schema's entity has them: one list for building the
+    /// entity and for the decision memo's key, so the two cannot disagree on what is read.
+    fn facts(&self) -> [(&'static str, Fact<'_>); 6] {
+        match self {
+            PolicyPrincipal::Agent(agent) => [
+                ("id", Fact::Text(&agent.id)),
+                ("agent_type", Fact::Text(&agent.agent_type)),
+                ("capabilities", Fact::Texts(&agent.capabilities)),
+                ("deployment_env", Fact::Text(&agent.deployment_env)),
+                ("owner", Fact::Text(&agent.owner)),
+                ("tags", Fact::Texts(&agent.tags)),
+            ],
+            PolicyPrincipal::Workflow(workflow) => [
+                ("repository", Fact::Text(&workflow.repository)),
+                ("repository_id", Fact::Text(&workflow.repository_id)),
+                ("ref", Fact::Text(&workflow.git_ref)),
+                ("environment", Fact::Text(&workflow.environment)),
+                ("event_name", Fact::Text(&workflow.event_name)),
+                ("job_workflow_ref", Fact::Text(&workflow.job_workflow_ref)),
+            ],
+        }
+    }
+
     /// The principal as the schema's entity, with the attributes the policies read (all of them
     /// conform to [`SCHEMA`]; a test checks the whole entity against it).
     fn entity(&self, reads: &Reads) -> Option<Entity> {
-        let mut attrs: HashMap<String, RestrictedExpression> = match self {
-            PolicyPrincipal::Agent(agent) => HashMap::from([
-                ("id".to_owned(), text(&agent.id)),
-                ("agent_type".to_owned(), text(&agent.agent_type)),
-                ("capabilities".to_owned(), texts(&agent.capabilities)),
-                ("deployment_env".to_owned(), text(&agent.deployment_env)),
-                ("owner".to_owned(), text(&agent.owner)),
-                ("tags".to_owned(), texts(&agent.tags)),
-            ]),
-            PolicyPrincipal::Workflow(workflow) => HashMap::from([
-                ("repository".to_owned(), text(&workflow.repository)),
-                ("repository_id".to_owned(), text(&workflow.repository_id)),
-                ("ref".to_owned(), text(&workflow.git_ref)),
-                ("environment".to_owned(), text(&workflow.environment)),
-                ("event_name".to_owned(), text(&workflow.event_name)),
-                (
-                    "job_workflow_ref".to_owned(),
-                    text(&workflow.job_workflow_ref),
-                ),
-            ]),
-        };
-        attrs.retain(|name, _| reads.includes(name));
+        let attrs: HashMap<String, RestrictedExpression> = self
+            .facts()
+            .iter()
+            .filter(|(name, _)| reads.includes(name))
+            .map(|(name, fact)| ((*name).to_owned(), fact.expression()))
+            .collect();
         Entity::new(self.uid(), attrs, HashSet::new()).ok()
     }
+}
+
+/// One attribute's value, as Cedar sees it.
+enum Fact<'a> {
+    Text(&'a str),
+    Texts(&'a [String]),
+    Long(i64),
+    Bool(bool),
+}
+
+impl Fact<'_> {
+    fn expression(&self) -> RestrictedExpression {
+        match self {
+            Fact::Text(value) => text(value),
+            Fact::Texts(values) => texts(values),
+            Fact::Long(value) => RestrictedExpression::new_long(*value),
+            Fact::Bool(value) => RestrictedExpression::new_bool(*value),
+        }
+    }
+
+    /// Feeds the value to a memo key, tagged and length-prefixed so that no two different
+    /// values feed the same bytes.
+    fn feed(&self, key: &mut Sha256) {
+        match self {
+            Fact::Text(value) => feed_text(key, b'T', value),
+            Fact::Texts(values) => {
+                key.update([b'S']);
+                key.update((values.len() as u64).to_le_bytes());
+                for value in values.iter() {
+                    feed_text(key, b'T', value);
+                }
+            }
+            Fact::Long(value) => {
+                key.update([b'L']);
+                key.update(value.to_le_bytes());
+            }
+            Fact::Bool(value) => key.update([b'B', u8::from(*value)]),
+        }
+    }
+}
+
+fn feed_text(key: &mut Sha256, tag: u8, value: &str) {
+    key.update([tag]);
+    key.update((value.len() as u64).to_le_bytes());
+    key.update(value.as_bytes());
 }
 
 /// The schema's actions.
@@ -587,6 +645,20 @@ pub struct RequestFacts {
     pub client_ip: String,
     pub key_bound: bool,
     pub lifetime_seconds: i64,
+}
+
+impl RequestFacts {
+    /// The context's attributes but the scope (see [`PolicyPrincipal::facts`]).
+    fn facts(&self) -> [(&'static str, Fact<'_>); 6] {
+        [
+            ("grant_type", Fact::Text(&self.grant_type)),
+            ("client_auth_method", Fact::Text(&self.client_auth_method)),
+            ("now", Fact::Long(self.now)),
+            ("client_ip", Fact::Text(&self.client_ip)),
+            ("key_bound", Fact::Bool(self.key_bound)),
+            ("lifetime_seconds", Fact::Long(self.lifetime_seconds)),
+        ]
+    }
 }
 
 /// One token request, as policies see it.
@@ -625,48 +697,130 @@ fn request_parts(
         Reads::Only(read) if read.is_empty() => Entities::empty(),
         reads => Entities::from_entities([request.principal.entity(reads)?], None).ok()?,
     };
-    let facts = request.facts;
-    let mut context = vec![
-        ("grant_type".to_owned(), text(&facts.grant_type)),
-        (
-            "client_auth_method".to_owned(),
-            text(&facts.client_auth_method),
-        ),
-        ("now".to_owned(), RestrictedExpression::new_long(facts.now)),
-        ("client_ip".to_owned(), text(&facts.client_ip)),
-        (
-            "key_bound".to_owned(),
-            RestrictedExpression::new_bool(facts.key_bound),
-        ),
-        (
-            "lifetime_seconds".to_owned(),
-            RestrictedExpression::new_long(facts.lifetime_seconds),
-        ),
-    ];
-    context.retain(|(name, _)| compiled.context_reads.includes(name));
+    let context = request
+        .facts
+        .facts()
+        .iter()
+        .filter(|(name, _)| compiled.context_reads.includes(name))
+        .map(|(name, fact)| ((*name).to_owned(), fact.expression()))
+        .collect();
     Some((entities, context))
+}
+
+/// Cedar's answer to one query: what a decision keeps of it.
+#[derive(Debug)]
+struct Answer {
+    allowed: bool,
+    /// The determining statements.
+    reasons: Vec<PolicyId>,
+}
+
+/// Answers already computed, by a digest of everything the query's outcome depends on: the
+/// compiled set, the principal's uid, the action, the audience, the scope, and the attributes the
+/// set reads. A decision is a pure function of those, so a repeated request (an agent renewing
+/// its token) is answered without evaluating Cedar again. Shared by every organization and
+/// bounded (a full shard starts over, which costs evaluating again, never a different answer).
+struct DecisionMemo([Mutex<HashMap<[u8; 32], Arc<Answer>>>; MEMO_SHARDS]);
+
+const MEMO_SHARDS: usize = 16;
+const MEMO_ENTRIES_PER_SHARD: usize = 4096;
+
+impl DecisionMemo {
+    fn get() -> &'static DecisionMemo {
+        static MEMO: OnceLock<DecisionMemo> = OnceLock::new();
+        MEMO.get_or_init(|| DecisionMemo(std::array::from_fn(|_| Mutex::default())))
+    }
+
+    fn shard(&self, key: &[u8; 32]) -> &Mutex<HashMap<[u8; 32], Arc<Answer>>> {
+        &self.0[usize::from(key[0]) % MEMO_SHARDS]
+    }
+
+    fn answer(&self, key: &[u8; 32]) -> Option<Arc<Answer>> {
+        let shard = self.shard(key).lock().unwrap_or_else(|p| p.into_inner());
+        shard.get(key).cloned()
+    }
+
+    fn keep(&self, key: [u8; 32], answer: Arc<Answer>) {
+        let mut shard = self.shard(&key).lock().unwrap_or_else(|p| p.into_inner());
+        if shard.len() >= MEMO_ENTRIES_PER_SHARD {
+            shard.clear();
+        }
+        shard.insert(key, answer);
+    }
+}
+
+/// The part of a memo key one request shares across its scopes and audiences.
+fn request_key(compiled: &CompiledPolicies, request: &TokenRequest<'_>) -> Sha256 {
+    let mut key = Sha256::new();
+    key.update(compiled.id.to_le_bytes());
+    match request.principal {
+        PolicyPrincipal::Agent(agent) => feed_text(&mut key, b'G', &agent.id),
+        PolicyPrincipal::Workflow(workflow) => feed_text(&mut key, b'W', &workflow.repository),
+    }
+    feed_text(&mut key, b'A', request.action.id());
+    for (name, fact) in request.principal.facts().iter() {
+        if compiled.principal_reads.includes(name) {
+            feed_text(&mut key, b'N', name);
+            fact.feed(&mut key);
+        }
+    }
+    for (name, fact) in request.facts.facts().iter() {
+        if compiled.context_reads.includes(name) {
+            feed_text(&mut key, b'N', name);
+            fact.feed(&mut key);
+        }
+    }
+    key
 }
 
 /// Decides each scope for every audience of the request: a scope is allowed when every audience
 /// allows it. Entities and context are built from typed facts in the schema's shape (checked
 /// against it by a test), so they are not re-validated per request; anything that fails to build
-/// denies, failing closed.
+/// denies, failing closed. Cedar is asked only what the decision memo does not already hold.
 pub fn decide(
     compiled: &CompiledPolicies,
     request: &TokenRequest<'_>,
     scopes: &[&str],
 ) -> Vec<ScopeDecision> {
-    let parts = request_parts(compiled, request);
+    let memo = DecisionMemo::get();
+    let shared_key = request_key(compiled, request);
+    // Built on the first query the memo cannot answer, then reused for the request's others.
+    let mut parts = None;
     let scope_read = compiled.context_reads.includes("scope");
-    let principal = request.principal.uid();
     let is_agent = matches!(request.principal, PolicyPrincipal::Agent(_));
-    let applicable: Vec<Arc<PolicySet>> = request
-        .audiences
-        .iter()
-        .map(|audience| compiled.applicable(is_agent, request.action, audience))
-        .collect();
-    let action = uid(&names().action, request.action.id());
     let authorizer = Authorizer::new();
+    let mut ask = |audience: &str, scope: &str| -> Option<Arc<Answer>> {
+        let mut key = shared_key.clone();
+        feed_text(&mut key, b'R', audience);
+        feed_text(&mut key, b'S', scope);
+        let key: [u8; 32] = key.finalize().into();
+        if let Some(answer) = memo.answer(&key) {
+            return Some(answer);
+        }
+        let (entities, context) = parts
+            .get_or_insert_with(|| request_parts(compiled, request))
+            .as_ref()?;
+        let mut pairs = context.clone();
+        if scope_read {
+            pairs.push(("scope".to_owned(), text(scope)));
+        }
+        let cedar_request = Request::new(
+            request.principal.uid(),
+            uid(&names().action, request.action.id()),
+            uid(&names().audience, audience),
+            Context::from_pairs(pairs).ok()?,
+            None,
+        )
+        .ok()?;
+        let statements = compiled.applicable(is_agent, request.action, audience);
+        let response = authorizer.is_authorized(&cedar_request, &statements, entities);
+        let answer = Arc::new(Answer {
+            allowed: response.decision() == Decision::Allow,
+            reasons: response.diagnostics().reason().cloned().collect(),
+        });
+        memo.keep(key, Arc::clone(&answer));
+        Some(answer)
+    };
     scopes
         .iter()
         .map(|scope| {
@@ -678,30 +832,13 @@ pub fn decide(
                 max_lifetime_seconds: None,
             };
             let mut determining = BTreeSet::new();
-            for (audience, statements) in request.audiences.iter().zip(&applicable) {
-                let answer = parts.as_ref().and_then(|(entities, context)| {
-                    let mut pairs = context.clone();
-                    if scope_read {
-                        pairs.push(("scope".to_owned(), text(scope)));
-                    }
-                    let context = Context::from_pairs(pairs).ok()?;
-                    let cedar_request = Request::new(
-                        principal.clone(),
-                        action.clone(),
-                        uid(&names().audience, audience),
-                        context,
-                        None,
-                    )
-                    .ok()?;
-                    Some(authorizer.is_authorized(&cedar_request, statements, entities))
-                });
-                let Some(answer) = answer else {
+            for audience in request.audiences {
+                let Some(answer) = ask(audience, scope) else {
                     decision.allowed = false;
                     continue;
                 };
-                let reasons: Vec<&PolicyId> = answer.diagnostics().reason().collect();
-                if answer.decision() == Decision::Allow {
-                    for statement in reasons {
+                if answer.allowed {
+                    for statement in &answer.reasons {
                         let annotations = compiled.annotations.get(statement);
                         if let Some(cap) = annotations.and_then(|a| a.max_lifetime_seconds) {
                             decision.max_lifetime_seconds =
@@ -716,7 +853,7 @@ pub fn decide(
                         determining.clear();
                     }
                     decision.allowed = false;
-                    for statement in reasons {
+                    for statement in &answer.reasons {
                         if decision.reason.is_none() {
                             decision.reason = compiled
                                 .annotations
@@ -999,6 +1136,44 @@ forbid(principal, action, resource) when { principal["deployment_env"] == "stagi
             subset("https://pay.example"),
             ["p1", "p1", "p3", "p4", "p5", "p7"]
         );
+    }
+
+    #[test]
+    fn a_remembered_decision_answers_only_the_same_facts() {
+        let staging = r#"permit(principal, action, resource) when { principal.deployment_env == "staging" && context.lifetime_seconds <= 600 };"#;
+        let compiled = CompiledPolicies::compile([("p1", staging)]).unwrap();
+        let audiences = vec!["https://a.example".to_owned()];
+        let allowed = |compiled: &CompiledPolicies, id: &str, env: &str, lifetime: i64| {
+            let principal = PolicyPrincipal::Agent(AgentFacts {
+                id: id.into(),
+                deployment_env: env.into(),
+                ..AgentFacts::default()
+            });
+            let facts = RequestFacts {
+                lifetime_seconds: lifetime,
+                ..facts()
+            };
+            let request = TokenRequest {
+                principal: &principal,
+                action: PolicyAction::IssueToken,
+                audiences: &audiences,
+                facts: &facts,
+            };
+            decide(compiled, &request, &["read:docs"])[0].allowed
+        };
+        // Each attribute the set reads, changed alone, changes the answer; asking again after
+        // the others were remembered gives the same answer as the first time.
+        for _ in 0..2 {
+            assert!(allowed(&compiled, "a1", "staging", 600));
+            assert!(!allowed(&compiled, "a1", "production", 600));
+            assert!(!allowed(&compiled, "a1", "staging", 601));
+            assert!(allowed(&compiled, "a2", "staging", 60));
+        }
+        // A recompiled set is asked afresh, never answered from what the old one decided.
+        let forbidding = format!("{staging}\nforbid(principal, action, resource);");
+        let recompiled = CompiledPolicies::compile([("p1", forbidding.as_str())]).unwrap();
+        assert!(!allowed(&recompiled, "a1", "staging", 600));
+        assert!(allowed(&compiled, "a1", "staging", 600));
     }
 
     #[test]
