@@ -296,6 +296,28 @@ for runtime in workers:$workers_base spin:$spin_base; do
   AGENTIDP_CONFIG_DIR="$work/doctor-config" "$root/target/debug/agentidp" doctor -o table \
     --url "${runtime#*:}" || fail "agentidp doctor against the ${runtime%%:*} builds"
 done
+# An instance older than the schema it meets (a rollback of the code without the database): with a
+# migration this build does not know in the database, a new Spin instance (wasmtime serve makes one
+# per request for these wasip2 components) refuses to guess and says so, as RFC 6749 errors under
+# /oauth2/. Running Workers isolates checked the schema when they started: expand-then-contract
+# keeps them correct, and each new isolate checks again.
+echo "== an instance older than the database schema answers 503"
+hrana() {
+  local answer
+  answer=$(python3 -c 'import json, sys; print(json.dumps({"requests": [{"type": "execute", "stmt": {"sql": sys.argv[1]}}, {"type": "close"}]}))' "$1" \
+    | curl -fsS -H "authorization: Bearer $token" -H 'content-type: application/json' \
+      --data-binary @- "http://127.0.0.1:$hrana_port/v2/pipeline") || fail "the Hrana stand-in refused: $1"
+  [[ $answer != *'"type":"error"'* ]] || fail "the Hrana stand-in answered an error: $answer"
+}
+hrana "INSERT INTO schema_migrations (version, applied_at) VALUES ('9999_from_the_future', 0)"
+newer_jwks=$(curl -sS -w ' %{http_code}' "$spin_base/.well-known/jwks.json")
+newer_token=$(curl -sS -w ' %{http_code}' -d grant_type=client_credentials "$spin_base/oauth2/token")
+hrana "DELETE FROM schema_migrations WHERE version = '9999_from_the_future'"
+[[ $newer_jwks == *'"code":"schema_newer_than_binary"'*' 503' ]] \
+  || fail "an older Spin instance answered: $newer_jwks"
+[[ $newer_token == *'"error":"temporarily_unavailable"'*'9999_from_the_future'*' 503' ]] \
+  || fail "an older Spin instance's token endpoint answered: $newer_token"
+curl -fsS -o /dev/null "$spin_base/.well-known/jwks.json" || fail "Spin did not recover once the schema was known"
 # The descriptors deploy as they are: wrangler bundles each Worker without uploading anything.
 for function in "${FUNCTIONS[@]}"; do
   echo "== wrangler deploy --dry-run --env $function"

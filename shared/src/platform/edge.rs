@@ -15,6 +15,7 @@ use crate::http::app::application;
 use crate::http::error::ApiError;
 use crate::http::extract::ClientIp;
 use crate::http::observe::observed;
+use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::platform::hrana::HranaDatabase;
 use crate::platform::kv_timeout::TimeoutKv;
 use crate::platform::metrics_log;
@@ -137,7 +138,7 @@ pub async fn instance(
 }
 
 /// Buffers a platform body, refusing more than the edge limit.
-pub(crate) async fn collect_body<B>(body: B) -> Result<Bytes, Response<Body>>
+pub(crate) async fn collect_body<B>(body: B) -> Result<Bytes, ApiError>
 where
     B: http_body::Body<Data = Bytes>,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -152,9 +153,26 @@ where
             StatusCode::PAYLOAD_TOO_LARGE,
             "payload_too_large",
             format!("the request body exceeds {MAX_EDGE_BODY_BYTES} bytes"),
-        )
-        .into_response()),
+        )),
     }
+}
+
+/// A refusal made before the routes run (the body over the limit, an instance that could not be
+/// built), in the format the path's clients read: RFC 6749 errors under `/oauth2/`.
+fn refused_before_routing(path: &str, problem: ApiError) -> Response<Body> {
+    if !path.starts_with("/oauth2/") {
+        return problem.into_response();
+    }
+    let code = match problem.status {
+        StatusCode::PAYLOAD_TOO_LARGE => ErrorCode::RequestTooLarge,
+        StatusCode::SERVICE_UNAVAILABLE => ErrorCode::TemporarilyUnavailable,
+        _ => ErrorCode::ServerError,
+    };
+    OAuthError {
+        code,
+        description: problem.detail,
+    }
+    .into_response()
 }
 
 /// Runs one platform request through the function's routes. `client_ip` reads the caller's address
@@ -173,11 +191,11 @@ where
     let (parts, body) = request.into_parts();
     let body = match collect_body(body).await {
         Ok(body) => body,
-        Err(response) => return response,
+        Err(problem) => return refused_before_routing(parts.uri.path(), problem),
     };
     let app = match instance(routes, source, platform).await {
         Ok((_, app)) => app,
-        Err(problem) => return problem.into_response(),
+        Err(problem) => return refused_before_routing(parts.uri.path(), problem),
     };
     let ip = client_ip(&parts.headers);
     let mut request = axum::http::Request::from_parts(parts, Body::from(body));
@@ -206,5 +224,56 @@ impl<F: std::future::Future> std::future::Future for AssertSend<F> {
     ) -> std::task::Poll<F::Output> {
         // SAFETY: structural pinning of the only field; it is never moved out.
         unsafe { self.map_unchecked_mut(|s| &mut s.0) }.poll(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::BodyExt;
+
+    async fn answer(path: &str, problem: ApiError) -> (StatusCode, serde_json::Value) {
+        let response = refused_before_routing(path, problem);
+        let status = response.status();
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        (status, serde_json::from_slice(&body).unwrap())
+    }
+
+    #[tokio::test]
+    async fn a_refusal_before_routing_speaks_rfc_6749_under_oauth2_only() {
+        let newer = || {
+            ApiError::from(crate::ports::sql::DbError::SchemaNewer {
+                database: "9999_next".into(),
+                binary: "0011_now".into(),
+            })
+        };
+        let (status, body) = answer("/oauth2/token", newer()).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(body["error"], "temporarily_unavailable", "{body}");
+        assert!(body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("9999_next"));
+        let (status, body) = answer("/v1/agents", newer()).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(body["code"], "schema_newer_than_binary", "{body}");
+        let too_large = || ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "big");
+        let (status, body) = answer("/oauth2/introspect", too_large()).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (StatusCode::PAYLOAD_TOO_LARGE, Some("invalid_request"))
+        );
+        let (status, body) = answer(
+            "/oauth2/revoke",
+            misconfigured(ConfigError {
+                variable: "AGENTIDP_DATABASE_URL",
+                reason: "is missing".into(),
+            }),
+        )
+        .await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (StatusCode::INTERNAL_SERVER_ERROR, Some("server_error"))
+        );
     }
 }
