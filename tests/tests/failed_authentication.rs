@@ -29,8 +29,9 @@ fn unauthorized() -> (u16, String) {
     (401, "invalid_client".to_owned())
 }
 
-fn slowed_down() -> (u16, String) {
-    (429, "slow_down".to_owned())
+/// 429 (RFC 6585) as RFC 6749's `temporarily_unavailable`, never the device flow's `slow_down`.
+fn too_many() -> (u16, String) {
+    (429, "temporarily_unavailable".to_owned())
 }
 
 #[tokio::test]
@@ -44,10 +45,10 @@ async fn a_limited_address_is_refused_before_its_secret_is_checked() {
     }
     let refused = token_request(&server, &attacker, &org.client_id, "wrong").await;
     assert!(refused.headers().get("retry-after").is_some());
-    assert_eq!(oauth_error(refused).await, slowed_down());
+    assert_eq!(oauth_error(refused).await, too_many());
     // A 429 says nothing about the secret: the right one is refused the same way from there.
     let right = token_request(&server, &attacker, &org.client_id, &org.client_secret).await;
-    assert_eq!(oauth_error(right).await, slowed_down());
+    assert_eq!(oauth_error(right).await, too_many());
     // Introspection and revocation authenticate the same way, so they are refused too.
     let introspect = attacker
         .post(server.url("/oauth2/introspect"))
@@ -56,7 +57,7 @@ async fn a_limited_address_is_refused_before_its_secret_is_checked() {
         .send()
         .await
         .unwrap();
-    assert_eq!(oauth_error(introspect).await, slowed_down());
+    assert_eq!(oauth_error(introspect).await, too_many());
     // Another address is not limited by this one's failures.
     let elsewhere = client_from([127, 0, 0, 10]);
     let response = token_request(&server, &elsewhere, &org.client_id, &org.client_secret).await;
@@ -64,33 +65,81 @@ async fn a_limited_address_is_refused_before_its_secret_is_checked() {
 }
 
 #[tokio::test]
-async fn guesses_spread_over_addresses_are_limited_per_client() {
+async fn a_spent_client_budget_refuses_the_failing_addresses_not_the_client() {
     let server =
         Server::start_with(&[("AGENTIDP_RATE_LIMIT_CLIENT_FAILURES_PER_MINUTE", "5")]).await;
     let org = server.bootstrap("acme").await;
-    let agent = server.agent_with_secret(&org, "bystander", &[]).await;
+    let agent = server.agent_with_secret(&org, "target", &[]).await;
     for address in 20..25u8 {
-        let response = token_request(
-            &server,
-            &client_from([127, 0, 0, address]),
-            &org.client_id,
-            "x",
-        )
-        .await;
+        let http = client_from([127, 0, 0, address]);
+        let response = token_request(&server, &http, &agent.client_id, "x").await;
         assert_eq!(
             oauth_error(response).await,
             unauthorized(),
             "from .{address}"
         );
     }
-    let fresh = client_from([127, 0, 0, 30]);
-    let refused = token_request(&server, &fresh, &org.client_id, "x").await;
-    assert_eq!(oauth_error(refused).await, slowed_down());
-    let right = token_request(&server, &fresh, &org.client_id, &org.client_secret).await;
-    assert_eq!(oauth_error(right).await, slowed_down());
-    // The budget is the client's: another client of the organization is untouched.
-    let response = token_request(&server, &fresh, &agent.client_id, &agent.client_secret).await;
+    let reported = failure_events(&server, &org.token).await.len();
+    // The budget is spent: an address that has been failing is refused, the right secret too.
+    let failing = client_from([127, 0, 0, 20]);
+    let right = token_request(&server, &failing, &agent.client_id, &agent.client_secret).await;
+    assert!(right.headers().get("retry-after").is_some());
+    assert_eq!(oauth_error(right).await, too_many());
+    // An address that has not been failing still gets its credentials checked: the right secret
+    // gets a token, a wrong one the usual 401, which is neither tallied nor audited any more.
+    let clean = client_from([127, 0, 0, 30]);
+    let right = token_request(&server, &clean, &agent.client_id, &agent.client_secret).await;
+    assert_eq!(right.status(), 200);
+    let wrong = token_request(
+        &server,
+        &client_from([127, 0, 0, 31]),
+        &agent.client_id,
+        "x",
+    )
+    .await;
+    assert_eq!(oauth_error(wrong).await, unauthorized());
+    assert_eq!(failure_events(&server, &org.token).await.len(), reported);
+    // ... and that address has now been failing.
+    let again = token_request(
+        &server,
+        &client_from([127, 0, 0, 31]),
+        &agent.client_id,
+        &agent.client_secret,
+    )
+    .await;
+    assert_eq!(oauth_error(again).await, too_many());
+}
+
+/// The flood that locked a client out: about 360 wrong secrets for its id from eight addresses
+/// (each within its own budget, the client's spent), then the client's right secret from a
+/// clean address gets a token, and the flooding addresses are still refused.
+#[tokio::test]
+async fn a_flood_of_wrong_secrets_from_eight_addresses_does_not_lock_the_client_out() {
+    // The production defaults (the harness raises every limit out of the way).
+    let server = Server::start_with(&[
+        ("AGENTIDP_RATE_LIMIT_IP_PER_MINUTE", "60"),
+        ("AGENTIDP_RATE_LIMIT_CLIENT_FAILURES_PER_MINUTE", "300"),
+    ])
+    .await;
+    let org = server.bootstrap("acme").await;
+    let agent = server.agent_with_secret(&org, "target", &[]).await;
+    let flooders: Vec<Client> = (100..108u8).map(|a| client_from([127, 0, 0, a])).collect();
+    let mut answers = std::collections::BTreeMap::new();
+    for guess in 0..360 {
+        let http = &flooders[guess % flooders.len()];
+        let response = token_request(&server, http, &agent.client_id, "guess").await;
+        *answers.entry(oauth_error(response).await).or_insert(0) += 1;
+    }
+    // 300 failures spend the client's budget; the rest are refused at their failing addresses.
+    assert_eq!(answers.get(&unauthorized()), Some(&300), "{answers:?}");
+    assert_eq!(answers.get(&too_many()), Some(&60), "{answers:?}");
+    let clean = client_from([127, 0, 0, 200]);
+    let response = token_request(&server, &clean, &agent.client_id, &agent.client_secret).await;
     assert_eq!(response.status(), 200);
+    for http in &flooders {
+        let response = token_request(&server, http, &agent.client_id, &agent.client_secret).await;
+        assert_eq!(oauth_error(response).await, too_many());
+    }
 }
 
 #[tokio::test]
@@ -178,17 +227,20 @@ async fn an_unknown_client_id_spends_its_failure_budget_like_a_known_one() {
         Server::start_with(&[("AGENTIDP_RATE_LIMIT_CLIENT_FAILURES_PER_MINUTE", "3")]).await;
     let org = server.bootstrap("acme").await;
     let unknown = "agt_0000000000000000000000000000";
-    // The same work, so the same answers: three failures, then the claimed id is slowed down,
-    // whether or not it exists.
-    for client_id in [org.client_id.as_str(), unknown] {
+    // The same work, so the same answers: three failures spend the budget, then a failing
+    // address is refused and a clean one is checked, whether or not the id exists.
+    for (client_id, clean) in [(org.client_id.as_str(), 50u8), (unknown, 51)] {
         for address in 40..43u8 {
             let http = client_from([127, 0, 0, address]);
             let response = token_request(&server, &http, client_id, "wrong").await;
             assert_eq!(oauth_error(response).await, unauthorized(), "{client_id}");
         }
-        let http = client_from([127, 0, 0, 50]);
+        let http = client_from([127, 0, 0, 40]);
         let response = token_request(&server, &http, client_id, "wrong").await;
-        assert_eq!(oauth_error(response).await, slowed_down(), "{client_id}");
+        assert_eq!(oauth_error(response).await, too_many(), "{client_id}");
+        let http = client_from([127, 0, 0, clean]);
+        let response = token_request(&server, &http, client_id, "wrong").await;
+        assert_eq!(oauth_error(response).await, unauthorized(), "{client_id}");
     }
 }
 

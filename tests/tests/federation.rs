@@ -1242,7 +1242,7 @@ async fn refused_exchanges_count_against_the_callers_address() {
     let (status, body) = exchange(&server, Grant::JwtBearer, "a.b.c", &agent).await;
     assert_eq!(
         (status, body["error"].as_str()),
-        (429, Some("slow_down")),
+        (429, Some("temporarily_unavailable")),
         "{body}"
     );
 }

@@ -27,7 +27,6 @@ impl Class {
             Some("invalid_client" | "invalid_grant" | "unauthorized_client" | "invalid_scope") => {
                 return Class::Authentication
             }
-            Some("slow_down") => return Class::RateLimited,
             _ => {}
         }
         match status {
@@ -177,7 +176,14 @@ mod tests {
         assert_eq!(Class::of_answer(403, None), Class::Authentication);
         assert_eq!(Class::of_answer(404, None), Class::NotFound);
         assert_eq!(Class::of_answer(409, None), Class::Conflict);
-        assert_eq!(Class::of_answer(429, Some("slow_down")), Class::RateLimited);
+        assert_eq!(
+            Class::of_answer(429, Some("temporarily_unavailable")),
+            Class::RateLimited
+        );
+        assert_eq!(
+            Class::of_answer(503, Some("temporarily_unavailable")),
+            Class::Server
+        );
         assert_eq!(Class::of_answer(429, None), Class::RateLimited);
         assert_eq!(Class::of_answer(503, None), Class::Server);
     }

@@ -168,7 +168,7 @@ fn oauth_status(code: ErrorCode) -> StatusCode {
     match code {
         ErrorCode::InvalidClient => StatusCode::UNAUTHORIZED,
         ErrorCode::RequestTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-        ErrorCode::SlowDown => StatusCode::TOO_MANY_REQUESTS,
+        ErrorCode::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
         ErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         ErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
         ErrorCode::InvalidRequest

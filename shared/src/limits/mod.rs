@@ -168,6 +168,20 @@ impl DecisionSlot {
     }
 }
 
+/// One window's state, looked at without counting ([`Limiter::peek`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Peeked {
+    pub decision: Decision,
+    /// Hits in the window now.
+    pub in_window: u64,
+}
+
+impl Peeked {
+    pub fn is_full(&self) -> bool {
+        !self.decision.admitted
+    }
+}
+
 /// Why a request was not admitted.
 #[derive(Debug)]
 pub enum Refusal {
@@ -320,21 +334,86 @@ impl Limiter {
         meter: Meter<'_>,
         reads: Vec<String>,
     ) -> Result<Admitted, Refusal> {
-        self.run(slot, subjects, meter, reads, false).await
+        self.run(slot, subjects, meter, reads, None).await
     }
 
-    /// Whether every one of `subjects` has room, without counting anything: for budgets checked
-    /// before any work is done and spent only by what the work then shows (failed
-    /// authentications). A refusal reports its decision; room does not, so the count that follows
-    /// sets the headers.
-    pub async fn has_room(
-        &self,
-        slot: &DecisionSlot,
-        subjects: &[Subject<'_>],
-    ) -> Result<(), Refusal> {
-        self.run(slot, subjects, Meter::Nothing, Vec::new(), true)
-            .await
-            .map(|_| ())
+    /// The windows of the subjects whose limit is on, with each one's position in `subjects`.
+    async fn windows_of(&self, subjects: &[Subject<'_>]) -> Vec<(usize, Window)> {
+        let mut windows = Vec::with_capacity(subjects.len());
+        for (position, subject) in subjects.iter().enumerate() {
+            let limit = self.limit_for(*subject).await;
+            if limit > 0 {
+                windows.push((
+                    position,
+                    Window {
+                        key: subject.key(self.limits.ipv6_prefix),
+                        limit,
+                        window_millis: self.limits.window_millis(),
+                    },
+                ));
+            }
+        }
+        windows
+    }
+
+    /// Each window's state without counting anything (`None` for a limit that is off, or when the
+    /// store failed and limits fail open): for checks that depend on more than "is there room",
+    /// such as whether an address has been failing. Refusing on what it shows is
+    /// [`Limiter::refuse`].
+    pub async fn peek(&self, subjects: &[Subject<'_>]) -> Result<Vec<Option<Peeked>>, Refusal> {
+        let now = self.clock.now_millis();
+        let window_millis = self.limits.window_millis();
+        let (positions, windows): (Vec<usize>, Vec<Window>) =
+            self.windows_of(subjects).await.into_iter().unzip();
+        let mut peeked = vec![None; subjects.len()];
+        if windows.is_empty() {
+            return Ok(peeked);
+        }
+        let admission = Admission {
+            windows,
+            peek: true,
+            reads: Vec::new(),
+            unless_revoked: None,
+            counters: Vec::new(),
+            counter_ttl_seconds: kv_keys::USAGE_COUNTER_TTL_SECONDS,
+            now_millis: now,
+            hit_id: format!("{now}-{}", random_token::<9>(self.entropy.as_ref())),
+        };
+        match self.kv.admit(&admission).await {
+            Ok(outcome) => {
+                for ((window, state), position) in admission
+                    .windows
+                    .iter()
+                    .zip(&outcome.windows)
+                    .zip(positions)
+                {
+                    let full = state.in_window >= window.limit;
+                    peeked[position] = Some(Peeked {
+                        decision: Decision::new(window.limit, window_millis, now, !full, state),
+                        in_window: state.in_window,
+                    });
+                }
+                Ok(peeked)
+            }
+            Err(e) if self.limits.on_kv_failure == FailurePolicy::Closed => {
+                Err(Refusal::Unavailable(e))
+            }
+            Err(e) => {
+                metrics::record(metrics::Event::RateLimitFailedOpen);
+                tracing::warn!(error = %e, "rate limit store failed; admitting unchecked (fail open)");
+                Ok(peeked)
+            }
+        }
+    }
+
+    /// Refuses by `subject`'s peeked window: its decision goes to the response's headers
+    /// (`Retry-After` included) and the refusal to the metrics.
+    pub fn refuse(&self, slot: &DecisionSlot, subject: Subject<'_>, peeked: Peeked) -> Refusal {
+        slot.set(peeked.decision);
+        metrics::record(metrics::Event::RateLimited {
+            limit: subject.limit_name(),
+        });
+        Refusal::Limited(peeked.decision)
     }
 
     /// Like [`Limiter::admit_all`], for a call made with an access token whose revocation entries
@@ -349,15 +428,8 @@ impl Limiter {
         revocation_keys: Vec<String>,
         issued_at: i64,
     ) -> Result<Admitted, Refusal> {
-        self.run_with(
-            slot,
-            subjects,
-            meter,
-            revocation_keys,
-            false,
-            Some(issued_at),
-        )
-        .await
+        self.run(slot, subjects, meter, revocation_keys, Some(issued_at))
+            .await
     }
 
     async fn run(
@@ -366,36 +438,16 @@ impl Limiter {
         subjects: &[Subject<'_>],
         meter: Meter<'_>,
         reads: Vec<String>,
-        peek: bool,
-    ) -> Result<Admitted, Refusal> {
-        self.run_with(slot, subjects, meter, reads, peek, None)
-            .await
-    }
-
-    async fn run_with(
-        &self,
-        slot: &DecisionSlot,
-        subjects: &[Subject<'_>],
-        meter: Meter<'_>,
-        reads: Vec<String>,
-        peek: bool,
         unless_revoked: Option<i64>,
     ) -> Result<Admitted, Refusal> {
         let now = self.clock.now_millis();
         let window_millis = self.limits.window_millis();
-        let mut windows = Vec::with_capacity(subjects.len());
-        let mut names = Vec::with_capacity(subjects.len());
-        for subject in subjects {
-            let limit = self.limit_for(*subject).await;
-            if limit > 0 {
-                names.push(subject.limit_name());
-                windows.push(Window {
-                    key: subject.key(self.limits.ipv6_prefix),
-                    limit,
-                    window_millis,
-                });
-            }
-        }
+        let (names, windows): (Vec<&str>, Vec<Window>) = self
+            .windows_of(subjects)
+            .await
+            .into_iter()
+            .map(|(position, window)| (subjects[position].limit_name(), window))
+            .unzip();
         let (counters, counter_ttl_seconds) = match meter {
             Meter::Nothing => (Vec::new(), kv_keys::USAGE_COUNTER_TTL_SECONDS),
             Meter::ApiCall { org_id } => (
@@ -426,7 +478,7 @@ impl Limiter {
         let limited = !windows.is_empty();
         let admission = Admission {
             windows,
-            peek,
+            peek: false,
             reads,
             unless_revoked,
             counters,
@@ -444,9 +496,7 @@ impl Limiter {
                         Decision::new(w.limit, window_millis, now, outcome.admitted, state)
                     });
                 if let Some(decision) = Decision::binding(decisions) {
-                    if !(peek && outcome.admitted) {
-                        slot.set(decision);
-                    }
+                    slot.set(decision);
                     if !outcome.admitted {
                         // Labelled by the first full window: the one that refused.
                         let full = names
@@ -462,7 +512,7 @@ impl Limiter {
                     }
                 }
                 let mut values = outcome.values;
-                let tally = if tallied && !peek {
+                let tally = if tallied {
                     let before = values.pop().flatten().and_then(|v| v.parse::<u64>().ok());
                     Some(Tally {
                         count: before.unwrap_or(0) + 1,

@@ -21,9 +21,10 @@ pub enum ErrorCode {
     InvalidTarget,
     /// RFC 7009 §2.2.1.
     UnsupportedTokenType,
-    /// The client exceeds its rate limit: the registered token-endpoint error meaning exactly
-    /// this (RFC 8628 §3.5), answered with 429.
-    SlowDown,
+    /// A rate limit or failure budget refuses the request: 429 with `Retry-After` (RFC 6585),
+    /// as `temporarily_unavailable`, RFC 6749's error for a server that cannot handle the request
+    /// for now. Not `slow_down`: that is the device flow's polling error (RFC 8628 §3.5).
+    TooManyRequests,
     TemporarilyUnavailable,
     ServerError,
 }
@@ -39,8 +40,9 @@ impl ErrorCode {
             ErrorCode::InvalidScope => "invalid_scope",
             ErrorCode::InvalidTarget => "invalid_target",
             ErrorCode::UnsupportedTokenType => "unsupported_token_type",
-            ErrorCode::SlowDown => "slow_down",
-            ErrorCode::TemporarilyUnavailable => "temporarily_unavailable",
+            ErrorCode::TemporarilyUnavailable | ErrorCode::TooManyRequests => {
+                "temporarily_unavailable"
+            }
             ErrorCode::ServerError => "server_error",
         }
     }
@@ -95,8 +97,8 @@ impl OAuthError {
             format!("the request body exceeds {limit} bytes"),
         )
     }
-    pub fn slow_down(description: impl Into<String>) -> Self {
-        Self::new(ErrorCode::SlowDown, description)
+    pub fn too_many_requests(description: impl Into<String>) -> Self {
+        Self::new(ErrorCode::TooManyRequests, description)
     }
     pub fn server_error(detail: impl std::fmt::Display) -> Self {
         tracing::error!(error = %detail, "token endpoint internal error");
@@ -142,8 +144,8 @@ impl From<KvError> for OAuthError {
 impl From<Refusal> for OAuthError {
     fn from(refusal: Refusal) -> Self {
         match refusal {
-            Refusal::Limited(decision) => OAuthError::slow_down(format!(
-                "too many requests for this client; retry in {} s",
+            Refusal::Limited(decision) => OAuthError::too_many_requests(format!(
+                "too many requests; retry in {} s",
                 decision.reset_seconds
             )),
             Refusal::Unavailable(e) => OAuthError::temporarily_unavailable(e),

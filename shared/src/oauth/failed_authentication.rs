@@ -1,46 +1,74 @@
 //! Failed client authentication: the budgets checked before any work (per address, and per client
 //! from every address), the count a failure spends, and the audit trail's bounded summaries.
 //!
-//! An address or client over its budget is refused with `slow_down` before the client is looked up
-//! or its secret compared, so a 429 says nothing about the secret, and the right secret is refused
-//! too until the window moves on. The lockout this allows (anyone who knows a client id can keep
-//! it refused by failing often enough) is bounded by making the per-client budget generous: an
-//! attacker must sustain it from several addresses, each also limited, and the owner can always
-//! give the agent a new credential, whose new client id the attacker does not know.
+//! An address over its budget is refused (429, `Retry-After`) before the client is looked up or
+//! its secret compared, so that answer says nothing about the secret. A client over its budget
+//! (guesses spread over many addresses) is not locked out: client ids are public (every token
+//! carries one), so refusing the right secret would let anyone keep any agent from its tokens.
+//! Its budget refuses only the addresses that have been failing; an address with no failures
+//! still has its credentials checked, and a further failure costs no tally, sample or audit write.
 
 use crate::domain::audit::Outcome;
 use crate::domain::auth_failures::{is_reported, summary, Sample, SAMPLE_SIZE};
-use crate::limits::{DecisionSlot, Meter, Subject, Tally};
+use crate::limits::{DecisionSlot, Meter, Peeked, Refusal, Subject, Tally};
 use crate::oauth::client_auth::Rejected;
 use crate::oauth::error::OAuthError;
 use crate::ports::sql::Change;
 use crate::state::AppState;
 use crate::store::{credentials::StoredClient, kv_keys};
 
-/// Refuses an address or a claimed client id over its failure budget, before any work.
+/// What the budgets allow for one authentication attempt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Budget {
+    /// Both have room: a failure is counted, tallied and reported as usual.
+    Open,
+    /// The client's is spent, but this address has not been failing: the credentials are still
+    /// checked, and a failure counts only against the address.
+    ClientSpent,
+}
+
+/// Refuses an address over its failure budget, and an address that has been failing when the
+/// client it claims is over its budget, before any work.
 pub async fn ensure_budget(
     state: &AppState,
     slot: &DecisionSlot,
     client_ip: &str,
     claimed_client_id: Option<&str>,
-) -> Result<(), OAuthError> {
-    let mut budgets = vec![Subject::FailedFromIp(client_ip)];
+) -> Result<Budget, OAuthError> {
+    let address = Subject::FailedFromIp(client_ip);
+    let mut budgets = vec![address];
     if let Some(client_id) = claimed_client_id {
         budgets.push(Subject::FailedAsClient(client_id));
     }
-    state
-        .limiter
-        .has_room(slot, &budgets)
-        .await
-        .map_err(|refusal| {
-            let mut error = OAuthError::from(refusal);
-            if error.error() == "slow_down" {
-                error.description =
-                "too many failed authentications from this address or for this client; retry later"
-                    .into();
+    let peeked = state.limiter.peek(&budgets).await?;
+    let refused = |subject, peeked: Peeked, why: &str| {
+        state.limiter.refuse(slot, subject, peeked);
+        Err(OAuthError::too_many_requests(format!(
+            "{why}; retry in {} s",
+            peeked.decision.reset_seconds
+        )))
+    };
+    if let Some(from_address) = peeked[0].filter(|p| p.is_full()) {
+        return refused(
+            address,
+            from_address,
+            "too many failed authentications from this address",
+        );
+    }
+    match (budgets.get(1), peeked.get(1).copied().flatten()) {
+        (Some(&client), Some(as_client)) if as_client.is_full() => {
+            let address_failing = peeked[0].is_some_and(|p| p.in_window > 0);
+            if address_failing {
+                return refused(
+                    client,
+                    as_client,
+                    "too many failed authentications for this client, some from this address",
+                );
             }
-            error
-        })
+            Ok(Budget::ClientSpent)
+        }
+        _ => Ok(Budget::Open),
+    }
 }
 
 /// Spends a failure from the budgets of the address and of the client id claimed, and reports it
@@ -55,7 +83,20 @@ pub async fn record(
     client_ip: &str,
     claimed_client_id: Option<&str>,
     rejected: Option<&Rejected>,
+    budget: Budget,
 ) -> Result<(), OAuthError> {
+    if budget == Budget::ClientSpent {
+        // The client's budget already stopped counting: only the address learns of this one.
+        let address = [Subject::FailedFromIp(client_ip)];
+        if let Err(Refusal::Unavailable(e)) = state
+            .limiter
+            .admit_all(slot, &address, Meter::Nothing, Vec::new())
+            .await
+        {
+            tracing::warn!(error = %e, "a failed authentication could not be counted");
+        }
+        return Ok(());
+    }
     let client = rejected.and_then(|r| r.client.as_ref());
     let client_id = client.map(|c| c.client_id.as_str()).or(claimed_client_id);
     let mut budgets = vec![Subject::FailedFromIp(client_ip)];

@@ -88,7 +88,8 @@ pub async fn token(
 
 /// Client authentication for every `/oauth2/*` endpoint. The failure budgets of the caller's
 /// address and of the client it claims to be are checked first, before any lookup or comparison
-/// (`failed_authentication`); a failure then spends from both. Successes are counted per client
+/// (`failed_authentication`); a failure then spends from both (or only the address's, once the
+/// client's is spent). Successes are counted per client
 /// afterwards (`admit_client`), once the client is known.
 pub async fn authenticate_client(
     state: &AppState,
@@ -99,12 +100,12 @@ pub async fn authenticate_client(
 ) -> Result<AuthenticatedClient, OAuthError> {
     let presented = client_auth::presented_credentials(authorization, form);
     let claimed = presented.as_ref().ok().map(|p| p.client_id());
-    failed_authentication::ensure_budget(state, slot, client_ip, claimed).await?;
+    let budget = failed_authentication::ensure_budget(state, slot, client_ip, claimed).await?;
     let presented = match presented {
         Ok(presented) => presented,
         Err(e) => {
             if e.error() == "invalid_client" {
-                failed_authentication::record(state, slot, client_ip, None, None).await?;
+                failed_authentication::record(state, slot, client_ip, None, None, budget).await?;
             }
             return Err(e);
         }
@@ -113,7 +114,8 @@ pub async fn authenticate_client(
         Ok(client) => Ok(client),
         Err(rejected) => {
             let claimed = Some(presented.client_id());
-            failed_authentication::record(state, slot, client_ip, claimed, Some(&rejected)).await?;
+            failed_authentication::record(state, slot, client_ip, claimed, Some(&rejected), budget)
+                .await?;
             Err(OAuthError::invalid_client("client authentication failed"))
         }
     }
