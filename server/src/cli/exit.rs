@@ -23,11 +23,10 @@ pub enum Class {
 impl Class {
     /// How an error answer is classed: by OAuth error where there is one, else by status.
     pub fn of_answer(status: u16, oauth_error: Option<&str>) -> Class {
-        match oauth_error {
-            Some("invalid_client" | "invalid_grant" | "unauthorized_client" | "invalid_scope") => {
-                return Class::Authentication
-            }
-            _ => {}
+        if let Some("invalid_client" | "invalid_grant" | "unauthorized_client" | "invalid_scope") =
+            oauth_error
+        {
+            return Class::Authentication;
         }
         match status {
             401 | 403 => Class::Authentication,
