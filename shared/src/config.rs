@@ -291,6 +291,20 @@ pub const TOKEN_TTL_SECONDS: Variable = integer(
     86_400,
     "access-token lifetime in seconds",
 );
+pub const SIGNING_KEY_ROTATION_DAYS: Variable = integer(
+    "AGENTIDP_SIGNING_KEY_ROTATION_DAYS",
+    30,
+    0,
+    3650,
+    "days each token-signing key signs before the next one takes over on its own; `0` turns scheduled rotation off",
+);
+pub const SIGNING_KEY_PUBLISH_AHEAD_SECONDS: Variable = integer(
+    "AGENTIDP_SIGNING_KEY_PUBLISH_AHEAD_SECONDS",
+    86_400,
+    60,
+    2_592_000,
+    "how long the next signing key is in the JWKS before it signs, so verifiers' caches already hold it; less than the rotation period",
+);
 pub const MAX_AGENTS_PER_ORG: Variable = integer(
     "AGENTIDP_MAX_AGENTS_PER_ORG",
     100,
@@ -510,6 +524,8 @@ pub const VARIABLES: &[Variable] = &[
     METRICS_LISTEN,
     METRICS_TOKEN,
     TOKEN_TTL_SECONDS,
+    SIGNING_KEY_ROTATION_DAYS,
+    SIGNING_KEY_PUBLISH_AHEAD_SECONDS,
     MAX_AGENTS_PER_ORG,
     AGENT_LIMIT_TIERS,
     SIGNUP,
@@ -745,6 +761,34 @@ fn is_loopback_url(url: &str) -> bool {
             .is_ok_and(|ip| ip.is_loopback())
 }
 
+/// When signing keys rotate on their own (`jose::keys`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KeyRotation {
+    /// How long each key signs.
+    pub period_ms: i64,
+    /// How long the next key is published before it signs.
+    pub publish_ahead_ms: i64,
+}
+
+impl KeyRotation {
+    fn load(source: &dyn ConfigSource) -> Result<Option<Self>, ConfigError> {
+        let days = SIGNING_KEY_ROTATION_DAYS.integer(source)?;
+        let ahead_seconds = SIGNING_KEY_PUBLISH_AHEAD_SECONDS.integer(source)?;
+        if days == 0 {
+            return Ok(None);
+        }
+        if ahead_seconds >= days * 86_400 {
+            return Err(SIGNING_KEY_PUBLISH_AHEAD_SECONDS.error(format!(
+                "({ahead_seconds} s) must be less than the rotation period ({days} days)"
+            )));
+        }
+        Ok(Some(KeyRotation {
+            period_ms: days * 86_400_000,
+            publish_ahead_ms: ahead_seconds * 1000,
+        }))
+    }
+}
+
 /// Everything the core needs to know about its deployment.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -752,6 +796,8 @@ pub struct Config {
     pub issuer: String,
     /// Lifetime of access tokens.
     pub token_ttl_seconds: i64,
+    /// Scheduled signing-key rotation; `None` when turned off.
+    pub key_rotation: Option<KeyRotation>,
     /// What each tier allows (requests, agents): what the limiter, the agent cap and usage read.
     pub tiers: Tiers,
     /// Who may create organizations.
@@ -877,6 +923,7 @@ impl Config {
         Ok(Config {
             issuer: issuer.clone(),
             token_ttl_seconds: TOKEN_TTL_SECONDS.integer(source)?,
+            key_rotation: KeyRotation::load(source)?,
             tiers: Tiers::load(source)?,
             signup: Signup::load(source, &issuer, None)?,
             operator_token: operator_token(source)?,

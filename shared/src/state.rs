@@ -245,6 +245,7 @@ impl AppState {
             clock: self.clock.as_ref(),
             entropy: self.entropy.as_ref(),
             token_ttl_seconds: self.config.token_ttl_seconds,
+            rotation: self.config.key_rotation,
             accelerate: self.es256_accelerator,
         }
     }

@@ -956,3 +956,64 @@ async fn key_rotation_keeps_old_tokens_verifiable() {
     assert_eq!(server.get("/v1/agents", &old_token).await.status(), 200);
     assert_eq!(server.get("/v1/agents", &new_token).await.status(), 200);
 }
+
+/// The signing key rotates on schedule through the clock seam: the next key is in the JWKS a day
+/// before it signs, and tokens of the key it took over from stay verifiable (and introspect
+/// active) until they expire.
+#[tokio::test]
+async fn the_signing_key_rotates_on_schedule_and_old_tokens_stay_valid() {
+    let server = Server::start_with(&[("AGENTIDP_SIGNING_KEY_ROTATION_DAYS", "30")]).await;
+    let org = server.bootstrap("acme").await;
+    let kids = || async {
+        let jwks: Value = server
+            .http
+            .get(server.url("/.well-known/jwks.json"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        jwks["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["kid"].as_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+    let kid_of = |token: &str| jwt_parts(token).0["kid"].as_str().unwrap().to_owned();
+    let first = server.token(&org.client_id, &org.client_secret, &[]).await;
+    assert_eq!(kids().await, [kid_of(&first)]);
+    let day = std::time::Duration::from_secs(86_400);
+    server.advance_clock(day * 29 + std::time::Duration::from_secs(60));
+    let still_first = server.token(&org.client_id, &org.client_secret, &[]).await;
+    assert_eq!(kid_of(&still_first), kid_of(&first));
+    let published = kids().await;
+    assert_eq!(
+        published.len(),
+        2,
+        "the next key is published ahead: {published:?}"
+    );
+    let minute = std::time::Duration::from_secs(60);
+    server.advance_clock(day - minute * 11);
+    let last_old = server.token(&org.client_id, &org.client_secret, &[]).await;
+    assert_eq!(kid_of(&last_old), kid_of(&first));
+    server.advance_clock(minute * 20);
+    let next = server.token(&org.client_id, &org.client_secret, &[]).await;
+    assert_ne!(kid_of(&next), kid_of(&first));
+    assert!(published.contains(&kid_of(&next)));
+    // The previous key's last token is still good until it expires.
+    assert!(kids().await.contains(&kid_of(&last_old)));
+    let (status, body) = post_form_as(
+        &server,
+        "/oauth2/introspect",
+        Some((&org.client_id, &org.client_secret)),
+        &[("token", last_old.as_str())],
+    )
+    .await;
+    assert_eq!(
+        (status, body["active"].as_bool()),
+        (200, Some(true)),
+        "{body}"
+    );
+}

@@ -1,5 +1,6 @@
-//! This issuer's signing keys: generation through the entropy seam, rotation, the JWKS, and a
-//! per-instance cache of the key set that picks up other instances' rotations.
+//! This issuer's signing keys: generation through the entropy seam, rotation (an operator's, and
+//! the scheduled one every instance keeps as it loads the keys), the JWKS, and a per-instance cache
+//! of the key set that picks up other instances' rotations.
 
 use std::sync::{Arc, RwLock};
 
@@ -9,6 +10,7 @@ use jwt_simple::prelude::*;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
+use crate::config::KeyRotation;
 use crate::jose::jwk::{Alg, Verifier};
 use crate::ports::crypto::{Es256Accelerator, RawEs256Signer};
 use crate::ports::runtime::{random_bytes, Clock, Entropy};
@@ -220,7 +222,7 @@ pub async fn ensure_active_key(
     entropy: &dyn Entropy,
     alg: Alg,
 ) -> Result<Option<String>, DbError> {
-    if signing_keys::has_active(db).await? {
+    if signing_keys::has_active(db, clock.now_millis()).await? {
         return Ok(None);
     }
     let (kid, insert) = insert_key(alg, clock.now_millis(), entropy);
@@ -247,16 +249,72 @@ pub fn publication_window_ms(token_ttl_seconds: i64) -> i64 {
     (token_ttl_seconds + 300) * 1000
 }
 
+/// Keeps the rotation schedule from what `stored` shows at `now`: retires the keys the signing key
+/// took over from (as of the moment it did), and schedules the next key once the signing key is
+/// within `publish_ahead` of its period's end, to sign from then (or `publish_ahead` from now,
+/// whichever is later), so that it is in every JWKS before its first token. Every instance runs
+/// this; the writes are the same whoever makes them first, and scheduling is one conditional
+/// insert, so instances agree on one signing key at every moment. Returns whether it wrote.
+async fn keep_schedule(
+    source: KeySource<'_>,
+    rotation: KeyRotation,
+    stored: &[StoredKey],
+    now: i64,
+) -> Result<bool, DbError> {
+    let Some(signing) = stored
+        .iter()
+        .find(|k| k.retired_at.is_none() && k.created_at <= now)
+    else {
+        return Ok(false);
+    };
+    let mut writes = Vec::new();
+    if stored
+        .iter()
+        .any(|k| k.retired_at.is_none() && k.created_at < signing.created_at)
+    {
+        writes.push(signing_keys::retire_superseded(signing.created_at));
+    }
+    let scheduled = stored
+        .iter()
+        .any(|k| k.retired_at.is_none() && k.created_at > now);
+    let due = signing.created_at + rotation.period_ms;
+    if !scheduled && now >= due - rotation.publish_ahead_ms {
+        let alg = Alg::parse(&signing.alg).unwrap_or(Alg::Es256);
+        let (kid, private_key, jwk) = generate(alg, source.entropy);
+        let signs_from = due.max(now + rotation.publish_ahead_ms);
+        writes.push(signing_keys::schedule(
+            &kid,
+            alg.as_str(),
+            private_key,
+            &jwk.to_string(),
+            signs_from,
+            now,
+        ));
+    }
+    if writes.is_empty() {
+        return Ok(false);
+    }
+    source.db.transaction(writes).await?;
+    Ok(true)
+}
+
 async fn load(source: KeySource<'_>, now: i64) -> Result<Option<KeySet>, DbError> {
     let retired_after = now - publication_window_ms(source.token_ttl_seconds);
-    let stored = signing_keys::published(source.db, retired_after).await?;
+    let mut stored = signing_keys::published(source.db, retired_after).await?;
+    if let Some(rotation) = source.rotation {
+        if keep_schedule(source, rotation, &stored, now).await? {
+            stored = signing_keys::published(source.db, retired_after).await?;
+        }
+    }
     let mut signing = None;
     let mut verifiers = Vec::new();
     let mut jwks = Vec::new();
     for key in stored {
         let (alg, jwk, signer) = decode(&key, source.accelerate)?;
         let (verifier, _) = Verifier::from_jwk(&jwk).map_err(DbError::Decode)?;
-        if key.retired_at.is_none() && signing.is_none() {
+        // Newest first: the first key not retired that signs by now; a scheduled key is only
+        // published.
+        if key.retired_at.is_none() && key.created_at <= now && signing.is_none() {
             signing = Some(SigningKey {
                 kid: key.kid.clone(),
                 alg,
@@ -294,6 +352,8 @@ pub struct KeySource<'a> {
     pub clock: &'a dyn Clock,
     pub entropy: &'a dyn Entropy,
     pub token_ttl_seconds: i64,
+    /// Scheduled rotation, when on.
+    pub rotation: Option<KeyRotation>,
     /// The platform's faster ES256 signer, if it has one.
     pub accelerate: Option<Es256Accelerator>,
 }
@@ -404,5 +464,110 @@ mod tests {
         verifier
             .verify::<NoCustomClaims>(&token, VerificationOptions::default())
             .unwrap();
+    }
+
+    struct StepClock(std::sync::atomic::AtomicI64);
+
+    impl Clock for StepClock {
+        fn now_millis(&self) -> i64 {
+            self.0.load(std::sync::atomic::Ordering::SeqCst)
+        }
+    }
+
+    fn kids_of(jwks: &str) -> Vec<String> {
+        let jwks: serde_json::Value = serde_json::from_str(jwks).unwrap();
+        jwks["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["kid"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    /// Ninety simulated days of two instances over one database, every half hour: they always
+    /// sign with the same key, every token verifies against the JWKS for its whole lifetime, the
+    /// JWKS never holds more than three keys, a key is published a day before it signs, and the
+    /// schedule never holds two keys at once.
+    #[tokio::test]
+    async fn scheduled_rotation_keeps_every_token_verifiable_for_ninety_days() {
+        use crate::platform::native::{Durability, EmbeddedDatabase};
+        use std::sync::atomic::{AtomicI64, Ordering};
+        let dir = std::env::temp_dir().join(format!("agentidp-keys-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let db = EmbeddedDatabase::open(&dir.join("keys.db"), Durability::Normal)
+            .await
+            .unwrap();
+        let start = 1_700_000_000_000;
+        let clock = StepClock(AtomicI64::new(start));
+        crate::store::migrations::apply(&db, &clock).await.unwrap();
+        let entropy = crate::platform::system::OsEntropy;
+        let ttl_seconds = 3600;
+        let day = 86_400_000;
+        let source = KeySource {
+            db: &db,
+            clock: &clock,
+            entropy: &entropy,
+            token_ttl_seconds: ttl_seconds,
+            rotation: Some(KeyRotation {
+                period_ms: 30 * day,
+                publish_ahead_ms: day,
+            }),
+            accelerate: None,
+        };
+        let (first, second) = (KeyRing::new(), KeyRing::new());
+        let mut live: Vec<(String, String, i64)> = Vec::new();
+        let mut first_published = std::collections::HashMap::new();
+        let mut signers = Vec::new();
+        let step = 30 * 60 * 1000;
+        for n in 0..(90 * 48) {
+            let now = start + n * step;
+            clock.0.store(now, Ordering::SeqCst);
+            let (a, b) = tokio::join!(first.current(source), second.current(source));
+            let (a, b) = (a.unwrap(), b.unwrap());
+            assert_eq!(a.signing.kid, b.signing.kid, "at step {n}");
+            let kids = kids_of(&a.jwks);
+            assert!(kids.len() <= 3, "{} keys at step {n}", kids.len());
+            for kid in &kids {
+                first_published.entry(kid.clone()).or_insert(now);
+            }
+            if signers.last() != Some(&a.signing.kid) {
+                let published = first_published[&a.signing.kid];
+                assert!(
+                    n == 0 || now - published >= day,
+                    "{} signs {} ms after it was published",
+                    a.signing.kid,
+                    now - published
+                );
+                signers.push(a.signing.kid.clone());
+            }
+            let claims = Claims::create(Duration::from_days(3650)).with_issuer("i");
+            let token = a.signing.sign(claims, "at+jwt").unwrap();
+            live.push((a.signing.kid.clone(), token, now + ttl_seconds * 1000));
+            live.retain(|(_, _, expires)| *expires > now);
+            for (kid, token, _) in &live {
+                let verifier = a.verifier(kid).unwrap_or_else(|| {
+                    panic!("{kid} left the JWKS before its token expired (step {n})")
+                });
+                verifier
+                    .verify::<NoCustomClaims>(token, VerificationOptions::default())
+                    .unwrap();
+            }
+            let scheduled = db
+                .query(
+                    crate::ports::sql::Statement::new(
+                        "SELECT COUNT(*) AS n FROM signing_keys \
+                         WHERE retired_at IS NULL AND created_at > ?1",
+                    )
+                    .bind(now),
+                )
+                .await
+                .unwrap();
+            let scheduled: i64 = scheduled[0].get("n").unwrap();
+            assert!(scheduled <= 1, "{scheduled} keys scheduled at step {n}");
+        }
+        // Ninety days in thirty-day periods: the first key and the two that took over on schedule.
+        assert_eq!(signers.len(), 3, "{signers:?}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

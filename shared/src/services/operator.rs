@@ -31,7 +31,7 @@ pub async fn rotate_signing_key(
     _: &Operator,
     alg: Alg,
 ) -> Result<RotatedKey, ServiceError> {
-    let previous = signing_keys::active(state.db.as_ref()).await?;
+    let previous = signing_keys::active(state.db.as_ref(), state.now_millis()).await?;
     let kid = keys::rotate(
         state.db.as_ref(),
         state.clock.as_ref(),
@@ -123,7 +123,7 @@ pub async fn health(state: &AppState, _: &Operator) -> (bool, Value) {
     // deployment and unseals the active one, so "ok" means this instance can sign.
     let key = match state.key_set().await {
         Err(e) => Err(e),
-        Ok(_) => signing_keys::active(state.db.as_ref()).await,
+        Ok(_) => signing_keys::active(state.db.as_ref(), state.now_millis()).await,
     };
     let key = match key {
         Ok(Some((kid, created_at))) => json!({

@@ -1,5 +1,5 @@
-//! The `signing_keys` table: token signing keys, the active one and those retired but still
-//! published.
+//! The `signing_keys` table: token signing keys, the active one, the next one scheduled (its
+//! `created_at`, when it starts signing, still ahead) and those retired but still published.
 
 use crate::ports::sql::{Database, DbError, Statement};
 
@@ -9,20 +9,26 @@ pub struct StoredKey {
     pub alg: String,
     pub private_key: Vec<u8>,
     pub public_jwk: String,
+    /// When it signs from (in the future for a scheduled key).
+    pub created_at: i64,
     pub retired_at: Option<i64>,
 }
 
-pub async fn has_active(db: &dyn Database) -> Result<bool, DbError> {
-    let statement = Statement::new("SELECT kid FROM signing_keys WHERE retired_at IS NULL LIMIT 1");
+pub async fn has_active(db: &dyn Database, now: i64) -> Result<bool, DbError> {
+    let statement = Statement::new(
+        "SELECT kid FROM signing_keys WHERE retired_at IS NULL AND created_at <= ?1 LIMIT 1",
+    )
+    .bind(now);
     Ok(db.query_one(statement).await?.is_some())
 }
 
 /// The active key's id and creation time, if there is one.
-pub async fn active(db: &dyn Database) -> Result<Option<(String, i64)>, DbError> {
+pub async fn active(db: &dyn Database, now: i64) -> Result<Option<(String, i64)>, DbError> {
     let statement = Statement::new(
-        "SELECT kid, created_at FROM signing_keys WHERE retired_at IS NULL \
+        "SELECT kid, created_at FROM signing_keys WHERE retired_at IS NULL AND created_at <= ?1 \
          ORDER BY created_at DESC LIMIT 1",
-    );
+    )
+    .bind(now);
     match db.query_one(statement).await? {
         Some(row) => Ok(Some((row.get("kid")?, row.get("created_at")?))),
         None => Ok(None),
@@ -41,6 +47,40 @@ pub fn insert(kid: &str, alg: &str, private_key: Vec<u8>, public_jwk: &str, now:
     .bind(now)
 }
 
+/// Schedules the next key to sign from `signs_from`, unless another instance already scheduled
+/// one (a key not retired and not yet signing at `now`): one statement, so two instances racing
+/// to schedule end with one key.
+pub fn schedule(
+    kid: &str,
+    alg: &str,
+    private_key: Vec<u8>,
+    public_jwk: &str,
+    signs_from: i64,
+    now: i64,
+) -> Statement {
+    Statement::new(
+        "INSERT INTO signing_keys (kid, alg, private_key, public_jwk, created_at) \
+         SELECT ?1, ?2, ?3, ?4, ?5 WHERE NOT EXISTS \
+         (SELECT 1 FROM signing_keys WHERE retired_at IS NULL AND created_at > ?6)",
+    )
+    .bind(kid)
+    .bind(alg)
+    .bind(private_key)
+    .bind(public_jwk)
+    .bind(signs_from)
+    .bind(now)
+}
+
+/// Retires every key the key signing from `signs_from` took over from, as of that moment: the
+/// same values whichever instance writes them first.
+pub fn retire_superseded(signs_from: i64) -> Statement {
+    Statement::new(
+        "UPDATE signing_keys SET retired_at = ?1 WHERE retired_at IS NULL AND created_at < ?1",
+    )
+    .bind(signs_from)
+}
+
+/// Retires the active key and any scheduled one (an operator's rotation starts the schedule over).
 pub fn retire_active(now: i64) -> Statement {
     Statement::new("UPDATE signing_keys SET retired_at = ?1 WHERE retired_at IS NULL").bind(now)
 }
@@ -48,7 +88,7 @@ pub fn retire_active(now: i64) -> Statement {
 /// The active key and every key retired after `retired_after`, newest first.
 pub async fn published(db: &dyn Database, retired_after: i64) -> Result<Vec<StoredKey>, DbError> {
     let statement = Statement::new(
-        "SELECT kid, alg, private_key, public_jwk, retired_at FROM signing_keys \
+        "SELECT kid, alg, private_key, public_jwk, created_at, retired_at FROM signing_keys \
          WHERE retired_at IS NULL OR retired_at > ?1 ORDER BY created_at DESC, kid",
     )
     .bind(retired_after);
@@ -61,6 +101,7 @@ pub async fn published(db: &dyn Database, retired_after: i64) -> Result<Vec<Stor
                 alg: row.get("alg")?,
                 private_key: row.get("private_key")?,
                 public_jwk: row.get("public_jwk")?,
+                created_at: row.get("created_at")?,
                 retired_at: row.get("retired_at")?,
             })
         })
