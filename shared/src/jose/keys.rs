@@ -15,7 +15,7 @@ use crate::jose::jwk::{Alg, Verifier};
 use crate::ports::crypto::{Es256Accelerator, RawEs256Signer};
 use crate::ports::runtime::{random_bytes, Clock, Entropy};
 use crate::ports::sql::{Database, DbError};
-use crate::store::signing_keys::{self, StoredKey};
+use crate::store::signing_keys::{self, StoredKey, START_SKEW_MS};
 
 pub enum Signer {
     Es256(ES256KeyPair),
@@ -263,7 +263,7 @@ async fn keep_schedule(
 ) -> Result<bool, DbError> {
     let Some(signing) = stored
         .iter()
-        .find(|k| k.retired_at.is_none() && k.created_at <= now)
+        .find(|k| k.retired_at.is_none() && k.created_at <= now + START_SKEW_MS)
     else {
         return Ok(false);
     };
@@ -276,7 +276,7 @@ async fn keep_schedule(
     }
     let scheduled = stored
         .iter()
-        .any(|k| k.retired_at.is_none() && k.created_at > now);
+        .any(|k| k.retired_at.is_none() && k.created_at > now + START_SKEW_MS);
     let due = signing.created_at + rotation.period_ms;
     if !scheduled && now >= due - rotation.publish_ahead_ms {
         let alg = Alg::parse(&signing.alg).unwrap_or(Alg::Es256);
@@ -314,7 +314,7 @@ async fn load(source: KeySource<'_>, now: i64) -> Result<Option<KeySet>, DbError
         let (verifier, _) = Verifier::from_jwk(&jwk).map_err(DbError::Decode)?;
         // Newest first: the first key not retired that signs by now; a scheduled key is only
         // published.
-        if key.retired_at.is_none() && key.created_at <= now && signing.is_none() {
+        if key.retired_at.is_none() && key.created_at <= now + START_SKEW_MS && signing.is_none() {
             signing = Some(SigningKey {
                 kid: key.kid.clone(),
                 alg,
@@ -568,6 +568,50 @@ mod tests {
         }
         // Ninety days in thirty-day periods: the first key and the two that took over on schedule.
         assert_eq!(signers.len(), 3, "{signers:?}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A clock that moves on at every reading, as a real one does between creating the first key
+    /// and loading it, and as another instance's may stand a little behind.
+    struct TickingClock(std::sync::atomic::AtomicI64);
+
+    impl Clock for TickingClock {
+        fn now_millis(&self) -> i64 {
+            self.0.fetch_add(7, std::sync::atomic::Ordering::SeqCst)
+        }
+    }
+
+    #[tokio::test]
+    async fn a_key_stamped_a_moment_later_or_by_a_clock_ahead_signs_at_once() {
+        use crate::platform::native::{Durability, EmbeddedDatabase};
+        let dir = std::env::temp_dir().join(format!("agentidp-keys-tick-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let db = EmbeddedDatabase::open(&dir.join("keys.db"), Durability::Normal)
+            .await
+            .unwrap();
+        let clock = TickingClock(std::sync::atomic::AtomicI64::new(1_700_000_000_000));
+        crate::store::migrations::apply(&db, &clock).await.unwrap();
+        let entropy = crate::platform::system::OsEntropy;
+        let source = |clock: &'static dyn Clock| KeySource {
+            db: &db,
+            clock,
+            entropy: &entropy,
+            token_ttl_seconds: 3600,
+            rotation: None,
+            accelerate: None,
+        };
+        let clock: &'static TickingClock = Box::leak(Box::new(clock));
+        let first = KeyRing::new().reload(source(clock)).await.unwrap();
+        // Another instance rotates with a clock two seconds ahead; this one still signs with the
+        // new key at once, and creates none of its own.
+        let ahead = StepClock(std::sync::atomic::AtomicI64::new(
+            clock.now_millis() + 2_000,
+        ));
+        let rotated = rotate(&db, &ahead, &entropy, Alg::Es256).await.unwrap();
+        let again = KeyRing::new().reload(source(clock)).await.unwrap();
+        assert_ne!(first.signing.kid, again.signing.kid);
+        assert_eq!(again.signing.kid, rotated);
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

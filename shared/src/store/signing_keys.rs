@@ -14,11 +14,16 @@ pub struct StoredKey {
     pub retired_at: Option<i64>,
 }
 
+/// A key whose start is this close counts as started: another instance's clock (or this one's, a
+/// moment later) may have stamped it. Scheduled keys start at least a minute ahead, so none is
+/// taken for one that has started.
+pub const START_SKEW_MS: i64 = 5_000;
+
 pub async fn has_active(db: &dyn Database, now: i64) -> Result<bool, DbError> {
     let statement = Statement::new(
         "SELECT kid FROM signing_keys WHERE retired_at IS NULL AND created_at <= ?1 LIMIT 1",
     )
-    .bind(now);
+    .bind(now + START_SKEW_MS);
     Ok(db.query_one(statement).await?.is_some())
 }
 
@@ -28,7 +33,7 @@ pub async fn active(db: &dyn Database, now: i64) -> Result<Option<(String, i64)>
         "SELECT kid, created_at FROM signing_keys WHERE retired_at IS NULL AND created_at <= ?1 \
          ORDER BY created_at DESC LIMIT 1",
     )
-    .bind(now);
+    .bind(now + START_SKEW_MS);
     match db.query_one(statement).await? {
         Some(row) => Ok(Some((row.get("kid")?, row.get("created_at")?))),
         None => Ok(None),
@@ -68,7 +73,7 @@ pub fn schedule(
     .bind(private_key)
     .bind(public_jwk)
     .bind(signs_from)
-    .bind(now)
+    .bind(now + START_SKEW_MS)
 }
 
 /// Retires every key the key signing from `signs_from` took over from, as of that moment: the
