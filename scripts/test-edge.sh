@@ -285,39 +285,48 @@ echo "== all ready after $(elapsed) ms"
 # The webhooks Worker's scheduled (Cron Trigger) entry point, as miniflare triggers it; Spin has no
 # cron, so there the scenario's retry comes through POST /v1/webhooks/dispatch.
 scheduled_url=${workers_url[webhooks]:+${workers_url[webhooks]}/cdn-cgi/handler/scheduled}
-for runtime in workers:$workers_base spin:$spin_base; do
-  echo "== scenario against the ${runtime%%:*} builds (${runtime#*:})"
-  scheduled=
-  [[ ${runtime%%:*} == workers ]] && scheduled=$scheduled_url
-  AGENTIDP_BASE_URL=${runtime#*:} AGENTIDP_SCHEDULED_URL=$scheduled AGENTIDP_EDGE_RUNTIME=${runtime%%:*} \
-    cargo test -q -p agentidp-tests --test scenario --test operator \
-    || fail "scenario against the ${runtime%%:*} builds"
-  echo "== agentidp doctor against the ${runtime%%:*} builds"
-  AGENTIDP_CONFIG_DIR="$work/doctor-config" "$root/target/debug/agentidp" doctor -o table \
-    --url "${runtime#*:}" || fail "agentidp doctor against the ${runtime%%:*} builds"
-done
-# An instance older than the schema it meets (a rollback of the code without the database): with a
-# migration this build does not know in the database, a new Spin instance (wasmtime serve makes one
-# per request for these wasip2 components) refuses to guess and says so, as RFC 6749 errors under
-# /oauth2/. Running Workers isolates checked the schema when they started: expand-then-contract
-# keeps them correct, and each new isolate checks again.
-echo "== an instance older than the database schema answers 503"
+# hrana SQL: one statement through the Turso stand-in, as an operator's shell would (fails the run
+# on an error); prints the answer.
 hrana() {
   local answer
   answer=$(python3 -c 'import json, sys; print(json.dumps({"requests": [{"type": "execute", "stmt": {"sql": sys.argv[1]}}, {"type": "close"}]}))' "$1" \
     | curl -fsS -H "authorization: Bearer $token" -H 'content-type: application/json' \
       --data-binary @- "http://127.0.0.1:$hrana_port/v2/pipeline") || fail "the Hrana stand-in refused: $1"
   [[ $answer != *'"type":"error"'* ]] || fail "the Hrana stand-in answered an error: $answer"
+  echo "$answer"
 }
-hrana "INSERT INTO schema_migrations (version, applied_at) VALUES ('9999_from_the_future', 0)"
-newer_jwks=$(curl -sS -w ' %{http_code}' "$spin_base/.well-known/jwks.json")
-newer_token=$(curl -sS -w ' %{http_code}' -d grant_type=client_credentials "$spin_base/oauth2/token")
-hrana "DELETE FROM schema_migrations WHERE version = '9999_from_the_future'"
+for runtime in workers:$workers_base spin:$spin_base; do
+  echo "== scenario against the ${runtime%%:*} builds (${runtime#*:})"
+  scheduled=
+  [[ ${runtime%%:*} == workers ]] && scheduled=$scheduled_url
+  AGENTIDP_BASE_URL=${runtime#*:} AGENTIDP_SCHEDULED_URL=$scheduled AGENTIDP_EDGE_RUNTIME=${runtime%%:*} \
+    cargo test -q -p agentidp-tests --test scenario --test operator \
+    || { hrana "SELECT kid, alg, created_at, retired_at FROM signing_keys ORDER BY created_at"
+         fail "scenario against the ${runtime%%:*} builds"; }
+  echo "== agentidp doctor against the ${runtime%%:*} builds"
+  AGENTIDP_CONFIG_DIR="$work/doctor-config" "$root/target/debug/agentidp" doctor -o table \
+    --url "${runtime#*:}" || fail "agentidp doctor against the ${runtime%%:*} builds"
+done
+# A new instance of a release older than the schema it meets (a rollback of the code without the
+# database): with a migration this build does not know in the database, a fresh wasmtime process
+# of the token component refuses to guess and says so, as RFC 6749 errors under /oauth2/. Running
+# instances (Spin and Workers alike keep an instance for many requests) checked the schema when
+# they started; expand-then-contract keeps them correct, and every new one checks again.
+echo "== a new instance older than the database schema answers 503"
+hrana "INSERT INTO schema_migrations (version, applied_at) VALUES ('9999_from_the_future', 0)" >/dev/null
+start wasmtime-older wasmtime serve -S cli --addr 127.0.0.1:0 "${envs[@]}" "$root/build/spin/token.wasm"
+older_pid=$PID
+wait_until wasmtime-older "$older_pid" bound wasmtime-older >/dev/null \
+  || fail "the older instance did not start listening"
+older=$(serving_url wasmtime-older)
+newer_jwks=$(curl -sS -w ' %{http_code}' "$older/.well-known/jwks.json")
+newer_token=$(curl -sS -w ' %{http_code}' -d grant_type=client_credentials "$older/oauth2/token")
+stop_pid "$older_pid"
+hrana "DELETE FROM schema_migrations WHERE version = '9999_from_the_future'" >/dev/null
 [[ $newer_jwks == *'"code":"schema_newer_than_binary"'*' 503' ]] \
-  || fail "an older Spin instance answered: $newer_jwks"
+  || fail "an older instance answered: $newer_jwks"
 [[ $newer_token == *'"error":"temporarily_unavailable"'*'9999_from_the_future'*' 503' ]] \
-  || fail "an older Spin instance's token endpoint answered: $newer_token"
-curl -fsS -o /dev/null "$spin_base/.well-known/jwks.json" || fail "Spin did not recover once the schema was known"
+  || fail "an older instance's token endpoint answered: $newer_token"
 # The descriptors deploy as they are: wrangler bundles each Worker without uploading anything.
 for function in "${FUNCTIONS[@]}"; do
   echo "== wrangler deploy --dry-run --env $function"
