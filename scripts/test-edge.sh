@@ -168,6 +168,9 @@ operator_token=$(python3 -c 'import secrets; print(secrets.token_hex(32))')
 export AGENTIDP_TEST_OPERATOR_TOKEN=$operator_token
 # The scheduler's dispatch token (Spin's only way to run webhook deliveries and audit upkeep).
 dispatch_token=$(python3 -c 'import secrets; print(secrets.token_hex(32))')
+# The key-encryption key both edge deployments seal their signing keys and webhook secrets under
+# (one database: the same key).
+key_encryption_key=$(python3 -c 'import secrets; print(secrets.token_hex(32))')
 export AGENTIDP_TEST_DISPATCH_TOKEN=$dispatch_token
 
 # config ISSUER: the variables every function gets in both runtimes, as NAME=VALUE lines (vars for
@@ -193,6 +196,7 @@ AGENTIDP_DEV_WEBHOOKS_ALLOW_LOOPBACK=on
 AGENTIDP_SIGNUP=open
 AGENTIDP_OPERATOR_TOKEN=$operator_token
 AGENTIDP_WEBHOOK_DISPATCH_TOKEN=$dispatch_token
+AGENTIDP_KEY_ENCRYPTION_KEY=$key_encryption_key
 VARS
 }
 

@@ -29,7 +29,7 @@ use agentidp_shared::ports::kv::KeyValue;
 use agentidp_shared::ports::runtime::Clock;
 use agentidp_shared::ports::sql::Database;
 use agentidp_shared::services::webhooks::{self, Scope};
-use agentidp_shared::services::{audit_log, retention};
+use agentidp_shared::services::{audit_log, retention, sealing};
 use agentidp_shared::state::{AppState, Platform};
 use agentidp_shared::store::migrations;
 use clap::Parser;
@@ -39,6 +39,7 @@ use cli::defs::{Cli, Command, KeysCommand};
 mod cli;
 mod data_dir_lock;
 mod edge;
+mod kek;
 mod listener;
 mod metrics;
 
@@ -238,9 +239,28 @@ async fn serve(listen: Option<SocketAddr>, data_dir_flag: Option<PathBuf>) -> Re
         None => Arc::new(SystemClock),
     };
     let (db, embedded) = database(&dir).await?;
-    if let Some(kid) = keys::ensure_active_key(db.as_ref(), clock.as_ref(), &OsEntropy, Alg::Es256)
+    let keks = Arc::new(
+        kek::load(
+            config::KEY_ENCRYPTION_KEY.text(&env),
+            &dir,
+            db.as_ref(),
+            &OsEntropy,
+        )
+        .await?,
+    );
+    let sealed = sealing::seal_clear(db.as_ref(), &keks, &OsEntropy)
         .await
-        .map_err(|e| e.to_string())?
+        .map_err(|e| format!("sealing the stored secrets: {e}"))?;
+    if sealed > 0 {
+        tracing::info!(
+            sealed,
+            "sealed stored secrets an older release left in clear"
+        );
+    }
+    if let Some(kid) =
+        keys::ensure_active_key(db.as_ref(), clock.as_ref(), &OsEntropy, &keks, Alg::Es256)
+            .await
+            .map_err(|e| e.to_string())?
     {
         tracing::info!(kid, "generated the first signing key");
     }
@@ -264,6 +284,7 @@ async fn serve(listen: Option<SocketAddr>, data_dir_flag: Option<PathBuf>) -> Re
         ),
         es256_accelerator: es256_accelerator(),
         background: Arc::new(TokioBackground),
+        keks,
     };
     let state = AppState::new(config, platform);
     let issuer = state.config.issuer.clone();
@@ -410,8 +431,16 @@ async fn shutdown_signal() {
 async fn rotate_keys(data_dir_flag: Option<PathBuf>, alg: &str) -> Result<(), String> {
     let alg =
         Alg::parse(alg).ok_or_else(|| format!("unknown algorithm `{alg}`: use ES256 or EdDSA"))?;
-    let db = open_database(&data_dir(data_dir_flag)).await?;
-    let kid = keys::rotate(db.as_ref(), &SystemClock, &OsEntropy, alg)
+    let dir = data_dir(data_dir_flag);
+    let db = open_database(&dir).await?;
+    let keks = kek::load(
+        config::KEY_ENCRYPTION_KEY.text(&env),
+        &dir,
+        db.as_ref(),
+        &OsEntropy,
+    )
+    .await?;
+    let kid = keys::rotate(db.as_ref(), &SystemClock, &OsEntropy, &keks, alg)
         .await
         .map_err(|e| e.to_string())?;
     println!("{kid}");

@@ -337,6 +337,11 @@ pub const OPERATOR_TOKEN: Variable = secret(text(
     "unset (`/v1/operator/` answers 404)",
     "the deployment's operator credential: `Authorization: Bearer <this>` on `/v1/operator/` (signing-key rotation, migration status, detailed health), never valid on tenant routes; at least 32 characters",
 ));
+pub const KEY_ENCRYPTION_KEY: Variable = secret(text(
+    "AGENTIDP_KEY_ENCRYPTION_KEY",
+    "natively, a key file in the data directory (created on the first `serve`); required at the edge",
+    "the key-encryption key that seals the stored signing keys and webhook signing secrets: 32 random bytes as base64url or 64 hex digits (`openssl rand -hex 32`); a database sealed under it opens with nothing else",
+));
 pub const DATABASE_URL: Variable = text(
     "AGENTIDP_DATABASE_URL",
     "unset natively (embedded file); required at the edge",
@@ -531,6 +536,7 @@ pub const VARIABLES: &[Variable] = &[
     SIGNUP,
     SIGNUP_TOKEN,
     OPERATOR_TOKEN,
+    KEY_ENCRYPTION_KEY,
     DATABASE_URL,
     DATABASE_AUTH_TOKEN,
     REDIS_URL,

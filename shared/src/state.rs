@@ -9,6 +9,7 @@ use crate::config::Config;
 use crate::domain::audit::{AuditDraft, Outcome};
 use crate::domain::caller::OrgId;
 use crate::domain::policies::CompiledPolicies;
+use crate::domain::sealed::Keks;
 use crate::jose::access_token::{self, TokenError, VerifiedToken};
 use crate::jose::detached::SignatureMemo;
 use crate::jose::keys::{KeyRing, KeySet, KeySource};
@@ -37,6 +38,8 @@ pub struct Platform {
     pub es256_accelerator: Option<Es256Accelerator>,
     /// Work after the response, where the platform has no per-request way (Workers does).
     pub background: Arc<dyn Background>,
+    /// The key-encryption keys stored secrets are sealed under (`domain::sealed`).
+    pub keks: Arc<Keks>,
 }
 
 /// Organizations whose requests on this instance enqueued webhook deliveries since the last look:
@@ -133,6 +136,8 @@ pub struct Services {
     pub entropy: Arc<dyn Entropy>,
     pub outbound: Arc<dyn Outbound>,
     pub es256_accelerator: Option<Es256Accelerator>,
+    /// The key-encryption keys stored secrets are sealed under.
+    pub keks: Arc<Keks>,
     pub keys: KeyRing,
     /// Trusted OIDC issuers' signing keys, fetched through `outbound` and cached per instance.
     pub issuer_keys: RemoteKeySets,
@@ -191,6 +196,7 @@ impl AppState {
             entropy: platform.entropy,
             outbound: platform.outbound,
             es256_accelerator: platform.es256_accelerator,
+            keks: platform.keks,
             keys: KeyRing::new(),
             issuer_keys: RemoteKeySets::default(),
             verified_tokens: VerifiedCache::default(),
@@ -210,6 +216,11 @@ impl AppState {
 
     pub fn new_id(&self) -> String {
         new_uuid(self.entropy.as_ref())
+    }
+
+    /// `plaintext` sealed for `row` under the current key-encryption key, with a fresh nonce.
+    pub fn seal(&self, row: &str, plaintext: &[u8]) -> String {
+        self.keks.seal(row, plaintext, self.random())
     }
 
     pub fn random<const N: usize>(&self) -> [u8; N] {
@@ -246,6 +257,7 @@ impl AppState {
             entropy: self.entropy.as_ref(),
             token_ttl_seconds: self.config.token_ttl_seconds,
             rotation: self.config.key_rotation,
+            keks: &self.keks,
             accelerate: self.es256_accelerator,
         }
     }

@@ -80,6 +80,10 @@ fn workspace_binary(variable: &str, package: &str) -> PathBuf {
     target.join("debug").join(package)
 }
 
+/// The key-encryption key of servers started on a shared remote database.
+const SHARED_DATABASE_KEK: &str =
+    "5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed";
+
 fn fresh_data_dir() -> PathBuf {
     std::env::temp_dir().join(format!(
         "agentidp-test-{}-{}",
@@ -182,6 +186,7 @@ impl Server {
             ])
             .arg(&data_dir)
             .env_remove("AGENTIDP_ISSUER")
+            .env_remove("AGENTIDP_KEY_ENCRYPTION_KEY")
             .env_remove("AGENTIDP_SIGNUP")
             .env("AGENTIDP_LOG", "warn")
             .env("AGENTIDP_DB_SYNCHRONOUS", "normal")
@@ -203,6 +208,11 @@ impl Server {
         let named = |name: &str| env.iter().any(|(k, _)| *k == name);
         if named("AGENTIDP_ISSUER") && !named("AGENTIDP_SIGNUP") {
             command.env("AGENTIDP_SIGNUP", "open");
+        }
+        // Servers sharing a remote database are one deployment: one key-encryption key, as every
+        // instance of a real one is given (each data directory's own key file would differ).
+        if named("AGENTIDP_DATABASE_URL") && !named("AGENTIDP_KEY_ENCRYPTION_KEY") {
+            command.env("AGENTIDP_KEY_ENCRYPTION_KEY", SHARED_DATABASE_KEK);
         }
         for (k, v) in env {
             command.env(k, v);
@@ -313,6 +323,18 @@ impl Server {
             .as_ref()
             .expect("a server this test started")
             .id()
+    }
+
+    /// The published JWKS.
+    pub async fn jwks(&self) -> Value {
+        self.http
+            .get(self.url("/.well-known/jwks.json"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
     }
 
     pub async fn get(&self, path: &str, token: &str) -> Response {

@@ -11,6 +11,7 @@ use agentidp_shared::domain::audit::{Outcome, Verification};
 use agentidp_shared::domain::caller::OrgId;
 use agentidp_shared::domain::checkpoint;
 use agentidp_shared::domain::merkle::{self, Hash};
+use agentidp_shared::domain::sealed::{Kek, Keks};
 use agentidp_shared::platform::memory_kv::MemoryKv;
 use agentidp_shared::platform::native::{
     Durability, EmbeddedDatabase, NativeOutbound, TokioBackground,
@@ -58,6 +59,7 @@ async fn state(dir: &std::path::Path, clock: Arc<ManualClock>, issuer: &str) -> 
             outbound: Arc::new(NativeOutbound::new(Duration::from_secs(5))),
             es256_accelerator: None,
             background: Arc::new(TokioBackground),
+            keks: Arc::new(Keks::new(Kek::from_bytes(&[5; 32]), Vec::new())),
         },
     )
 }

@@ -102,15 +102,7 @@ async fn signing_keys_rotate_through_the_api_and_the_old_key_stays_published() {
     assert_ne!(new_kid, old_kid);
     assert_eq!(rotated["previous_kid"], old_kid.as_str());
 
-    let jwks: Value = server
-        .http
-        .get(server.url("/.well-known/jwks.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks = server.jwks().await;
     let published: Vec<&str> = jwks["keys"]
         .as_array()
         .unwrap()

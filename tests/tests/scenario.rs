@@ -36,15 +36,7 @@ async fn bootstrap_to_revocation() {
         .as_str()
         .unwrap()
         .ends_with("/oauth2/token"));
-    let jwks: Value = server
-        .http
-        .get(server.url("/.well-known/jwks.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks = server.jwks().await;
     assert!(!jwks["keys"].as_array().unwrap().is_empty());
 
     // Organization, agent, credential, token.

@@ -3,6 +3,7 @@
 
 use std::collections::HashSet;
 
+use agentidp_shared::domain::sealed::{self, Kek, Keks};
 use agentidp_tests::{jwt_parts, open_db, status_json, AgentClient, Org, Server};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -46,7 +47,8 @@ fn assert_oauth_error((status, body): (u16, Value), expected_status: u16, error:
     );
 }
 
-/// The server's active signing key, read from its database as an attacker with disk access could.
+/// The server's active signing key, read from its database and opened with the key-encryption key
+/// beside it, as an attacker holding both could.
 async fn server_signing_key(server: &Server) -> ES256KeyPair {
     let conn = open_db(&server.db_path()).await;
     let mut rows = conn
@@ -58,7 +60,12 @@ async fn server_signing_key(server: &Server) -> ES256KeyPair {
         .unwrap();
     let row = rows.next().await.unwrap().unwrap();
     let kid: String = row.get(0).unwrap();
-    let key: Vec<u8> = row.get(1).unwrap();
+    let sealed_key: Vec<u8> = row.get(1).unwrap();
+    let key_file = server.db_path().with_file_name("key-encryption-key");
+    let kek = Kek::parse(&std::fs::read_to_string(key_file).unwrap()).unwrap();
+    let key = Keks::new(kek, Vec::new())
+        .open(&sealed::signing_key_row(&kid), &sealed_key)
+        .unwrap();
     ES256KeyPair::from_bytes(&key).unwrap().with_key_id(&kid)
 }
 
@@ -121,15 +128,7 @@ async fn client_credentials_issues_an_rfc9068_token() {
     assert_eq!(claims["exp"].as_i64().unwrap(), iat + 3600);
 
     // The token verifies against the published JWKS with an independent JOSE implementation.
-    let jwks: Value = server
-        .http
-        .get(server.url("/.well-known/jwks.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks = server.jwks().await;
     let jwk = jwks["keys"]
         .as_array()
         .unwrap()
@@ -579,15 +578,7 @@ async fn access_tokens_are_verified_strictly() {
     expect_rejected("alg none", unsigned).await;
 
     // HS256 keyed with the public key (algorithm confusion).
-    let jwks: Value = server
-        .http
-        .get(server.url("/.well-known/jwks.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks = server.jwks().await;
     let hmac = HS256Key::from_bytes(jwks["keys"][0].to_string().as_bytes())
         .with_key_id(header["kid"].as_str().unwrap());
     let confused = hmac
@@ -928,15 +919,7 @@ async fn key_rotation_keeps_old_tokens_verifiable() {
     assert_ne!(new_kid, old_kid);
 
     let server = Server::start_in(data_dir, &issuer).await;
-    let jwks: Value = server
-        .http
-        .get(server.url("/.well-known/jwks.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks = server.jwks().await;
     let kids: Vec<&str> = jwks["keys"]
         .as_array()
         .unwrap()

@@ -20,6 +20,7 @@ pub mod page;
 pub mod policies;
 pub mod revocation;
 pub mod scopes;
+pub mod sealed;
 pub mod secrets;
 pub mod ssrf;
 pub mod time;

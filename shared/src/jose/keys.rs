@@ -10,7 +10,8 @@ use jwt_simple::prelude::*;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
-use crate::config::KeyRotation;
+use crate::config::{KeyRotation, KEY_ENCRYPTION_KEY};
+use crate::domain::sealed::{self, Keks};
 use crate::jose::jwk::{Alg, Verifier};
 use crate::ports::crypto::{Es256Accelerator, RawEs256Signer};
 use crate::ports::runtime::{random_bytes, Clock, Entropy};
@@ -209,8 +210,28 @@ fn generate(alg: Alg, entropy: &dyn Entropy) -> (String, Vec<u8>, serde_json::Va
     }
 }
 
-fn insert_key(alg: Alg, now: i64, entropy: &dyn Entropy) -> (String, crate::ports::sql::Statement) {
+/// A new key's private half, sealed for its row: it is never stored in clear.
+fn sealed_key(
+    alg: Alg,
+    entropy: &dyn Entropy,
+    keks: &Keks,
+) -> (String, Vec<u8>, serde_json::Value) {
     let (kid, private_key, jwk) = generate(alg, entropy);
+    let sealed = keks.seal(
+        &sealed::signing_key_row(&kid),
+        &private_key,
+        random_bytes(entropy),
+    );
+    (kid, sealed.into_bytes(), jwk)
+}
+
+fn insert_key(
+    alg: Alg,
+    now: i64,
+    entropy: &dyn Entropy,
+    keks: &Keks,
+) -> (String, crate::ports::sql::Statement) {
+    let (kid, private_key, jwk) = sealed_key(alg, entropy, keks);
     let statement = signing_keys::insert(&kid, alg.as_str(), private_key, &jwk.to_string(), now);
     (kid, statement)
 }
@@ -220,12 +241,13 @@ pub async fn ensure_active_key(
     db: &dyn Database,
     clock: &dyn Clock,
     entropy: &dyn Entropy,
+    keks: &Keks,
     alg: Alg,
 ) -> Result<Option<String>, DbError> {
     if signing_keys::has_active(db, clock.now_millis()).await? {
         return Ok(None);
     }
-    let (kid, insert) = insert_key(alg, clock.now_millis(), entropy);
+    let (kid, insert) = insert_key(alg, clock.now_millis(), entropy, keks);
     db.transaction(vec![insert]).await?;
     Ok(Some(kid))
 }
@@ -235,10 +257,11 @@ pub async fn rotate(
     db: &dyn Database,
     clock: &dyn Clock,
     entropy: &dyn Entropy,
+    keks: &Keks,
     alg: Alg,
 ) -> Result<String, DbError> {
     let now = clock.now_millis();
-    let (kid, insert) = insert_key(alg, now, entropy);
+    let (kid, insert) = insert_key(alg, now, entropy, keks);
     db.transaction(vec![signing_keys::retire_active(now), insert])
         .await?;
     Ok(kid)
@@ -280,7 +303,7 @@ async fn keep_schedule(
     let due = signing.created_at + rotation.period_ms;
     if !scheduled && now >= due - rotation.publish_ahead_ms {
         let alg = Alg::parse(&signing.alg).unwrap_or(Alg::Es256);
-        let (kid, private_key, jwk) = generate(alg, source.entropy);
+        let (kid, private_key, jwk) = sealed_key(alg, source.entropy, source.keks);
         let signs_from = due.max(now + rotation.publish_ahead_ms);
         writes.push(signing_keys::schedule(
             &kid,
@@ -310,7 +333,7 @@ async fn load(source: KeySource<'_>, now: i64) -> Result<Option<KeySet>, DbError
     let mut verifiers = Vec::new();
     let mut jwks = Vec::new();
     for key in stored {
-        let (alg, jwk, signer) = decode(&key, source.accelerate)?;
+        let (alg, jwk, signer) = decode(&key, source.keks, source.accelerate)?;
         let (verifier, _) = Verifier::from_jwk(&jwk).map_err(DbError::Decode)?;
         // Newest first: the first key not retired that signs by now; a scheduled key is only
         // published.
@@ -334,6 +357,7 @@ async fn load(source: KeySource<'_>, now: i64) -> Result<Option<KeySet>, DbError
 
 fn decode(
     key: &StoredKey,
+    keks: &Keks,
     accelerate: Option<Es256Accelerator>,
 ) -> Result<(Alg, serde_json::Value, Signer), DbError> {
     let kid = &key.kid;
@@ -341,7 +365,15 @@ fn decode(
         .ok_or_else(|| DbError::Decode(format!("key {kid}: alg {}", key.alg)))?;
     let jwk: serde_json::Value = serde_json::from_str(&key.public_jwk)
         .map_err(|e| DbError::Decode(format!("key {kid}: {e}")))?;
-    let signer = signer(alg, kid, &key.private_key, accelerate)?;
+    let private_key = keks
+        .open(&sealed::signing_key_row(kid), &key.private_key)
+        .map_err(|e| {
+            DbError::Decode(format!(
+                "signing key {kid}: {e} ({})",
+                KEY_ENCRYPTION_KEY.name
+            ))
+        })?;
+    let signer = signer(alg, kid, &private_key, accelerate)?;
     Ok((alg, jwk, signer))
 }
 
@@ -354,6 +386,8 @@ pub struct KeySource<'a> {
     pub token_ttl_seconds: i64,
     /// Scheduled rotation, when on.
     pub rotation: Option<KeyRotation>,
+    /// What the private keys are sealed under.
+    pub keks: &'a Keks,
     /// The platform's faster ES256 signer, if it has one.
     pub accelerate: Option<Es256Accelerator>,
 }
@@ -394,7 +428,14 @@ impl KeyRing {
         let set = match load(source, now).await? {
             Some(set) => set,
             None => {
-                ensure_active_key(source.db, source.clock, source.entropy, Alg::Es256).await?;
+                ensure_active_key(
+                    source.db,
+                    source.clock,
+                    source.entropy,
+                    source.keks,
+                    Alg::Es256,
+                )
+                .await?;
                 load(source, now)
                     .await?
                     .ok_or_else(|| DbError::Other("no signing key after creating one".into()))?
@@ -488,19 +529,32 @@ mod tests {
     /// sign with the same key, every token verifies against the JWKS for its whole lifetime, the
     /// JWKS never holds more than three keys, a key is published a day before it signs, and the
     /// schedule never holds two keys at once.
-    #[tokio::test]
-    async fn scheduled_rotation_keeps_every_token_verifiable_for_ninety_days() {
+    /// A migrated embedded database of its own in a fresh directory (removed by the caller).
+    async fn database(
+        name: &str,
+    ) -> (
+        crate::platform::native::EmbeddedDatabase,
+        std::path::PathBuf,
+    ) {
         use crate::platform::native::{Durability, EmbeddedDatabase};
-        use std::sync::atomic::{AtomicI64, Ordering};
-        let dir = std::env::temp_dir().join(format!("agentidp-keys-{}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!("agentidp-keys-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let db = EmbeddedDatabase::open(&dir.join("keys.db"), Durability::Normal)
             .await
             .unwrap();
+        crate::store::migrations::apply(&db, &StepClock(std::sync::atomic::AtomicI64::new(0)))
+            .await
+            .unwrap();
+        (db, dir)
+    }
+
+    #[tokio::test]
+    async fn scheduled_rotation_keeps_every_token_verifiable_for_ninety_days() {
+        use std::sync::atomic::{AtomicI64, Ordering};
+        let (db, dir) = database("ninety-days").await;
         let start = 1_700_000_000_000;
         let clock = StepClock(AtomicI64::new(start));
-        crate::store::migrations::apply(&db, &clock).await.unwrap();
         let entropy = crate::platform::system::OsEntropy;
         let ttl_seconds = 3600;
         let day = 86_400_000;
@@ -513,6 +567,7 @@ mod tests {
                 period_ms: 30 * day,
                 publish_ahead_ms: day,
             }),
+            keks: &Keks::new(sealed::Kek::from_bytes(&[3; 32]), Vec::new()),
             accelerate: None,
         };
         let (first, second) = (KeyRing::new(), KeyRing::new());
@@ -583,22 +638,17 @@ mod tests {
 
     #[tokio::test]
     async fn a_key_stamped_a_moment_later_or_by_a_clock_ahead_signs_at_once() {
-        use crate::platform::native::{Durability, EmbeddedDatabase};
-        let dir = std::env::temp_dir().join(format!("agentidp-keys-tick-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let db = EmbeddedDatabase::open(&dir.join("keys.db"), Durability::Normal)
-            .await
-            .unwrap();
+        let (db, dir) = database("ticking").await;
         let clock = TickingClock(std::sync::atomic::AtomicI64::new(1_700_000_000_000));
-        crate::store::migrations::apply(&db, &clock).await.unwrap();
         let entropy = crate::platform::system::OsEntropy;
+        let keks = Keks::new(sealed::Kek::from_bytes(&[4; 32]), Vec::new());
         let source = |clock: &'static dyn Clock| KeySource {
             db: &db,
             clock,
             entropy: &entropy,
             token_ttl_seconds: 3600,
             rotation: None,
+            keks: &keks,
             accelerate: None,
         };
         let clock: &'static TickingClock = Box::leak(Box::new(clock));
@@ -608,7 +658,9 @@ mod tests {
         let ahead = StepClock(std::sync::atomic::AtomicI64::new(
             clock.now_millis() + 2_000,
         ));
-        let rotated = rotate(&db, &ahead, &entropy, Alg::Es256).await.unwrap();
+        let rotated = rotate(&db, &ahead, &entropy, &keks, Alg::Es256)
+            .await
+            .unwrap();
         let again = KeyRing::new().reload(source(clock)).await.unwrap();
         assert_ne!(first.signing.kid, again.signing.kid);
         assert_eq!(again.signing.kid, rotated);

@@ -11,6 +11,7 @@ use axum::Router;
 use tower::ServiceExt;
 
 use crate::config::{self, Config, ConfigError, ConfigSource};
+use crate::domain::sealed::{Kek, Keks};
 use crate::http::app::application;
 use crate::http::error::ApiError;
 use crate::http::extract::ClientIp;
@@ -101,6 +102,15 @@ async fn build_state(
     // A store that does not answer in time has failed; the failure policies take over.
     let timeout = std::time::Duration::from_millis(config.kv_timeout_ms.unsigned_abs());
     let kv = TimeoutKv::new(Arc::new(kv), timeout, timer);
+    let kek = config::KEY_ENCRYPTION_KEY
+        .required(source)
+        .map_err(misconfigured)?;
+    let kek = Kek::parse(&kek).map_err(|reason| {
+        misconfigured(ConfigError {
+            variable: config::KEY_ENCRYPTION_KEY.name,
+            reason,
+        })
+    })?;
     // Idempotent and cheap once applied: one read of schema_migrations per new instance.
     migrations::apply(&db, clock.as_ref()).await?;
     // Metrics go to structured log lines: a per-instance scrape would mean nothing here.
@@ -113,6 +123,7 @@ async fn build_state(
         outbound: world,
         es256_accelerator: crate::platform::es256_accelerator(),
         background,
+        keks: Arc::new(Keks::new(kek, Vec::new())),
     };
     Ok(AppState::new(config, platform))
 }

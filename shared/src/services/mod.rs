@@ -15,6 +15,7 @@ pub mod orgs;
 pub mod policies;
 pub mod retention;
 pub mod revocation;
+pub mod sealing;
 pub mod trust_policies;
 pub mod usage;
 pub mod webhooks;

@@ -36,6 +36,7 @@ pub async fn rotate_signing_key(
         state.db.as_ref(),
         state.clock.as_ref(),
         state.entropy.as_ref(),
+        &state.keks,
         alg,
     )
     .await?;

@@ -7,7 +7,7 @@ use serde::Serialize;
 use crate::domain::audit::Outcome;
 use crate::domain::caller::OrgId;
 use crate::domain::merkle::BLOCK;
-use crate::services::{audit_log, ServiceError};
+use crate::services::{audit_log, sealing, ServiceError};
 use crate::state::AppState;
 use crate::store::{audit_tree as store, chain};
 
@@ -116,10 +116,19 @@ pub struct Upkeep {
     pub removed: u64,
 }
 
-/// The edge's scheduled audit upkeep (the Workers' Cron Trigger; the scheduler that calls Spin's
-/// dispatch): checkpoints up to 100 logs that grew, then one retention pass. Each step is its own
-/// transaction, so the next call goes on where an interrupted one stopped.
+/// The edge's scheduled upkeep (the Workers' Cron Trigger; the scheduler that calls Spin's
+/// dispatch): seals what an older release stored in clear, checkpoints up to 100 logs that grew,
+/// then one retention pass. Each step is its own transaction, so the next call goes on where an
+/// interrupted one stopped.
 pub async fn upkeep(state: &AppState, now: i64) -> Result<Upkeep, ServiceError> {
+    let sealed =
+        sealing::seal_clear(state.db.as_ref(), &state.keks, state.entropy.as_ref()).await?;
+    if sealed > 0 {
+        tracing::info!(
+            sealed,
+            "sealed stored secrets an older release left in clear"
+        );
+    }
     let checkpoints = audit_log::checkpoint_all(state, now, 100).await?;
     let removed = sweep(state, now).await?;
     Ok(Upkeep {

@@ -8,6 +8,7 @@ use serde_json::{json, Value};
 use crate::domain::audit::Outcome;
 use crate::domain::caller::OrgId;
 use crate::domain::page::{Keyset, Page, PageRequest};
+use crate::domain::sealed;
 use crate::domain::ssrf;
 use crate::domain::time::rfc3339;
 use crate::domain::validate::{is_id, not_null, Invalid};
@@ -85,6 +86,7 @@ pub async fn create(
     let now = state.now_millis();
     let id = state.new_id();
     let stored_events = serialize_events(&events);
+    let sealed_secret = state.seal(&sealed::webhook_row(&id), secret.0.as_bytes());
     let row = store::NewRow {
         org_id: org_id.as_str(),
         id: &id,
@@ -92,7 +94,7 @@ pub async fn create(
         events: &stored_events,
         description: description.as_deref(),
         enabled,
-        secret: &secret.0,
+        secret: &sealed_secret,
         now,
     };
     let event = ctx
@@ -287,7 +289,7 @@ pub async fn rotate_secret(
         .statement(store::rotate_secret(
             org_id.as_str(),
             id,
-            &secret.0,
+            &state.seal(&sealed::webhook_row(id), secret.0.as_bytes()),
             previous_expires_at,
             now,
         ))
@@ -523,14 +525,25 @@ async fn attempt(state: &AppState, delivery: &Claimed) -> Attempted {
         Ok(target) => target,
         Err(refusal) => return refused(format!("not sent: {refusal}")),
     };
+    // Sealed for the subscription's row; one that does not open signs nothing.
+    let row = sealed::webhook_row(&delivery.subscription_id);
+    let secret_key = |stored: &str| -> Option<Vec<u8>> {
+        match state.keks.open(&row, stored.as_bytes()) {
+            Ok(clear) => SigningSecret(String::from_utf8(clear).ok()?).key(),
+            Err(e) => {
+                tracing::error!(subscription = %delivery.subscription_id, error = %e, "a webhook signing secret does not open");
+                None
+            }
+        }
+    };
     let mut keys = Vec::new();
-    keys.extend(SigningSecret(delivery.secret.clone()).key());
+    keys.extend(secret_key(&delivery.secret));
     let previous_valid = delivery
         .previous_secret_expires_at
         .is_some_and(|until| until > started);
     if previous_valid {
         if let Some(previous) = &delivery.previous_secret {
-            keys.extend(SigningSecret(previous.clone()).key());
+            keys.extend(secret_key(previous));
         }
     }
     if keys.is_empty() {

@@ -16,6 +16,7 @@ pub mod marketplace;
 pub mod migrations;
 pub mod orgs;
 pub mod policies;
+pub mod sealed;
 pub mod signing_keys;
 pub mod trust_policies;
 pub mod usage;
