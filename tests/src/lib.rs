@@ -92,12 +92,22 @@ fn fresh_data_dir() -> PathBuf {
     ))
 }
 
-/// A loopback port free at the time of asking.
+/// A loopback port free at the time of asking, and never handed out before in this process: the
+/// kernel may offer a port again until a server binds it, and two servers started in parallel on
+/// one port would leave a test talking to the other's.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("no free loopback port")
+    static HANDED_OUT: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut handed_out = HANDED_OUT.lock().unwrap_or_else(|p| p.into_inner());
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("no free loopback port");
+        if !handed_out.contains(&port) {
+            handed_out.push(port);
+            return port;
+        }
+    }
 }
 
 /// A running `agentidp serve`; killed and its data directory removed on drop.
