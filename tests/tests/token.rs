@@ -948,16 +948,7 @@ async fn the_signing_key_rotates_on_schedule_and_old_tokens_stay_valid() {
     let server = Server::start_with(&[("AGENTIDP_SIGNING_KEY_ROTATION_DAYS", "30")]).await;
     let org = server.bootstrap("acme").await;
     let kids = || async {
-        let jwks: Value = server
-            .http
-            .get(server.url("/.well-known/jwks.json"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        jwks["keys"]
+        server.jwks().await["keys"]
             .as_array()
             .unwrap()
             .iter()

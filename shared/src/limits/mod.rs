@@ -359,7 +359,7 @@ impl Limiter {
     /// Each window's state without counting anything (`None` for a limit that is off, or when the
     /// store failed and limits fail open): for checks that depend on more than "is there room",
     /// such as whether an address has been failing. Refusing on what it shows is
-    /// [`Limiter::refuse`].
+    /// [`Limiter::record_refusal`].
     pub async fn peek(&self, subjects: &[Subject<'_>]) -> Result<Vec<Option<Peeked>>, Refusal> {
         let now = self.clock.now_millis();
         let window_millis = self.limits.window_millis();
@@ -406,14 +406,13 @@ impl Limiter {
         }
     }
 
-    /// Refuses by `subject`'s peeked window: its decision goes to the response's headers
-    /// (`Retry-After` included) and the refusal to the metrics.
-    pub fn refuse(&self, slot: &DecisionSlot, subject: Subject<'_>, peeked: Peeked) -> Refusal {
+    /// Records a refusal by `subject`'s peeked window: its decision goes to the response's
+    /// headers (`Retry-After` included) and the refusal to the metrics.
+    pub fn record_refusal(&self, slot: &DecisionSlot, subject: Subject<'_>, peeked: Peeked) {
         slot.set(peeked.decision);
         metrics::record(metrics::Event::RateLimited {
             limit: subject.limit_name(),
         });
-        Refusal::Limited(peeked.decision)
     }
 
     /// Like [`Limiter::admit_all`], for a call made with an access token whose revocation entries

@@ -42,7 +42,7 @@ pub async fn ensure_budget(
     }
     let peeked = state.limiter.peek(&budgets).await?;
     let refused = |subject, peeked: Peeked, why: &str| {
-        state.limiter.refuse(slot, subject, peeked);
+        state.limiter.record_refusal(slot, subject, peeked);
         Err(OAuthError::too_many_requests(format!(
             "{why}; retry in {} s",
             peeked.decision.reset_seconds
